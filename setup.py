@@ -1,0 +1,113 @@
+"""Build the ecp Cython kernels.
+
+Build switches (environment variables read at build time):
+
+``ECP_USE_OPENMP``   ``1`` (default) probes the compiler for OpenMP and uses it when it works;
+                     ``0`` builds without it. A fallback is announced loudly, and at run time
+                     ``ecp.openmp_enabled()`` says which build you have.
+``ECP_CYTHON_DEBUG`` ``1`` turns Cython's bounds, wraparound and initialisation checks back on
+                     (for one test run in CI; slow).
+``ECP_MARCH_NATIVE`` ``1`` adds ``-march=native`` (a faster build for this machine only; never
+                     for wheels you distribute).
+
+All compiler directives live here, in one place.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+
+def _flag(name, default):
+    value = os.environ.get(name, default).strip().lower()
+    return value not in ("0", "false", "no", "off", "")
+
+
+def _openmp_works(cc_flags):
+    """Compile and link a tiny OpenMP program with the compiler Python was built with."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    src = textwrap.dedent(
+        """
+        #include <omp.h>
+        int main(void) {
+            int n = 0;
+            #pragma omp parallel reduction(+:n)
+            n += 1;
+            return n > 0 ? 0 : 1;
+        }
+        """
+    )
+    tmp = tempfile.mkdtemp()
+    try:
+        path = os.path.join(tmp, "probe.c")
+        with open(path, "w") as fh:
+            fh.write(src)
+        cmd = cc + cc_flags + [path, "-o", os.path.join(tmp, "probe")]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        return res.returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+use_openmp = _flag("ECP_USE_OPENMP", "1")
+debug = _flag("ECP_CYTHON_DEBUG", "0")
+native = _flag("ECP_MARCH_NATIVE", "0")
+
+compile_args = ["-O3"]
+if native:
+    compile_args.append("-march=native")
+link_args = []
+if use_openmp:
+    if _openmp_works(["-fopenmp"]):
+        compile_args.append("-fopenmp")
+        link_args.append("-fopenmp")
+    else:
+        use_openmp = False
+        bar = "*" * 78
+        sys.stderr.write(
+            f"\n{bar}\n* ecp: OpenMP was requested but the compiler cannot build an OpenMP program.\n"
+            "* The kernels will run on ONE thread. Install an OpenMP runtime (libgomp /\n"
+            "* libomp) and reinstall, or set ECP_USE_OPENMP=0 to silence this warning.\n"
+            f"{bar}\n\n"
+        )
+
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "nonecheck": debug,
+    "cdivision": not debug,
+    "embedsignature": True,
+}
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+
+
+def ext(name):
+    return Extension(
+        f"ecp._kernels.{name}",
+        [f"src/ecp/_kernels/{name}.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+
+
+setup(
+    ext_modules=cythonize(
+        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool")],
+        compiler_directives=directives,
+        compile_time_env={},
+    ),
+)

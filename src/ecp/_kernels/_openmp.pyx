@@ -1,0 +1,25 @@
+"""Whether this build has OpenMP, and how many threads it would use."""
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int ecp_openmp_enabled(void) { return 1; }
+    static int ecp_openmp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int ecp_openmp_enabled(void) { return 0; }
+    static int ecp_openmp_max_threads(void) { return 1; }
+    #endif
+    """
+    int ecp_openmp_enabled() nogil
+    int ecp_openmp_max_threads() nogil
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP (and so can use several threads)."""
+    return bool(ecp_openmp_enabled())
+
+
+def openmp_max_threads():
+    """OpenMP's default thread count (1 in a build without OpenMP)."""
+    return ecp_openmp_max_threads()

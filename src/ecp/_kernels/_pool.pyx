@@ -1,0 +1,189 @@
+"""2x2 / stride-2 pooling kernels (random, max, average), their backward scatters, and neighbor fill.
+
+Planes (n, c) are independent: every kernel runs ``prange`` over them, so each output element
+is written by exactly one thread and results do not depend on the thread count.
+Pooled maps are (H // 2, W // 2): an odd last row / column of the input is not read, and its
+gradient is zero. Every function assumes valid, C-contiguous input: ``ecp.pool`` checks it.
+"""
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+
+def random_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                        Py_ssize_t oy, Py_ssize_t ox, int n_threads):
+    """y[n, c, r, q] = x[n, c, 2r + oy, 2q + ox]."""
+    cdef Py_ssize_t C = x.shape[1], hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q
+    cdef const floating *src
+    cdef floating *dst
+    with nogil:
+        for nc in prange(x.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            for r in range(hq):
+                src = &x[n, c, 2 * r + oy, ox]
+                dst = &y[n, c, r, 0]
+                for q in range(wq):
+                    dst[q] = src[2 * q]
+
+
+def random_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+                         Py_ssize_t oy, Py_ssize_t ox, int n_threads):
+    """dx = 0, then dx[n, c, 2r + oy, 2q + ox] = dy[n, c, r, q]."""
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q
+    cdef const floating *src
+    cdef floating *dst
+    with nogil:
+        for nc in prange(dx.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            memset(&dx[n, c, 0, 0], 0, H * W * sizeof(floating))
+            for r in range(hq):
+                src = &dy[n, c, r, 0]
+                dst = &dx[n, c, 2 * r + oy, ox]
+                for q in range(wq):
+                    dst[2 * q] = src[q]
+
+
+def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                     int64_t[:, :, :, ::1] idx, int n_threads):
+    """Max of each 2x2 window and its flat index h*W + w in the plane.
+
+    Ties go to the first maximum in row-major window order; a NaN wins over any number
+    (the first NaN of the window), so NaN propagates as in NumPy's max.
+    """
+    cdef Py_ssize_t C = x.shape[1], W = x.shape[3], hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q, h0, w0, di, dj, best_i
+    cdef floating v, m
+    with nogil:
+        for nc in prange(x.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            for r in range(hq):
+                h0 = 2 * r
+                for q in range(wq):
+                    w0 = 2 * q
+                    m = x[n, c, h0, w0]
+                    best_i = h0 * W + w0
+                    for di in range(2):
+                        for dj in range(2):
+                            v = x[n, c, h0 + di, w0 + dj]
+                            if v > m or (v != v and m == m):
+                                m = v
+                                best_i = (h0 + di) * W + w0 + dj
+                    y[n, c, r, q] = m
+                    idx[n, c, r, q] = best_i
+
+
+def max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] idx,
+                      floating[:, :, :, ::1] dx, int n_threads):
+    """dx = 0, then dx.flat_plane[idx] += dy. Returns how many indices fell outside the plane
+    (those are skipped; the caller must treat any as an error)."""
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q, bad = 0
+    cdef int64_t k, HW = H * W
+    cdef floating *plane
+    with nogil:
+        for nc in prange(dx.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            plane = &dx[n, c, 0, 0]
+            memset(plane, 0, H * W * sizeof(floating))
+            for r in range(hq):
+                for q in range(wq):
+                    k = idx[n, c, r, q]
+                    if k < 0 or k >= HW:
+                        bad += 1
+                    else:
+                        plane[k] += dy[n, c, r, q]
+    return bad
+
+
+def avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int n_threads):
+    """y = mean of each 2x2 window."""
+    cdef Py_ssize_t C = x.shape[1], hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q
+    with nogil:
+        for nc in prange(x.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            for r in range(hq):
+                for q in range(wq):
+                    y[n, c, r, q] = <floating> 0.25 * (
+                        (x[n, c, 2 * r, 2 * q] + x[n, c, 2 * r, 2 * q + 1])
+                        + (x[n, c, 2 * r + 1, 2 * q] + x[n, c, 2 * r + 1, 2 * q + 1]))
+
+
+def avg_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, int n_threads):
+    """dx = dy / 4 spread over each 2x2 window; 0 on an odd last row / column."""
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t nc, n, c, r, q
+    cdef floating g
+    with nogil:
+        for nc in prange(dx.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            memset(&dx[n, c, 0, 0], 0, H * W * sizeof(floating))
+            for r in range(hq):
+                for q in range(wq):
+                    g = <floating> 0.25 * dy[n, c, r, q]
+                    dx[n, c, 2 * r, 2 * q] = g
+                    dx[n, c, 2 * r, 2 * q + 1] = g
+                    dx[n, c, 2 * r + 1, 2 * q] = g
+                    dx[n, c, 2 * r + 1, 2 * q + 1] = g
+
+
+def neighbor_fill_forward(const floating[:, :, :, ::1] y, floating[:, :, :, ::1] out,
+                          int n_threads):
+    """out[n, c, h, w] = y[n, c, min(h // 2, hq - 1), min(w // 2, wq - 1)]."""
+    cdef Py_ssize_t C = y.shape[1], hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t H = out.shape[2], W = out.shape[3]
+    cdef Py_ssize_t nc, n, c, h, w, r
+    cdef const floating *src
+    cdef floating *dst
+    with nogil:
+        for nc in prange(y.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            for h in range(H):
+                r = h // 2
+                if r > hq - 1:
+                    r = hq - 1
+                src = &y[n, c, r, 0]
+                dst = &out[n, c, h, 0]
+                for w in range(2 * wq):
+                    dst[w] = src[w // 2]
+                for w in range(2 * wq, W):
+                    dst[w] = src[wq - 1]
+
+
+def neighbor_fill_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dy,
+                           int n_threads):
+    """Adjoint of neighbor_fill_forward: dy[r, q] sums dout over every cell that copied it."""
+    cdef Py_ssize_t C = dy.shape[1], hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t H = dout.shape[2], W = dout.shape[3]
+    cdef Py_ssize_t nc, n, c, h, w, r
+    cdef const floating *src
+    cdef floating *dst
+    with nogil:
+        for nc in prange(dy.shape[0] * C, schedule='static', num_threads=n_threads):
+            n = nc // C
+            c = nc % C
+            memset(&dy[n, c, 0, 0], 0, hq * wq * sizeof(floating))
+            for h in range(H):
+                r = h // 2
+                if r > hq - 1:
+                    r = hq - 1
+                src = &dout[n, c, h, 0]
+                dst = &dy[n, c, r, 0]
+                for w in range(2 * wq):
+                    dst[w // 2] += src[w]
+                for w in range(2 * wq, W):
+                    dst[wq - 1] += src[w]

@@ -1,0 +1,98 @@
+"""Input checks shared by every public function: one place that turns user input into what the
+kernels assume (4-D, float32 or float64, C-contiguous, one dtype) or raises an error that names
+the argument and says what was expected and what was got."""
+import numbers
+import operator
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_MAX = 2**31 - 1  # BLAS dimensions are 32-bit ints
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
+    """Return ``value`` as a C-contiguous float32/float64 ndarray with ``ndim`` dimensions.
+
+    Copies only when the input is not already C-contiguous (read-only input is fine: the
+    kernels never write to their inputs). ``dtype``, when given, is the dtype the array must
+    share (that of ``x``).
+    """
+    if not isinstance(value, np.ndarray):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__array__") and not isinstance(
+            value, (list, tuple)
+        ):
+            raise TypeError(f"{name} must be a numpy array {dims}, got {_describe(value)}")
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a numpy array {dims}, got {type(value).__name__} "
+                            f"that numpy cannot convert ({exc})") from None
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {value.dtype}"
+            + (" (convert it with .astype(np.float32))" if value.dtype.kind in "iub" else "")
+        )
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(f"{name} must have the same dtype as x ({dtype}), got {value.dtype}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D {dims} array, got shape {value.shape}")
+    for size in value.shape:
+        if size > _INT_MAX:
+            raise ValueError(f"{name} has a dimension larger than {_INT_MAX}: {value.shape}")
+    return np.ascontiguousarray(value)
+
+
+def check_int(value, name, minimum=None, maximum=None):
+    """An integer (not bool, not float) within [minimum, maximum]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        if maximum is None:
+            expected = f">= {minimum}"
+        elif minimum is None:
+            expected = f"<= {maximum}"
+        else:
+            expected = f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be an integer {expected}, got {value}")
+    return value
+
+
+def check_mode(mode):
+    """Mode K of the 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
+    Returns the (row, column) offset of the kept pixel."""
+    mode = check_int(mode, "mode", 0, 3)
+    return divmod(mode, 2)
+
+
+def check_padding(padding):
+    return check_int(padding, "padding", 0)
+
+
+def check_shape(value, name, ndim, dims):
+    """A tuple of ``ndim`` non-negative integers (e.g. input_shape)."""
+    if isinstance(value, np.ndarray):
+        value = tuple(value.tolist())
+    if not isinstance(value, (tuple, list)) or len(value) != ndim:
+        raise ValueError(f"{name} must be a tuple of {ndim} integers {dims}, got {value!r}")
+    return tuple(check_int(v, f"{name}[{i}]", 0) for i, v in enumerate(value))
+
+
+def check_poolable(shape, name):
+    """A (N, C, H, W) map that a 2x2 window fits in."""
+    if shape[2] < 2 or shape[3] < 2:
+        raise ValueError(
+            f"{name} is too small to pool with a 2x2 window: need H >= 2 and W >= 2, "
+            f"got H={shape[2]}, W={shape[3]} (shape {tuple(shape)})"
+        )
+
+
+def check_grad_shape(dy, expected, name="dy"):
+    if dy.shape != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)} (the output's), got {dy.shape}")

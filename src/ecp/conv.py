@@ -1,0 +1,224 @@
+"""Full convolution and Easy Convolution (mode K), forward and backward.
+
+Public entry points of the kernels in ``ecp/_kernels/_conv.pyx``. Layout is NCHW; the
+convolution is a cross-correlation (no kernel flip, as in every deep-learning library),
+stride 1, with optional zero padding.
+
+Mode K picks one pixel of every 2x2 pooling window, row-major:
+``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
+is at row offset ``K // 2`` and column offset ``K % 2``.
+"""
+import numpy as np
+
+from ._kernels import _conv
+from ._threads import get_num_threads
+from ._validation import (
+    as_float_array,
+    check_grad_shape,
+    check_mode,
+    check_padding,
+)
+
+__all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape"]
+
+# Elements of the unrolled-window buffer one chunk of the batch may use (32 MB in float32).
+# Chunks only bound memory; results do not depend on them beyond floating-point summation order
+# of dW across chunks.
+COLS_BUDGET = 1 << 23
+
+
+def _chunk(x_shape, w_shape, out_hw):
+    per_sample = x_shape[1] * w_shape[2] * w_shape[3] * out_hw[0] * out_hw[1]
+    return max(1, COLS_BUDGET // max(per_sample, 1))
+
+
+def _prepare(x, w, padding, b=None):
+    x = as_float_array(x, "x", 4)
+    w = as_float_array(w, "w", 4, "(O, C, kh, kw)", dtype=x.dtype)
+    padding = check_padding(padding)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"w has {w.shape[1]} input channels (w.shape[1]) but x has {x.shape[1]} (x.shape[1]); "
+            f"they must match: x {x.shape}, w {w.shape}"
+        )
+    if x.shape[1] == 0 or w.shape[0] == 0:
+        raise ValueError(f"x and w need at least one channel and one filter, got x {x.shape}, w {w.shape}")
+    if w.shape[2] == 0 or w.shape[3] == 0:
+        raise ValueError(f"w must have a kernel of at least 1x1, got w.shape {w.shape}")
+    hp, wp = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
+    if w.shape[2] > hp or w.shape[3] > wp:
+        raise ValueError(
+            f"kernel {w.shape[2]}x{w.shape[3]} (w.shape[2:]) is larger than the padded input "
+            f"{hp}x{wp} (x.shape[2:] {x.shape[2:]} with padding={padding})"
+        )
+    if b is not None:
+        b = as_float_array(b, "b", 1, "(O,)", dtype=x.dtype)
+        if b.shape[0] != w.shape[0]:
+            raise ValueError(f"b must have shape ({w.shape[0]},) (one bias per filter of w), got {b.shape}")
+    return x, w, padding, b
+
+
+def conv2d_output_shape(x_shape, w_shape, padding=0):
+    """(N, O, H + 2p - kh + 1, W + 2p - kw + 1): the shape :func:`conv2d` returns."""
+    n, _, h, wd = x_shape
+    o, _, kh, kw = w_shape
+    return (n, o, h + 2 * padding - kh + 1, wd + 2 * padding - kw + 1)
+
+
+def _easy_shape(x_shape, w_shape, padding):
+    n, o, ho, wo = conv2d_output_shape(x_shape, w_shape, padding)
+    if ho < 2 or wo < 2:
+        raise ValueError(
+            f"the convolution output {ho}x{wo} (x.shape[2:] {tuple(x_shape[2:])}, kernel "
+            f"{w_shape[2]}x{w_shape[3]}, padding={padding}) is too small to pool with a 2x2 window: "
+            "Easy Convolution needs an output of at least 2x2"
+        )
+    return (n, o, ho // 2, wo // 2)
+
+
+def _bias(b, w):
+    return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
+
+
+def _forward(x, w, b, padding, stride, oy, ox, out_shape):
+    y = np.empty(out_shape, dtype=x.dtype)
+    _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox,
+                       _chunk(x.shape, w.shape, out_shape[2:]), get_num_threads())
+    return y
+
+
+def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
+    dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
+    dw = np.zeros(w.shape, dtype=x.dtype)
+    db = np.zeros(w.shape[0], dtype=x.dtype)
+    _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
+                        _chunk(x.shape, w.shape, dy.shape[2:]), get_num_threads())
+    return dx, dw, db
+
+
+def conv2d(x, w, b=None, padding=0):
+    """Full 2-D convolution (cross-correlation), stride 1.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    w : ndarray, shape (O, C, kh, kw), same dtype as ``x``
+    b : ndarray, shape (O,), or None
+    padding : int >= 0
+        Zeros added on every side of the input.
+
+    Returns
+    -------
+    y : ndarray, shape (N, O, H + 2p - kh + 1, W + 2p - kw + 1), dtype of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.ones((1, 1, 4, 4), np.float32); w = np.ones((2, 1, 3, 3), np.float32)
+    >>> ecp.conv2d(x, w).shape
+    (1, 2, 2, 2)
+    >>> float(ecp.conv2d(x, w, padding=1)[0, 0, 0, 0])
+    4.0
+    """
+    x, w, padding, b = _prepare(x, w, padding, b)
+    return _forward(x, w, b, padding, 1, 0, 0, conv2d_output_shape(x.shape, w.shape, padding))
+
+
+def conv2d_backward(dy, x, w, padding=0, compute_dx=True):
+    """Gradients of :func:`conv2d` with respect to ``x``, ``w`` and ``b``.
+
+    Parameters
+    ----------
+    dy : ndarray, shape of ``conv2d(x, w, padding=padding)``, dtype of ``x``
+    x, w, padding : as given to :func:`conv2d`
+    compute_dx : bool, default True
+        False skips the input gradient (a network's first layer needs none); ``dx`` is then None.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), or None
+    dw : ndarray, shape (O, C, kh, kw)
+    db : ndarray, shape (O,)
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.ones((1, 1, 4, 4)); w = np.ones((1, 1, 3, 3))
+    >>> dx, dw, db = ecp.conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> dx.shape, dw.shape, float(db[0])
+    ((1, 1, 4, 4), (1, 1, 3, 3), 4.0)
+    """
+    x, w, padding, _ = _prepare(x, w, padding)
+    dy = as_float_array(dy, "dy", 4, "(N, O, Ho, Wo)", dtype=x.dtype)
+    check_grad_shape(dy, conv2d_output_shape(x.shape, w.shape, padding))
+    return _backward(dy, x, w, padding, 1, 0, 0, compute_dx)
+
+
+def easy_conv2d(x, w, b=None, mode=0, padding=0):
+    """Easy Convolution: only the outputs of :func:`conv2d` that Random Pooling with mode K keeps.
+
+    Equal to ``conv2d(x, w, b, padding)[:, :, K//2::2, K%2::2]`` cropped to (Ho//2, Wo//2),
+    and to a stride-2 convolution of the input shifted by (K//2, K%2), but computing a quarter of
+    the outputs and never allocating the full-size map.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    w : ndarray, shape (O, C, kh, kw), same dtype
+    b : ndarray, shape (O,), or None
+    mode : int in 0..3
+        Pixel kept in each 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left,
+        3 bottom-right.
+    padding : int >= 0
+
+    Returns
+    -------
+    y : ndarray, shape (N, O, Ho // 2, Wo // 2) with (Ho, Wo) the output size of :func:`conv2d`
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9)); w = rng.standard_normal((4, 3, 3, 3))
+    >>> y = ecp.easy_conv2d(x, w, mode=3)
+    >>> y.shape
+    (2, 4, 3, 3)
+    >>> bool(np.allclose(y, ecp.conv2d(x, w)[:, :, 1::2, 1::2][:, :, :3, :3]))
+    True
+    """
+    x, w, padding, b = _prepare(x, w, padding, b)
+    oy, ox = check_mode(mode)
+    out = _easy_shape(x.shape, w.shape, padding)
+    return _forward(x, w, b, padding, 2, oy, ox, out)
+
+
+def easy_conv2d_backward(dy, x, w, mode=0, padding=0, compute_dx=True):
+    """Gradients of :func:`easy_conv2d`: ``(dx, dw, db)``.
+
+    Equal to :func:`conv2d_backward` of ``dy`` scattered to the mode-K positions of the full
+    output (zeros elsewhere), computed without the full-size gradient.
+
+    Parameters
+    ----------
+    dy : ndarray, shape of ``easy_conv2d(x, w, mode=mode, padding=padding)``
+    x, w, mode, padding : as given to :func:`easy_conv2d`
+    compute_dx : bool, default True
+        False skips the input gradient; ``dx`` is then None.
+
+    Returns
+    -------
+    dx : ndarray (N, C, H, W) or None, dw : ndarray (O, C, kh, kw), db : ndarray (O,)
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.ones((1, 1, 6, 6)); w = np.ones((1, 1, 3, 3))
+    >>> dx, dw, db = ecp.easy_conv2d_backward(np.ones((1, 1, 2, 2)), x, w, mode=1)
+    >>> float(db[0]), dw.shape
+    (4.0, (1, 1, 3, 3))
+    """
+    x, w, padding, _ = _prepare(x, w, padding)
+    oy, ox = check_mode(mode)
+    dy = as_float_array(dy, "dy", 4, "(N, O, Ho//2, Wo//2)", dtype=x.dtype)
+    check_grad_shape(dy, _easy_shape(x.shape, w.shape, padding))
+    return _backward(dy, x, w, padding, 2, oy, ox, compute_dx)

@@ -1,0 +1,273 @@
+"""2x2 / stride-2 pooling (random, max, average), backward scatters, and neighbor fill.
+
+Public entry points of the kernels in ``ecp/_kernels/_pool.pyx``. Layout is NCHW. Pooled sizes
+use floor: an odd last row / column of the input is dropped (as in PyTorch) and gets a zero
+gradient. Maps must be at least 2x2.
+
+Mode K (Random Pooling) is row-major within the window: 0 top-left, 1 top-right,
+2 bottom-left, 3 bottom-right. (The paper says "from up to down and left to right", which
+reads both ways; ecp fixes this order everywhere.)
+"""
+import numpy as np
+
+from ._kernels import _pool
+from ._threads import get_num_threads
+from ._validation import (
+    as_float_array,
+    check_grad_shape,
+    check_mode,
+    check_poolable,
+    check_shape,
+)
+
+__all__ = [
+    "random_pool2d", "random_pool2d_backward", "max_pool2d", "max_pool2d_backward",
+    "avg_pool2d", "avg_pool2d_backward", "neighbor_fill", "neighbor_fill_backward",
+]
+
+_NCHW = "(N, C, H, W)"
+
+
+def _pooled(shape):
+    return (shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+
+
+def _input(x):
+    x = as_float_array(x, "x", 4)
+    check_poolable(x.shape, "x")
+    return x
+
+
+def _grad_and_shape(dy, input_shape):
+    input_shape = check_shape(input_shape, "input_shape", 4, _NCHW)
+    check_poolable(input_shape, "input_shape")
+    dy = as_float_array(dy, "dy", 4, "(N, C, H//2, W//2)")
+    check_grad_shape(dy, _pooled(input_shape))
+    return dy, input_shape
+
+
+def random_pool2d(x, mode=0):
+    """Random Pooling: keep the pixel at position K of every 2x2 window.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64, H and W >= 2
+    mode : int in 0..3 (row-major position in the window)
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H // 2, W // 2), equal to ``x[:, :, K//2::2, K%2::2]`` cropped
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> ecp.random_pool2d(x, mode=1)[0, 0]
+    array([[ 1.,  3.],
+           [ 9., 11.]])
+    """
+    x = _input(x)
+    oy, ox = check_mode(mode)
+    y = np.empty(_pooled(x.shape), dtype=x.dtype)
+    _pool.random_pool_forward(x, y, oy, ox, get_num_threads())
+    return y
+
+
+def random_pool2d_backward(dy, mode, input_shape):
+    """Gradient of :func:`random_pool2d`: ``dy`` at the mode-K positions, zeros elsewhere.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, C, H // 2, W // 2)
+    mode : int in 0..3
+    input_shape : tuple (N, C, H, W) of the pooled input
+
+    Returns
+    -------
+    dx : ndarray, shape ``input_shape``, dtype of ``dy``
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> ecp.random_pool2d_backward(np.ones((1, 1, 1, 1)), 2, (1, 1, 2, 2))[0, 0]
+    array([[0., 0.],
+           [1., 0.]])
+    """
+    oy, ox = check_mode(mode)
+    dy, input_shape = _grad_and_shape(dy, input_shape)
+    dx = np.empty(input_shape, dtype=dy.dtype)
+    _pool.random_pool_backward(dy, dx, oy, ox, get_num_threads())
+    return dx
+
+
+def max_pool2d(x, return_indices=False):
+    """2x2 / stride-2 max pooling.
+
+    Ties go to the first maximum in row-major window order (as in PyTorch); a NaN in a window
+    is its maximum (NaN propagates, as with ``np.max``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64, H and W >= 2
+    return_indices : bool
+        Also return the int64 flat index ``h * W + w`` of each maximum within its (H, W) plane
+        (PyTorch's convention), for :func:`max_pool2d_backward`.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H // 2, W // 2); and indices of the same shape when asked
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.array([[[[1., 3.], [3., 0.]]]])
+    >>> y, idx = ecp.max_pool2d(x, return_indices=True)
+    >>> float(y[0, 0, 0, 0]), int(idx[0, 0, 0, 0])
+    (3.0, 1)
+    """
+    x = _input(x)
+    y = np.empty(_pooled(x.shape), dtype=x.dtype)
+    idx = np.empty(_pooled(x.shape), dtype=np.int64)
+    _pool.max_pool_forward(x, y, idx, get_num_threads())
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(dy, indices, input_shape):
+    """Gradient of :func:`max_pool2d`: each ``dy`` added at its maximum's position.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, C, H // 2, W // 2)
+    indices : integer ndarray, same shape: from ``max_pool2d(x, return_indices=True)``
+    input_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    dx : ndarray, shape ``input_shape``
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.array([[[[1., 3.], [3., 0.]]]])
+    >>> y, idx = ecp.max_pool2d(x, return_indices=True)
+    >>> ecp.max_pool2d_backward(np.ones_like(y), idx, x.shape)[0, 0]
+    array([[0., 1.],
+           [0., 0.]])
+    """
+    dy, input_shape = _grad_and_shape(dy, input_shape)
+    if not isinstance(indices, np.ndarray):
+        raise TypeError(f"indices must be an integer numpy array, got {type(indices).__name__}")
+    if indices.dtype.kind not in "iu" or indices.dtype == np.bool_:
+        raise TypeError(f"indices must have an integer dtype (int64 from max_pool2d), got {indices.dtype}")
+    if indices.shape != dy.shape:
+        raise ValueError(f"indices must have the shape of dy {dy.shape}, got {indices.shape}")
+    plane = input_shape[2] * input_shape[3]
+    idx = np.ascontiguousarray(indices, dtype=np.int64)
+    dx = np.empty(input_shape, dtype=dy.dtype)
+    # The kernel skips and counts out-of-range indices; any makes the whole call an error.
+    if _pool.max_pool_backward(dy, idx, dx, get_num_threads()):
+        raise ValueError(
+            f"indices must lie in 0..{plane - 1} (flat positions in a {input_shape[2]}x"
+            f"{input_shape[3]} plane), got values from {idx.min()} to {idx.max()}"
+        )
+    return dx
+
+
+def avg_pool2d(x):
+    """2x2 / stride-2 average pooling: ``y`` of shape (N, C, H // 2, W // 2).
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> float(ecp.avg_pool2d(np.arange(4.0).reshape(1, 1, 2, 2))[0, 0, 0, 0])
+    1.5
+    """
+    x = _input(x)
+    y = np.empty(_pooled(x.shape), dtype=x.dtype)
+    _pool.avg_pool_forward(x, y, get_num_threads())
+    return y
+
+
+def avg_pool2d_backward(dy, input_shape):
+    """Gradient of :func:`avg_pool2d`: ``dy / 4`` in every cell of its window.
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> ecp.avg_pool2d_backward(np.ones((1, 1, 1, 1)), (1, 1, 3, 2))[0, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25],
+           [0.  , 0.  ]])
+    """
+    dy, input_shape = _grad_and_shape(dy, input_shape)
+    dx = np.empty(input_shape, dtype=dy.dtype)
+    _pool.avg_pool_backward(dy, dx, get_num_threads())
+    return dx
+
+
+def _fill_shape(y_shape, shape):
+    hq, wq = y_shape[2], y_shape[3]
+    if shape is None:
+        return (y_shape[0], y_shape[1], 2 * hq, 2 * wq)
+    h, w = check_shape(shape, "shape", 2, "(H, W)")
+    if h not in (2 * hq, 2 * hq + 1) or w not in (2 * wq, 2 * wq + 1):
+        raise ValueError(
+            f"shape must be the full (H, W) a {hq}x{wq} map was pooled from: H in "
+            f"({2 * hq}, {2 * hq + 1}) and W in ({2 * wq}, {2 * wq + 1}), got {(h, w)}"
+        )
+    return (y_shape[0], y_shape[1], h, w)
+
+
+def neighbor_fill(y, mode=0, shape=None):
+    """Restore a pooled / easy-convolved map to full size by copying each value into its 2x2 window.
+
+    This is the paper's "padding of the neighbor pixels": ``out[..., 2r:2r+2, 2q:2q+2] = y[..., r, q]``.
+    Every pixel of a window receives the value, so the result is the same for every mode; ``mode``
+    is accepted (and checked) so that calls can pass the K they used.
+
+    Parameters
+    ----------
+    y : ndarray, shape (N, C, Hq, Wq), float32 or float64, Hq and Wq >= 1
+    mode : int in 0..3
+    shape : (H, W) or None
+        Full size, ``2*Hq`` or ``2*Hq + 1`` (likewise W). None means (2*Hq, 2*Wq). When H (W) is odd,
+        the leftover last row (column) -- which no pooling window covers -- repeats the row
+        (column) above (left of) it: the neighbor fill carried to the edge.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> ecp.neighbor_fill(np.array([[[[1., 2.]]]]), mode=0, shape=(3, 4))[0, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.],
+           [1., 1., 2., 2.]])
+    """
+    check_mode(mode)
+    y = as_float_array(y, "y", 4, "(N, C, Hq, Wq)")
+    if y.shape[2] < 1 or y.shape[3] < 1:
+        raise ValueError(f"y must have Hq >= 1 and Wq >= 1, got shape {y.shape}")
+    out = np.empty(_fill_shape(y.shape, shape), dtype=y.dtype)
+    _pool.neighbor_fill_forward(y, out, get_num_threads())
+    return out
+
+
+def neighbor_fill_backward(dout, mode=0):
+    """Gradient of :func:`neighbor_fill`: each pooled cell gets the sum of ``dout`` over the
+    cells it was copied to. ``dout`` is (N, C, H, W); the result is (N, C, H // 2, W // 2).
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> float(ecp.neighbor_fill_backward(np.ones((1, 1, 3, 2)))[0, 0, 0, 0])
+    6.0
+    """
+    check_mode(mode)
+    dout = as_float_array(dout, "dout", 4)
+    check_poolable(dout.shape, "dout")
+    dy = np.empty(_pooled(dout.shape), dtype=dout.dtype)
+    _pool.neighbor_fill_backward(dout, dy, get_num_threads())
+    return dy
