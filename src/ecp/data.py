@@ -403,6 +403,10 @@ def md5sum(path):
     return digest.hexdigest()
 
 
+def _size(n):
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
 class _ProgressLine:
     """One self-overwriting line on a terminal, redrawn at most ten times a second."""
 
@@ -417,9 +421,9 @@ class _ProgressLine:
             return
         self.last = now
         if total:
-            text = f"{name}  {done / 1e6:6.1f} / {total / 1e6:.1f} MB  {100 * done // total:3d}%"
+            text = f"{name}  {_size(done)} / {_size(total)}  {100 * done // total:3d}%"
         else:
-            text = f"{name}  {done / 1e6:6.1f} MB"
+            text = f"{name}  {_size(done)}"
         pad = " " * max(0, len(self.text or "") - len(text))
         self.text = text
         self.stream.write("\r" + text + pad)
