@@ -593,7 +593,11 @@ def test_progress_line():
     line("f.gz", 1_000_000, 1_000_000)  # completion always drawn
     line.end()
     text = stream.getvalue()
-    assert text.count("\r") == 2 and text.endswith("100%\n") and " 50%" in text
+    first, second = text.split("\r")[1:]
+    assert first == "f.gz  500.0 kB / 1.0 MB   50%"
+    # The shorter second text is padded with spaces to erase the first one.
+    assert second.rstrip(" \n") == "f.gz  1.0 MB / 1.0 MB  100%"
+    assert len(second) == len(first) + 1 and second.endswith("\n")
     line.end()  # nothing drawn since: no extra newline
     assert stream.getvalue() == text
 
