@@ -272,8 +272,10 @@ def test_load_label_range(tmp_path):
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\.gz: label 10 at index 1 is out of range 0\.\.9"):
         data.load_mnist(tmp_path)
     assert data.load_mnist(tmp_path, num_classes=11).test_labels[1] == 10
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(ValueError, match=r"num_classes must be in 1\.\.256 \(labels are uint8\), got 0"):
         data.load_mnist(tmp_path, num_classes=0)
+    with pytest.raises(TypeError, match=r"num_classes must be an integer, got float 10\.0"):
+        data.load_mnist(tmp_path, num_classes=10.0)
 
 
 def test_load_swapped_or_mismatched_files(tmp_path):
@@ -303,7 +305,7 @@ def test_load_missing_file(tmp_path):
 
 def test_load_limits_checked(tmp_path):
     write_dataset(tmp_path, synthetic())
-    with pytest.raises(ValueError, match=r"limit_train=7 exceeds the 6 training examples"):
+    with pytest.raises(ValueError, match=r"limit_train=7 exceeds the 6 training examples in .*train-images-idx3-ubyte\.gz"):
         data.load_mnist(tmp_path, limit_train=7)
     with pytest.raises(ValueError, match=r"limit_test must be >= 0, got -1"):
         data.load_mnist(tmp_path, limit_test=-1)
@@ -312,6 +314,13 @@ def test_load_limits_checked(tmp_path):
     with pytest.raises(TypeError, match=r"limit_test must be an integer or None, got float"):
         data.load_mnist(tmp_path, limit_test=2.0)
     assert data.load_mnist(tmp_path, limit_train=np.int64(3)).train_images.shape[0] == 3
+    # Argument errors come before any file is read (the folder here is empty).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(TypeError, match="limit_train must be an integer or None"):
+        data.load_mnist(empty, limit_train="5")
+    with pytest.raises(TypeError, match=r"data_dir must be a path \(str or os.PathLike\), got int"):
+        data.load_mnist(5)
 
 
 # -------------------------------------------------------------------- resolve_data_dir
@@ -648,3 +657,23 @@ def test_cli_bad_arguments(argv, capsys):
         _cli(argv)
     assert info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_ecp_cli_main_data_errors(server, served_synthetic, tmp_path, capsys):
+    """Through the real `ecp` entry point: failures are one `ecp data: error:` line, exit 2."""
+    for module in ("ecp.benchmark", "ecp.train", "ecp.reproduce"):
+        pytest.importorskip(module, reason=f"{module} (another CLI subcommand) is not there yet")
+    from ecp.cli import main
+
+    dest = tmp_path / "dest"
+    assert main(["data", "download", str(dest), "--base-url", server.url + "missing/", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecp data: error: could not download http://127.0.0.1:") and "HTTP 404" in err
+    assert main(["data", "download", str(dest), "--base-url", server.url, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecp data: error: train-images-idx3-ubyte.gz: MD5 mismatch")
+    assert list(dest.iterdir()) == []
+    _, sums = served_synthetic
+    md5_args = [arg for name, value in sums.items() for arg in ("--md5", f"{name}={value}")]
+    assert main(["data", "download", str(dest), "--base-url", server.url, "-q", *md5_args]) == 0
+    assert len(list(dest.iterdir())) == 4

@@ -274,16 +274,14 @@ def _find(folder, stem):
                             f"download MNIST with `ecp data download {folder}`")
 
 
-def _check_limit(limit, name, available, what):
+def _check_limit(limit, name):
     if limit is None:
-        return available
+        return None
     if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, numbers.Integral):
         raise TypeError(f"{name} must be an integer or None, got {type(limit).__name__} {limit!r}")
     limit = int(limit)
     if limit < 0:
         raise ValueError(f"{name} must be >= 0, got {limit}")
-    if limit > available:
-        raise ValueError(f"{name}={limit} exceeds the {available} {what} in the dataset")
     return limit
 
 
@@ -320,8 +318,14 @@ def load_mnist(data_dir=None, *, limit_train=None, limit_test=None, num_classes=
     DataError (a ValueError)
         A corrupt file, or files that do not fit together (the message names the file).
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or not 1 <= num_classes <= 256:
-        raise ValueError(f"num_classes must be an integer in 1..256, got {num_classes!r}")
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, numbers.Integral):
+        raise TypeError(f"num_classes must be an integer, got {type(num_classes).__name__} {num_classes!r}")
+    if not 1 <= num_classes <= 256:
+        raise ValueError(f"num_classes must be in 1..256 (labels are uint8), got {num_classes}")
+    limit_train = _check_limit(limit_train, "limit_train")
+    limit_test = _check_limit(limit_test, "limit_test")
+    if data_dir is not None:
+        _as_path(data_dir, "data_dir")
     folder = resolve_data_dir(data_dir)
     parts = []
     for split, (images_stem, labels_stem), limit, limit_name in (
@@ -338,7 +342,9 @@ def load_mnist(data_dir=None, *, limit_train=None, limit_test=None, num_classes=
             bad = int(np.argmax(labels >= num_classes))
             raise DataError(f"{labels_path}: label {labels[bad]} at index {bad} is out of range "
                             f"0..{num_classes - 1} (num_classes={num_classes})")
-        n = _check_limit(limit, limit_name, len(images), f"{split} examples")
+        n = len(images) if limit is None else limit
+        if n > len(images):
+            raise ValueError(f"{limit_name}={n} exceeds the {len(images)} {split} examples in {images_path}")
         if n < len(images):
             images, labels = images[:n].copy(), labels[:n].copy()
         parts.append((images_path, images, labels))
