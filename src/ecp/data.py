@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "DATA_ENV", "DataError", "DownloadError", "Dataset", "MNIST_FILES", "DATASETS",
+    "DATA_ENV", "DataError", "DownloadError", "Dataset", "FileStatus", "MNIST_FILES", "DATASETS",
     "read_idx", "resolve_data_dir", "load_mnist", "to_float", "md5sum", "download", "add_parser",
 ]
 
