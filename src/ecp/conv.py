@@ -11,6 +11,7 @@ is at row offset ``K // 2`` and column offset ``K % 2``.
 import numpy as np
 
 from ._kernels import _conv
+from ._kernels._openmp import openmp_max_threads
 from ._threads import get_num_threads
 from ._validation import (
     as_float_array,
@@ -21,15 +22,25 @@ from ._validation import (
 
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape"]
 
-# Elements of the unrolled-window buffer one chunk of the batch may use (32 MB in float32).
-# Chunks only bound memory; results do not depend on them beyond floating-point summation order
-# of dW across chunks.
-COLS_BUDGET = 1 << 23
+# How the kernels cut a batch (see _kernels/_conv.pyx): into items of whole samples, each with
+# about ITEM_COLUMNS output pixels (the GEMM's n), the item count rounded up to a multiple of
+# the machine's core count so that the threads get even shares, and each item's unrolled windows
+# within COLS_BUDGET elements (4 MB in float32). Nothing here depends on the thread count of a
+# call, so neither do the results.
+ITEM_COLUMNS = 512
+COLS_BUDGET = 1 << 20
+_CORES = max(1, openmp_max_threads())
 
 
-def _chunk(x_shape, w_shape, out_hw):
-    per_sample = x_shape[1] * w_shape[2] * w_shape[3] * out_hw[0] * out_hw[1]
-    return max(1, COLS_BUDGET // max(per_sample, 1))
+def _group(x_shape, w_shape, out_hw):
+    """Samples per item."""
+    n = x_shape[0]
+    pixels = out_hw[0] * out_hw[1]
+    per_sample = x_shape[1] * w_shape[2] * w_shape[3] * pixels
+    n_items = -(-n * pixels // ITEM_COLUMNS)
+    n_items = min(n, -(-n_items // _CORES) * _CORES)
+    group = -(-n // max(n_items, 1))
+    return max(1, min(group, COLS_BUDGET // max(per_sample, 1)))
 
 
 def _prepare(x, w, padding, b=None):
@@ -83,7 +94,7 @@ def _bias(b, w):
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox,
-                       _chunk(x.shape, w.shape, out_shape[2:]), get_num_threads())
+                       _group(x.shape, w.shape, out_shape[2:]), get_num_threads())
     return y
 
 
@@ -92,7 +103,7 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dw = np.zeros(w.shape, dtype=x.dtype)
     db = np.zeros(w.shape[0], dtype=x.dtype)
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
-                        _chunk(x.shape, w.shape, dy.shape[2:]), get_num_threads())
+                        _group(x.shape, w.shape, dy.shape[2:]), 2 * _CORES, get_num_threads())
     return dx, dw, db
 
 

@@ -6,6 +6,38 @@ transpose of a column-major one, so C^T = op(B)^T op(A)^T: swap the operands and
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+ctypedef void (*set_threads_t)(int) noexcept nogil
+ctypedef int (*get_threads_t)() noexcept nogil
+
+# OpenBLAS's thread-count functions of the library behind scipy.linalg.cython_blas, when found
+# (ecp._threads registers them at import). The kernels run their GEMMs inside their own OpenMP
+# threads and switch the BLAS to one thread meanwhile, so the two pools never compete for cores.
+cdef set_threads_t _set_threads = NULL
+cdef get_threads_t _get_threads = NULL
+
+
+def _register_thread_control(size_t set_addr, size_t get_addr):
+    """Give the kernels OpenBLAS's set/get_num_threads (addresses from ctypes); 0, 0 clears them."""
+    global _set_threads, _get_threads
+    _set_threads = <set_threads_t> set_addr
+    _get_threads = <get_threads_t> get_addr
+
+
+def blas_thread_control():
+    """True when the kernels can set the BLAS thread count themselves."""
+    return _set_threads != NULL and _get_threads != NULL
+
+
+cdef int blas_set_num_threads(int n) noexcept nogil:
+    """Set the BLAS thread count; return the previous one (-1, changing nothing, when unknown)."""
+    cdef int prev
+    if _set_threads == NULL or _get_threads == NULL or n < 1:
+        return -1
+    prev = _get_threads()
+    if prev != n:
+        _set_threads(n)
+    return prev
+
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                floating alpha, const floating *a, int lda,

@@ -18,12 +18,12 @@ depends only on the shapes.
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from ._blas cimport gemm
+from ._blas cimport blas_set_num_threads, gemm
 
 
 cdef inline Py_ssize_t _first_valid(Py_ssize_t base, Py_ssize_t s) noexcept nogil:
@@ -68,7 +68,9 @@ cdef void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                 for q in range(qlo):
                     d[q] = 0
                 if s == 1:
-                    memcpy(d + qlo, xr + basec + qlo, (qhi - qlo) * sizeof(floating))
+                    # rows are short (often < 16): a plain loop beats a memcpy call
+                    for q in range(qlo, qhi):
+                        d[q] = xr[basec + q]
                 else:
                     for q in range(qlo, qhi):
                         d[q] = xr[basec + s * q]
@@ -103,106 +105,165 @@ cdef void _col2im_plane(const floating *src0, Py_ssize_t ld,
                     xr[s * q] += d[q]
 
 
+cdef void _forward_item(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                        const floating[::1] bias, floating[:, :, :, ::1] y,
+                        Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t stride,
+                        Py_ssize_t oy, Py_ssize_t ox,
+                        floating *cols, floating *ybuf) noexcept nogil:
+    """Outputs of samples n0 .. n0+nb-1: im2col, one GEMM, move to NCHW adding the bias."""
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t P = hq * wq, K = C * kh * kw, ld = nb * P
+    cdef Py_ssize_t b, c, o, p
+    cdef floating *dst
+    cdef const floating *src
+    cdef floating bval
+    for b in range(nb):
+        for c in range(C):
+            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
+                          hq, wq, cols + c * kh * kw * ld + b * P, ld)
+    gemm(False, False, <int> O, <int> ld, <int> K, <floating> 1.0, &w[0, 0, 0, 0],
+         <int> K, cols, <int> ld, <floating> 0.0, ybuf, <int> ld)
+    for b in range(nb):
+        for o in range(O):
+            dst = &y[n0 + b, o, 0, 0]
+            src = ybuf + o * ld + b * P
+            bval = bias[o]
+            for p in range(P):
+                dst[p] = src[p] + bval
+
+
+cdef void _backward_item(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                         const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                         floating *dw, bint need_dx,
+                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t stride,
+                         Py_ssize_t oy, Py_ssize_t ox,
+                         floating *cols, floating *dybuf, floating *dcols) noexcept nogil:
+    """Samples n0 .. n0+nb-1: dw (O, K) += dY cols^T; dx of those samples = col2im(W^T dY)."""
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t P = hq * wq, K = C * kh * kw, ld = nb * P
+    cdef Py_ssize_t b, c, o
+    for b in range(nb):
+        for c in range(C):
+            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
+                          hq, wq, cols + c * kh * kw * ld + b * P, ld)
+        for o in range(O):
+            memcpy(dybuf + o * ld + b * P, &dy[n0 + b, o, 0, 0], P * sizeof(floating))
+    gemm(False, True, <int> O, <int> K, <int> ld, <floating> 1.0, dybuf, <int> ld,
+         cols, <int> ld, <floating> 1.0, dw, <int> K)
+    if need_dx:
+        gemm(True, False, <int> K, <int> ld, <int> O, <floating> 1.0,
+             &w[0, 0, 0, 0], <int> K, dybuf, <int> ld, <floating> 0.0, dcols, <int> ld)
+        for b in range(nb):
+            for c in range(C):
+                _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, pad,
+                              stride, oy, ox, hq, wq, &dx[n0 + b, c, 0, 0])
+
+
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t chunk, int n_threads):
-    """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j]."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
-    cdef Py_ssize_t P = hq * wq, K = C * kh * kw, KK = kh * kw
-    cdef Py_ssize_t n0, nb, ld, bc, bo, b, c, o, p
-    cdef floating *dst
-    cdef const floating *src
-    cdef floating bo_val
+                 Py_ssize_t group, int n_threads):
+    """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
+
+    The batch is cut into items of ``group`` samples; each thread takes whole items (its own
+    scratch, its own single-threaded GEMM). With one item only, the GEMM gets the threads.
+    """
+    cdef Py_ssize_t N = x.shape[0], K = x.shape[1] * w.shape[2] * w.shape[3], O = w.shape[0]
+    cdef Py_ssize_t P = y.shape[2] * y.shape[3]
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt
+    cdef int prev
     if N == 0 or P == 0:
         return
-    chunk = max(1, min(chunk, N))
+    group = max(1, min(group, N))
+    n_items = (N + group - 1) // group
+    nt = max(1, min(n_threads, n_items))
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] cols = np.empty(K * chunk * P, dtype=dtype)
-    cdef floating[::1] ybuf = np.empty(O * chunk * P, dtype=dtype)
-    cdef floating *colsp = &cols[0]
-    cdef floating *yp = &ybuf[0]
+    cdef floating[:, ::1] cols = np.empty((nt, K * group * P), dtype=dtype)
+    cdef floating[:, ::1] ybuf = np.empty((nt, O * group * P), dtype=dtype)
     with nogil:
-        n0 = 0
-        while n0 < N:
-            nb = min(chunk, N - n0)
-            ld = nb * P
-            for bc in prange(nb * C, schedule='static', num_threads=n_threads):
-                b = bc // C
-                c = bc % C
-                _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
-                              hq, wq, colsp + c * KK * ld + b * P, ld)
-            gemm(False, False, <int> O, <int> ld, <int> K, <floating> 1.0, &w[0, 0, 0, 0],
-                 <int> K, colsp, <int> ld, <floating> 0.0, yp, <int> ld)
-            for bo in prange(nb * O, schedule='static', num_threads=n_threads):
-                b = bo // O
-                o = bo % O
-                dst = &y[n0 + b, o, 0, 0]
-                src = yp + o * ld + b * P
-                bo_val = bias[o]
-                for p in range(P):
-                    dst[p] = src[p] + bo_val
-            n0 += nb
+        prev = blas_set_num_threads(n_threads if nt == 1 else 1)
+        if nt == 1:
+            for it in range(n_items):
+                n0 = it * group
+                _forward_item(x, w, bias, y, n0, min(group, N - n0), pad, stride, oy, ox,
+                              &cols[0, 0], &ybuf[0, 0])
+        else:
+            with parallel(num_threads=nt):
+                t = threadid()
+                for it in prange(n_items, schedule='static'):
+                    n0 = it * group
+                    nb = min(group, N - n0)
+                    _forward_item(x, w, bias, y, n0, nb, pad, stride, oy, ox,
+                                  &cols[t, 0], &ybuf[t, 0])
+        blas_set_num_threads(prev)
 
 
 def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                   const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                   floating[:, :, :, ::1] dw, floating[::1] db,
                   bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
-                  Py_ssize_t ox, Py_ssize_t chunk, int n_threads):
-    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten)."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
-    cdef Py_ssize_t P = hq * wq, K = C * kh * kw, KK = kh * kw
-    cdef Py_ssize_t n0, nb, ld, bc, bo, b, c, o, p, n
-    cdef floating beta
+                  Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads):
+    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten).
+
+    Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
+    its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
+    threads, own the partial sums, so the result does not depend on the thread count.
+    """
+    cdef Py_ssize_t N = x.shape[0], O = w.shape[0]
+    cdef Py_ssize_t K = x.shape[1] * w.shape[2] * w.shape[3]
+    cdef Py_ssize_t P = dy.shape[2] * dy.shape[3]
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, e, it0, it1, o, p, n
+    cdef int prev
     cdef double acc
     cdef const floating *src
-    memset(&dw[0, 0, 0, 0], 0, O * K * sizeof(floating))
+    cdef floating *dwp = &dw[0, 0, 0, 0]
+    memset(dwp, 0, O * K * sizeof(floating))
     memset(&db[0], 0, O * sizeof(floating))
     if need_dx and N > 0 and P == 0:
-        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
+        memset(&dx[0, 0, 0, 0], 0, N * x.shape[1] * x.shape[2] * x.shape[3] * sizeof(floating))
     if N == 0 or P == 0:
         return
-    chunk = max(1, min(chunk, N))
+    group = max(1, min(group, N))
+    n_items = (N + group - 1) // group
+    n_slots = max(1, min(n_slots, n_items))
+    nt = max(1, min(n_threads, n_slots))
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] cols = np.empty(K * chunk * P, dtype=dtype)
-    cdef floating[::1] dybuf = np.empty(O * chunk * P, dtype=dtype)
-    cdef floating[::1] dcols = np.empty(K * chunk * P if need_dx else 1, dtype=dtype)
-    cdef floating *colsp = &cols[0]
-    cdef floating *dyp = &dybuf[0]
-    cdef floating *dcolsp = &dcols[0]
+    cdef floating[:, ::1] cols = np.empty((nt, K * group * P), dtype=dtype)
+    cdef floating[:, ::1] dybuf = np.empty((nt, O * group * P), dtype=dtype)
+    cdef floating[:, ::1] dcols = np.empty((nt, K * group * P if need_dx else 1), dtype=dtype)
+    cdef floating[:, ::1] dws = np.zeros((n_slots, O * K), dtype=dtype)
     with nogil:
-        n0 = 0
-        while n0 < N:
-            nb = min(chunk, N - n0)
-            ld = nb * P
-            beta = 0.0 if n0 == 0 else 1.0
-            for bc in prange(nb * C, schedule='static', num_threads=n_threads):
-                b = bc // C
-                c = bc % C
-                _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
-                              hq, wq, colsp + c * KK * ld + b * P, ld)
-            for bo in prange(nb * O, schedule='static', num_threads=n_threads):
-                b = bo // O
-                o = bo % O
-                memcpy(dyp + o * ld + b * P, &dy[n0 + b, o, 0, 0], P * sizeof(floating))
-            # dW (O, K) += dY (O, ld) @ cols^T
-            gemm(False, True, <int> O, <int> K, <int> ld, <floating> 1.0, dyp, <int> ld,
-                 colsp, <int> ld, beta, &dw[0, 0, 0, 0], <int> K)
-            if need_dx:
-                # dcols (K, ld) = W^T @ dY
-                gemm(True, False, <int> K, <int> ld, <int> O, <floating> 1.0,
-                     &w[0, 0, 0, 0], <int> K, dyp, <int> ld, <floating> 0.0, dcolsp, <int> ld)
-                for bc in prange(nb * C, schedule='static', num_threads=n_threads):
-                    b = bc // C
-                    c = bc % C
-                    _col2im_plane(dcolsp + c * KK * ld + b * P, ld, H, W, kh, kw, pad,
-                                  stride, oy, ox, hq, wq, &dx[n0 + b, c, 0, 0])
-            n0 += nb
+        prev = blas_set_num_threads(n_threads if nt == 1 else 1)
+        if nt == 1:
+            for s in range(n_slots):
+                it0 = s * n_items // n_slots
+                it1 = (s + 1) * n_items // n_slots
+                for it in range(it0, it1):
+                    n0 = it * group
+                    _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, min(group, N - n0),
+                                   pad, stride, oy, ox, &cols[0, 0], &dybuf[0, 0], &dcols[0, 0])
+        else:
+            with parallel(num_threads=nt):
+                t = threadid()
+                for s in prange(n_slots, schedule='static'):
+                    it0 = s * n_items // n_slots
+                    it1 = (s + 1) * n_items // n_slots
+                    for it in range(it0, it1):
+                        n0 = it * group
+                        nb = min(group, N - n0)
+                        _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
+                                       oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
+        blas_set_num_threads(prev)
+        # dw = sum of the slots, in slot order
+        for e in prange(O * K, schedule='static', num_threads=n_threads):
+            acc = 0.0
+            for s in range(n_slots):
+                acc = acc + dws[s, e]
+            dwp[e] = <floating> acc
         for o in prange(O, schedule='static', num_threads=n_threads):
             acc = 0.0
             for n in range(N):
