@@ -1,0 +1,581 @@
+"""Correctness of the convolution kernels: ``ecp/_kernels/_conv.pyx`` through ``ecp/conv.py``.
+
+Every result is compared with a slow NumPy oracle written here (``sliding_window_view`` +
+``einsum`` for the forward pass, an explicit per-tap scatter for the backward pass), with
+central differences, with the identities that define Easy Convolution, and with PyTorch.
+"""
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+import ecp
+import ecp.conv
+from ecp._kernels import _blas
+
+DTYPES = [np.float32, np.float64]
+MODES = [0, 1, 2, 3]
+TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+# ----------------------------------------------------------------------------- oracles
+
+def conv_ref(x, w, b=None, padding=0, stride=1, offset=(0, 0), out_hw=None):
+    """y[n, o, r, q] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy + s*r + i, ox + s*q + j],
+    in float64, cropped to ``out_hw`` when given."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    p = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    win = sliding_window_view(xp, w.shape[2:], axis=(2, 3))  # (N, C, Ho, Wo, kh, kw)
+    oy, ox = offset
+    win = win[:, :, oy::stride, ox::stride]
+    if out_hw is not None:
+        win = win[:, :, : out_hw[0], : out_hw[1]]
+    y = np.einsum("ncrqij,ocij->norq", win, w)
+    if b is not None:
+        y = y + np.asarray(b, np.float64)[None, :, None, None]
+    return y
+
+
+def conv_backward_ref(dy, x, w, padding=0, stride=1, offset=(0, 0)):
+    """Adjoint of :func:`conv_ref`, one kernel tap (i, j) at a time: (dx, dw, db) in float64."""
+    dy = np.asarray(dy, np.float64)
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    h, wd = x.shape[2:]
+    kh, kw = w.shape[2:]
+    hq, wq = dy.shape[2:]
+    p = padding
+    oy, ox = offset
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(oy + i, oy + i + stride * (hq - 1) + 1, stride)
+            cols = slice(ox + j, ox + j + stride * (wq - 1) + 1, stride)
+            dxp[:, :, rows, cols] += np.einsum("norq,oc->ncrq", dy, w[:, :, i, j])
+            dw[:, :, i, j] = np.einsum("norq,ncrq->oc", dy, xp[:, :, rows, cols])
+    return dxp[:, :, p:p + h, p:p + wd], dw, dy.sum(axis=(0, 2, 3))
+
+
+def full_hw(x_shape, w_shape, padding):
+    return (x_shape[2] + 2 * padding - w_shape[2] + 1, x_shape[3] + 2 * padding - w_shape[3] + 1)
+
+
+def easy_ref(x, w, b, mode, padding):
+    """Easy Convolution as a stride-2 convolution of the padded input shifted by (K//2, K%2)."""
+    ho, wo = full_hw(x.shape, w.shape, padding)
+    return conv_ref(x, w, b, padding, 2, divmod(mode, 2), (ho // 2, wo // 2))
+
+
+def easy_backward_ref(dy, x, w, mode, padding):
+    return conv_backward_ref(dy, x, w, padding, 2, divmod(mode, 2))
+
+
+def assert_close(actual, expected, dtype):
+    """Same shape, dtype ``dtype``, C-contiguous, and equal within the dtype's tolerance
+    (relative to the largest magnitude of ``expected``)."""
+    assert isinstance(actual, np.ndarray)
+    assert actual.dtype == np.dtype(dtype), (actual.dtype, dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.flags.c_contiguous
+    tol = TOL[np.dtype(dtype)]
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def numerical_grad(loss, arr, eps=1e-6):
+    """d loss() / d arr by central differences; ``loss`` reads ``arr``, perturbed in place.
+
+    Runs on one thread: thousands of tiny calls, where a parallel region costs more than the
+    work (thread-count independence has its own tests in test_threads.py)."""
+    grad = np.zeros_like(arr)
+    flat, gflat = arr.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, arr)
+    with ecp.num_threads(1):
+        for k in range(flat.size):
+            old = flat[k]
+            flat[k] = old + eps
+            plus = loss()
+            flat[k] = old - eps
+            minus = loss()
+            flat[k] = old
+            gflat[k] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def assert_grad(analytic, numeric):
+    assert analytic.dtype == np.float64
+    scale = max(1.0, float(np.max(np.abs(numeric), initial=0.0)))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6 * scale)
+
+
+# ----------------------------------------------------------------------------- cases
+
+# (N, C, H, W, O, kh, kw, padding): odd sizes, non-square kernels (2x3, 3x2, 4x2), 1x1,
+# kernels as large as the padded input, padding 0..2, several channels and filters.
+GEOMS = [
+    (2, 3, 7, 9, 4, 3, 3, 1),
+    (1, 1, 5, 6, 1, 2, 3, 0),
+    (3, 2, 6, 5, 3, 3, 2, 2),
+    (2, 3, 4, 4, 2, 1, 1, 0),
+    (2, 2, 3, 5, 3, 5, 7, 1),     # kernel == padded input: 1x1 output
+    (2, 2, 1, 1, 3, 3, 3, 1),     # 1x1 input, kernel == padded input
+    (1, 4, 8, 8, 5, 3, 3, 2),
+    (4, 1, 9, 7, 2, 4, 2, 1),
+    (5, 3, 11, 10, 2, 5, 5, 2),
+    (2, 2, 6, 7, 2, 2, 3, 0),
+    (3, 2, 4, 6, 2, 4, 5, 1),     # kernel + 2 == padded input: 2x... output
+    (2, 1, 5, 5, 2, 1, 1, 2),     # 1x1 kernel reading mostly padding
+]
+# Easy Convolution needs a full output of at least 2x2.
+EASY_GEOMS = [g for g in GEOMS if min(full_hw((g[0], g[1], g[2], g[3]), (g[4], g[1], g[5], g[6]), g[7])) >= 2]
+
+
+def gid(g):
+    return "N{}C{}_{}x{}_O{}k{}x{}_p{}".format(*g)
+
+
+def make(geom, dtype, seed, bias=True):
+    n, c, h, wd, o, kh, kw, p = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype) if bias else None
+    return x, w, b, p, rng
+
+
+# ----------------------------------------------------------------------------- full convolution
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", GEOMS, ids=gid)
+def test_conv2d_matches_oracle(geom, dtype):
+    x, w, b, p, _ = make(geom, dtype, 1)
+    assert_close(ecp.conv2d(x, w, b, padding=p), conv_ref(x, w, b, p), dtype)
+    assert_close(ecp.conv2d(x, w, padding=p), conv_ref(x, w, None, p), dtype)
+    assert ecp.conv2d_output_shape(x.shape, w.shape, p) == conv_ref(x, w, None, p).shape
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", GEOMS, ids=gid)
+def test_conv2d_backward_matches_oracle(geom, dtype):
+    x, w, _, p, rng = make(geom, dtype, 2, bias=False)
+    dy = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    dx, dw, db = ecp.conv2d_backward(dy, x, w, padding=p)
+    rdx, rdw, rdb = conv_backward_ref(dy, x, w, p)
+    assert_close(dx, rdx, dtype)
+    assert_close(dw, rdw, dtype)
+    assert_close(db, rdb, dtype)
+    # compute_dx=False: no dx, the same dw and db
+    none, dw2, db2 = ecp.conv2d_backward(dy, x, w, padding=p, compute_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+def test_conv2d_backward_is_the_adjoint_of_conv2d():
+    """<conv2d(x, w), g> = <x, dx(g)> = <w, dw(g)>: forward and backward agree with each other."""
+    x, w, _, p, rng = make((3, 2, 7, 6, 4, 3, 2, 1), np.float64, 3, bias=False)
+    g = rng.standard_normal(ecp.conv2d(x, w, padding=p).shape)
+    dx, dw, _ = ecp.conv2d_backward(g, x, w, padding=p)
+    lhs = np.sum(ecp.conv2d(x, w, padding=p) * g)
+    np.testing.assert_allclose(np.sum(x * dx), lhs, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(w * dw), lhs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("geom", [GEOMS[0], GEOMS[2], GEOMS[4], GEOMS[7], GEOMS[9]], ids=gid)
+def test_conv2d_backward_gradcheck(geom):
+    x, w, b, p, rng = make(geom, np.float64, 4)
+    g = rng.standard_normal(ecp.conv2d(x, w, b, padding=p).shape)
+
+    def loss():
+        return float(np.sum(ecp.conv2d(x, w, b, padding=p) * g))
+
+    dx, dw, db = ecp.conv2d_backward(g, x, w, padding=p)
+    assert_grad(dx, numerical_grad(loss, x))
+    assert_grad(dw, numerical_grad(loss, w))
+    assert_grad(db, numerical_grad(loss, b))
+
+
+def test_conv2d_known_values():
+    """A hand-checkable case: ones everywhere, padding 1 -> counts of in-image taps, plus bias."""
+    x = np.ones((1, 1, 3, 4))
+    w = np.ones((2, 1, 3, 3))
+    y = ecp.conv2d(x, w, np.array([0.0, 10.0]), padding=1)
+    counts = np.array([[4, 6, 6, 4], [6, 9, 9, 6], [4, 6, 6, 4]], float)
+    np.testing.assert_array_equal(y[0, 0], counts)
+    np.testing.assert_array_equal(y[0, 1], counts + 10)
+    # cross-correlation, not convolution: no kernel flip
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    w = np.zeros((1, 1, 3, 3))
+    w[0, 0, 0, 0] = 1.0
+    assert ecp.conv2d(x, w)[0, 0, 0, 0] == 0.0
+    w = np.zeros((1, 1, 2, 2))
+    w[0, 0, 1, 0] = 1.0  # picks x[r + 1, q]
+    np.testing.assert_array_equal(ecp.conv2d(x, w)[0, 0], x[0, 0, 1:, :2])
+
+
+# ----------------------------------------------------------------------------- Easy Convolution
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("geom", EASY_GEOMS, ids=gid)
+def test_easy_conv2d_matches_oracle_and_identities(geom, mode, dtype):
+    x, w, b, p, _ = make(geom, dtype, 10 + mode)
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=p)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    assert y.shape == (x.shape[0], w.shape[0], ho // 2, wo // 2)
+    # stride-2 convolution of the shifted padded input
+    assert_close(y, easy_ref(x, w, b, mode, p), dtype)
+    # the full convolution at the mode-K positions, cropped to (Ho//2, Wo//2)
+    full = conv_ref(x, w, b, p)
+    assert_close(y, full[:, :, mode // 2::2, mode % 2::2][:, :, : ho // 2, : wo // 2], dtype)
+    # Random Pooling of ecp's own full convolution (it crops odd sizes the same way)
+    assert_close(y, ecp.random_pool2d(ecp.conv2d(x, w, b, padding=p), mode).astype(np.float64), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("geom", EASY_GEOMS, ids=gid)
+def test_easy_conv2d_backward_matches_oracle_and_identities(geom, mode, dtype):
+    x, w, _, p, rng = make(geom, dtype, 20 + mode, bias=False)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    dy = rng.standard_normal((x.shape[0], w.shape[0], ho // 2, wo // 2)).astype(dtype)
+    dx, dw, db = ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=p)
+    rdx, rdw, rdb = easy_backward_ref(dy, x, w, mode, p)
+    assert_close(dx, rdx, dtype)
+    assert_close(dw, rdw, dtype)
+    assert_close(db, rdb, dtype)
+    # == conv2d_backward of dy scattered to the mode-K positions of the full output
+    scattered = ecp.random_pool2d_backward(dy, mode, (x.shape[0], w.shape[0], ho, wo))
+    fdx, fdw, fdb = ecp.conv2d_backward(scattered, x, w, padding=p)
+    assert_close(dx, fdx.astype(np.float64), dtype)
+    assert_close(dw, fdw.astype(np.float64), dtype)
+    assert_close(db, fdb.astype(np.float64), dtype)
+    none, dw2, db2 = ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=p, compute_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("geom", [(2, 2, 7, 6, 3, 3, 2, 1), (1, 3, 6, 9, 2, 2, 3, 2), (2, 1, 5, 5, 2, 1, 1, 0)],
+                         ids=gid)
+def test_easy_conv2d_backward_gradcheck(geom, mode):
+    x, w, b, p, rng = make(geom, np.float64, 30 + mode)
+    g = rng.standard_normal(ecp.easy_conv2d(x, w, b, mode=mode, padding=p).shape)
+
+    def loss():
+        return float(np.sum(ecp.easy_conv2d(x, w, b, mode=mode, padding=p) * g))
+
+    dx, dw, db = ecp.easy_conv2d_backward(g, x, w, mode=mode, padding=p)
+    assert_grad(dx, numerical_grad(loss, x))
+    assert_grad(dw, numerical_grad(loss, w))
+    assert_grad(db, numerical_grad(loss, b))
+
+
+def test_easy_conv2d_mode_positions_by_hand():
+    """With a 1x1 identity kernel Easy Convolution is Random Pooling: mode K keeps window
+    position K, row-major (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right)."""
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.ones((1, 1, 1, 1))
+    expected = {0: [[0, 2], [8, 10]], 1: [[1, 3], [9, 11]], 2: [[4, 6], [12, 14]], 3: [[5, 7], [13, 15]]}
+    for mode, want in expected.items():
+        np.testing.assert_array_equal(ecp.easy_conv2d(x, w, mode=mode)[0, 0], want)
+        # numpy integers are valid modes too
+        np.testing.assert_array_equal(ecp.easy_conv2d(x, w, mode=np.int64(mode))[0, 0], want)
+
+
+# ----------------------------------------------------------------------------- batch of zero
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch(dtype):
+    x = np.zeros((0, 3, 7, 6), dtype)
+    w = np.ones((2, 3, 3, 2), dtype)
+    b = np.ones(2, dtype)
+    y = ecp.conv2d(x, w, b, padding=1)
+    assert y.shape == (0, 2, 7, 7) and y.dtype == dtype
+    dx, dw, db = ecp.conv2d_backward(y, x, w, padding=1)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    np.testing.assert_array_equal(dw, np.zeros_like(w))
+    np.testing.assert_array_equal(db, np.zeros(2, dtype))
+    for mode in MODES:
+        ye = ecp.easy_conv2d(x, w, b, mode=mode, padding=1)
+        assert ye.shape == (0, 2, 3, 3) and ye.dtype == dtype
+        dx, dw, db = ecp.easy_conv2d_backward(ye, x, w, mode=mode, padding=1)
+        assert dx.shape == x.shape and dx.dtype == dtype and dw.dtype == dtype
+        assert not dw.any() and not db.any()
+
+
+def test_input_with_no_rows_but_padding():
+    """A 0-row image with padding is all padding: the output is the bias, the gradient of x empty."""
+    x = np.zeros((2, 1, 0, 5))
+    w = np.ones((2, 1, 1, 1))
+    b = np.array([1.5, -2.0])
+    y = ecp.conv2d(x, w, b, padding=1)
+    np.testing.assert_array_equal(y, conv_ref(x, w, b, 1))
+    dx, dw, db = ecp.conv2d_backward(np.ones_like(y), x, w, padding=1)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dw, np.zeros_like(w))
+    np.testing.assert_array_equal(db, [y[:, 0].size, y[:, 1].size])
+
+
+def test_large_padding():
+    """Padding much larger than the image: mostly zeros, the image in the middle."""
+    x = np.random.default_rng(5).standard_normal((1, 2, 3, 2))
+    w = np.random.default_rng(6).standard_normal((3, 2, 2, 2))
+    for mode in MODES:
+        assert_close(ecp.easy_conv2d(x, w, mode=mode, padding=20), easy_ref(x, w, None, mode, 20), np.float64)
+    assert_close(ecp.conv2d(x, w, padding=20), conv_ref(x, w, None, 20), np.float64)
+
+
+# ----------------------------------------------------------------------------- NaN and inf
+
+@pytest.mark.parametrize("mode", [None] + MODES)
+def test_nan_reaches_exactly_the_outputs_that_read_it(mode):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 2, 9, 8))
+    x[0, 1, 4, 4] = np.nan
+    x[2, 0, 0, 7] = np.nan
+    # no zero weights, so "reads the NaN" == "the indicator convolves to non-zero"
+    w = rng.uniform(0.5, 1.5, (3, 2, 3, 2)) * rng.choice([-1.0, 1.0], (3, 2, 3, 2))
+    p = 1
+    nan_in = np.isnan(x).astype(float)
+    if mode is None:
+        y = ecp.conv2d(x, w, padding=p)
+        reads = conv_ref(nan_in, np.ones_like(w), None, p) > 0
+    else:
+        y = ecp.easy_conv2d(x, w, mode=mode, padding=p)
+        reads = easy_ref(nan_in, np.ones_like(w), None, mode, p) > 0
+    assert reads.any() and not reads.all()
+    np.testing.assert_array_equal(np.isnan(y), reads)
+
+
+def test_nan_in_dy_reaches_exactly_the_dx_it_flows_to():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 2, 7, 7))
+    w = rng.uniform(0.5, 1.5, (2, 2, 3, 3))
+    dy = rng.standard_normal((2, 2, 7, 7))
+    dy[1, 0, 3, 6] = np.nan
+    dx, dw, db = ecp.conv2d_backward(dy, x, w, padding=1)
+    hit = conv_backward_ref(np.isnan(dy).astype(float), np.ones_like(x), np.ones_like(w), 1)[0] > 0
+    assert hit.any() and not hit.all()
+    np.testing.assert_array_equal(np.isnan(dx), hit)
+    np.testing.assert_array_equal(np.isnan(db), [True, False])
+
+
+@pytest.mark.parametrize("mode", [None] + MODES)
+def test_inf_reaches_exactly_the_outputs_that_read_it(mode):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 2, 8, 9))
+    x[1, 0, 5, 2] = np.inf
+    w = rng.uniform(0.5, 1.5, (2, 2, 2, 3))  # positive: inf stays +inf, never inf - inf
+    ind = np.isinf(x).astype(float)
+    if mode is None:
+        y = ecp.conv2d(x, w, padding=2)
+        reads = conv_ref(ind, np.ones_like(w), None, 2) > 0
+    else:
+        y = ecp.easy_conv2d(x, w, mode=mode, padding=2)
+        reads = easy_ref(ind, np.ones_like(w), None, mode, 2) > 0
+    assert reads.any()
+    np.testing.assert_array_equal(y == np.inf, reads)
+    assert np.isfinite(y[~reads]).all()
+
+
+# ----------------------------------------------------------------------------- chunking
+
+def _per_sample(x_shape, w_shape, out_hw):
+    return x_shape[1] * w_shape[2] * w_shape[3] * out_hw[0] * out_hw[1]
+
+
+# (ITEMS, budget in samples' worth of columns or "one element", expected samples per chunk)
+CHUNKINGS = [
+    (1, None, 11),    # one chunk holding the whole batch
+    (1, "1", 1),      # COLS_BUDGET = 1 element: one sample per chunk
+    (1, 3, 3),        # chunks of 3, 3, 3 and a ragged 2
+    (1, 2.7, 2),      # a budget between two sample counts rounds down: 2, ..., 2, 1
+    (8, 3, 2),        # ITEMS bounds it first: ceil(11 / 8) = 2 per item
+    (3, "1", 1),
+    (3, None, 4),     # 4, 4, 3
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["conv", "easy1", "easy2"])
+@pytest.mark.parametrize("items,budget,group", CHUNKINGS)
+def test_chunking_does_not_change_results(monkeypatch, which, items, budget, group, dtype):
+    x, w, b, p, rng = make((11, 2, 9, 8, 3, 3, 2, 1), dtype, 40)
+    mode = None if which == "conv" else int(which[-1])
+    if mode is None:
+        ref = conv_ref(x, w, b, p)
+        dy = rng.standard_normal(ref.shape).astype(dtype)
+        rdx, rdw, rdb = conv_backward_ref(dy, x, w, p)
+    else:
+        ref = easy_ref(x, w, b, mode, p)
+        dy = rng.standard_normal(ref.shape).astype(dtype)
+        rdx, rdw, rdb = easy_backward_ref(dy, x, w, mode, p)
+    out_shape = ref.shape
+
+    def run():
+        if mode is None:
+            return (ecp.conv2d(x, w, b, padding=p),) + ecp.conv2d_backward(dy, x, w, padding=p)
+        return (ecp.easy_conv2d(x, w, b, mode=mode, padding=p),) + ecp.easy_conv2d_backward(
+            dy, x, w, mode=mode, padding=p)
+
+    baseline = run()
+    ps = _per_sample(x.shape, w.shape, out_shape[2:])
+    monkeypatch.setattr(ecp.conv, "ITEMS", items)
+    if budget == "1":
+        monkeypatch.setattr(ecp.conv, "COLS_BUDGET", 1)
+    elif budget is not None:
+        monkeypatch.setattr(ecp.conv, "COLS_BUDGET", int(budget * ps))
+    else:
+        monkeypatch.setattr(ecp.conv, "COLS_BUDGET", 1 << 30)
+    # the test exercises the chunking it means to
+    assert ecp.conv._group(x.shape, w.shape, out_shape[2:]) == group
+    chunked = run()
+    for got, want, base in zip(chunked, (ref, rdx, rdw, rdb), baseline):
+        assert_close(got, want, dtype)
+        assert_close(got, base.astype(np.float64), dtype)
+
+
+# ----------------------------------------------------------------------------- memory layouts
+
+def _layouts(a):
+    """Same values, other memory: sliced (non-contiguous), Fortran order, read-only, reversed."""
+    big = np.zeros(a.shape[:-1] + (2 * a.shape[-1] + 1,), a.dtype)
+    big[..., 1::2] = a
+    sliced = big[..., 1::2]
+    readonly = a.copy()
+    readonly.setflags(write=False)
+    reversed_ = np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    out = {"sliced": sliced, "fortran": np.asfortranarray(a), "readonly": readonly, "negstride": reversed_}
+    if a.ndim == 4:
+        out["transposed"] = np.ascontiguousarray(a.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    return out
+
+
+def _conv_calls(dtype):
+    x, w, b, p, rng = make((3, 2, 7, 6, 3, 3, 2, 1), dtype, 50)
+    dy_full = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    dy_easy = rng.standard_normal(easy_ref(x, w, None, 3, p).shape).astype(dtype)
+    return {
+        "conv2d": (lambda x, w, b: ecp.conv2d(x, w, b, padding=p), dict(x=x, w=w, b=b)),
+        "conv2d_backward": (lambda dy, x, w: ecp.conv2d_backward(dy, x, w, padding=p),
+                            dict(dy=dy_full, x=x, w=w)),
+        "easy_conv2d": (lambda x, w, b: ecp.easy_conv2d(x, w, b, mode=3, padding=p), dict(x=x, w=w, b=b)),
+        "easy_conv2d_backward": (lambda dy, x, w: ecp.easy_conv2d_backward(dy, x, w, mode=3, padding=p),
+                                 dict(dy=dy_easy, x=x, w=w)),
+    }
+
+
+def _as_tuple(r):
+    return r if isinstance(r, tuple) else (r,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward"])
+def test_memory_layouts_give_identical_results(name, dtype):
+    fn, args = _conv_calls(dtype)[name]
+    baseline = _as_tuple(fn(**args))
+    for out in baseline:
+        assert out.flags.c_contiguous and out.dtype == dtype
+    for arg in args:
+        for layout, variant in _layouts(args[arg]).items():
+            np.testing.assert_array_equal(variant, args[arg])
+            before = variant.copy()
+            got = _as_tuple(fn(**{**args, arg: variant}))
+            for g, want in zip(got, baseline):
+                assert g.dtype == dtype and g.flags.c_contiguous, (arg, layout)
+                np.testing.assert_array_equal(g, want, err_msg=f"{name}: {arg} {layout}")
+            np.testing.assert_array_equal(variant, before, err_msg=f"{name} modified {arg} ({layout})")
+    # every input read-only at once
+    frozen = {}
+    for k, v in args.items():
+        frozen[k] = v.copy()
+        frozen[k].setflags(write=False)
+    for g, want in zip(_as_tuple(fn(**frozen)), baseline):
+        np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("name", ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward"])
+def test_inputs_are_not_modified(name):
+    fn, args = _conv_calls(np.float32)[name]
+    copies = {k: v.copy() for k, v in args.items()}
+    fn(**args)
+    fn(**args)
+    for k in args:
+        np.testing.assert_array_equal(args[k], copies[k])
+
+
+def test_lists_of_floats_are_accepted_as_float64():
+    x, w, b, p, _ = make((1, 2, 5, 4, 2, 2, 3, 1), np.float64, 60)
+    y = ecp.conv2d(x.tolist(), w.tolist(), b.tolist(), padding=p)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, ecp.conv2d(x, w, b, padding=p))
+
+
+# ----------------------------------------------------------------------------- PyTorch parity
+
+def _t(torch, a, grad=False):
+    return torch.tensor(a, requires_grad=grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_conv2d_matches_pytorch(torch, padding, dtype):
+    F = torch.nn.functional
+    x, w, b, p, rng = make((3, 3, 8, 7, 4, 3, 2, padding), dtype, 70 + padding)
+    xt, wt, bt = _t(torch, x, True), _t(torch, w, True), _t(torch, b, True)
+    yt = F.conv2d(xt, wt, bt, padding=p)
+    y = ecp.conv2d(x, w, b, padding=p)
+    assert_close(y, yt.detach().numpy().astype(np.float64), dtype)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    (yt * _t(torch, g)).sum().backward()
+    dx, dw, db = ecp.conv2d_backward(g, x, w, padding=p)
+    assert_close(dx, xt.grad.numpy().astype(np.float64), dtype)
+    assert_close(dw, wt.grad.numpy().astype(np.float64), dtype)
+    assert_close(db, bt.grad.numpy().astype(np.float64), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("geom", [(2, 3, 8, 7, 4, 3, 2, 1), (2, 2, 9, 9, 3, 3, 3, 2), (1, 2, 6, 6, 2, 2, 3, 0)],
+                         ids=gid)
+def test_easy_conv2d_matches_pytorch_strided_conv(torch, geom, mode, dtype):
+    """Easy Convolution == F.conv2d(pad(x)[:, :, K//2:, K%2:], w, b, stride=2), cropped.
+
+    The padding is applied first, then the shift (a shift of the unpadded input would move the
+    zero border too)."""
+    F = torch.nn.functional
+    x, w, b, p, rng = make(geom, dtype, 80 + mode)
+    oy, ox = divmod(mode, 2)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    xt, wt, bt = _t(torch, x, True), _t(torch, w, True), _t(torch, b, True)
+    yt = F.conv2d(F.pad(xt, (p, p, p, p))[:, :, oy:, ox:], wt, bt, stride=2)[:, :, : ho // 2, : wo // 2]
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=p)
+    assert_close(y, yt.detach().numpy().astype(np.float64), dtype)
+    if mode == 0:  # no shift: PyTorch's own padding does it
+        y0 = F.conv2d(xt, wt, bt, stride=2, padding=p)[:, :, : ho // 2, : wo // 2]
+        assert_close(y, y0.detach().numpy().astype(np.float64), dtype)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    (yt * _t(torch, g)).sum().backward()
+    dx, dw, db = ecp.easy_conv2d_backward(g, x, w, mode=mode, padding=p)
+    assert_close(dx, xt.grad.numpy().astype(np.float64), dtype)
+    assert_close(dw, wt.grad.numpy().astype(np.float64), dtype)
+    assert_close(db, bt.grad.numpy().astype(np.float64), dtype)
+
+
+# ----------------------------------------------------------------------------- BLAS wrapper
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 7), (7, 5, 3), (17, 4, 1), (1, 9, 13), (64, 33, 129),
+                                   (2, 300, 3)])
+def test_gemm_wrapper_matches_matmul(m, k, n, dtype):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c = _blas._gemm_for_tests(a, b)
+    assert c.dtype == dtype and c.shape == (m, n)
+    assert_close(c, a.astype(np.float64) @ b.astype(np.float64), dtype)
