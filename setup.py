@@ -97,7 +97,7 @@ def ext(name):
     return Extension(
         f"ecp._kernels.{name}",
         [f"src/ecp/_kernels/{name}.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "src/ecp/_kernels"],
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -26,83 +26,46 @@ import numpy as np
 from ._blas cimport blas_set_num_threads, gemm
 
 
-cdef inline Py_ssize_t _first_valid(Py_ssize_t base, Py_ssize_t s) noexcept nogil:
-    """Smallest q >= 0 with base + s*q >= 0."""
-    if base >= 0:
-        return 0
-    return (-base + s - 1) // s
+cdef extern from "ecp_im2col.h" nogil:
+    void ecp_im2col_plane_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                            Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy,
+                            Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq, float *dst0,
+                            Py_ssize_t ld)
+    void ecp_im2col_plane_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                            Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy,
+                            Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq, double *dst0,
+                            Py_ssize_t ld)
+    void ecp_col2im_plane_f(const float *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                            Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                            float *dxp)
+    void ecp_col2im_plane_d(const double *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                            Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                            double *dxp)
 
 
-cdef inline Py_ssize_t _end_valid(Py_ssize_t base, Py_ssize_t s, Py_ssize_t size,
-                                  Py_ssize_t count) noexcept nogil:
-    """One past the largest q < count with base + s*q <= size - 1 (0 when there is none)."""
-    cdef Py_ssize_t top = size - 1 - base
-    if top < 0:
-        return 0
-    top = top // s + 1
-    return top if top < count else count
-
-
-cdef void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
-                        Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
-                        floating *dst0, Py_ssize_t ld) noexcept nogil:
+cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                               Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                               floating *dst0, Py_ssize_t ld) noexcept nogil:
     """Unroll one (H, W) input plane into kh*kw rows of cols (row stride ld), hq*wq columns."""
-    cdef Py_ssize_t i, j, r, q, row, basec, qlo, qhi
-    cdef floating *d
-    cdef const floating *xr
-    for i in range(kh):
-        for j in range(kw):
-            basec = ox + j - pad
-            qlo = _first_valid(basec, s)
-            qhi = _end_valid(basec, s, W, wq)
-            if qhi < qlo:
-                qhi = qlo
-            for r in range(hq):
-                d = dst0 + (i * kw + j) * ld + r * wq
-                row = oy + s * r + i - pad
-                if row < 0 or row >= H or qhi == qlo:
-                    memset(d, 0, wq * sizeof(floating))
-                    continue
-                xr = xp + row * W
-                for q in range(qlo):
-                    d[q] = 0
-                if s == 1:
-                    # rows are short (often < 16): a plain loop beats a memcpy call
-                    for q in range(qlo, qhi):
-                        d[q] = xr[basec + q]
-                else:
-                    for q in range(qlo, qhi):
-                        d[q] = xr[basec + s * q]
-                for q in range(qhi, wq):
-                    d[q] = 0
+    if floating is float:
+        ecp_im2col_plane_f(xp, H, W, kh, kw, pad, s, oy, ox, hq, wq, dst0, ld)
+    else:
+        ecp_im2col_plane_d(xp, H, W, kh, kw, pad, s, oy, ox, hq, wq, dst0, ld)
 
 
-cdef void _col2im_plane(const floating *src0, Py_ssize_t ld,
-                        Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
-                        Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
-                        floating *dxp) noexcept nogil:
+cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
+                               Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                               Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                               floating *dxp) noexcept nogil:
     """Zero one (H, W) gradient plane, then add back the kh*kw rows of dcols that read it."""
-    cdef Py_ssize_t i, j, r, q, row, basec, qlo, qhi
-    cdef const floating *d
-    cdef floating *xr
-    memset(dxp, 0, H * W * sizeof(floating))
-    for i in range(kh):
-        for j in range(kw):
-            basec = ox + j - pad
-            qlo = _first_valid(basec, s)
-            qhi = _end_valid(basec, s, W, wq)
-            if qhi <= qlo:
-                continue
-            for r in range(hq):
-                row = oy + s * r + i - pad
-                if row < 0 or row >= H:
-                    continue
-                d = src0 + (i * kw + j) * ld + r * wq
-                xr = dxp + row * W + basec
-                for q in range(qlo, qhi):
-                    xr[s * q] += d[q]
+    if floating is float:
+        ecp_col2im_plane_f(src0, ld, H, W, kh, kw, pad, s, oy, ox, hq, wq, dxp)
+    else:
+        ecp_col2im_plane_d(src0, ld, H, W, kh, kw, pad, s, oy, ox, hq, wq, dxp)
 
 
 cdef void _forward_item(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
