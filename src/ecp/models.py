@@ -1,0 +1,134 @@
+"""The paper's networks (its Tables 1 and 2), for 28x28 one-channel images and 10 classes.
+
+``one-conv``::
+
+    conv 5x5x20 -> pool 2x2 -> ReLU -> FC 100 -> ReLU -> FC 10 -> softmax
+
+``two-conv``::
+
+    conv 5x5x20 -> pool 2x2 -> ReLU -> conv 5x5x32 -> pool 2x2 -> ReLU -> FC 100 -> ReLU -> FC 10 -> softmax
+
+Convolutions are "valid" (no padding), as in the paper: 28 -> 24 -> 12 (-> 8 -> 4).
+
+Pooling is one of
+
+- ``"max"``, ``"avg"``: full convolution, then max / average pooling;
+- ``"random"``: full convolution, then Random Pooling with mode K;
+- ``"ecp"``: EasyConvPooling -- Easy Convolution computing only the pooled outputs.
+
+With the same seed, ``random`` and ``ecp`` networks have identical weights and modes and so
+compute the same function; only their time differs. All four poolings get identical initial
+weights from the same seed (the weights and the modes come from separate streams).
+"""
+import numpy as np
+
+from . import nn
+
+__all__ = ["NETS", "POOLS", "seed_streams", "build_network"]
+
+NETS = ("one-conv", "two-conv")
+POOLS = ("max", "avg", "random", "ecp")
+
+#: Layer widths from the paper's Tables 1 and 2: (conv channels..., hidden FC units).
+_CONV_CHANNELS = {"one-conv": (20,), "two-conv": (20, 32)}
+_KERNEL = 5
+_HIDDEN = 100
+_CLASSES = 10
+_IMAGE = 28
+
+
+def seed_streams(seed):
+    """Three independent seed sequences from one seed: (weights, modes, data order).
+
+    Parameters
+    ----------
+    seed : int >= 0 or numpy.random.SeedSequence
+
+    Returns
+    -------
+    tuple of 3 numpy.random.SeedSequence
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        ss = seed
+    else:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be a non-negative integer, got {type(seed).__name__} {seed!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        ss = np.random.SeedSequence(int(seed))
+    return tuple(ss.spawn(3))
+
+
+def _modes(pool, mode, count, rng):
+    if pool in ("max", "avg"):
+        if mode is not None:
+            raise ValueError(f"mode applies only to pool 'random' or 'ecp', not {pool!r} (got mode={mode!r})")
+        return [None] * count
+    if mode is None:
+        mode = "random"
+    # One K per pooling layer; "random" draws each from the seeded mode stream.
+    return [nn.resolve_mode(mode, rng) for _ in range(count)]
+
+
+def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.float32):
+    """One of the paper's networks as a :class:`ecp.nn.Sequential`.
+
+    Parameters
+    ----------
+    net : {"one-conv", "two-conv"}
+    pool : {"max", "avg", "random", "ecp"}
+    mode : int 0..3, "random" or None
+        Mode K of the random / ECP pooling layers. ``"random"`` (the default for those
+        poolings) draws one K per pooling layer from the seeded generator, as in the paper; the
+        same K is used for training and testing. Must be None for max / avg pooling.
+    seed : int or numpy.random.SeedSequence
+        Seeds the weights and the modes (see :func:`seed_streams`).
+    dtype : float32 (default) or float64
+
+    Returns
+    -------
+    ecp.nn.Sequential
+        Input (N, 1, 28, 28) of ``dtype``, output logits (N, 10). ``.modes`` lists the K of
+        each pooling layer (empty for max / avg). The first convolution skips its input
+        gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ecp.models import build_network
+    >>> net = build_network("two-conv", "ecp", mode=2, seed=0)
+    >>> net.modes, net.forward(np.zeros((3, 1, 28, 28), np.float32)).shape
+    ([2, 2], (3, 10))
+    """
+    if net not in NETS:
+        raise ValueError(f"net must be one of {', '.join(NETS)}, got {net!r}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    init_ss, mode_ss, _ = seed_streams(seed)
+    init_rng, mode_rng = np.random.default_rng(init_ss), np.random.default_rng(mode_ss)
+    channels = _CONV_CHANNELS[net]
+    modes = _modes(pool, mode, len(channels), mode_rng)
+
+    layers = []
+    in_ch, size = 1, _IMAGE
+    for i, (out_ch, k) in enumerate(zip(channels, modes)):
+        common = dict(rng=init_rng, dtype=dtype, input_grad=i > 0)
+        if pool == "ecp":
+            layers.append(nn.EasyConvPool2D(in_ch, out_ch, _KERNEL, mode=k, **common))
+        else:
+            layers.append(nn.Conv2D(in_ch, out_ch, _KERNEL, **common))
+            layers.append({"max": nn.MaxPool2D, "avg": nn.AvgPool2D}[pool]() if pool != "random"
+                          else nn.RandomPool2D(k))
+        # Pool, then ReLU (the paper's order); in place: no layer needs its output back.
+        layers.append(nn.ReLU(inplace=True))
+        in_ch, size = out_ch, (size - _KERNEL + 1) // 2
+    layers += [
+        nn.Flatten(),
+        nn.Linear(in_ch * size * size, _HIDDEN, rng=init_rng, dtype=dtype, init="he"),
+        nn.ReLU(inplace=True),
+        nn.Linear(_HIDDEN, _CLASSES, rng=init_rng, dtype=dtype, init="lecun"),
+    ]
+    return nn.Sequential(layers)

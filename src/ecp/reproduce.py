@@ -1,0 +1,427 @@
+"""``ecp reproduce``: the paper's experiment matrix, its Tables 3-6 and Figures 5-10.
+
+Runs both networks (one-conv, two-conv) with max pooling, average pooling, Random Pooling
+(full convolution) with K = 0..3 and ECP with K = 0..3 -- 20 runs, all from the same seed, so
+every run starts from the same weights and sees the same data order -- and writes into the
+output folder:
+
+- ``runs/<net>-<pool>[-k<K>].json``: one file per run (the keys of ``ecp train --json`` plus
+  ``settings``). A run whose file exists with the same settings is not repeated: an interrupted
+  reproduce resumes where it stopped.
+- ``tables.md``: Tables 3-6 in Markdown, with the paper's columns; ``table3.csv`` .. ``table6.csv``.
+- ``figure5.png`` .. ``figure10.png``: test accuracy per epoch (the paper's convergence figures),
+  when matplotlib is installed (otherwise they are skipped, and the tables are still written).
+
+Times in the tables are totals over all epochs of a run; speedups are the baseline's time
+divided by the method's. Tables 3, 5 and 6 use ECP with K = 0, as the paper does.
+"""
+import csv
+import io
+import json
+import os
+import sys
+import time
+
+from . import train
+from ._threads import get_num_threads, set_num_threads
+
+__all__ = ["RUNS", "run_name", "run_matrix", "load_runs", "build_tables", "tables_markdown",
+           "write_tables", "write_figures", "add_parser"]
+
+NETS_ORDER = ("two-conv", "one-conv")  # two-conv first: Tables 3 and 4 need only it
+TABLE_ECP_MODE = 0  # the ECP row of Tables 3, 5 and 6 (the paper's shows K = 0)
+
+
+def _matrix():
+    runs = []
+    for net in NETS_ORDER:
+        runs.append((net, "max", None))
+        runs.append((net, "avg", None))
+        runs += [(net, "random", k) for k in range(4)]
+        runs += [(net, "ecp", k) for k in range(4)]
+    return tuple(runs)
+
+
+#: The 20 runs: (net, pool, mode).
+RUNS = _matrix()
+
+#: Settings that must match for a recorded run to count (the data folder and the thread count
+#: do not change the results; the thread count is recorded for information).
+SETTING_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "dtype",
+                "eval_batch_size", "limit_train", "limit_test")
+
+DEFAULT_EPOCHS = 10
+QUICK = {"epochs": 1, "limit_train": 10000, "limit_test": 2000}
+
+
+def run_name(net, pool, mode):
+    """File stem of a run: ``two-conv-max``, ``one-conv-ecp-k3``..."""
+    return f"{net}-{pool}" + ("" if mode is None else f"-k{mode}")
+
+
+def method_label(pool, mode):
+    """Row label as in the paper: Max Pooling, Ave Pooling, Random k=K, ECP k=K."""
+    return {"max": "Max Pooling", "avg": "Ave Pooling"}.get(pool) or \
+        f"{'Random' if pool == 'random' else 'ECP'} k={mode}"
+
+
+# ------------------------------------------------------------------------------------- runs
+
+def _settings(config, limit_train, limit_test):
+    return {
+        "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
+        "optimizer": config.optimizer, "momentum": config.momentum, "seed": config.seed,
+        "dtype": config.dtype, "eval_batch_size": config.eval_batch_size,
+        "limit_train": limit_train, "limit_test": limit_test,
+    }
+
+
+def _read_run(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(obj, dict) or "settings" not in obj or "epochs" not in obj:
+        return None
+    return obj
+
+
+def _same_settings(recorded, wanted):
+    got = recorded.get("settings", {})
+    return all(got.get(k) == wanted[k] for k in SETTING_KEYS)
+
+
+def run_matrix(base_config, out_dir, load_dataset, *, limit_train=None, limit_test=None, log=print,
+               progress=None):
+    """Train every run of :data:`RUNS` not yet recorded in ``out_dir/runs`` with these settings.
+
+    Parameters
+    ----------
+    base_config : ecp.train.TrainConfig
+        Everything but net, pool and mode.
+    out_dir : path
+    load_dataset : callable ``() -> ecp.data.Dataset``
+        Called once, and only if some run must be trained.
+    limit_train, limit_test : int or None
+        Recorded in the settings (the dataset must have been cut accordingly).
+    log : callable ``(line)``
+    progress : callable ``(label, done, total, loss)``, optional, for a progress bar
+
+    Returns
+    -------
+    dict run name -> run record (as written to ``runs/<name>.json``)
+    """
+    runs_dir = os.path.join(os.fspath(out_dir), "runs")
+    os.makedirs(runs_dir, exist_ok=True)
+    wanted = _settings(base_config, limit_train, limit_test)
+    dataset = None
+    records = {}
+    width = len(str(len(RUNS)))
+    for i, (net, pool, mode) in enumerate(RUNS, 1):
+        name = run_name(net, pool, mode)
+        path = os.path.join(runs_dir, name + ".json")
+        head = f"[{i:>{width}}/{len(RUNS)}] {name:<18}"
+        recorded = _read_run(path) if os.path.exists(path) else None
+        if recorded is not None and _same_settings(recorded, wanted):
+            records[name] = recorded
+            log(f"{head} recorded in {path}: skipped")
+            continue
+        if recorded is not None:
+            log(f"{head} recorded with other settings: training again")
+        elif os.path.exists(path):
+            log(f"{head} {path} is unreadable: training again")
+        if dataset is None:
+            dataset = load_dataset()
+        config = train.TrainConfig(**{**base_config.__dict__, "net": net, "pool": pool, "mode": mode})
+        hook = None if progress is None else (
+            lambda epoch, done, total, loss: progress(f"{head} epoch {epoch}/{config.epochs}", done, total, loss))
+        t0 = time.perf_counter()
+        result = train.run(config, dataset, on_batch=hook)
+        wall = time.perf_counter() - t0
+        record = dict(result)
+        record["settings"] = dict(wanted, threads=get_num_threads())
+        train.write_json(record, path)
+        records[name] = record
+        if progress is not None and hasattr(progress, "clear"):
+            progress.clear()
+        first = result["first_epoch_at_98"]
+        log(f"{head} best {100 * result['best_test_accuracy']:.2f}%  98% at epoch "
+            f"{first if first is not None else '-'}  train {_total(result, 'train_time_s'):.1f} s  "
+            f"test {_total(result, 'test_time_s'):.2f} s  conv {_total(result, 'conv_time_s'):.1f} s  "
+            f"({wall:.0f} s)")
+    return records
+
+
+def load_runs(out_dir):
+    """Every readable run record in ``out_dir/runs`` (name -> record)."""
+    runs_dir = os.path.join(os.fspath(out_dir), "runs")
+    found = {}
+    for net, pool, mode in RUNS:
+        name = run_name(net, pool, mode)
+        rec = _read_run(os.path.join(runs_dir, name + ".json"))
+        if rec is not None:
+            found[name] = rec
+    return found
+
+
+# ----------------------------------------------------------------------------------- tables
+
+def _total(record, key):
+    return sum(e[key] for e in record["epochs"])
+
+
+def _row(record, label, baseline, block):
+    best = 100 * record["best_test_accuracy"]
+    row = {
+        "block": block, "method": label, "pool": record["pool"], "mode": record["mode"],
+        "epochs_to_98": record["first_epoch_at_98"], "epochs_run": len(record["epochs"]),
+        "train_time_s": _total(record, "train_time_s"), "test_time_s": _total(record, "test_time_s"),
+        "conv_time_s": _total(record, "conv_time_s"), "best_accuracy_pct": best,
+        "train_speedup": None, "test_speedup": None, "conv_speedup": None, "accuracy_delta_pts": None,
+    }
+    if baseline is not None:
+        for key in ("train", "test", "conv"):
+            mine, base = row[f"{key}_time_s"], _total(baseline, f"{key}_time_s")
+            row[f"{key}_speedup"] = base / mine if mine > 0 else None
+        row["accuracy_delta_pts"] = best - 100 * baseline["best_test_accuracy"]
+    return row
+
+
+def _block(records, net, baseline_pool, members, block):
+    base = records[run_name(net, baseline_pool, None)]
+    rows = [_row(base, method_label(baseline_pool, None), None, block)]
+    for pool, mode in members:
+        rows.append(_row(records[run_name(net, pool, mode)], method_label(pool, mode), base, block))
+    return rows
+
+
+def build_tables(records):
+    """Tables 3-6 as ``{number: (title, rows)}`` from the run records (all 20 needed).
+
+    Each row is a dict: block, method, pool, mode, epochs_to_98 (None: not reached),
+    epochs_run, train_time_s, test_time_s, conv_time_s (totals over the run), best_accuracy_pct,
+    and against the block's baseline (None on the baseline row): train_speedup, test_speedup,
+    conv_speedup (baseline time / this time) and accuracy_delta_pts.
+    """
+    missing = [run_name(*r) for r in RUNS if run_name(*r) not in records]
+    if missing:
+        raise ValueError(f"runs missing for the tables: {', '.join(missing)}")
+    ecp = [("ecp", TABLE_ECP_MODE)]
+    mode_rows = [("random", k) for k in range(4)] + [("ecp", k) for k in range(4)]
+    return {
+        3: ("Table 3: Overall time performance of ECP vs Max / Average Pooling (two-conv)",
+            _block(records, "two-conv", "max", ecp, "vs Max Pooling")
+            + _block(records, "two-conv", "avg", ecp, "vs Ave Pooling")),
+        4: ("Table 4: Random Pooling and ECP vs Max / Average Pooling under Mode K (two-conv)",
+            _block(records, "two-conv", "max", mode_rows, "vs Max Pooling")
+            + _block(records, "two-conv", "avg", mode_rows, "vs Ave Pooling")),
+        5: ("Table 5: ECP vs Max Pooling under various convolution layers",
+            _block(records, "one-conv", "max", ecp, "1 conv layer")
+            + _block(records, "two-conv", "max", ecp, "2 conv layers")),
+        6: ("Table 6: ECP vs Average Pooling under various convolution layers",
+            _block(records, "one-conv", "avg", ecp, "1 conv layer")
+            + _block(records, "two-conv", "avg", ecp, "2 conv layers")),
+    }
+
+
+def _cell(value, speedup):
+    text = f"{value:.2f}"
+    return text if speedup is None else f"{text} ({speedup:.2f}x)"
+
+
+def _table_md(title, rows):
+    head = ("| | Method | Epochs to 98% | Training time (s) | Testing time (s) | Pure conv time (s) | "
+            "Best accuracy (%) |")
+    lines = [f"### {title}", "", head, "|" + "---|" * 7]
+    last_block = None
+    for r in rows:
+        block = r["block"] if r["block"] != last_block else ""
+        last_block = r["block"]
+        epochs98 = str(r["epochs_to_98"]) if r["epochs_to_98"] is not None else f">{r['epochs_run']}"
+        acc = f"{r['best_accuracy_pct']:.2f}"
+        if r["accuracy_delta_pts"] is not None:
+            acc += f" ({r['accuracy_delta_pts']:+.2f})"
+        lines.append(f"| {block} | {r['method']} | {epochs98} | {_cell(r['train_time_s'], r['train_speedup'])} | "
+                     f"{_cell(r['test_time_s'], r['test_speedup'])} | {_cell(r['conv_time_s'], r['conv_speedup'])} | "
+                     f"{acc} |")
+    return "\n".join(lines)
+
+
+def tables_markdown(tables, settings=None):
+    """All tables as one Markdown document."""
+    parts = ["# EasyConvPooling: the paper's Tables 3-6, reproduced with ecp", ""]
+    if settings:
+        parts.append("Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".")
+        parts.append("")
+    parts.append("Times are totals over all epochs of a run (training pass; evaluating the test set; time "
+                 "inside the convolution kernels, forward and backward, during training). Speedups are the "
+                 "baseline's time divided by the method's; accuracy differences are in points. "
+                 "\"Epochs to 98%\" is the first epoch with a test accuracy of at least 98% (\">E\": not "
+                 f"within the E epochs run). Tables 3, 5 and 6 show ECP with K = {TABLE_ECP_MODE}, as the paper does.")
+    for number in sorted(tables):
+        parts += ["", _table_md(*tables[number])]
+    return "\n".join(parts) + "\n"
+
+
+CSV_COLUMNS = ("block", "method", "pool", "mode", "epochs_to_98", "epochs_run", "train_time_s", "train_speedup",
+               "test_time_s", "test_speedup", "conv_time_s", "conv_speedup", "best_accuracy_pct",
+               "accuracy_delta_pts")
+
+
+def _table_csv(rows):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                         for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def write_tables(tables, out_dir, settings=None):
+    """Write ``tables.md`` and ``table3.csv`` .. ``table6.csv``; returns the paths written."""
+    out_dir = os.fspath(out_dir)
+    paths = []
+    md = os.path.join(out_dir, "tables.md")
+    with open(md, "w", encoding="utf-8") as f:
+        f.write(tables_markdown(tables, settings))
+    paths.append(md)
+    for number, (_, rows) in sorted(tables.items()):
+        path = os.path.join(out_dir, f"table{number}.csv")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(_table_csv(rows))
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------- figures
+
+def _figure_specs():
+    ks = range(4)
+    return {
+        5: ("Random Pooling convergence under Mode K (two-conv)", "two-conv", [("random", k) for k in ks]),
+        6: ("ECP convergence under Mode K (two-conv)", "two-conv", [("ecp", k) for k in ks]),
+        7: ("Random Pooling vs Average / Max Pooling (one-conv)", "one-conv",
+            [("max", None), ("avg", None)] + [("random", k) for k in ks]),
+        8: ("Random Pooling vs Average / Max Pooling (two-conv)", "two-conv",
+            [("max", None), ("avg", None)] + [("random", k) for k in ks]),
+        9: ("ECP vs Average / Max Pooling (one-conv)", "one-conv",
+            [("max", None), ("avg", None)] + [("ecp", k) for k in ks]),
+        10: ("ECP vs Average / Max Pooling (two-conv)", "two-conv",
+             [("max", None), ("avg", None)] + [("ecp", k) for k in ks]),
+    }
+
+
+def write_figures(records, out_dir):
+    """Figures 5-10 (test accuracy per epoch) as PNG. Returns the paths written, or None when
+    matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for number, (title, net, members) in _figure_specs().items():
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+        for pool, mode in members:
+            rec = records.get(run_name(net, pool, mode))
+            if rec is None:
+                continue
+            epochs = [e["epoch"] for e in rec["epochs"]]
+            acc = [100 * e["test_accuracy"] for e in rec["epochs"]]
+            baseline = pool in ("max", "avg")
+            ax.plot(epochs, acc, marker="o", markersize=3 if baseline else 2.5,
+                    linewidth=2.0 if baseline else 1.2, linestyle="-" if baseline or pool == "ecp" else "--",
+                    label=method_label(pool, mode))
+        ax.axhline(98.0, color="0.6", linewidth=0.8, linestyle=":")
+        ax.set_title(f"Figure {number}: {title}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        path = os.path.join(os.fspath(out_dir), f"figure{number}.png")
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+def add_parser(subparsers):
+    """Add ``ecp reproduce`` to the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the paper's experiments and write its Tables 3-6 and Figures 5-10",
+        description=(
+            "Train both networks with max, average, random (K=0..3) and ECP (K=0..3) pooling -- 20 runs "
+            "from one seed -- and write the paper's Tables 3-6 (Markdown and CSV) and convergence "
+            "Figures 5-10 (PNG, with matplotlib) into --out. Resumable: a run already recorded in "
+            "OUT/runs with the same settings is not repeated."
+        ),
+        epilog=f"--quick: {QUICK['epochs']} epoch on the first {QUICK['limit_train']} training and "
+               f"{QUICK['limit_test']} test images (explicit --epochs / --limit-* win).",
+    )
+    p.add_argument("--out", metavar="DIR", default="ecp-reproduce",
+                   help="output folder (default: ./ecp-reproduce)")
+    p.add_argument("--quick", action="store_true", help="a run of minutes: subset of the data, 1 epoch")
+    train.add_common_arguments(p, epochs_default=None,
+                               epochs_help=f"training epochs per run (default: {DEFAULT_EPOCHS}; 1 with --quick)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args):
+    """Run ``ecp reproduce``; returns the exit code."""
+    epochs = args.epochs
+    limit_train, limit_test = args.limit_train, args.limit_test
+    if args.quick:
+        epochs = epochs if epochs is not None else QUICK["epochs"]
+        limit_train = limit_train if limit_train is not None else QUICK["limit_train"]
+        limit_test = limit_test if limit_test is not None else QUICK["limit_test"]
+    elif epochs is None:
+        epochs = DEFAULT_EPOCHS
+    args.epochs = epochs
+    base = train.config_from_args(args, net="two-conv", pool="max", mode=None)
+    if args.threads is not None:
+        set_num_threads(args.threads)
+    out_dir = args.out
+    os.makedirs(out_dir, exist_ok=True)
+    out = sys.stdout
+    bar = train.ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
+
+    def log(line):
+        if bar is not None:
+            bar.clear()
+        print(line, file=out, flush=True)
+
+    def load():
+        from . import data
+
+        return data.load_mnist(data.resolve_data_dir(args.data), limit_train=limit_train, limit_test=limit_test)
+
+    settings = _settings(base, limit_train, limit_test)
+    log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
+        f"{base.optimizer} lr {base.lr:g}, batch {base.batch_size}, seed {base.seed}, {base.dtype}, "
+        f"{get_num_threads()} threads"
+        + (f"; first {limit_train} training images" if limit_train else "")
+        + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
+    records = run_matrix(base, out_dir, load, limit_train=limit_train, limit_test=limit_test, log=log,
+                         progress=bar)
+    tables = build_tables(records)
+    shown = {k: v for k, v in settings.items() if v is not None}
+    paths = write_tables(tables, out_dir, shown)
+    print("", file=out)
+    print(tables_markdown(tables, shown), file=out)
+    print("wrote " + ", ".join(paths), file=out)
+    figures = write_figures(records, out_dir)
+    if figures is None:
+        print("matplotlib is not installed: figures skipped (pip install matplotlib)", file=out)
+    else:
+        print("wrote " + ", ".join(figures), file=out)
+    return 0
