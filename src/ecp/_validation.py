@@ -72,7 +72,9 @@ def check_mode(mode):
 
 
 def check_padding(padding):
-    return check_int(padding, "padding", 0)
+    """Zero padding: an integer >= 0 that a BLAS dimension can hold (larger ones can only
+    describe arrays no machine holds, and would otherwise fail later, in NumPy, under another name)."""
+    return check_int(padding, "padding", 0, _INT_MAX)
 
 
 def check_shape(value, name, ndim, dims):
