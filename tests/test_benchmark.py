@@ -1,0 +1,232 @@
+"""``ecp bench`` and ecp.benchmark.run_bench: runs, record keys, shape parsing, errors, no PyTorch.
+
+No timing is asserted: only that the command runs, checks results, and reports sane numbers.
+"""
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import ecp
+from ecp import benchmark
+from ecp.benchmark import BenchShape, VerificationError, parse_shapes, run_bench
+
+SMALL_GEMM = 128  # the reference GEMM is not what these tests are about: keep it cheap
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and np.isfinite(value) and value > 0
+
+
+def _check_record(record, names, with_torch):
+    assert set(record) >= {"ecp_version", "created", "config", "system", "gemm", "shapes"}
+    assert set(record["config"]) >= {"dtype", "threads", "repeats", "warmup", "mode", "gemm_size"}
+    system = record["system"]
+    for key in ("cpu_model", "cpu_count", "numpy", "scipy", "torch", "threadpoolctl",
+                "openmp_enabled", "ecp_num_threads", "threadpool_info", "env"):
+        assert key in system, key
+    assert system["numpy"] == np.__version__
+    assert isinstance(system["openmp_enabled"], bool)
+    assert set(system["env"]) >= {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
+    assert any(e.get("user_api") == "blas" for e in system["threadpool_info"])
+    assert (system["torch"] is not None) == with_torch
+    gemm = record["gemm"]
+    assert gemm["flops"] == 2 * gemm["m"] * gemm["k"] * gemm["n"]
+    assert _positive(gemm["ecp_blas"]["gflops"]) and _positive(gemm["numpy"]["gflops"])
+    assert [s["name"] for s in record["shapes"]] == names
+    for rec in record["shapes"]:
+        expected = {"full_forward", "easy_forward", "full_backward", "easy_backward",
+                    "ecp_conv_maxpool_forward", "ecp_conv_maxpool_backward"}
+        torch_rows = {f"torch_{k}_{d}" for k in ("conv", "conv_maxpool", "stride2")
+                      for d in ("forward", "backward")}
+        assert set(rec["timings"]) == (expected | torch_rows if with_torch else expected)
+        for name, t in rec["timings"].items():
+            assert len(t["runs_ms"]) == record["config"]["repeats"], name
+            assert _positive(t["median_ms"]) and 0 < t["min_ms"] <= t["median_ms"], name
+        for key in ("gflops", "pct_of_gemm"):
+            assert set(rec[key]) == {"full_forward", "easy_forward", "full_backward", "easy_backward"}
+            assert all(_positive(v) for v in rec[key].values()), key
+        n, o, ho, wo = rec["full_shape"]
+        taps = np.prod(rec["w_shape"][1:])
+        assert rec["flops"]["full_forward"] == 2 * n * o * ho * wo * taps
+        assert rec["flops"]["easy_forward"] == 2 * n * o * (ho // 2) * (wo // 2) * taps
+        assert rec["easy_shape"] == [n, o, ho // 2, wo // 2]
+        assert rec["verification"]["passed"] is True
+        assert all(v <= rec["verification"]["tolerance"] for v in rec["verification"]["errors"].values())
+        assert _positive(rec["speedup"]["forward"]) and _positive(rec["speedup"]["backward"])
+        if with_torch:
+            assert _positive(rec["speedup"]["layer_vs_torch_conv_maxpool_forward"])
+        else:
+            assert rec["speedup"]["layer_vs_torch_conv_maxpool_forward"] is None
+
+
+def test_cli_bench_small_writes_json(tmp_path, capsys):
+    from ecp.cli import main
+
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--shapes", "small", "--repeats", "2", "--json", str(path)]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(path.read_text())
+    with_torch = record["system"]["torch"] is not None
+    _check_record(record, ["small"], with_torch)
+    assert record["config"]["repeats"] == 2 and record["gemm"]["m"] == benchmark.DEFAULT_GEMM_SIZE
+    # the table: header, rows, summary; progress went to stderr (not a terminal: plain lines)
+    assert "SGEMM 2048x2048x2048" in out
+    for row in ("full conv", "easy conv (ECP layer)", "easy speedup over full", "% SGEMM",
+                "peak memory", "ecp conv + max-pool", "summary"):
+        assert row in out, row
+    assert ("PyTorch conv + max-pool" in out) == with_torch
+    assert "small (float32): checking the results" in err and "\r" not in err
+
+
+def test_run_bench_without_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    record = run_bench(["small"], "float64", threads=1, repeats=2, gemm_size=SMALL_GEMM)
+    _check_record(record, ["small"], with_torch=False)
+    assert record["gemm"]["dtype"] == "float64"
+    text = benchmark.format_report(record)
+    assert "DGEMM" in text and "PyTorch conv" not in text and "PyTorch not installed" in text
+
+
+def test_cli_without_torch(monkeypatch, capsys):
+    from ecp.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["bench", "--shapes", "small", "--repeats", "1", "--gemm-size", "64",
+                 "--no-memory", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "easy speedup over full" in out and "PyTorch conv" not in out and "peak memory" not in out
+    assert err == ""
+
+
+def test_custom_odd_shape_mode0_and_threads():
+    # odd output height with mode 0: PyTorch's stride-2 conv gives one more row, which is cropped
+    before = ecp.get_num_threads()
+    record = run_bench(["2,3,9,9:4,3,2:1"], threads=1, repeats=1, warmup=0, mode=0,
+                       gemm_size=SMALL_GEMM, memory=False)
+    assert ecp.get_num_threads() == before  # the thread setting is restored
+    rec = record["shapes"][0]
+    assert rec["x_shape"] == [2, 3, 9, 9] and rec["w_shape"] == [4, 3, 3, 2] and rec["padding"] == 1
+    assert rec["full_shape"] == [2, 4, 9, 10] and rec["easy_shape"] == [2, 4, 4, 5]
+    assert record["config"]["threads"] == 1 and record["config"]["mode"] == 0
+    blas = [e for e in record["system"]["threadpool_info"] if e.get("user_api") == "blas"]
+    assert blas and all(e["num_threads"] == 1 for e in blas)
+    if record["system"]["torch"] is not None:
+        assert record["system"]["torch_num_threads"] == 1
+        assert "PyTorch stride-2 conv vs ecp easy_conv2d" in rec["verification"]["errors"]
+
+
+def test_parse_shapes_names_and_custom():
+    shapes = parse_shapes(["conv1,conv2", "vgg", "conv1", "8,16,32,32:32,3,3:1", "1,2,5,7:3,2,4"])
+    assert [s.name for s in shapes] == ["conv1", "conv2", "vgg", "8,16,32,32:32,3,3:1",
+                                        "1,2,5,7:3,2,4"]
+    assert shapes[0] == BenchShape("conv1", (50, 1, 28, 28), (20, 1, 5, 5), 0)
+    assert shapes[2].padding == 1 and shapes[2].full_shape == (16, 64, 56, 56)
+    assert shapes[3].x_shape == (8, 16, 32, 32) and shapes[3].w_shape == (32, 16, 3, 3)
+    assert shapes[3].padding == 1
+    assert shapes[4].w_shape == (3, 2, 2, 4) and shapes[4].padding == 0
+    assert shapes[4].full_shape == (1, 3, 4, 4) and shapes[4].easy_shape == (1, 3, 2, 2)
+    assert [s.name for s in parse_shapes(None)] == list(benchmark.DEFAULT_SHAPES)
+    flops = parse_shapes("conv2")[0].flops()
+    assert flops["full_forward"] == 2 * 50 * 32 * 8 * 8 * 20 * 5 * 5
+    assert flops["easy_forward"] * 4 == flops["full_forward"]
+    assert flops["full_backward"] == 2 * flops["full_forward"]
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("conv3", "unknown shape 'conv3'"),
+    ("conv1,nope", "unknown shape 'nope'"),
+    ("1,2,3:4,5,6", "N,C,H,W .* 4 comma-separated"),
+    ("1,2,3,4:5,6", "O,kh,kw .* 3 comma-separated"),
+    ("a,b,c,d:1,2,3", "must be integers"),
+    ("1,1,8,8:1,3,3:x", "padding .* must be integers"),
+    ("0,1,8,8:1,3,3", "must be >= 1"),
+    ("1,1,8,8:1,3,3:-1", "padding .* must be >= 0"),
+    ("1,1,4,4:1,4,4", "1x1 convolution output"),
+    ("1,1,8,8:1,3,3:1:2", "must look like"),
+])
+def test_bad_shapes_name_the_option(spec, match):
+    with pytest.raises(ValueError, match=f"--shapes: .*{match}"):
+        parse_shapes([spec])
+    with pytest.raises(ValueError, match=f"shapes: .*{match}"):
+        run_bench([spec], repeats=1)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--shapes", "conv9"], "--shapes: unknown shape 'conv9'"),
+    (["--shapes", "small", "1,1,8,8:1,9,9"], "--shapes: custom shape '1,1,8,8:1,9,9' gives a 0x0"),
+    (["--shapes", "small", "--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    (["--shapes", "small", "--repeats", "two"], "--repeats must be an integer >= 1, got 'two'"),
+    (["--shapes", "small", "--gemm-size", "0"], "--gemm-size must be M or M,K,N"),
+    (["--shapes", "small", "--json", "/nonexistent-dir/x.json"], "--json: the folder"),
+])
+def test_cli_bad_options_exit_2(argv, message, capsys):
+    from ecp.cli import main
+
+    assert main(["bench"] + argv) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("ecp bench: error: ") and message in err
+    assert out == ""  # refused before measuring anything
+
+
+def test_run_bench_argument_errors():
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
+        run_bench(["small"], "float16")
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        run_bench(["small"], threads=0)
+    with pytest.raises(TypeError, match="repeats must be an integer"):
+        run_bench(["small"], repeats=1.5)
+    with pytest.raises(ValueError, match="mode must be an integer in 0..3"):
+        run_bench(["small"], mode=4)
+
+
+def test_wrong_forward_is_not_timed(monkeypatch, capsys):
+    """A kernel returning wrong numbers makes the benchmark fail instead of reporting its time."""
+    real = benchmark.easy_conv2d
+
+    def off_by_one_pixel(x, w, b=None, mode=0, padding=0):
+        return real(x, w, b, mode=(mode + 1) % 4, padding=padding)  # wrong kept pixel
+
+    monkeypatch.setattr(benchmark, "easy_conv2d", off_by_one_pixel)
+    with pytest.raises(VerificationError, match="easy_conv2d forward vs conv2d"):
+        run_bench(["small"], repeats=1, gemm_size=SMALL_GEMM, use_torch=False)
+    from ecp.cli import main
+
+    assert main(["bench", "--shapes", "small", "--repeats", "1", "--gemm-size", "64", "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert "is wrong" in err and out == ""
+
+
+def test_wrong_backward_is_not_timed(monkeypatch):
+    real = benchmark.conv2d_backward
+
+    def scaled_dx(dy, x, w, padding=0, compute_dx=True):
+        dx, dw, db = real(dy, x, w, padding=padding, compute_dx=compute_dx)
+        return dx * 1.01, dw, db
+
+    monkeypatch.setattr(benchmark, "conv2d_backward", scaled_dx)
+    with pytest.raises(VerificationError, match="conv2d backward dx"):
+        run_bench(["small"], repeats=1, gemm_size=SMALL_GEMM, use_torch=False)
+
+
+def test_progress_line_terminal_and_pipe():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    pipe = io.StringIO()
+    progress = benchmark._Progress(pipe)
+    progress("conv1: checking")
+    progress("conv1: timing run 1/3", transient=True)  # counters only on a terminal
+    assert pipe.getvalue() == "ecp bench: conv1: checking\n"
+    tty = Tty()
+    progress = benchmark._Progress(tty)
+    progress("a")
+    progress("b", transient=True)
+    progress.clear()
+    assert tty.getvalue() == "\r\033[Kecp bench: a\r\033[Kecp bench: b\r\033[K"
+    quiet = io.StringIO()
+    benchmark._Progress(quiet, enabled=False)("x")
+    assert quiet.getvalue() == ""
