@@ -488,6 +488,7 @@ def _fetch(url, target, expected_md5, timeout, progress):
                         if progress is not None:
                             progress(target.name, done, total)
             except urllib.error.HTTPError as exc:
+                exc.close()  # it holds the response and its socket
                 raise DownloadError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from None
             except urllib.error.URLError as exc:
                 raise DownloadError(f"could not download {url}: {exc.reason}") from None
