@@ -1,0 +1,186 @@
+"""Threads: every kernel gives bit-identical results on 1 and 2 threads, the thread-count API
+checks its argument and restores what it changes, and a build that lost OpenMP is noticed.
+
+The work is split over (sample, channel) planes in the pooling kernels and over items of whole
+samples in the convolution kernels (``ecp.conv._group``); the shapes below make several of
+each, so two threads really do share the work.
+"""
+import os
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import ecp
+import ecp._threads
+import ecp.conv
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def restore_threads():
+    """Put back ecp's thread setting and every BLAS's thread count after a test changes them."""
+    saved = ecp._threads._num_threads
+    guard = threadpool_limits(limits=None)  # changes nothing, remembers the current limits
+    yield
+    ecp._threads._num_threads = saved
+    guard.restore_original_limits()
+
+
+def _blas_threads():
+    return sorted((i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def _on(n, fn):
+    with ecp.num_threads(n):
+        assert ecp.get_num_threads() == (n if ecp.openmp_enabled() else 1)
+        out = fn()
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _assert_same_on_1_and_2_threads(fn):
+    one, two = _on(1, fn), _on(2, fn)
+    assert len(one) == len(two)
+    for a, b in zip(one, two):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b, equal_nan=True), f"max |diff| {np.max(np.abs(a - b))}"
+    # and again: a rerun on 2 threads is reproducible too
+    for a, b in zip(two, _on(2, fn)):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+# (N, C, H, W, O, kh, kw, padding), with the number of items the batch is cut into
+CONV_SHAPES = [
+    (16, 8, 24, 23, 12, 3, 3, 1),   # 8 items of 2 samples
+    (13, 4, 17, 20, 6, 3, 2, 2),    # ragged: 7 items, the last of 1 sample
+    # A single item: the kernels hand their threads to the BLAS, and OpenBLAS's sgemm does not
+    # give the same bits on 1 and 2 threads for this size (24 x 144 x 1024).
+    (1, 16, 32, 32, 24, 3, 3, 1),
+    (3, 3, 40, 40, 8, 5, 5, 2),
+]
+
+
+def _items(geom):
+    n, c, h, w, o, kh, kw, p = geom
+    out_hw = (h + 2 * p - kh + 1, w + 2 * p - kw + 1)
+    g = ecp.conv._group((n, c, h, w), (o, c, kh, kw), out_hw)
+    return -(-n // g)
+
+
+CONV_FUNCS = ["conv2d", "conv2d_backward", "conv2d_backward_no_dx", "easy_conv2d", "easy_conv2d_backward"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", CONV_FUNCS)
+@pytest.mark.parametrize("geom", CONV_SHAPES, ids=lambda g: "N{}C{}_{}x{}_O{}k{}x{}_p{}".format(*g))
+def test_conv_kernels_bitwise_identical_on_1_and_2_threads(geom, name, dtype):
+    n, c, h, w, o, kh, kw, p = geom
+    assert _items(geom) >= (2 if n > 1 else 1)
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    if name == "conv2d":
+        _assert_same_on_1_and_2_threads(lambda: ecp.conv2d(x, wt, b, padding=p))
+    elif name.startswith("conv2d_backward"):
+        dy = rng.standard_normal(ecp.conv2d_output_shape(x.shape, wt.shape, p)).astype(dtype)
+        if name.endswith("no_dx"):
+            _assert_same_on_1_and_2_threads(lambda: ecp.conv2d_backward(dy, x, wt, padding=p, compute_dx=False)[1:])
+        else:
+            _assert_same_on_1_and_2_threads(lambda: ecp.conv2d_backward(dy, x, wt, padding=p))
+    else:
+        for mode in range(4):
+            if name == "easy_conv2d":
+                _assert_same_on_1_and_2_threads(lambda: ecp.easy_conv2d(x, wt, b, mode=mode, padding=p))
+            else:
+                dy = rng.standard_normal(ecp.easy_conv2d(x, wt, mode=mode, padding=p).shape).astype(dtype)
+                _assert_same_on_1_and_2_threads(lambda: ecp.easy_conv2d_backward(dy, x, wt, mode=mode, padding=p))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 16, 64, 63), (1, 3, 129, 130), (3, 5, 2, 2)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_pool_kernels_bitwise_identical_on_1_and_2_threads(shape, dtype):
+    rng = np.random.default_rng(1)
+    # few distinct values: many ties, so the max's index choice is exercised too
+    x = rng.integers(-3, 4, shape).astype(dtype)
+    x[..., ::7, ::5] = np.nan
+    pooled = (shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+    dy = rng.standard_normal(pooled).astype(dtype)
+    _, idx = ecp.max_pool2d(x, return_indices=True)
+    _assert_same_on_1_and_2_threads(lambda: ecp.max_pool2d(x, return_indices=True))
+    _assert_same_on_1_and_2_threads(lambda: ecp.max_pool2d_backward(dy, idx, shape))
+    _assert_same_on_1_and_2_threads(lambda: ecp.avg_pool2d(x))
+    _assert_same_on_1_and_2_threads(lambda: ecp.avg_pool2d_backward(dy, shape))
+    _assert_same_on_1_and_2_threads(lambda: ecp.neighbor_fill(dy, 0, shape[2:]))
+    _assert_same_on_1_and_2_threads(lambda: ecp.neighbor_fill_backward(x))
+    for mode in range(4):
+        _assert_same_on_1_and_2_threads(lambda: ecp.random_pool2d(x, mode))
+        _assert_same_on_1_and_2_threads(lambda: ecp.random_pool2d_backward(dy, mode, shape))
+
+
+def test_kernels_leave_the_blas_thread_count_alone():
+    """The conv kernels switch their BLAS to one thread inside their own parallel loops; they must
+    put back what they found (else NumPy's matrix products would silently stay single-threaded)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, 4, 20, 20))
+    w = rng.standard_normal((8, 4, 3, 3))
+    before = _blas_threads()
+    y = ecp.conv2d(x, w, padding=1)
+    ecp.conv2d_backward(y, x, w, padding=1)
+    ecp.easy_conv2d_backward(ecp.easy_conv2d(x, w, mode=1), x, w, mode=1)
+    assert _blas_threads() == before
+
+
+# ----------------------------------------------------------------------------- the thread-count API
+
+@pytest.mark.parametrize("bad,exc,msg", [
+    (0, ValueError, r"^n must be an integer >= 1, got 0"),
+    (-1, ValueError, r"^n must be an integer >= 1, got -1"),
+    (1.5, TypeError, r"^n must be an integer, got float 1\.5"),
+    (True, TypeError, r"^n must be an integer, got bool True"),
+    ("2", TypeError, r"^n must be an integer, got str '2'"),
+])
+def test_bad_thread_counts_are_rejected(restore_threads, bad, exc, msg):
+    before = (ecp.get_num_threads(), _blas_threads())
+    with pytest.raises(exc, match=msg):
+        ecp.set_num_threads(bad)
+    with pytest.raises(exc, match=msg):
+        with ecp.num_threads(bad):
+            pass  # pragma: no cover
+    assert (ecp.get_num_threads(), _blas_threads()) == before
+
+
+@pytest.mark.skipif(not ecp.openmp_enabled(), reason="a build without OpenMP always runs on one thread")
+def test_set_num_threads_and_context(restore_threads):
+    ecp.set_num_threads(1)
+    assert ecp.get_num_threads() == 1
+    assert all(n == 1 for _, n in _blas_threads())
+    with ecp.num_threads(2):
+        assert ecp.get_num_threads() == 2
+        with ecp.num_threads(1):
+            assert ecp.get_num_threads() == 1
+        assert ecp.get_num_threads() == 2
+    assert ecp.get_num_threads() == 1
+    with pytest.raises(RuntimeError):
+        with ecp.num_threads(2):
+            raise RuntimeError("the block fails")
+    assert ecp.get_num_threads() == 1  # restored even so
+    assert all(n == 1 for _, n in _blas_threads())
+    ecp.set_num_threads(2)
+    assert ecp.get_num_threads() == 2
+    ecp.set_num_threads(None)  # back to the default
+    assert ecp.get_num_threads() == ecp._threads.openmp_max_threads()
+    with ecp.num_threads(None):  # None: leave as is
+        assert ecp.get_num_threads() == ecp._threads.openmp_max_threads()
+
+
+def test_openmp_is_really_there():
+    """CI sets ECP_EXPECT_OPENMP=1: a build that silently fell back to one thread fails here."""
+    if os.environ.get("ECP_EXPECT_OPENMP") != "1":
+        pytest.skip("ECP_EXPECT_OPENMP is not 1: a build without OpenMP is allowed here "
+                    f"(this one has OpenMP: {ecp.openmp_enabled()})")
+    assert ecp.openmp_enabled(), "ecp was built without OpenMP: its kernels run on one thread"
+    with ecp.num_threads(2):
+        assert ecp.get_num_threads() == 2
