@@ -311,9 +311,12 @@ def _time_round_robin(calls, repeats, warmup, progress=None, label=""):
     """Time each callable ``repeats`` times after ``warmup`` untimed calls, interleaved.
 
     Interleaving spreads the machine's noise over every contender instead of penalising
-    whichever happened to run during a busy spell. Returns name -> list of seconds.
+    whichever happened to run during a busy spell; the order rotates each round so that no
+    contender always runs first (after the others evicted its data from the caches).
+    Returns name -> list of seconds.
     """
     times = {name: [] for name in calls}
+    order = list(calls.items())
     for _ in range(warmup):
         for fn in calls.values():
             fn()
@@ -325,7 +328,7 @@ def _time_round_robin(calls, repeats, warmup, progress=None, label=""):
             if progress is not None:
                 progress(f"{label}: timing run {r + 1}/{repeats} of {len(calls)} kernels",
                          transient=True)
-            for name, fn in calls.items():
+            for name, fn in order[r % len(order):] + order[:r % len(order)]:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
@@ -717,10 +720,17 @@ def run_bench(shapes=None, dtype="float32", threads=None, repeats=DEFAULT_REPEAT
 # text output
 
 
-def _fmt(value, spec, suffix=""):
+def _num(value, suffix=""):
+    """Three significant digits or more: 149, 23.2, 1.71, 0.214, 0.0186."""
     if value is None:
         return "-"
-    return f"{value:{spec}}{suffix}"
+    a = abs(value)
+    digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3 if a >= 0.1 else 4
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _ratio(value):
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def format_header(record):
@@ -730,13 +740,17 @@ def format_header(record):
     lines = [
         f"ecp {record['ecp_version']} bench: {cfg['dtype']}, {cfg['threads']} thread(s) "
         f"(ecp OpenMP {'on' if sysinfo['openmp_enabled'] else 'OFF'}, ecp threads "
-        f"{sysinfo['ecp_num_threads']}), mode K={cfg['mode']}, median of {cfg['repeats']} runs "
-        f"after {cfg['warmup']} warm-up",
+        f"{sysinfo['ecp_num_threads']}), mode K={cfg['mode']}; ms: median (min) of "
+        f"{cfg['repeats']} runs after {cfg['warmup']} warm-up, contenders interleaved",
         f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores); NumPy {sysinfo['numpy']}, "
         f"SciPy {sysinfo['scipy']}, PyTorch {sysinfo['torch'] or 'not installed'}"
         + (f"; load average {sysinfo['loadavg'][0]:.2f} at the start" if sysinfo.get("loadavg")
            else ""),
     ]
+    load, cores = sysinfo.get("loadavg"), sysinfo.get("cpu_count") or 1
+    if load and load[0] > 0.5 * cores:
+        lines.append(f"warning: the machine is busy (load {load[0]:.2f} on {cores} cores): "
+                     "threads wait for time slices and timings are noisy")
     env = ", ".join(f"{k}={v}" for k, v in sysinfo["env"].items() if v is not None)
     lines.append("BLAS: " + "; ".join(_blas_summary(sysinfo)) + (f" [{env}]" if env else ""))
     lines.append(
@@ -748,51 +762,56 @@ def format_header(record):
 
 def format_shape(rec, record):
     """The table of one shape: rows of quantities, columns forward / backward."""
-    t = {k: v["median_ms"] for k, v in rec["timings"].items()}
+    tim = rec["timings"]
     g, pct, sp, mem = rec["gflops"], rec["pct_of_gemm"] or {}, rec["speedup"], rec["memory_mb"]
     gemm_name = "SGEMM" if record["gemm"]["dtype"] == "float32" else "DGEMM"
+
+    def ms(prefix):
+        return [_num(tim[f"{prefix}_{d}"]["median_ms"]) + f" ({_num(tim[f'{prefix}_{d}']['min_ms'])})"
+                for d in ("forward", "backward")]
+
+    def pair(values, kind, fmt):
+        return [fmt(values.get(f"{kind}_{d}")) for d in ("forward", "backward")]
+
+    def speed(key):
+        return [_ratio(sp[f"{key}_{d}"]) for d in ("forward", "backward")]
+
     rows = [
-        ("full conv", "ms", t["full_forward"], t["full_backward"], ".3f", ""),
-        ("easy conv (ECP layer)", "ms", t["easy_forward"], t["easy_backward"], ".3f", ""),
-        ("easy speedup over full", "", sp["forward"], sp["backward"], ".2f", "x"),
-        ("full conv", "GFLOP/s", g["full_forward"], g["full_backward"], ".1f", ""),
-        ("easy conv", "GFLOP/s", g["easy_forward"], g["easy_backward"], ".1f", ""),
-        ("full conv", f"% {gemm_name}", pct.get("full_forward"), pct.get("full_backward"), ".1f", "%"),
-        ("easy conv", f"% {gemm_name}", pct.get("easy_forward"), pct.get("easy_backward"), ".1f", "%"),
+        ("full conv", "ms", *ms("full")),
+        ("easy conv (ECP layer)", "ms", *ms("easy")),
+        ("easy speedup over full", "", _ratio(sp["forward"]), _ratio(sp["backward"])),
+        ("full conv", "GFLOP/s", *pair(g, "full", _num)),
+        ("easy conv", "GFLOP/s", *pair(g, "easy", _num)),
+        ("full conv", f"% {gemm_name}", *pair(pct, "full", lambda v: _num(v, "%"))),
+        ("easy conv", f"% {gemm_name}", *pair(pct, "easy", lambda v: _num(v, "%"))),
     ]
     if mem is not None:
         rows += [
-            ("full conv peak memory", "MB", mem["full_forward"], mem["full_backward"], ".2f", ""),
-            ("easy conv peak memory", "MB", mem["easy_forward"], mem["easy_backward"], ".2f", ""),
-            ("easy / full memory", "", mem["ratio_forward"], mem["ratio_backward"], ".2f", "x"),
+            ("full conv peak memory", "MB", *pair(mem, "full", _num)),
+            ("easy conv peak memory", "MB", *pair(mem, "easy", _num)),
+            ("easy / full memory", "", *pair(mem, "ratio", _ratio)),
         ]
     rows += [
-        ("ecp conv + max-pool", "ms", t["ecp_conv_maxpool_forward"],
-         t["ecp_conv_maxpool_backward"], ".3f", ""),
-        ("ECP layer speedup", "vs ecp conv+mp", sp["layer_vs_ecp_conv_maxpool_forward"],
-         sp["layer_vs_ecp_conv_maxpool_backward"], ".2f", "x"),
+        ("ecp conv + max-pool", "ms", *ms("ecp_conv_maxpool")),
+        ("ECP layer speedup", "vs ecp conv+mp", *speed("layer_vs_ecp_conv_maxpool")),
     ]
-    if "torch_conv_forward" in t:
+    if "torch_conv_forward" in tim:
         rows += [
-            ("PyTorch conv", "ms", t["torch_conv_forward"], t["torch_conv_backward"], ".3f", ""),
-            ("PyTorch conv + max-pool", "ms", t["torch_conv_maxpool_forward"],
-             t["torch_conv_maxpool_backward"], ".3f", ""),
-            ("PyTorch stride-2 conv", "ms", t["torch_stride2_forward"],
-             t["torch_stride2_backward"], ".3f", ""),
-            ("ECP layer speedup", "vs torch conv+mp", sp["layer_vs_torch_conv_maxpool_forward"],
-             sp["layer_vs_torch_conv_maxpool_backward"], ".2f", "x"),
-            ("easy conv speedup", "vs torch stride-2", sp["easy_vs_torch_stride2_forward"],
-             sp["easy_vs_torch_stride2_backward"], ".2f", "x"),
+            ("PyTorch conv", "ms", *ms("torch_conv")),
+            ("PyTorch conv + max-pool", "ms", *ms("torch_conv_maxpool")),
+            ("PyTorch stride-2 conv", "ms", *ms("torch_stride2")),
+            ("ECP layer speedup", "vs torch conv+mp", *speed("layer_vs_torch_conv_maxpool")),
+            ("easy conv speedup", "vs torch stride-2", *speed("easy_vs_torch_stride2")),
         ]
     head = (f"{rec['name']}: x {tuple(rec['x_shape'])}, w {tuple(rec['w_shape'])}, padding "
             f"{rec['padding']} -> full {tuple(rec['full_shape'])}, easy {tuple(rec['easy_shape'])}"
-            f"  [{record['config']['dtype']}, verified]")
+            f"  [{record['config']['dtype']}, results verified]")
     lw = max(len(r[0]) for r in rows)
     uw = max(len(r[1]) for r in rows)
-    lines = [head, f"  {'':<{lw}}  {'':<{uw}}  {'forward':>10}  {'backward':>10}"]
-    for label, unit, fwd, bwd, spec, suffix in rows:
-        lines.append(f"  {label:<{lw}}  {unit:<{uw}}  {_fmt(fwd, spec, suffix):>10}  "
-                     f"{_fmt(bwd, spec, suffix):>10}")
+    cw = max([len("backward")] + [len(c) for r in rows for c in r[2:]])
+    lines = [head, f"  {'':<{lw}}  {'':<{uw}}  {'forward':>{cw}}  {'backward':>{cw}}"]
+    for label, unit, fwd, bwd in rows:
+        lines.append(f"  {label:<{lw}}  {unit:<{uw}}  {fwd:>{cw}}  {bwd:>{cw}}")
     return lines
 
 
@@ -810,7 +829,7 @@ def format_summary(record):
              "  " + f"{'shape':<{nw}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in cols)]
     for r in record["shapes"]:
         lines.append("  " + f"{r['name']:<{nw}}" + "".join(
-            f"  {_fmt(r['speedup'][k], '.2f', 'x'):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
+            f"  {_ratio(r['speedup'][k]):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
     return lines
 
 
