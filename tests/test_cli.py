@@ -1,0 +1,175 @@
+"""``ecp train`` and ``ecp reproduce`` end to end on a small subset of MNIST."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ecp
+from ecp import _threads, cli, reproduce, train
+
+TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98"}
+EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """--threads sets the process-wide thread count: put it back for the tests that follow."""
+    saved = _threads._num_threads
+    yield
+    ecp.set_num_threads(saved)
+
+
+def test_train_cli_end_to_end_with_json(mnist_path, tmp_path, capsys):
+    out = tmp_path / "run.json"
+    code = cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--mode", "1", "--epochs", "2",
+                     "--limit-train", "1000", "--limit-test", "300", "--data", str(mnist_path),
+                     "--seed", "3", "--threads", "1", "--json", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "two-conv / ecp, mode K=1" in stdout and "1000 training / 300 test images" in stdout
+    assert "epoch 1/2" in stdout and "epoch 2/2" in stdout and f"wrote {out}" in stdout
+    result = json.loads(out.read_text())
+    assert set(result) == TOP_KEYS
+    assert (result["net"], result["pool"], result["mode"]) == ("two-conv", "ecp", 1)
+    assert [set(e) for e in result["epochs"]] == [EPOCH_KEYS, EPOCH_KEYS]
+    assert [e["epoch"] for e in result["epochs"]] == [1, 2]
+    accuracies = [e["test_accuracy"] for e in result["epochs"]]
+    assert result["best_test_accuracy"] == max(accuracies)
+    assert all(0 <= a <= 1 for a in accuracies) and result["best_test_accuracy"] > 0.5
+    assert result["first_epoch_at_98"] is None  # 1000 images are not enough for 98%
+    # The stdout line of each epoch reports the JSON's accuracy.
+    assert f"test accuracy {100 * accuracies[1]:.2f}%" in stdout
+
+
+def test_train_cli_max_pooling_reports_no_mode(mnist_path, tmp_path, capsys):
+    out = tmp_path / "max.json"
+    code = cli.main(["train", "--net", "one-conv", "--pool", "max", "--epochs", "1", "--limit-train", "200",
+                     "--limit-test", "100", "--data", str(mnist_path), "--json", str(out),
+                     "--optimizer", "sgd", "--momentum", "0.9", "--dtype", "float64"])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["mode"] is None and set(result) == TOP_KEYS and len(result["epochs"]) == 1
+
+
+def test_train_cli_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ECP_DATA_DIR", raising=False)
+    code = cli.main(["train", "--net", "one-conv", "--pool", "ecp"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ecp train: error: no data folder given") and "--data DIR" in err
+    assert "ecp data download" in err
+    code = cli.main(["train", "--net", "one-conv", "--pool", "ecp", "--data", str(tmp_path / "nowhere")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = cli.main(["train", "--net", "one-conv", "--pool", "ecp", "--data", str(tmp_path)])
+    assert code == 2 and "train-images-idx3-ubyte.gz not found" in capsys.readouterr().err
+
+
+def test_train_cli_missing_data_exit_code_from_a_real_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ECP_DATA_DIR"}
+    proc = subprocess.run([sys.executable, "-m", "ecp", "train", "--net", "two-conv", "--pool", "max"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "ecp train: error: no data folder given" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_cli_bad_arguments(mnist_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--mode", "4"])
+    assert exc.value.code == 2 and "expected 0, 1, 2, 3 or random" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--net", "two-conv", "--pool", "median"])
+    assert exc.value.code == 2
+    code = cli.main(["train", "--net", "two-conv", "--pool", "max", "--mode", "1", "--data", str(mnist_path)])
+    assert code == 2 and "mode applies only to pool random or ecp" in capsys.readouterr().err
+    code = cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--momentum", "0.5", "--data", str(mnist_path)])
+    assert code == 2 and "momentum applies only to optimizer sgd" in capsys.readouterr().err
+
+
+def test_progress_bar_draws_one_line():
+    stream = io.StringIO()
+    bar = train.ProgressBar(stream)
+    for done in range(1, 4):
+        bar("epoch 1/1", done, 3, 0.5)
+    text = stream.getvalue()
+    assert text.startswith("\repoch 1/1 [") and "3/3 loss 0.5000" in text and "\n" not in text
+    bar.clear()
+    assert stream.getvalue().endswith("\r")
+
+
+def _run_names():
+    return [reproduce.run_name(*r) for r in reproduce.RUNS]
+
+
+def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "rep"
+    argv = ["reproduce", "--quick", "--limit-train", "150", "--limit-test", "100", "--out", str(out),
+            "--threads", "1"]
+    assert cli.main(argv + ["--data", str(mnist_path)]) == 0
+    first = capsys.readouterr().out
+    assert "20 runs, 1 epoch each" in first and "skipped" not in first
+    runs = out / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == sorted(n + ".json" for n in _run_names())
+    rec = json.loads((runs / "two-conv-ecp-k2.json").read_text())
+    assert set(rec) == TOP_KEYS | {"settings"} and rec["mode"] == 2
+    assert rec["settings"]["limit_train"] == 150 and rec["settings"]["epochs"] == 1
+    # Random and ECP with the same K compute the same function: same accuracy.
+    same = json.loads((runs / "two-conv-random-k2.json").read_text())
+    assert same["epochs"][0]["test_accuracy"] == rec["epochs"][0]["test_accuracy"]
+
+    md = (out / "tables.md").read_text()
+    for n in (3, 4, 5, 6):
+        assert f"### Table {n}:" in md
+    assert ("| | Method | Epochs to 98% | Training time (s) | Testing time (s) | Pure conv time (s) | "
+            "Best accuracy (%) |") in md
+    assert "| vs Max Pooling | Max Pooling |" in md and "ECP k=3" in md and "Random k=1" in md
+    with open(out / "table4.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == reproduce.CSV_COLUMNS
+    assert [r["method"] for r in rows[:3]] == ["Max Pooling", "Random k=0", "Random k=1"] and len(rows) == 18
+    base_train = float(rows[0]["train_time_s"])
+    assert float(rows[1]["train_speedup"]) == pytest.approx(base_train / float(rows[1]["train_time_s"]), rel=1e-4)
+    assert rows[0]["train_speedup"] == ""
+    pngs = sorted(p.name for p in out.glob("figure*.png"))
+    try:
+        import matplotlib  # noqa: F401
+        assert pngs == sorted(f"figure{n}.png" for n in range(5, 11))
+        assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    except ImportError:
+        assert "figures skipped" in first
+
+    # Second run: everything is recorded -- nothing is trained, so not even the data is needed.
+    stamps = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    monkeypatch.delenv("ECP_DATA_DIR", raising=False)
+    assert cli.main(argv) == 0
+    second = capsys.readouterr().out
+    assert second.count(": skipped") == 20
+    assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == stamps
+    assert (out / "tables.md").read_text() == md
+
+    # An interrupted matrix resumes: only the missing run is trained.
+    (runs / "one-conv-avg.json").unlink()
+    assert cli.main(argv + ["--data", str(mnist_path)]) == 0
+    third = capsys.readouterr().out
+    assert third.count(": skipped") == 19 and "one-conv-avg       best" in third
+    assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir() if p.name != "one-conv-avg.json"} == \
+        {k: v for k, v in stamps.items() if k != "one-conv-avg.json"}
+
+    # Other settings: recorded runs do not count.
+    (runs / "two-conv-max.json").write_text(json.dumps({**json.loads((runs / "two-conv-max.json").read_text()),
+                                                        "settings": {**rec["settings"], "seed": 99}}))
+    (runs / "one-conv-max.json").write_text("{not json")
+    assert cli.main(argv + ["--data", str(mnist_path)]) == 0
+    fourth = capsys.readouterr().out
+    assert "two-conv-max       recorded with other settings: training again" in fourth
+    assert "one-conv-max.json is unreadable: training again" in fourth
+    assert fourth.count(": skipped") == 18
+
+
+def test_reproduce_tables_need_every_run():
+    with pytest.raises(ValueError, match="runs missing for the tables: two-conv-max"):
+        reproduce.build_tables({})

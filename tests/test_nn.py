@@ -1,0 +1,384 @@
+"""The network layer: gradient checks (central differences, float64) of every layer and of the
+paper's networks, ECP == full conv + random pooling, optimizers, seeding, errors."""
+import numpy as np
+import pytest
+
+import ecp
+from ecp import nn, optim
+from ecp.models import NETS, POOLS, build_network, seed_streams
+
+F64 = np.float64
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tests make thousands of calls on tiny arrays, where threads only add overhead (and
+    a lot of it on a busy machine); the kernels' threading has its own tests."""
+    with ecp.num_threads(1):
+        yield
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def numeric_grad(f, arr, indices, h=1e-6):
+    """Central differences of the scalar f() with respect to arr.flat[i] for i in indices."""
+    flat = arr.reshape(-1)
+    out = np.empty(len(indices))
+    for j, i in enumerate(indices):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        out[j] = (fp - fm) / (2 * h)
+    return out
+
+
+def sample(size, count, seed=1):
+    return np.sort(rng(seed).choice(size, size=min(size, count), replace=False))
+
+
+def check_layer(layer, x, *, count=60, rtol=1e-6, atol=1e-8):
+    """Gradient check of a layer: input and every parameter, loss = sum(forward(x) * R)."""
+    y = layer.forward(x.copy(), True)
+    r = rng(7).standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(layer.forward(x.copy(), True) * r))
+
+    layer.forward(x.copy(), True)
+    dx = layer.backward(r.copy())
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    if dx is not None:
+        idx = sample(x.size, count)
+        np.testing.assert_allclose(dx.reshape(-1)[idx], numeric_grad(loss, x, idx), rtol=rtol, atol=atol)
+    for name, p in layer.params.items():
+        idx = sample(p.size, count)
+        np.testing.assert_allclose(grads[name].reshape(-1)[idx], numeric_grad(loss, p, idx),
+                                   rtol=rtol, atol=atol, err_msg=f"param {name}")
+    return dx
+
+
+# ------------------------------------------------------------------------- layer gradients
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_conv2d_gradients(padding):
+    layer = nn.Conv2D(3, 4, 3, padding=padding, rng=1, dtype=F64)
+    layer.params["b"][:] = rng(2).standard_normal(4)
+    check_layer(layer, rng(3).standard_normal((2, 3, 7, 6)))
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_easy_conv_pool_gradients(mode, padding):
+    layer = nn.EasyConvPool2D(2, 3, 3, mode=mode, padding=padding, rng=1, dtype=F64)
+    layer.params["b"][:] = rng(2).standard_normal(3)
+    check_layer(layer, rng(3).standard_normal((2, 2, 9, 8)))
+
+
+def test_conv_input_grad_false_skips_dx_but_not_weights():
+    x = rng(3).standard_normal((2, 1, 8, 8))
+    for cls, kw in ((nn.Conv2D, {}), (nn.EasyConvPool2D, {"mode": 2})):
+        a = cls(1, 3, 3, rng=5, dtype=F64, input_grad=False, **kw)
+        b = cls(1, 3, 3, rng=5, dtype=F64, **kw)
+        dy = rng(4).standard_normal(a.forward(x).shape)
+        b.forward(x)
+        assert a.backward(dy) is None
+        assert b.backward(dy).shape == x.shape
+        np.testing.assert_array_equal(a.grads["w"], b.grads["w"])
+        np.testing.assert_array_equal(a.grads["b"], b.grads["b"])
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 5)])
+def test_pool_gradients(shape):
+    x = rng(3).standard_normal(shape)
+    for layer in [nn.MaxPool2D(), nn.AvgPool2D()] + [nn.RandomPool2D(k) for k in range(4)]:
+        check_layer(layer, x)
+
+
+def test_relu_gradients_and_inplace():
+    x = rng(3).standard_normal((3, 4, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink
+    check_layer(nn.ReLU(), x)
+    # In place: same values, the input is overwritten, dy too.
+    ref = nn.ReLU()
+    inplace = nn.ReLU(inplace=True)
+    xi = x.copy()
+    y = inplace.forward(xi)
+    assert y is xi
+    np.testing.assert_array_equal(y, ref.forward(x))
+    dy = rng(5).standard_normal(x.shape)
+    expected = ref.backward(dy.copy())
+    dyi = dy.copy()
+    got = inplace.backward(dyi)
+    assert got is dyi
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(x, x)  # non-inplace left x alone
+    np.testing.assert_array_equal(ref.forward(x), np.maximum(x, 0))
+
+
+def test_flatten_and_linear_gradients():
+    x = rng(3).standard_normal((4, 2, 3, 3))
+    fl = nn.Flatten()
+    assert fl.forward(x).shape == (4, 18)
+    check_layer(fl, x)
+    for init in ("he", "lecun"):
+        lin = nn.Linear(18, 5, rng=1, dtype=F64, init=init)
+        lin.params["b"][:] = rng(2).standard_normal(5)
+        check_layer(lin, rng(4).standard_normal((4, 18)))
+    # init scales: He std sqrt(2/fan_in), LeCun sqrt(1/fan_in)
+    big_he = nn.Linear(400, 300, rng=1, dtype=F64, init="he").params["w"]
+    big_lc = nn.Linear(400, 300, rng=1, dtype=F64, init="lecun").params["w"]
+    assert abs(big_he.std() - np.sqrt(2 / 400)) < 0.02 * np.sqrt(2 / 400)
+    assert abs(big_lc.std() - np.sqrt(1 / 400)) < 0.02 * np.sqrt(1 / 400)
+
+
+def test_softmax_cross_entropy_value_and_gradient():
+    logits = rng(3).standard_normal((5, 4)) * 3
+    labels = np.array([0, 3, 1, 1, 2], dtype=np.uint8)
+    loss = nn.SoftmaxCrossEntropy()
+    value = loss.forward(logits, labels)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.log(p[np.arange(5), labels])), rel=1e-12)
+    grad = loss.backward()
+    num = numeric_grad(lambda: nn.SoftmaxCrossEntropy().forward(logits, labels), logits, range(logits.size))
+    np.testing.assert_allclose(grad.reshape(-1), num, rtol=1e-6, atol=1e-9)
+    # Large logits stay finite.
+    assert np.isfinite(nn.SoftmaxCrossEntropy().forward(np.array([[1e4, -1e4]]), np.array([1])))
+
+
+# ------------------------------------------------------------------------ network gradients
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("pool", POOLS)
+def test_network_gradient_check(net, pool):
+    """Whole network, float64: the gradient of the loss w.r.t. sampled parameters of every
+    layer against central differences."""
+    model = build_network(net, pool, mode=None if pool in ("max", "avg") else 1, seed=3, dtype=F64)
+    # Non-zero biases so that every parameter matters.
+    for layer in model.layers:
+        if "b" in layer.params:
+            layer.params["b"][:] = rng(4).standard_normal(layer.params["b"].shape) * 0.1
+    x = rng(5).random((3, 1, 28, 28))
+    labels = np.array([1, 7, 3])
+    loss = nn.SoftmaxCrossEntropy()
+
+    def f():
+        return loss.forward(model.forward(x, True), labels)
+
+    f()
+    assert model.backward(loss.backward()) is None  # the first conv skips its input gradient
+    analytic = model.flat_grads.copy()
+    for i, layer in enumerate(model.layers):
+        for name, p in layer.params.items():
+            idx = sample(p.size, 12, seed=i)
+            np.testing.assert_allclose(
+                layer.grads[name].reshape(-1)[idx], numeric_grad(f, p, idx), rtol=1e-5, atol=1e-8,
+                err_msg=f"{net}/{pool}: layer {i} {layer!r} param {name}")
+    # The flat buffers are the layers' gradients.
+    np.testing.assert_array_equal(model.flat_grads, analytic)
+
+
+@pytest.mark.parametrize("net", NETS)
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, "random"])
+def test_random_and_ecp_compute_the_same_function(net, mode):
+    """Same seed: full conv + random pooling and ECP give the same outputs and gradients."""
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        full = build_network(net, "random", mode, seed=11, dtype=dtype)
+        easy = build_network(net, "ecp", mode, seed=11, dtype=dtype)
+        assert full.modes == easy.modes and len(full.modes) == (1 if net == "one-conv" else 2)
+        np.testing.assert_array_equal(full.flat_params, easy.flat_params)
+        x = rng(2).random((6, 1, 28, 28)).astype(dtype)
+        labels = rng(3).integers(10, size=6)
+        outs, grads = [], []
+        for model in (full, easy):
+            loss = nn.SoftmaxCrossEntropy()
+            outs.append(model.forward(x, True))
+            loss.forward(outs[-1].copy(), labels)
+            model.backward(loss.backward())
+            grads.append(model.flat_grads.copy())
+        scale = np.abs(outs[0]).max()
+        np.testing.assert_allclose(outs[1], outs[0], rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(grads[1], grads[0], rtol=tol, atol=tol * np.abs(grads[0]).max())
+        np.testing.assert_allclose(easy.forward(x, False), full.forward(x, False), rtol=tol, atol=tol * scale)
+
+
+def test_all_poolings_share_initial_weights_and_modes_follow_the_seed():
+    ref = build_network("two-conv", "max", seed=5)
+    for pool in POOLS:
+        np.testing.assert_array_equal(build_network("two-conv", pool, seed=5).flat_params, ref.flat_params)
+    assert not np.array_equal(build_network("two-conv", "max", seed=6).flat_params, ref.flat_params)
+    # "random" draws one K per layer from the seed: reproducible, and over seeds every K and
+    # unequal pairs appear.
+    drawn = [tuple(build_network("two-conv", "ecp", "random", seed=s).modes) for s in range(40)]
+    assert drawn == [tuple(build_network("two-conv", "random", seed=s).modes) for s in range(40)]
+    assert {k for pair in drawn for k in pair} == {0, 1, 2, 3}
+    assert any(a != b for a, b in drawn)
+    assert build_network("one-conv", "max").modes == []
+    assert len(seed_streams(0)) == 3
+
+
+def test_network_shapes_and_dtypes():
+    for net, flat in (("one-conv", 20 * 12 * 12), ("two-conv", 32 * 4 * 4)):
+        for pool in POOLS:
+            model = build_network(net, pool, mode=None if pool in ("max", "avg") else 0)
+            linear = [layer for layer in model.layers if isinstance(layer, nn.Linear)]
+            assert [lin.params["w"].shape for lin in linear] == [(flat, 100), (100, 10)]
+            out = model.forward(np.zeros((2, 1, 28, 28), np.float32), False)
+            assert out.shape == (2, 10) and out.dtype == np.float32
+    m64 = build_network("one-conv", "ecp", 0, dtype=np.float64)
+    assert m64.forward(np.zeros((1, 1, 28, 28)), False).dtype == np.float64
+    with pytest.raises(TypeError, match="dtype float64"):
+        m64.forward(np.zeros((1, 1, 28, 28), np.float32))
+
+
+def test_network_matches_pytorch(torch):
+    """The two-conv max-pooling network against the same network in PyTorch."""
+    F = torch.nn.functional
+    model = build_network("two-conv", "max", seed=2, dtype=np.float64)
+    x = rng(1).random((4, 1, 28, 28))
+    labels = np.array([3, 1, 4, 1])
+    loss = nn.SoftmaxCrossEntropy()
+    value = loss.forward(model.forward(x, True), labels)
+    model.backward(loss.backward())
+    conv1, _, _, conv2, _, _, _, fc1, _, fc2 = model.layers
+    tp = {name: torch.tensor(layer.params[k], requires_grad=True)
+          for name, layer, k in (("w1", conv1, "w"), ("b1", conv1, "b"), ("w2", conv2, "w"), ("b2", conv2, "b"),
+                                 ("w3", fc1, "w"), ("b3", fc1, "b"), ("w4", fc2, "w"), ("b4", fc2, "b"))}
+    h = F.relu(F.max_pool2d(F.conv2d(torch.tensor(x), tp["w1"], tp["b1"]), 2))
+    h = F.relu(F.max_pool2d(F.conv2d(h, tp["w2"], tp["b2"]), 2)).flatten(1)
+    h = F.relu(h @ tp["w3"] + tp["b3"]) @ tp["w4"] + tp["b4"]
+    tloss = F.cross_entropy(h, torch.tensor(labels))
+    tloss.backward()
+    assert value == pytest.approx(tloss.item(), rel=1e-10)
+    for name, layer, k in (("w1", conv1, "w"), ("b2", conv2, "b"), ("w3", fc1, "w"), ("w4", fc2, "w")):
+        np.testing.assert_allclose(layer.grads[k], tp[name].grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ optimizers
+
+def test_sgd_plain_and_momentum():
+    p0 = rng(1).standard_normal(6)
+    g = rng(2).standard_normal(6)
+    p = p0.copy()
+    opt = optim.SGD([p], [g], lr=0.1)
+    opt.step()
+    np.testing.assert_allclose(p, p0 - 0.1 * g)
+    p = p0.copy()
+    opt = optim.SGD([p], [g], lr=0.1, momentum=0.9)
+    opt.step()
+    opt.step()
+    v1 = -0.1 * g
+    v2 = 0.9 * v1 - 0.1 * g
+    np.testing.assert_allclose(p, p0 + v1 + v2)
+
+
+def test_adam_matches_reference_and_pytorch(torch):
+    p0 = rng(1).standard_normal(20)
+    grads = [rng(10 + t).standard_normal(20) for t in range(5)]
+    g = np.empty(20)
+    p = p0.copy()
+    opt = optim.Adam([p], [g], lr=0.01)
+    m = v = 0
+    ref = p0.copy()
+    tp = torch.tensor(p0.copy(), requires_grad=True)
+    topt = torch.optim.Adam([tp], lr=0.01)
+    for t, gt in enumerate(grads, 1):
+        g[:] = gt
+        opt.step()
+        m = 0.9 * m + 0.1 * gt
+        v = 0.999 * v + 0.001 * gt * gt
+        ref -= 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        tp.grad = torch.tensor(gt)
+        topt.step()
+    np.testing.assert_allclose(p, ref, rtol=1e-12)
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-10)
+
+
+def test_optimizers_minimise_a_quadratic():
+    for make in (lambda p, g: optim.SGD([p], [g], lr=0.1, momentum=0.5),
+                 lambda p, g: optim.Adam([p], [g], lr=0.05)):
+        p = np.array([3.0, -2.0], np.float32)
+        g = np.zeros_like(p)
+        opt = make(p, g)
+        for _ in range(300):
+            g[:] = 2 * p
+            opt.step()
+        assert p.dtype == np.float32
+        assert np.abs(p).max() < 1e-2
+
+
+def test_optimizer_errors():
+    p = np.zeros(3)
+    with pytest.raises(ValueError, match="grads\\[0\\] must match"):
+        optim.SGD([p], [np.zeros(4)])
+    with pytest.raises(ValueError, match="lr must be"):
+        optim.Adam([p], [np.zeros(3)], lr=0)
+    with pytest.raises(ValueError, match="momentum must be"):
+        optim.SGD([p], [np.zeros(3)], momentum=1.0)
+    with pytest.raises(ValueError, match="same length"):
+        optim.Adam([p], [])
+
+
+# ---------------------------------------------------------------------- container, errors
+
+def test_sequential_flat_buffers_are_the_layers_parameters():
+    model = build_network("one-conv", "ecp", 0, seed=1)
+    conv = model.layers[0]
+    assert np.shares_memory(conv.params["w"], model.flat_params)
+    assert np.shares_memory(conv.grads["w"], model.flat_grads)
+    model.flat_params[0] = 123.0
+    assert conv.params["w"].reshape(-1)[0] == 123.0
+    assert model.num_parameters == 20 * 25 + 20 + 2880 * 100 + 100 + 100 * 10 + 10
+    assert model.parameters()[0] is model.flat_params and model.gradients()[0] is model.flat_grads
+    x = rng(0).random((7, 1, 28, 28)).astype(np.float32)
+    pred = model.predict(x, batch_size=3)
+    np.testing.assert_array_equal(pred, model.forward(x, False).argmax(1))
+    with pytest.raises(TypeError, match="one dtype"):
+        nn.Sequential([nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=0, dtype=np.float64)])
+
+
+def test_conv_seconds_accumulate():
+    model = build_network("two-conv", "max", seed=0)
+    assert model.conv_seconds == 0.0
+    model.forward(np.zeros((2, 1, 28, 28), np.float32))
+    after_forward = model.conv_seconds
+    assert after_forward > 0
+    model.backward(np.ones((2, 10), np.float32))
+    assert model.conv_seconds > after_forward
+
+
+def test_layer_errors():
+    with pytest.raises(ValueError, match="mode must be an integer 0..3 or 'random'"):
+        nn.RandomPool2D("sometimes")
+    with pytest.raises(ValueError, match="mode must be an integer in 0..3"):
+        nn.EasyConvPool2D(1, 1, 3, mode=4, rng=0)
+    with pytest.raises(TypeError, match="needs a seeded generator"):
+        nn.RandomPool2D("random")
+    assert nn.RandomPool2D("random", rng=3).mode == nn.RandomPool2D("random", rng=3).mode
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        nn.Conv2D(1, 2, 3, rng=None)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        nn.Linear(2, 2, rng=0, dtype=np.int32)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        nn.MaxPool2D().backward(np.zeros((1, 1, 1, 1)))
+    conv = nn.Conv2D(1, 2, 3, rng=0)
+    conv.forward(np.zeros((1, 1, 5, 5), np.float32), training=False)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        conv.backward(np.zeros((1, 2, 3, 3), np.float32))
+    with pytest.raises(TypeError, match="same dtype as x"):
+        conv.forward(np.zeros((1, 1, 5, 5)))
+    with pytest.raises(TypeError, match="Linear: x must have dtype float32"):
+        nn.Linear(3, 2, rng=0).forward(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="labels must lie in 0..9"):
+        nn.SoftmaxCrossEntropy().forward(np.zeros((2, 10)), np.array([0, 10]))
+    with pytest.raises(ValueError, match="mode applies only"):
+        build_network("two-conv", "max", mode=1)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        build_network("two-conv", "stochastic")
+    with pytest.raises(ValueError, match="net must be one of"):
+        build_network("three-conv", "max")
