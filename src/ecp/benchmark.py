@@ -946,7 +946,7 @@ def add_parser(subparsers):
         description=(
             "Time full convolution and Easy Convolution (forward and backward), the ECP layer vs "
             "convolution + max-pool, and PyTorch's equivalents when installed, per layer shape; "
-            "report ms, speedups, GFLOP/s, %% of the SGEMM rate measured in the same run, and "
+            "report ms, speedups, GFLOP/s, % of the SGEMM rate measured in the same run, and "
             "peak memory. Results are checked before they are timed."),
     )
     p.add_argument("--shapes", nargs="+", default=list(DEFAULT_SHAPES), metavar="SHAPE",
