@@ -308,17 +308,28 @@ def test_empty_batch(dtype):
         assert not dw.any() and not db.any()
 
 
-def test_input_with_no_rows_but_padding():
-    """A 0-row image with padding is all padding: the output is the bias, the gradient of x empty."""
-    x = np.zeros((2, 1, 0, 5))
+@pytest.mark.parametrize("shape", [(2, 1, 0, 5), (2, 1, 4, 0)])
+def test_input_with_no_rows_or_columns(shape):
+    """A map with no rows (or columns) plus padding is all padding. Either answer is sound: the
+    padding-only result (the bias everywhere, an empty dx), or a ValueError about x (PyTorch's
+    choice); never garbage -- the kernels must not index into an empty plane (a bounds-checked
+    build, ECP_CYTHON_DEBUG=1, catches that)."""
+    x = np.zeros(shape)
     w = np.ones((2, 1, 1, 1))
     b = np.array([1.5, -2.0])
-    y = ecp.conv2d(x, w, b, padding=1)
+    try:
+        y = ecp.conv2d(x, w, b, padding=1)
+    except ValueError as exc:
+        assert "x" in str(exc) and str(shape) in str(exc)
+        return
     np.testing.assert_array_equal(y, conv_ref(x, w, b, 1))
     dx, dw, db = ecp.conv2d_backward(np.ones_like(y), x, w, padding=1)
     assert dx.shape == x.shape
     np.testing.assert_array_equal(dw, np.zeros_like(w))
     np.testing.assert_array_equal(db, [y[:, 0].size, y[:, 1].size])
+    for mode in MODES:
+        np.testing.assert_array_equal(ecp.easy_conv2d(x, w, b, mode=mode, padding=1),
+                                      easy_ref(x, w, b, mode, 1))
 
 
 def test_large_padding():
