@@ -22,18 +22,20 @@ from ._validation import (
 
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape"]
 
-# How the kernels cut a batch (see _kernels/_conv.pyx): into items of whole samples, each with
-# about ITEM_COLUMNS output pixels (the GEMM's n), the item count rounded up to a multiple of
-# the machine's core count so that the threads get even shares, and each item's unrolled windows
-# within COLS_BUDGET elements (4 MB in float32). Nothing here depends on the thread count of a
-# call, so neither do the results.
+# How the kernels cut the work (see _kernels/_conv.pyx): into items of about ITEM_COLUMNS output
+# pixels (the GEMM's n) -- several whole samples when maps are small; when a sample has more
+# pixels than that, the forward pass cuts it into blocks of output rows (the backward pass keeps
+# whole samples, whose input gradients overlap). Sample items come in a count rounded up to a
+# multiple of the machine's cores, so the threads get even shares; an item's unrolled windows
+# stay within COLS_BUDGET elements (4 MB in float32) where the shapes allow. Nothing here depends
+# on the thread count of a call, so neither do the results.
 ITEM_COLUMNS = 512
 COLS_BUDGET = 1 << 20
 _CORES = max(1, openmp_max_threads())
 
 
 def _group(x_shape, w_shape, out_hw):
-    """Samples per item."""
+    """Whole samples per item."""
     n = x_shape[0]
     pixels = out_hw[0] * out_hw[1]
     per_sample = x_shape[1] * w_shape[2] * w_shape[3] * pixels
@@ -41,6 +43,15 @@ def _group(x_shape, w_shape, out_hw):
     n_items = min(n, -(-n_items // _CORES) * _CORES)
     group = -(-n // max(n_items, 1))
     return max(1, min(group, COLS_BUDGET // max(per_sample, 1)))
+
+
+def _rows(x_shape, w_shape, out_hw):
+    """Output rows per forward item (all of them unless one sample is larger than an item)."""
+    hq, wq = out_hw
+    if hq * wq <= ITEM_COLUMNS:
+        return hq
+    per_row = x_shape[1] * w_shape[2] * w_shape[3] * wq
+    return max(1, min(hq, ITEM_COLUMNS // max(wq, 1), COLS_BUDGET // max(per_row, 1)))
 
 
 def _prepare(x, w, padding, b=None):
@@ -93,8 +104,10 @@ def _bias(b, w):
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
+    hw = out_shape[2:]
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox,
-                       _group(x.shape, w.shape, out_shape[2:]), get_num_threads())
+                       _group(x.shape, w.shape, hw), _rows(x.shape, w.shape, hw),
+                       get_num_threads())
     return y
 
 

@@ -70,27 +70,28 @@ cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
 
 cdef void _forward_item(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                         const floating[::1] bias, floating[:, :, :, ::1] y,
-                        Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t stride,
-                        Py_ssize_t oy, Py_ssize_t ox,
+                        Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
+                        Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
                         floating *cols, floating *ybuf) noexcept nogil:
-    """Outputs of samples n0 .. n0+nb-1: im2col, one GEMM, move to NCHW adding the bias."""
+    """Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1: im2col, one GEMM, move to NCHW
+    adding the bias."""
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
-    cdef Py_ssize_t P = hq * wq, K = C * kh * kw, ld = nb * P
+    cdef Py_ssize_t wq = y.shape[3]
+    cdef Py_ssize_t P = nr * wq, K = C * kh * kw, ld = nb * P
     cdef Py_ssize_t b, c, o, p
     cdef floating *dst
     cdef const floating *src
     cdef floating bval
     for b in range(nb):
         for c in range(C):
-            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
-                          hq, wq, cols + c * kh * kw * ld + b * P, ld)
+            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy + stride * r0, ox,
+                          nr, wq, cols + c * kh * kw * ld + b * P, ld)
     gemm(False, False, <int> O, <int> ld, <int> K, <floating> 1.0, &w[0, 0, 0, 0],
          <int> K, cols, <int> ld, <floating> 0.0, ybuf, <int> ld)
     for b in range(nb):
         for o in range(O):
-            dst = &y[n0 + b, o, 0, 0]
+            dst = &y[n0 + b, o, r0, 0]
             src = ybuf + o * ld + b * P
             bval = bias[o]
             for p in range(P):
@@ -129,39 +130,39 @@ cdef void _backward_item(const floating[:, :, :, ::1] dy, const floating[:, :, :
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t group, int n_threads):
+                 Py_ssize_t group, Py_ssize_t rows, int n_threads):
     """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
 
-    The batch is cut into items of ``group`` samples; each thread takes whole items (its own
-    scratch, its own single-threaded GEMM). With one item only, the GEMM gets the threads.
+    Work is cut into items: ``group`` whole samples, or (when ``rows`` < the output height and
+    group is 1) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
+    its own scratch and its own single-threaded GEMM.
     """
     cdef Py_ssize_t N = x.shape[0], K = x.shape[1] * w.shape[2] * w.shape[3], O = w.shape[0]
-    cdef Py_ssize_t P = y.shape[2] * y.shape[3]
-    cdef Py_ssize_t n_items, it, t, n0, nb, nt
+    cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
+    cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt
     cdef int prev
-    if N == 0 or P == 0:
+    if N == 0 or hq * wq == 0:
         return
     group = max(1, min(group, N))
-    n_items = (N + group - 1) // group
+    rows = max(1, min(rows, hq))
+    if rows < hq:
+        group = 1
+    n_rb = (hq + rows - 1) // rows
+    n_items = (N + group - 1) // group * n_rb
     nt = max(1, min(n_threads, n_items))
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] cols = np.empty((nt, K * group * P), dtype=dtype)
-    cdef floating[:, ::1] ybuf = np.empty((nt, O * group * P), dtype=dtype)
+    cdef floating[:, ::1] cols = np.empty((nt, K * group * rows * wq), dtype=dtype)
+    cdef floating[:, ::1] ybuf = np.empty((nt, O * group * rows * wq), dtype=dtype)
     with nogil:
-        prev = blas_set_num_threads(n_threads if nt == 1 else 1)
-        if nt == 1:
-            for it in range(n_items):
-                n0 = it * group
-                _forward_item(x, w, bias, y, n0, min(group, N - n0), pad, stride, oy, ox,
-                              &cols[0, 0], &ybuf[0, 0])
-        else:
-            with parallel(num_threads=nt):
-                t = threadid()
-                for it in prange(n_items, schedule='static'):
-                    n0 = it * group
-                    nb = min(group, N - n0)
-                    _forward_item(x, w, bias, y, n0, nb, pad, stride, oy, ox,
-                                  &cols[t, 0], &ybuf[t, 0])
+        prev = blas_set_num_threads(1)
+        with parallel(num_threads=nt):
+            t = threadid()
+            for it in prange(n_items, schedule='static'):
+                n0 = (it // n_rb) * group
+                nb = min(group, N - n0)
+                r0 = (it % n_rb) * rows
+                _forward_item(x, w, bias, y, n0, nb, r0, min(rows, hq - r0), pad, stride,
+                              oy, ox, &cols[t, 0], &ybuf[t, 0])
         blas_set_num_threads(prev)
 
 
@@ -200,26 +201,18 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef floating[:, ::1] dcols = np.empty((nt, K * group * P if need_dx else 1), dtype=dtype)
     cdef floating[:, ::1] dws = np.zeros((n_slots, O * K), dtype=dtype)
     with nogil:
-        prev = blas_set_num_threads(n_threads if nt == 1 else 1)
-        if nt == 1:
-            for s in range(n_slots):
+        # One BLAS thread: a threaded BLAS would give other sums than a single one.
+        prev = blas_set_num_threads(1)
+        with parallel(num_threads=nt):
+            t = threadid()
+            for s in prange(n_slots, schedule='static'):
                 it0 = s * n_items // n_slots
                 it1 = (s + 1) * n_items // n_slots
                 for it in range(it0, it1):
                     n0 = it * group
-                    _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, min(group, N - n0),
-                                   pad, stride, oy, ox, &cols[0, 0], &dybuf[0, 0], &dcols[0, 0])
-        else:
-            with parallel(num_threads=nt):
-                t = threadid()
-                for s in prange(n_slots, schedule='static'):
-                    it0 = s * n_items // n_slots
-                    it1 = (s + 1) * n_items // n_slots
-                    for it in range(it0, it1):
-                        n0 = it * group
-                        nb = min(group, N - n0)
-                        _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
-                                       oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
+                    nb = min(group, N - n0)
+                    _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
+                                   oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
         blas_set_num_threads(prev)
         # dw = sum of the slots, in slot order
         for e in prange(O * K, schedule='static', num_threads=n_threads):
