@@ -55,7 +55,8 @@ def _check_record(record, names, with_torch):
         assert rec["easy_shape"] == [n, o, ho // 2, wo // 2]
         assert rec["verification"]["passed"] is True
         assert all(v <= rec["verification"]["tolerance"] for v in rec["verification"]["errors"].values())
-        assert _positive(rec["speedup"]["forward"]) and _positive(rec["speedup"]["backward"])
+        for stat in ("speedup", "speedup_min"):
+            assert _positive(rec[stat]["forward"]) and _positive(rec[stat]["backward"])
         if with_torch:
             assert _positive(rec["speedup"]["layer_vs_torch_conv_maxpool_forward"])
         else:

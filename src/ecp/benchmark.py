@@ -32,8 +32,9 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
-``speedup``, ``memory_mb``. Timing names: ``full_forward``, ``easy_forward``, ``full_backward``,
-``easy_backward``, ``ecp_conv_maxpool_forward``, ``ecp_conv_maxpool_backward`` and, with PyTorch,
+``speedup`` (from the medians), ``speedup_min`` (from the minima), ``memory_mb``. Timing names:
+``full_forward``, ``easy_forward``, ``full_backward``, ``easy_backward``,
+``ecp_conv_maxpool_forward``, ``ecp_conv_maxpool_backward`` and, with PyTorch,
 ``torch_conv_*``, ``torch_conv_maxpool_*``, ``torch_stride2_*`` (``*`` = forward / backward).
 """
 import contextlib
@@ -578,20 +579,26 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
     gflops = {name: flops[name] / (med[name] * 1e-3) / 1e9 for name in flops}
     pct = {name: 100.0 * g / gemm_gflops for name, g in gflops.items()} if gemm_gflops else None
 
-    def ratio(a, b):
-        return med[a] / med[b] if a in med and b in med and med[b] > 0 else None
+    mins = {name: t["min_ms"] for name, t in timings.items()}
 
-    speedup = {
-        "forward": ratio("full_forward", "easy_forward"),
-        "backward": ratio("full_backward", "easy_backward"),
-        "layer_vs_ecp_conv_maxpool_forward": ratio("ecp_conv_maxpool_forward", "easy_forward"),
-        "layer_vs_ecp_conv_maxpool_backward": ratio("ecp_conv_maxpool_backward", "easy_backward"),
-        "layer_vs_torch_conv_maxpool_forward": ratio("torch_conv_maxpool_forward", "easy_forward"),
-        "layer_vs_torch_conv_maxpool_backward": ratio("torch_conv_maxpool_backward",
-                                                      "easy_backward"),
-        "easy_vs_torch_stride2_forward": ratio("torch_stride2_forward", "easy_forward"),
-        "easy_vs_torch_stride2_backward": ratio("torch_stride2_backward", "easy_backward"),
-    }
+    def speedups(ms):
+        def ratio(slow, fast):
+            return ms[slow] / ms[fast] if slow in ms and fast in ms and ms[fast] > 0 else None
+
+        return {
+            "forward": ratio("full_forward", "easy_forward"),
+            "backward": ratio("full_backward", "easy_backward"),
+            "layer_vs_ecp_conv_maxpool_forward": ratio("ecp_conv_maxpool_forward", "easy_forward"),
+            "layer_vs_ecp_conv_maxpool_backward": ratio("ecp_conv_maxpool_backward",
+                                                        "easy_backward"),
+            "layer_vs_torch_conv_maxpool_forward": ratio("torch_conv_maxpool_forward",
+                                                         "easy_forward"),
+            "layer_vs_torch_conv_maxpool_backward": ratio("torch_conv_maxpool_backward",
+                                                          "easy_backward"),
+            "easy_vs_torch_stride2_forward": ratio("torch_stride2_forward", "easy_forward"),
+            "easy_vs_torch_stride2_backward": ratio("torch_stride2_backward", "easy_backward"),
+        }
+
     return {
         "name": shape.name,
         "x_shape": list(shape.x_shape),
@@ -604,7 +611,8 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         "timings": timings,
         "gflops": gflops,
         "pct_of_gemm": pct,
-        "speedup": speedup,
+        "speedup": speedups(med),
+        "speedup_min": speedups(mins),
         "memory_mb": mem,
     }
 
@@ -824,12 +832,14 @@ def format_summary(record):
     if has_torch:
         cols += ["layer vs torch c+mp fwd", "bwd"]
         keys += ["layer_vs_torch_conv_maxpool_forward", "layer_vs_torch_conv_maxpool_backward"]
-    nw = max([len("shape")] + [len(r["name"]) for r in record["shapes"]])
-    lines = ["summary: speedups (x, higher is faster for ecp's easy conv / ECP layer)",
+    nw = max([len("shape")] + [len(r["name"]) for r in record["shapes"]]) + len(" (min)")
+    lines = ["summary: speedups (x, higher is faster for ecp's easy conv / ECP layer), from the "
+             "median times and from the minimum times (less sensitive to a busy machine)",
              "  " + f"{'shape':<{nw}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in cols)]
     for r in record["shapes"]:
-        lines.append("  " + f"{r['name']:<{nw}}" + "".join(
-            f"  {_ratio(r['speedup'][k]):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
+        for stat, label in (("speedup", r["name"]), ("speedup_min", f"{r['name']} (min)")):
+            lines.append("  " + f"{label:<{nw}}" + "".join(
+                f"  {_ratio(r[stat][k]):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
     return lines
 
 
