@@ -322,6 +322,7 @@ def write_figures(records, out_dir):
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     paths = []
     for number, (title, net, members) in _figure_specs().items():
@@ -338,6 +339,7 @@ def write_figures(records, out_dir):
                     label=method_label(pool, mode))
         ax.axhline(98.0, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_title(f"Figure {number}: {title}", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)

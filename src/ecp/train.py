@@ -14,6 +14,7 @@ Per epoch (:func:`train_epoch` then :func:`evaluate`), as the paper measures the
 dictionary that ``ecp train --json`` writes.
 """
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -215,11 +216,12 @@ def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
     records = []
     for epoch in range(1, config.epochs + 1):
         hook = None if on_batch is None else (lambda done, total, loss, e=epoch: on_batch(e, done, total, loss))
-        stats = train_epoch(net, optimizer, x_train, y_train, batch_size=config.batch_size, rng=data_rng,
-                            on_batch=hook)
-        t0 = time.perf_counter()
-        accuracy = evaluate(net, x_test, y_test, batch_size=config.eval_batch_size)
-        test_time = time.perf_counter() - t0
+        with numpy_blas_single_thread():
+            stats = train_epoch(net, optimizer, x_train, y_train, batch_size=config.batch_size, rng=data_rng,
+                                on_batch=hook)
+            t0 = time.perf_counter()
+            accuracy = evaluate(net, x_test, y_test, batch_size=config.eval_batch_size)
+            test_time = time.perf_counter() - t0
         record = {
             "epoch": epoch,
             "train_time_s": stats["train_time_s"],
@@ -240,6 +242,28 @@ def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
         "best_test_accuracy": best,
         "first_epoch_at_98": first,
     }
+
+
+@contextlib.contextmanager
+def numpy_blas_single_thread():
+    """Run the block with NumPy's own BLAS (the one behind ``@``) on one thread.
+
+    The Linear layers' products are tiny (batch x 512 x 100), so threads gain nothing there; but
+    an OpenBLAS worker thread, once woken, keeps polling for new work long after its call
+    returns, and on a machine with as many cores as the kernels use it takes a core away from
+    the kernels' OpenMP threads. Only NumPy's BLAS is limited (matched by its file path), not
+    the one the ecp kernels call.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    paths = [lib.filepath for lib in controller.lib_controllers
+             if lib.user_api == "blas" and "numpy" in os.path.basename(os.path.dirname(lib.filepath))]
+    if not paths:
+        yield
+        return
+    with controller.select(filepath=paths).limit(limits=1):
+        yield
 
 
 def write_json(obj, path):
