@@ -292,19 +292,20 @@ class ProgressBar:
         self.stream = stream
         self.last = 0.0
         self.width = 0
-        self.start = None
+        self.start = None  # (time, batches done) at the first call of the current pass
 
     def __call__(self, label, done, total, loss):
         now = time.perf_counter()
-        if self.start is None or done == 1:
-            self.start = now
+        if self.start is None or done <= self.start[1]:
+            self.start = (now, done)
         if done != total and now - self.last < 0.1:
             return
         self.last = now
-        frac = done / total
-        bar = "#" * int(28 * frac)
-        rate = done / max(now - self.start, 1e-9)
-        text = f"{label} [{bar:<28}] {done}/{total} loss {loss:.4f} {rate:.0f} batch/s"
+        bar = "#" * int(28 * done / total)
+        text = f"{label} [{bar:<28}] {done}/{total} loss {loss:.4f}"
+        elapsed = now - self.start[0]
+        if elapsed > 0 and done > self.start[1]:
+            text += f" {(done - self.start[1]) / elapsed:.0f} batch/s"
         self.stream.write("\r" + text + " " * max(0, self.width - len(text)))
         self.stream.flush()
         self.width = len(text)
