@@ -269,7 +269,7 @@ def _loadavg():
 
 
 def _blas_summary(system):
-    """One line per BLAS library: 'libscipy_openblas 0.3.30 (Haswell, pthreads, 2 threads)'."""
+    """One line per BLAS library, e.g. "NumPy: openblas 0.3.31 (SkylakeX, pthreads, 2 threads)"."""
     lines = []
     for entry in system["threadpool_info"]:
         if entry.get("user_api") != "blas":
