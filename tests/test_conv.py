@@ -443,6 +443,38 @@ def test_chunking_does_not_change_results(monkeypatch, which, budget, dtype):
         assert_close(got, base.astype(np.float64), dtype)
 
 
+# (N, C, H, W, O, kh, kw, padding) with more output pixels per sample than one forward item
+# holds (ecp.conv.ITEM_COLUMNS = 512): the forward pass cuts each sample into blocks of output
+# rows. Full outputs 30x26 and 50x47, Easy outputs 25x23.
+ROW_CASES = [((2, 2, 30, 25, 3, 3, 2, 1), None), ((1, 3, 50, 47, 2, 3, 3, 1), None)] + [
+    ((1, 3, 50, 47, 2, 3, 3, 1), mode) for mode in MODES]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("budget", [None, 1, 7])
+@pytest.mark.parametrize("geom,mode", ROW_CASES, ids=lambda v: gid(v) if isinstance(v, tuple) else f"mode{v}")
+def test_row_blocks_do_not_change_results(monkeypatch, geom, mode, budget, dtype):
+    """Large maps: row blocks of the default size, of one row (COLS_BUDGET = 1 element) and of
+    7 rows (a budget of 7 rows' unrolled windows, leaving a ragged last block)."""
+    x, w, b, p, _ = make(geom, dtype, 45)
+    if mode is None:
+        ref = conv_ref(x, w, b, p)
+        run = lambda: ecp.conv2d(x, w, b, padding=p)  # noqa: E731
+    else:
+        ref = easy_ref(x, w, b, mode, p)
+        run = lambda: ecp.easy_conv2d(x, w, b, mode=mode, padding=p)  # noqa: E731
+    hq, wq = ref.shape[2:]
+    if budget is not None:
+        per_row = x.shape[1] * w.shape[2] * w.shape[3] * wq
+        monkeypatch.setattr(ecp.conv, "COLS_BUDGET", budget if budget == 1 else budget * per_row)
+    # the test exercises the blocks it means to
+    rows = ecp.conv._rows(x.shape, w.shape, (hq, wq))
+    assert rows < hq
+    if budget is not None:
+        assert rows == budget and (budget == 1 or hq % budget), (rows, hq)
+    assert_close(run(), ref, dtype)
+
+
 # ----------------------------------------------------------------------------- memory layouts
 
 def _layouts(a):
