@@ -42,8 +42,12 @@ class TrainConfig:
     """Everything that defines a training run (the CLI's flags).
 
     Defaults train the paper's networks well: Adam, learning rate 1e-3, batch 50 (the paper's
-    batch size and learning rate), float32. The paper's own optimiser is plain SGD with the
-    same numbers: ``optimizer="sgd"``.
+    batch size and learning rate), float32. The paper names no optimiser; plain SGD with its
+    batch size and learning rate is ``optimizer="sgd"``.
+
+    A seed fixes the initial weights, the random modes and the order of the examples, so the
+    same config on the same data reproduces a run exactly (the kernels give the same results on
+    any thread count).
     """
 
     net: str = "two-conv"
@@ -396,7 +400,7 @@ def add_common_arguments(p, *, epochs_default, epochs_help=None):
     p.add_argument("--lr", type=positive_float, default=1e-3,
                    help="learning rate (default: 0.001, the paper's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
-                   help="adam (default) or sgd (the paper's: --optimizer sgd keeps batch 50, lr 0.001)")
+                   help="adam (default) or sgd (plain SGD with the paper's batch 50 and lr 0.001)")
     p.add_argument("--momentum", type=momentum_arg, default=0.0,
                    help="SGD momentum (default: 0, plain SGD)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
@@ -426,9 +430,9 @@ def add_parser(subparsers):
             "reports the training loss, the test accuracy, the training pass time, the test time "
             "and the time inside the convolution kernels (the paper's PureConvTime)."
         ),
-        epilog=("Defaults: Adam, lr 0.001, batch 50. The paper's settings: --optimizer sgd "
-                "(batch 50, lr 0.001). Data: --data DIR or ECP_DATA_DIR; get MNIST with "
-                "`ecp data download DIR`."),
+        epilog=("Defaults: Adam, lr 0.001, batch 50. The paper gives batch 50 and lr 0.001 but no "
+                "optimiser: --optimizer sgd trains with plain SGD and those numbers. Data: --data DIR "
+                "or ECP_DATA_DIR; get MNIST with `ecp data download DIR`."),
     )
     p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
     p.add_argument("--pool", choices=models.POOLS, required=True,
