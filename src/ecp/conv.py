@@ -98,6 +98,15 @@ def _easy_shape(x_shape, w_shape, padding):
     return (n, o, ho // 2, wo // 2)
 
 
+# Below this many multiply-adds a convolution call runs on one thread (see pool.py).
+PARALLEL_MIN_MACS = 1 << 18
+
+
+def _threads(w_shape, out_shape):
+    macs = out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] * w_shape[1] * w_shape[2] * w_shape[3]
+    return get_num_threads() if macs >= PARALLEL_MIN_MACS else 1
+
+
 def _bias(b, w):
     return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
 
@@ -107,7 +116,7 @@ def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     hw = out_shape[2:]
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox,
                        _group(x.shape, w.shape, hw), _rows(x.shape, w.shape, hw),
-                       get_num_threads())
+                       _threads(w.shape, out_shape))
     return y
 
 
@@ -116,7 +125,8 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dw = np.zeros(w.shape, dtype=x.dtype)
     db = np.zeros(w.shape[0], dtype=x.dtype)
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
-                        _group(x.shape, w.shape, dy.shape[2:]), 2 * _CORES, get_num_threads())
+                        _group(x.shape, w.shape, dy.shape[2:]), 2 * _CORES,
+                        _threads(w.shape, dy.shape))
     return dx, dw, db
 
 

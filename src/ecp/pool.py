@@ -28,6 +28,15 @@ __all__ = [
 _NCHW = "(N, C, H, W)"
 
 
+# Below this many input elements a pooling call runs on one thread: starting the team would
+# cost more than the work (and on a busy machine can wait a whole scheduler tick).
+PARALLEL_MIN_ELEMENTS = 1 << 15
+
+
+def _threads(size):
+    return get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
+
+
 def _pooled(shape):
     return (shape[0], shape[1], shape[2] // 2, shape[3] // 2)
 
@@ -69,7 +78,7 @@ def random_pool2d(x, mode=0):
     x = _input(x)
     oy, ox = check_mode(mode)
     y = np.empty(_pooled(x.shape), dtype=x.dtype)
-    _pool.random_pool_forward(x, y, oy, ox, get_num_threads())
+    _pool.random_pool_forward(x, y, oy, ox, _threads(x.size))
     return y
 
 
@@ -96,7 +105,7 @@ def random_pool2d_backward(dy, mode, input_shape):
     oy, ox = check_mode(mode)
     dy, input_shape = _grad_and_shape(dy, input_shape)
     dx = np.empty(input_shape, dtype=dy.dtype)
-    _pool.random_pool_backward(dy, dx, oy, ox, get_num_threads())
+    _pool.random_pool_backward(dy, dx, oy, ox, _threads(dx.size))
     return dx
 
 
@@ -128,7 +137,7 @@ def max_pool2d(x, return_indices=False):
     x = _input(x)
     y = np.empty(_pooled(x.shape), dtype=x.dtype)
     idx = np.empty(_pooled(x.shape), dtype=np.int64)
-    _pool.max_pool_forward(x, y, idx, get_num_threads())
+    _pool.max_pool_forward(x, y, idx, _threads(x.size))
     return (y, idx) if return_indices else y
 
 
@@ -165,7 +174,7 @@ def max_pool2d_backward(dy, indices, input_shape):
     idx = np.ascontiguousarray(indices, dtype=np.int64)
     dx = np.empty(input_shape, dtype=dy.dtype)
     # The kernel skips and counts out-of-range indices; any makes the whole call an error.
-    if _pool.max_pool_backward(dy, idx, dx, get_num_threads()):
+    if _pool.max_pool_backward(dy, idx, dx, _threads(dx.size)):
         raise ValueError(
             f"indices must lie in 0..{plane - 1} (flat positions in a {input_shape[2]}x"
             f"{input_shape[3]} plane), got values from {idx.min()} to {idx.max()}"
@@ -184,7 +193,7 @@ def avg_pool2d(x):
     """
     x = _input(x)
     y = np.empty(_pooled(x.shape), dtype=x.dtype)
-    _pool.avg_pool_forward(x, y, get_num_threads())
+    _pool.avg_pool_forward(x, y, _threads(x.size))
     return y
 
 
@@ -201,7 +210,7 @@ def avg_pool2d_backward(dy, input_shape):
     """
     dy, input_shape = _grad_and_shape(dy, input_shape)
     dx = np.empty(input_shape, dtype=dy.dtype)
-    _pool.avg_pool_backward(dy, dx, get_num_threads())
+    _pool.avg_pool_backward(dy, dx, _threads(dx.size))
     return dx
 
 
@@ -251,7 +260,7 @@ def neighbor_fill(y, mode=0, shape=None):
     if y.shape[2] < 1 or y.shape[3] < 1:
         raise ValueError(f"y must have Hq >= 1 and Wq >= 1, got shape {y.shape}")
     out = np.empty(_fill_shape(y.shape, shape), dtype=y.dtype)
-    _pool.neighbor_fill_forward(y, out, get_num_threads())
+    _pool.neighbor_fill_forward(y, out, _threads(out.size))
     return out
 
 
@@ -269,5 +278,5 @@ def neighbor_fill_backward(dout, mode=0):
     dout = as_float_array(dout, "dout", 4)
     check_poolable(dout.shape, "dout")
     dy = np.empty(_pooled(dout.shape), dtype=dout.dtype)
-    _pool.neighbor_fill_backward(dout, dy, get_num_threads())
+    _pool.neighbor_fill_backward(dout, dy, _threads(dout.size))
     return dy

@@ -50,34 +50,33 @@ def random_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1]
                     dst[2 * q] = src[q]
 
 
+cdef extern from "ecp_maxpool.h" nogil:
+    void ecp_maxpool_row_f(const float *r0, const float *r1, Py_ssize_t wq, int64_t W,
+                           int64_t top, float *y, int64_t *idx)
+    void ecp_maxpool_row_d(const double *r0, const double *r1, Py_ssize_t wq, int64_t W,
+                           int64_t top, double *y, int64_t *idx)
+
+
 def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                      int64_t[:, :, :, ::1] idx, int n_threads):
-    """Max of each 2x2 window and its flat index h*W + w in the plane.
+    """Max of each 2x2 window and its flat index h*W + w in the plane (ecp_maxpool.h).
 
     Ties go to the first maximum in row-major window order; a NaN wins over any number
     (the first NaN of the window), so NaN propagates as in NumPy's max.
     """
     cdef Py_ssize_t C = x.shape[1], W = x.shape[3], hq = y.shape[2], wq = y.shape[3]
-    cdef Py_ssize_t nc, n, c, r, q, h0, w0, di, dj, best_i
-    cdef floating v, m
+    cdef Py_ssize_t nc, n, c, r
     with nogil:
         for nc in prange(x.shape[0] * C, schedule='static', num_threads=n_threads):
             n = nc // C
             c = nc % C
             for r in range(hq):
-                h0 = 2 * r
-                for q in range(wq):
-                    w0 = 2 * q
-                    m = x[n, c, h0, w0]
-                    best_i = h0 * W + w0
-                    for di in range(2):
-                        for dj in range(2):
-                            v = x[n, c, h0 + di, w0 + dj]
-                            if v > m or (v != v and m == m):
-                                m = v
-                                best_i = (h0 + di) * W + w0 + dj
-                    y[n, c, r, q] = m
-                    idx[n, c, r, q] = best_i
+                if floating is float:
+                    ecp_maxpool_row_f(&x[n, c, 2 * r, 0], &x[n, c, 2 * r + 1, 0], wq, W,
+                                      2 * r * W, &y[n, c, r, 0], &idx[n, c, r, 0])
+                else:
+                    ecp_maxpool_row_d(&x[n, c, 2 * r, 0], &x[n, c, 2 * r + 1, 0], wq, W,
+                                      2 * r * W, &y[n, c, r, 0], &idx[n, c, r, 0])
 
 
 def max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] idx,
