@@ -191,7 +191,7 @@ def test_avg_pool2d(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [s for s in SHAPES], ids=sid)
+@pytest.mark.parametrize("shape", SHAPES, ids=sid)
 def test_neighbor_fill(shape, dtype):
     n, c, h, w = shape
     y = rand(pooled(shape), dtype, 7)
