@@ -79,6 +79,22 @@ def test_easy_conv_pool_gradients(mode, padding):
     check_layer(layer, rng(3).standard_normal((2, 2, 9, 8)))
 
 
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+@pytest.mark.parametrize("padding, size", [(0, (9, 8)), (1, (7, 10)), (2, (6, 5))])
+def test_easy_conv_pool_equals_conv_then_random_pool(mode, padding, size):
+    """The fused layer against Conv2D + RandomPool2D with the same weights (odd maps included)."""
+    x = rng(3).standard_normal((3, 2) + size)
+    easy = nn.EasyConvPool2D(2, 4, 3, mode=mode, padding=padding, rng=9, dtype=F64)
+    conv, pool = nn.Conv2D(2, 4, 3, padding=padding, rng=9, dtype=F64), nn.RandomPool2D(mode)
+    np.testing.assert_array_equal(easy.params["w"], conv.params["w"])
+    y = easy.forward(x)
+    np.testing.assert_allclose(y, pool.forward(conv.forward(x)), rtol=1e-12, atol=1e-12)
+    dy = rng(4).standard_normal(y.shape)
+    np.testing.assert_allclose(easy.backward(dy), conv.backward(pool.backward(dy)), rtol=1e-12, atol=1e-12)
+    for name in ("w", "b"):
+        np.testing.assert_allclose(easy.grads[name], conv.grads[name], rtol=1e-12, atol=1e-12)
+
+
 def test_conv_input_grad_false_skips_dx_but_not_weights():
     x = rng(3).standard_normal((2, 1, 8, 8))
     for cls, kw in ((nn.Conv2D, {}), (nn.EasyConvPool2D, {"mode": 2})):
