@@ -23,6 +23,7 @@ def restore_threads():
     ecp.set_num_threads(saved)
 
 
+@pytest.mark.mnist
 def test_train_cli_end_to_end_with_json(mnist_path, tmp_path, capsys):
     out = tmp_path / "run.json"
     code = cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--mode", "1", "--epochs", "2",
@@ -45,6 +46,7 @@ def test_train_cli_end_to_end_with_json(mnist_path, tmp_path, capsys):
     assert f"test accuracy {100 * accuracies[1]:.2f}%" in stdout
 
 
+@pytest.mark.mnist
 def test_train_cli_max_pooling_reports_no_mode(mnist_path, tmp_path, capsys):
     out = tmp_path / "max.json"
     code = cli.main(["train", "--net", "one-conv", "--pool", "max", "--epochs", "1", "--limit-train", "200",
@@ -77,6 +79,7 @@ def test_train_cli_missing_data_exit_code_from_a_real_process(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.mnist
 def test_train_cli_bad_arguments(mnist_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--mode", "4"])
@@ -105,6 +108,8 @@ def _run_names():
     return [reproduce.run_name(*r) for r in reproduce.RUNS]
 
 
+@pytest.mark.slow
+@pytest.mark.mnist
 def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, capsys):
     out = tmp_path / "rep"
     argv = ["reproduce", "--quick", "--limit-train", "150", "--limit-test", "100", "--out", str(out),

@@ -14,6 +14,8 @@ def small_mnist(mnist_path):
     return data.load_mnist(mnist_path, limit_train=3000, limit_test=1000)
 
 
+@pytest.mark.slow
+@pytest.mark.mnist
 @pytest.mark.parametrize("pool", ["ecp", "max"])
 def test_short_training_run_learns(small_mnist, pool):
     """Two epochs on 3000 images: far above chance (10%) on 1000 held-out test images."""
@@ -32,6 +34,7 @@ def test_short_training_run_learns(small_mnist, pool):
     assert result["best_test_accuracy"] > 0.85, result
 
 
+@pytest.mark.mnist
 def test_same_seed_reproduces_a_run_exactly(small_mnist):
     subset = data.Dataset(small_mnist.train_images[:600], small_mnist.train_labels[:600],
                           small_mnist.test_images[:300], small_mnist.test_labels[:300])
@@ -51,6 +54,7 @@ def test_same_seed_reproduces_a_run_exactly(small_mnist):
     np.testing.assert_allclose([x[0] for x in b[1]], [x[0] for x in a[1]], rtol=1e-3)
 
 
+@pytest.mark.mnist
 def test_sgd_optimizer_and_float64_train(small_mnist):
     subset = data.Dataset(small_mnist.train_images[:500], small_mnist.train_labels[:500],
                           small_mnist.test_images[:200], small_mnist.test_labels[:200])
