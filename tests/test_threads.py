@@ -126,11 +126,18 @@ def test_kernels_leave_the_blas_thread_count_alone():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, 4, 20, 20))
     w = rng.standard_normal((8, 4, 3, 3))
-    before = _blas_threads()
-    y = ecp.conv2d(x, w, padding=1)
-    ecp.conv2d_backward(y, x, w, padding=1)
-    ecp.easy_conv2d_backward(ecp.easy_conv2d(x, w, mode=1), x, w, mode=1)
-    assert _blas_threads() == before
+    # a known count first: an earlier call that failed to restore would otherwise hide it
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        assert all(n == 2 for _, n in before)
+        for n in (None, 1, 2):
+            with ecp.num_threads(n) if n else threadpool_limits(limits=None):
+                inside = _blas_threads()
+                y = ecp.conv2d(x, w, padding=1)
+                ecp.conv2d_backward(y, x, w, padding=1)
+                ecp.easy_conv2d_backward(ecp.easy_conv2d(x, w, mode=1), x, w, mode=1)
+                assert _blas_threads() == inside
+        assert _blas_threads() == before
 
 
 # ----------------------------------------------------------------------------- the thread-count API
