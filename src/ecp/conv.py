@@ -22,8 +22,9 @@ from ._validation import (
 
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape"]
 
-# How the kernels cut the work (see _kernels/_conv.pyx): into items of about ITEM_COLUMNS output
-# pixels (the GEMM's n) -- several whole samples when maps are small; when a sample has more
+# How the kernels cut the work (see _kernels/_conv.pyx): into items of about ITEM_COLUMNS pixels
+# of the full convolution's output (the GEMM's n; an easy convolution computes a quarter of
+# them) -- several whole samples when maps are small; when a sample has more
 # pixels than that, the forward pass cuts it into blocks of output rows (the backward pass keeps
 # whole samples, whose input gradients overlap). Sample items come in a count rounded up to a
 # multiple of the machine's cores, so the threads get even shares; an item's unrolled windows
@@ -111,11 +112,22 @@ def _bias(b, w):
     return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
 
 
+def _plan(x, w, padding, stride):
+    """(samples per item, output rows per forward item), planned on the FULL convolution's
+    output for both kernels: an easy-convolution item covers the same samples (and half the
+    rows) as a full one, so its scratch is a quarter of the full convolution's, as its output is."""
+    full_hw = conv2d_output_shape(x.shape, w.shape, padding)[2:]
+    group = _group(x.shape, w.shape, full_hw)
+    rows = _rows(x.shape, w.shape, full_hw)
+    if stride == 2:
+        rows = max(1, rows // 2) if rows < full_hw[0] else full_hw[0] // 2
+    return group, rows
+
+
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    hw = out_shape[2:]
-    _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox,
-                       _group(x.shape, w.shape, hw), _rows(x.shape, w.shape, hw),
+    group, rows = _plan(x, w, padding, stride)
+    _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
                        _threads(w.shape, out_shape))
     return y
 
@@ -124,9 +136,9 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
     dw = np.zeros(w.shape, dtype=x.dtype)
     db = np.zeros(w.shape[0], dtype=x.dtype)
+    group, _ = _plan(x, w, padding, stride)
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
-                        _group(x.shape, w.shape, dy.shape[2:]), 2 * _CORES,
-                        _threads(w.shape, dy.shape))
+                        group, 2 * _CORES, _threads(w.shape, dy.shape))
     return dx, dw, db
 
 
