@@ -440,7 +440,11 @@ def add_parser(subparsers):
     p.add_argument("--mode", type=mode_arg, metavar="{0,1,2,3,random}",
                    help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
     add_common_arguments(p, epochs_default=5)
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    p.add_argument("--json", metavar="PATH",
+                   help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
+                        "K when they differ; null for max/avg), epochs (per epoch: epoch, train_time_s, "
+                        "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
+                        "first_epoch_at_98 (or null)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(func=main)
     return p
