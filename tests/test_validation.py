@@ -420,3 +420,17 @@ def test_huge_padding_never_crashes():
     assert res.returncode == 0, res.stderr[-2000:]
     outcomes = res.stdout.split()
     assert len(outcomes) == 18 and "ok" not in outcomes, res.stdout
+
+
+def test_big_endian_float_input_is_read_by_value():
+    """Arrays in non-native byte order ('>f4', '>f8') hold ordinary floats: same answers, native output."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    for dt in (np.float32, np.float64):
+        xs, ws = x.astype(dt), w.astype(dt)
+        xb, wb = xs.astype(np.dtype(dt).newbyteorder(">")), ws.astype(np.dtype(dt).newbyteorder(">"))
+        y = ecp.conv2d(xb, wb, padding=1)
+        assert y.dtype == np.dtype(dt) and y.dtype.isnative
+        np.testing.assert_array_equal(y, ecp.conv2d(xs, ws, padding=1))
+        np.testing.assert_array_equal(ecp.max_pool2d(xb), ecp.max_pool2d(xs))

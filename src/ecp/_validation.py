@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_INT_MAX = 2**31 - 1  # BLAS dimensions are 32-bit ints
+INT_MAX = 2**31 - 1  # BLAS dimensions are 32-bit ints
 
 
 def _describe(value):
@@ -33,6 +33,8 @@ def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be a numpy array {dims}, got {type(value).__name__} "
                             f"that numpy cannot convert ({exc})") from None
+    if value.dtype.kind == "f" and value.dtype.itemsize in (4, 8) and not value.dtype.isnative:
+        value = value.astype(value.dtype.newbyteorder("="))  # big-endian data: same values, native order
     if value.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must have dtype float32 or float64, got {value.dtype}"
@@ -43,8 +45,8 @@ def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
     if value.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D {dims} array, got shape {value.shape}")
     for size in value.shape:
-        if size > _INT_MAX:
-            raise ValueError(f"{name} has a dimension larger than {_INT_MAX}: {value.shape}")
+        if size > INT_MAX:
+            raise ValueError(f"{name} has a dimension larger than {INT_MAX}: {value.shape}")
     return np.ascontiguousarray(value)
 
 
@@ -74,7 +76,7 @@ def check_mode(mode):
 def check_padding(padding):
     """Zero padding: an integer >= 0 that a BLAS dimension can hold (larger ones can only
     describe arrays no machine holds, and would otherwise fail later, in NumPy, under another name)."""
-    return check_int(padding, "padding", 0, _INT_MAX)
+    return check_int(padding, "padding", 0, INT_MAX)
 
 
 def check_shape(value, name, ndim, dims):

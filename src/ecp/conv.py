@@ -14,6 +14,7 @@ from ._kernels import _conv
 from ._kernels._openmp import openmp_max_threads
 from ._threads import get_num_threads
 from ._validation import (
+    INT_MAX,
     as_float_array,
     check_grad_shape,
     check_mode,
@@ -68,11 +69,24 @@ def _prepare(x, w, padding, b=None):
         raise ValueError(f"x and w need at least one channel and one filter, got x {x.shape}, w {w.shape}")
     if w.shape[2] == 0 or w.shape[3] == 0:
         raise ValueError(f"w must have a kernel of at least 1x1, got w.shape {w.shape}")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise ValueError(f"x must have H >= 1 and W >= 1, got x.shape {x.shape}")
+    if x.shape[1] * w.shape[2] * w.shape[3] > INT_MAX:
+        raise ValueError(
+            f"x.shape[1] * kh * kw = {x.shape[1] * w.shape[2] * w.shape[3]} exceeds {INT_MAX}, "
+            "the largest matrix dimension the BLAS takes"
+        )
     hp, wp = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
     if w.shape[2] > hp or w.shape[3] > wp:
         raise ValueError(
             f"kernel {w.shape[2]}x{w.shape[3]} (w.shape[2:]) is larger than the padded input "
             f"{hp}x{wp} (x.shape[2:] {x.shape[2:]} with padding={padding})"
+        )
+    ho, wo = hp - w.shape[2] + 1, wp - w.shape[3] + 1
+    if ho * wo > INT_MAX:
+        raise ValueError(
+            f"the output plane would have {ho}x{wo} = {ho * wo} pixels, more than {INT_MAX}, "
+            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x.shape[2:]}, padding={padding})"
         )
     if b is not None:
         b = as_float_array(b, "b", 1, "(O,)", dtype=x.dtype)
