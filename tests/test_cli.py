@@ -116,7 +116,7 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
             "--threads", "1"]
     assert cli.main(argv + ["--data", str(mnist_path)]) == 0
     first = capsys.readouterr().out
-    assert "20 runs, 1 epoch each" in first and "skipped" not in first
+    assert "20 runs, 1 epoch each" in first and ": skipped" not in first
     runs = out / "runs"
     assert sorted(p.name for p in runs.iterdir()) == sorted(n + ".json" for n in _run_names())
     rec = json.loads((runs / "two-conv-ecp-k2.json").read_text())
