@@ -9,6 +9,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import ecp
+from gradcheck import numerical_grad
 import ecp.conv
 from ecp._kernels import _blas
 
@@ -83,26 +84,6 @@ def assert_close(actual, expected, dtype):
     tol = TOL[np.dtype(dtype)]
     scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def numerical_grad(loss, arr, eps=1e-6):
-    """d loss() / d arr by central differences; ``loss`` reads ``arr``, perturbed in place.
-
-    Runs on one thread: thousands of tiny calls, where a parallel region costs more than the
-    work (thread-count independence has its own tests in test_threads.py)."""
-    grad = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), grad.reshape(-1)
-    assert np.shares_memory(flat, arr)
-    with ecp.num_threads(1):
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
-            plus = loss()
-            flat[k] = old - eps
-            minus = loss()
-            flat[k] = old
-            gflat[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def assert_grad(analytic, numeric):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import ecp
+from gradcheck import numerical_grad
 from ecp import nn, optim
 from ecp.models import NETS, POOLS, build_network, seed_streams
 
@@ -24,17 +25,7 @@ def rng(seed=0):
 
 def numeric_grad(f, arr, indices, h=1e-6):
     """Central differences of the scalar f() with respect to arr.flat[i] for i in indices."""
-    flat = arr.reshape(-1)
-    out = np.empty(len(indices))
-    for j, i in enumerate(indices):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        out[j] = (fp - fm) / (2 * h)
-    return out
+    return numerical_grad(f, arr, eps=h, indices=indices)
 
 
 def sample(size, count, seed=1):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import ecp
+from gradcheck import numerical_grad
 
 DTYPES = [np.float32, np.float64]
 MODES = [0, 1, 2, 3]
@@ -114,23 +115,6 @@ def assert_exact(actual, expected, dtype):
     assert actual.dtype == np.dtype(dtype) and actual.flags.c_contiguous
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     np.testing.assert_array_equal(actual, np.asarray(expected).astype(dtype))
-
-
-def numerical_grad(loss, arr, eps=1e-6):
-    """d loss() / d arr by central differences (one thread: many tiny calls)."""
-    grad = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), grad.reshape(-1)
-    assert np.shares_memory(flat, arr)
-    with ecp.num_threads(1):
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
-            plus = loss()
-            flat[k] = old - eps
-            minus = loss()
-            flat[k] = old
-            gflat[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def assert_grad(analytic, numeric):
