@@ -595,3 +595,50 @@ def test_gemm_wrapper_matches_matmul(m, k, n, dtype):
     c = _blas._gemm_for_tests(a, b)
     assert c.dtype == dtype and c.shape == (m, n)
     assert_close(c, a.astype(np.float64) @ b.astype(np.float64), dtype)
+
+
+# ----------------------------------------------------------------------------- both forward kernels
+
+KERNELS = ["blas", "direct"]
+
+
+@pytest.fixture(params=KERNELS)
+def forward_kernel(request, monkeypatch):
+    """Run a test with the im2col + BLAS forward kernel, then with the fused-packing AVX-512
+    one (ecp_direct.h; skipped on CPUs without AVX-512)."""
+    if request.param == "direct" and not ecp.conv._conv.DIRECT_SUPPORTED:
+        pytest.skip("this CPU has no AVX-512: the direct forward kernel is not used here")
+    monkeypatch.setattr(ecp.conv, "DIRECT", request.param == "direct")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", GEOMS + EASY_GEOMS, ids=gid)
+def test_forward_kernels_match_oracle(forward_kernel, geom, dtype):
+    x, w, b, p, _ = make(geom, dtype, 31)
+    assert_close(ecp.conv2d(x, w, b, padding=p), conv_ref(x, w, b, p), dtype)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    if ho >= 2 and wo >= 2:
+        for mode in MODES:
+            assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, O, kh, kw, padding): filter counts not a multiple of 8, panels that straddle
+    # samples and rows, single samples cut into row blocks, wide and narrow maps
+    (3, 2, 9, 40, 11, 3, 2, 1),
+    (1, 3, 70, 33, 9, 5, 5, 2),
+    (5, 4, 6, 7, 17, 1, 1, 0),
+    (2, 1, 31, 5, 3, 4, 3, 1),
+    (7, 6, 12, 12, 8, 5, 5, 0),
+])
+def test_forward_kernels_agree_on_awkward_shapes(forward_kernel, shape, dtype):
+    n, c, h, wd, o, kh, kw, p = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    assert_close(ecp.conv2d(x, w, b, padding=p), conv_ref(x, w, b, p), dtype)
+    for mode in MODES:
+        assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)

@@ -8,6 +8,8 @@ Mode K picks one pixel of every 2x2 pooling window, row-major:
 ``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
 is at row offset ``K // 2`` and column offset ``K % 2``.
 """
+import os
+
 import numpy as np
 
 from ._kernels import _conv
@@ -32,6 +34,10 @@ __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "
 # stay within COLS_BUDGET elements (4 MB in float32) where the shapes allow. Nothing here depends
 # on the thread count of a call, so neither do the results.
 ITEM_COLUMNS = 512
+
+# The forward pass uses ecp_direct.h's fused-packing AVX-512 kernel where the CPU has it, else
+# im2col + BLAS. ECP_CONV_KERNEL=blas in the environment (read at import) forces the latter.
+DIRECT = _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower() != "blas"
 COLS_BUDGET = 1 << 20
 _CORES = max(1, openmp_max_threads())
 
@@ -142,7 +148,7 @@ def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
     group, rows = _plan(x, w, padding, stride)
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
-                       _threads(w.shape, out_shape))
+                       _threads(w.shape, out_shape), DIRECT)
     return y
 
 

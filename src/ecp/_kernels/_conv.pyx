@@ -45,6 +45,27 @@ cdef extern from "ecp_im2col.h" nogil:
                             double *dxp)
 
 
+cdef extern from "ecp_direct.h" nogil:
+    int ecp_direct_supported()
+    void ecp_pack_weights_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wp)
+    void ecp_pack_weights_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wp)
+    void ecp_direct_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           const float *wp, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
+                           const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+                           Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
+                           Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                           float *panel, float *tile)
+    void ecp_direct_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           const double *wp, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
+                           const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+                           Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
+                           Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                           double *panel, double *tile)
+
+#: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
+DIRECT_SUPPORTED = bool(ecp_direct_supported())
+
+
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
@@ -130,8 +151,11 @@ cdef void _backward_item(const floating[:, :, :, ::1] dy, const floating[:, :, :
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t group, Py_ssize_t rows, int n_threads):
+                 Py_ssize_t group, Py_ssize_t rows, int n_threads, bint direct=False):
     """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
+
+    ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused
+    packing + register-tile kernel instead of im2col + BLAS.
 
     Work is cut into items: ``group`` whole samples, or (when ``rows`` < the output height and
     group is 1) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
@@ -151,8 +175,42 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     n_items = (N + group - 1) // group * n_rb
     nt = max(1, min(n_threads, n_items))
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] cols = np.empty((nt, K * group * rows * wq), dtype=dtype)
-    cdef floating[:, ::1] ybuf = np.empty((nt, O * group * rows * wq), dtype=dtype)
+    cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
+    cdef floating[:, ::1] cols
+    cdef floating[:, ::1] ybuf
+    cdef floating[::1] wp
+    cdef floating[:, ::1] panel
+    cdef floating[:, ::1] tile
+    if direct and DIRECT_SUPPORTED:
+        wp = np.empty(((O + 7) // 8) * 8 * K, dtype=dtype)
+        panel = np.empty((nt, K * nr_cols), dtype=dtype)
+        tile = np.empty((nt, 8 * nr_cols), dtype=dtype)
+        with nogil:
+            if floating is float:
+                ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, &wp[0])
+            else:
+                ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, &wp[0])
+            with parallel(num_threads=nt):
+                t = threadid()
+                for it in prange(n_items, schedule='static'):
+                    n0 = (it // n_rb) * group
+                    nb = min(group, N - n0)
+                    r0 = (it % n_rb) * rows
+                    if floating is float:
+                        ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                          &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                          min(rows, hq - r0), pad, stride, oy, ox,
+                                          &panel[t, 0], &tile[t, 0])
+                    else:
+                        ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                          &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                          min(rows, hq - r0), pad, stride, oy, ox,
+                                          &panel[t, 0], &tile[t, 0])
+        return
+    cols = np.empty((nt, K * group * rows * wq), dtype=dtype)
+    ybuf = np.empty((nt, O * group * rows * wq), dtype=dtype)
     with nogil:
         prev = blas_set_num_threads(1)
         with parallel(num_threads=nt):
