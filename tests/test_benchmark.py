@@ -25,10 +25,11 @@ def _check_record(record, names, with_torch):
     assert set(record["config"]) >= {"dtype", "threads", "repeats", "warmup", "mode", "gemm_size"}
     system = record["system"]
     for key in ("cpu_model", "cpu_count", "numpy", "scipy", "torch", "threadpoolctl",
-                "openmp_enabled", "ecp_num_threads", "threadpool_info", "env"):
+                "openmp_enabled", "conv_forward_kernel", "ecp_num_threads", "threadpool_info", "env"):
         assert key in system, key
     assert system["numpy"] == np.__version__
     assert isinstance(system["openmp_enabled"], bool)
+    assert system["conv_forward_kernel"] in ("direct", "im2col+blas")
     assert set(system["env"]) >= {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
     assert any(e.get("user_api") == "blas" for e in system["threadpool_info"])
     assert (system["torch"] is not None) == with_torch

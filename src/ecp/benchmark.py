@@ -25,7 +25,8 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``ecp_version``, ``created`` (UTC, ISO 8601), ``config`` (``dtype``, ``threads``, ``repeats``,
 ``warmup``, ``mode``, ``gemm_size``, ``torch_requested``, ``statistic``), ``system`` (``cpu_model``,
 ``cpu_count``, ``platform``, ``python``, ``numpy``, ``scipy``, ``torch`` (None without it),
-``threadpoolctl``, ``openmp_enabled``, ``ecp_num_threads``, ``torch_num_threads``,
+``threadpoolctl``, ``openmp_enabled``, ``conv_forward_kernel`` (``"direct"``: the AVX-512 fused-packing
+kernel, or ``"im2col+blas"``), ``ecp_num_threads``, ``torch_num_threads``,
 ``threadpool_info``, ``loadavg`` and ``loadavg_end`` (1/5/15-minute load at the start and the end),
 ``env`` with ``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``, ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
@@ -239,6 +240,7 @@ def _system_info(torch):
     import scipy
     import threadpoolctl
 
+    from . import conv as _ecp_conv
     from ._kernels._openmp import openmp_enabled
 
     info = threadpoolctl.threadpool_info()
@@ -252,6 +254,7 @@ def _system_info(torch):
         "torch": torch.__version__ if torch is not None else None,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp_enabled": bool(openmp_enabled()),
+        "conv_forward_kernel": "direct" if _ecp_conv.DIRECT else "im2col+blas",
         "ecp_num_threads": get_num_threads(),
         "torch_num_threads": torch.get_num_threads() if torch is not None else None,
         "threadpool_info": [{k: v for k, v in entry.items()} for entry in info],
@@ -748,7 +751,8 @@ def format_header(record):
     lines = [
         f"ecp {record['ecp_version']} bench: {cfg['dtype']}, {cfg['threads']} thread(s) "
         f"(ecp OpenMP {'on' if sysinfo['openmp_enabled'] else 'OFF'}, ecp threads "
-        f"{sysinfo['ecp_num_threads']}), mode K={cfg['mode']}; ms: median (min) of "
+        f"{sysinfo['ecp_num_threads']}, conv forward kernel {sysinfo.get('conv_forward_kernel')}), "
+        f"mode K={cfg['mode']}; ms: median (min) of "
         f"{cfg['repeats']} runs after {cfg['warmup']} warm-up, contenders interleaved",
         f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores); NumPy {sysinfo['numpy']}, "
         f"SciPy {sysinfo['scipy']}, PyTorch {sysinfo['torch'] or 'not installed'}"
