@@ -13,7 +13,6 @@ import os
 import numpy as np
 
 from ._kernels import _conv
-from ._kernels._openmp import openmp_max_threads
 from ._threads import get_num_threads
 from ._validation import (
     INT_MAX,
@@ -34,12 +33,14 @@ __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "
 # stay within COLS_BUDGET elements (4 MB in float32) where the shapes allow. Nothing here depends
 # on the thread count of a call, so neither do the results.
 ITEM_COLUMNS = 512
+COLS_BUDGET = 1 << 20
+# The cores this process may run on (not OMP_NUM_THREADS, so that the plan, and with it the
+# summation order of dW, is the same whatever thread count a run asks for).
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 # The forward pass uses ecp_direct.h's fused-packing AVX-512 kernel where the CPU has it, else
 # im2col + BLAS. ECP_CONV_KERNEL=blas in the environment (read at import) forces the latter.
 DIRECT = _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower() != "blas"
-COLS_BUDGET = 1 << 20
-_CORES = max(1, openmp_max_threads())
 
 
 def _group(x_shape, w_shape, out_hw):
