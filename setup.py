@@ -62,11 +62,14 @@ use_openmp = _flag("ECP_USE_OPENMP", "1")
 debug = _flag("ECP_CYTHON_DEBUG", "0")
 native = _flag("ECP_MARCH_NATIVE", "0")
 
-compile_args = ["-O3"]
-if native:
+msvc = os.name == "nt"  # MSVC spells the flags differently and has no probe-able CC
+compile_args = ["/O2"] if msvc else ["-O3"]
+if native and not msvc:
     compile_args.append("-march=native")
 link_args = []
-if use_openmp:
+if use_openmp and msvc:
+    compile_args.append("/openmp")
+elif use_openmp:
     if _openmp_works(["-fopenmp"]):
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")

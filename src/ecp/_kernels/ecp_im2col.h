@@ -14,6 +14,10 @@
 #ifndef ECP_IM2COL_H
 #define ECP_IM2COL_H
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict  /* MSVC's C compiler spells C99's restrict this way */
+#endif
+
 #include <stddef.h>
 #include <string.h>
 

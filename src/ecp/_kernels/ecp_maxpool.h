@@ -11,6 +11,10 @@
 #ifndef ECP_MAXPOOL_H
 #define ECP_MAXPOOL_H
 
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict  /* MSVC's C compiler spells C99's restrict this way */
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
