@@ -94,6 +94,8 @@ directives = {
 }
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+if debug:
+    macros.append(("ECP_CYTHON_DEBUG", "1"))  # ecp._kernels._openmp.bounds_checked() reports it
 
 
 def ext(name):
