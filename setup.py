@@ -113,6 +113,7 @@ setup(
     ext_modules=cythonize(
         [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool")],
         compiler_directives=directives,
+        force=debug,  # directives are not in Cython's up-to-date check: regenerate the C
         compile_time_env={},
     ),
 )
