@@ -158,13 +158,29 @@ class _ConvBase(Layer):
     def kernel_size(self):
         return self.params["w"].shape[2]
 
-    def _store_grads(self, dw, db):
-        self.grads["w"][...] = dw
-        self.grads["b"][...] = db
+    # Subclasses give the two kernel calls; timing, caching and gradients live here once.
+    def _kernel_forward(self, x):
+        raise NotImplementedError
 
-    def _need_cache(self):
+    def _kernel_backward(self, dy, x):
+        raise NotImplementedError
+
+    def forward(self, x, training=True):
+        t0 = _perf_counter()
+        y = self._kernel_forward(x)
+        self.conv_seconds += _perf_counter() - t0
+        self._x = x if training else None
+        return y
+
+    def backward(self, dy):
         if self._x is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before a training forward")
+        t0 = _perf_counter()
+        dx, dw, db = self._kernel_backward(dy, self._x)
+        self.conv_seconds += _perf_counter() - t0
+        self.grads["w"][...] = dw
+        self.grads["b"][...] = db
+        return dx
 
 
 class Conv2D(_ConvBase):
@@ -188,21 +204,11 @@ class Conv2D(_ConvBase):
                  input_grad=True):
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
 
-    def forward(self, x, training=True):
-        p = self.params
-        t0 = _perf_counter()
-        y = _conv.conv2d(x, p["w"], p["b"], self.padding)
-        self.conv_seconds += _perf_counter() - t0
-        self._x = x if training else None
-        return y
+    def _kernel_forward(self, x):
+        return _conv.conv2d(x, self.params["w"], self.params["b"], self.padding)
 
-    def backward(self, dy):
-        self._need_cache()
-        t0 = _perf_counter()
-        dx, dw, db = _conv.conv2d_backward(dy, self._x, self.params["w"], self.padding, self.input_grad)
-        self.conv_seconds += _perf_counter() - t0
-        self._store_grads(dw, db)
-        return dx
+    def _kernel_backward(self, dy, x):
+        return _conv.conv2d_backward(dy, x, self.params["w"], self.padding, self.input_grad)
 
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, padding={self.padding}, "
@@ -233,22 +239,11 @@ class EasyConvPool2D(_ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
         self.mode = resolve_mode(mode, rng)
 
-    def forward(self, x, training=True):
-        p = self.params
-        t0 = _perf_counter()
-        y = _conv.easy_conv2d(x, p["w"], p["b"], self.mode, self.padding)
-        self.conv_seconds += _perf_counter() - t0
-        self._x = x if training else None
-        return y
+    def _kernel_forward(self, x):
+        return _conv.easy_conv2d(x, self.params["w"], self.params["b"], self.mode, self.padding)
 
-    def backward(self, dy):
-        self._need_cache()
-        t0 = _perf_counter()
-        dx, dw, db = _conv.easy_conv2d_backward(dy, self._x, self.params["w"], self.mode, self.padding,
-                                                self.input_grad)
-        self.conv_seconds += _perf_counter() - t0
-        self._store_grads(dw, db)
-        return dx
+    def _kernel_backward(self, dy, x):
+        return _conv.easy_conv2d_backward(dy, x, self.params["w"], self.mode, self.padding, self.input_grad)
 
     def __repr__(self):
         return (f"EasyConvPool2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "
