@@ -155,8 +155,8 @@ def _forward(x, w, b, padding, stride, oy, ox, out_shape):
 
 def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
-    dw = np.zeros(w.shape, dtype=x.dtype)
-    db = np.zeros(w.shape[0], dtype=x.dtype)
+    dw = np.empty(w.shape, dtype=x.dtype)  # the kernel writes every element
+    db = np.empty(w.shape[0], dtype=x.dtype)
     group, _ = _plan(x, w, padding, stride)
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
                         group, 2 * _CORES, _threads(w.shape, dy.shape))
