@@ -597,48 +597,88 @@ def test_gemm_wrapper_matches_matmul(m, k, n, dtype):
     assert_close(c, a.astype(np.float64) @ b.astype(np.float64), dtype)
 
 
-# ----------------------------------------------------------------------------- both forward kernels
+# ----------------------------------------------------------------------------- both kernels
 
 KERNELS = ["blas", "direct"]
 
 
 @pytest.fixture(params=KERNELS)
-def forward_kernel(request, monkeypatch):
-    """Run a test with the im2col + BLAS forward kernel, then with the fused-packing AVX-512
-    one (ecp_direct.h; skipped on CPUs without AVX-512)."""
+def kernel(request, monkeypatch):
+    """Run a test with the im2col + BLAS kernels, then with the fused-packing AVX-512 ones
+    (ecp_direct.h; skipped on CPUs without AVX-512)."""
     if request.param == "direct" and not ecp.conv._conv.DIRECT_SUPPORTED:
-        pytest.skip("this CPU has no AVX-512: the direct forward kernel is not used here")
+        pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
     monkeypatch.setattr(ecp.conv, "DIRECT", request.param == "direct")
     return request.param
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("geom", GEOMS + EASY_GEOMS, ids=gid)
-def test_forward_kernels_match_oracle(forward_kernel, geom, dtype):
-    x, w, b, p, _ = make(geom, dtype, 31)
+def check_all_kernels_paths(x, w, b, p, dtype, seed):
+    """Forward and backward (with and without dx), full and every mode, against the oracles."""
+    rng = np.random.default_rng(seed)
     assert_close(ecp.conv2d(x, w, b, padding=p), conv_ref(x, w, b, p), dtype)
+    dy = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    dx, dw, db = ecp.conv2d_backward(dy, x, w, padding=p)
+    for got, want in zip((dx, dw, db), conv_backward_ref(dy, x, w, p)):
+        assert_close(got, want, dtype)
+    none, dw2, _ = ecp.conv2d_backward(dy, x, w, padding=p, compute_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
     ho, wo = full_hw(x.shape, w.shape, p)
-    if ho >= 2 and wo >= 2:
-        for mode in MODES:
-            assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)
+    if ho < 2 or wo < 2:
+        return
+    for mode in MODES:
+        assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)
+        dye = rng.standard_normal((x.shape[0], w.shape[0], ho // 2, wo // 2)).astype(dtype)
+        got = ecp.easy_conv2d_backward(dye, x, w, mode=mode, padding=p)
+        for g, want in zip(got, easy_backward_ref(dye, x, w, mode, p)):
+            assert_close(g, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", GEOMS, ids=gid)
+def test_kernels_match_oracle(kernel, geom, dtype):
+    x, w, b, p, _ = make(geom, dtype, 31)
+    check_all_kernels_paths(x, w, b, p, dtype, 32)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [
-    # (N, C, H, W, O, kh, kw, padding): filter counts not a multiple of 8, panels that straddle
-    # samples and rows, single samples cut into row blocks, wide and narrow maps
+    # (N, C, H, W, O, kh, kw, padding): filter counts not a multiple of 8, panels of pixels that
+    # straddle samples and rows, single samples cut into row blocks, wide and narrow maps, the
+    # paper's layers, windows wider than a vector (17, 9: the kernels' scalar fallbacks), output
+    # rows shorter and longer than a vector, K = C*kh*kw not a multiple of the tile
     (3, 2, 9, 40, 11, 3, 2, 1),
     (1, 3, 70, 33, 9, 5, 5, 2),
     (5, 4, 6, 7, 17, 1, 1, 0),
     (2, 1, 31, 5, 3, 4, 3, 1),
     (7, 6, 12, 12, 8, 5, 5, 0),
+    (3, 1, 28, 28, 20, 5, 5, 0),
+    (4, 20, 12, 12, 32, 5, 5, 0),
+    (2, 2, 9, 30, 5, 2, 17, 3),
+    (2, 3, 19, 21, 33, 9, 9, 4),
+    (3, 5, 18, 18, 40, 3, 3, 1),
 ])
-def test_forward_kernels_agree_on_awkward_shapes(forward_kernel, shape, dtype):
+def test_kernels_agree_on_awkward_shapes(kernel, shape, dtype):
     n, c, h, wd, o, kh, kw, p = shape
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal((n, c, h, wd)).astype(dtype)
     w = rng.standard_normal((o, c, kh, kw)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
-    assert_close(ecp.conv2d(x, w, b, padding=p), conv_ref(x, w, b, p), dtype)
-    for mode in MODES:
-        assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)
+    check_all_kernels_paths(x, w, b, p, dtype, sum(shape) + 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_give_identical_results_at_any_thread_count(kernel, dtype):
+    """Every output element is summed in one fixed order, whatever the number of threads."""
+    x, w, b, p, rng = make((9, 6, 13, 11, 12, 3, 3, 1), dtype, 77)
+    dy = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    dye = rng.standard_normal((9, 12, 6, 5)).astype(dtype)
+    runs = []
+    for n in (1, 2, 3):
+        with ecp.num_threads(n):
+            runs.append((ecp.conv2d(x, w, b, padding=p), *ecp.conv2d_backward(dy, x, w, padding=p),
+                         ecp.easy_conv2d(x, w, b, mode=1, padding=p),
+                         *ecp.easy_conv2d_backward(dye, x, w, mode=1, padding=p)))
+    for other in runs[1:]:
+        for a, c in zip(runs[0], other):
+            np.testing.assert_array_equal(a, c)

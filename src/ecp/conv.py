@@ -38,8 +38,8 @@ COLS_BUDGET = 1 << 20
 # summation order of dW, is the same whatever thread count a run asks for).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-# The forward pass uses ecp_direct.h's fused-packing AVX-512 kernel where the CPU has it, else
-# im2col + BLAS. ECP_CONV_KERNEL=blas in the environment (read at import) forces the latter.
+# Both passes use ecp_direct.h's fused-packing AVX-512 kernels where the CPU has them, else
+# im2col + BLAS (+ col2im). ECP_CONV_KERNEL=blas in the environment (read at import) forces the latter.
 DIRECT = _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower() != "blas"
 
 
@@ -159,7 +159,7 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     db = np.empty(w.shape[0], dtype=x.dtype)
     group, _ = _plan(x, w, padding, stride)
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx), padding, stride, oy, ox,
-                        group, 2 * _CORES, _threads(w.shape, dy.shape))
+                        group, 2 * _CORES, _threads(w.shape, dy.shape), DIRECT)
     return dx, dw, db
 
 

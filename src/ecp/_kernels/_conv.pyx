@@ -61,6 +61,21 @@ cdef extern from "ecp_direct.h" nogil:
                            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                            Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                            double *panel, double *tile)
+    void ecp_pack_weights_t_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
+    void ecp_pack_weights_t_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
+    void ecp_direct_backward_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                    const float *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
+                                    const float *wt, Py_ssize_t kh, Py_ssize_t kw,
+                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
+                                    Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
+                                    float *rpanel, float *dpanel, float *dtpanel, float *xpanel)
+    void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                    const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
+                                    const double *wt, Py_ssize_t kh, Py_ssize_t kw,
+                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
+                                    Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
+                                    double *rpanel, double *dpanel, double *dtpanel,
+                                    double *xpanel)
 
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
@@ -228,55 +243,103 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                   const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                   floating[:, :, :, ::1] dw, floating[::1] db,
                   bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
-                  Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads):
+                  Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads,
+                  bint direct=False):
     """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten).
 
     Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
     its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
     threads, own the partial sums, so the result does not depend on the thread count.
+    ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused kernel
+    (packed panels of pixels, dx accumulated straight from each panel) instead of im2col + BLAS
+    + col2im.
     """
     cdef Py_ssize_t N = x.shape[0], O = w.shape[0]
-    cdef Py_ssize_t K = x.shape[1] * w.shape[2] * w.shape[3]
-    cdef Py_ssize_t P = dy.shape[2] * dy.shape[3]
-    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, e, it0, it1, o, p, n
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t K = C * kh * kw
+    cdef Py_ssize_t P = hq * wq
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, e, it0, it1, o, p, n, ld
     cdef int prev
     cdef double acc
     cdef const floating *src
     cdef floating *dwp = &dw[0, 0, 0, 0]
+    cdef floating *dxp = NULL
     memset(dwp, 0, O * K * sizeof(floating))
     memset(&db[0], 0, O * sizeof(floating))
     if need_dx and N > 0 and P == 0:
-        memset(&dx[0, 0, 0, 0], 0, N * x.shape[1] * x.shape[2] * x.shape[3] * sizeof(floating))
+        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
     if N == 0 or P == 0:
         return
+    if need_dx:
+        dxp = &dx[0, 0, 0, 0]
     group = max(1, min(group, N))
     n_items = (N + group - 1) // group
     n_slots = max(1, min(n_slots, n_items))
     nt = max(1, min(n_threads, n_slots))
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] cols = np.empty((nt, K * group * P), dtype=dtype)
-    cdef floating[:, ::1] dybuf = np.empty((nt, O * group * P), dtype=dtype)
-    cdef floating[:, ::1] dcols = np.empty((nt, K * group * P if need_dx else 1), dtype=dtype)
-    cdef floating[:, ::1] dws = np.zeros((n_slots, O * K), dtype=dtype)
+    cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
+    cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
+    cdef floating[:, ::1] cols, dybuf, dcols, dws, rpanel, dpanel, dtpanel, xpanel
+    cdef floating[::1] wt
+    if direct and DIRECT_SUPPORTED:
+        ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
+        dws = np.zeros((n_slots, nob * 8 * ld), dtype=dtype)
+        wt = np.empty(nkb * 8 * O if need_dx else 1, dtype=dtype)
+        rpanel = np.empty((nt, nr_cols * ld + nr_cols // 2), dtype=dtype)  # + a vector of slack
+        dpanel = np.empty((nt, O * nr_cols), dtype=dtype)
+        dtpanel = np.empty((nt, nob * 8 * nr_cols), dtype=dtype)
+        xpanel = np.empty((nt, nkb * 8 * nr_cols if need_dx else 1), dtype=dtype)
+        with nogil:
+            if need_dx:
+                if floating is float:
+                    ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, &wt[0])
+                else:
+                    ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, &wt[0])
+            with parallel(num_threads=nt):
+                t = threadid()
+                for s in prange(n_slots, schedule='static'):
+                    it0 = s * n_items // n_slots
+                    it1 = (s + 1) * n_items // n_slots
+                    for it in range(it0, it1):
+                        n0 = it * group
+                        nb = min(group, N - n0)
+                        if floating is float:
+                            ecp_direct_backward_item_f(
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
+                                kh, kw, n0, nb, pad, stride, oy, ox, &dws[s, 0], dxp,
+                                &rpanel[t, 0], &dpanel[t, 0], &dtpanel[t, 0], &xpanel[t, 0])
+                        else:
+                            ecp_direct_backward_item_d(
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
+                                kh, kw, n0, nb, pad, stride, oy, ox, &dws[s, 0], dxp,
+                                &rpanel[t, 0], &dpanel[t, 0], &dtpanel[t, 0], &xpanel[t, 0])
+    else:
+        ld = K
+        cols = np.empty((nt, K * group * P), dtype=dtype)
+        dybuf = np.empty((nt, O * group * P), dtype=dtype)
+        dcols = np.empty((nt, K * group * P if need_dx else 1), dtype=dtype)
+        dws = np.zeros((n_slots, O * K), dtype=dtype)
+        with nogil:
+            # One BLAS thread: a threaded BLAS would give other sums than a single one.
+            prev = blas_set_num_threads(1)
+            with parallel(num_threads=nt):
+                t = threadid()
+                for s in prange(n_slots, schedule='static'):
+                    it0 = s * n_items // n_slots
+                    it1 = (s + 1) * n_items // n_slots
+                    for it in range(it0, it1):
+                        n0 = it * group
+                        nb = min(group, N - n0)
+                        _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
+                                       oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
+            blas_set_num_threads(prev)
     with nogil:
-        # One BLAS thread: a threaded BLAS would give other sums than a single one.
-        prev = blas_set_num_threads(1)
-        with parallel(num_threads=nt):
-            t = threadid()
-            for s in prange(n_slots, schedule='static'):
-                it0 = s * n_items // n_slots
-                it1 = (s + 1) * n_items // n_slots
-                for it in range(it0, it1):
-                    n0 = it * group
-                    nb = min(group, N - n0)
-                    _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
-                                   oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
-        blas_set_num_threads(prev)
-        # dw = sum of the slots, in slot order
+        # dw = sum of the slots, in slot order (slot rows are ld apart)
         for e in prange(O * K, schedule='static', num_threads=n_threads):
             acc = 0.0
             for s in range(n_slots):
-                acc = acc + dws[s, e]
+                acc = acc + dws[s, (e // K) * ld + e % K]
             dwp[e] = <floating> acc
         for o in prange(O, schedule='static', num_threads=n_threads):
             acc = 0.0

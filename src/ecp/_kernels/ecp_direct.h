@@ -51,38 +51,258 @@ static void ecp_pack_weights_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K
 ECP_DEFINE_PACKW(float, f)
 ECP_DEFINE_PACKW(double, d)
 
+/* Wt[kb][o][m] = w[o][kb*8 + m], zero past K: W^T in 8-row blocks, the A operand of dcols */
+#define ECP_DEFINE_PACKWT(T, SUF)                                                              \
+static void ecp_pack_weights_t_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K,             \
+                                     T *restrict wt)                                           \
+{                                                                                              \
+    ptrdiff_t nkb = (K + ECP_MR - 1) / ECP_MR;                                                 \
+    for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                     \
+        for (ptrdiff_t o = 0; o < O; o++)                                                      \
+            for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                           \
+                ptrdiff_t k = kb * ECP_MR + m;                                                 \
+                wt[(kb * O + o) * ECP_MR + m] = k < K ? w[o * K + k] : (T)0;                   \
+            }                                                                                  \
+}
+ECP_DEFINE_PACKWT(float, f)
+ECP_DEFINE_PACKWT(double, d)
+
 #if ECP_DIRECT_AVAILABLE
+
+#include <immintrin.h>
 
 typedef float ecp_vf __attribute__((vector_size(64)));
 typedef float ecp_vf_u __attribute__((vector_size(64), aligned(4)));
 typedef double ecp_vd __attribute__((vector_size(64)));
 typedef double ecp_vd_u __attribute__((vector_size(64), aligned(8)));
 
+/* The lanes lo .. hi-1 of n (none when hi <= lo), as a mask */
+static inline unsigned ecp_lanes(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t n)
+{
+    if (lo < 0) lo = 0;
+    if (hi > n) hi = n;
+    return hi > lo ? ((1u << hi) - 1u) & ~((1u << lo) - 1u) : 0u;
+}
+
+/* Copy xr[c0 .. c0+kw-1] to d, zeros where the column is outside 0 .. W-1. When the window row
+ * fits a vector: one masked load (lanes outside the plane are never read) and one full store,
+ * whose lanes past kw are zeros: d needs VL - kw elements of slack after it, which the next
+ * window row (packed after this one) overwrites. */
+__attribute__((target("avx512f"))) static inline void
+ecp_window_row_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t kw, ptrdiff_t W)
+{
+    if (kw <= 16) {
+        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps((__mmask16)ecp_lanes(-c0, W - c0, kw), xr + c0));
+        return;
+    }
+    for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0f;
+}
+__attribute__((target("avx512f"))) static inline void
+ecp_window_row_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t kw, ptrdiff_t W)
+{
+    if (kw <= 8) {
+        _mm512_storeu_pd(d, _mm512_maskz_loadu_pd((__mmask8)ecp_lanes(-c0, W - c0, kw), xr + c0));
+        return;
+    }
+    for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0;
+}
+
+/* dr[c0 + s*u + j] += src[j*NR + u] for u < len, j < kw, columns outside 0 .. W-1 dropped:
+ * one row of an input gradient from kw rows of a dcols panel (NR apart). The row is summed
+ * a vector at a time in registers and added to dr once: adding the kw rows one after another
+ * would re-read stores still in flight (neighbouring j overlap), a stall per row. For s = 2
+ * lane l holds u = base + l/2 on every other lane: one permute spreads a half vector. */
+__attribute__((target("avx512f"))) static inline void
+ecp_scatter_row_f(float *restrict dr, ptrdiff_t c0, ptrdiff_t W, const float *restrict src,
+                  ptrdiff_t NR, ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s)
+{
+    const ptrdiff_t span = s * (len - 1) + kw;
+    const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    for (ptrdiff_t v0 = 0; v0 < span; v0 += 16) {
+        const __mmask16 out = (__mmask16)(ecp_lanes(-(c0 + v0), W - (c0 + v0), 16) &
+                                          ecp_lanes(0, span - v0, 16));
+        if (!out) continue;
+        __m512 acc = _mm512_setzero_ps();
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const ptrdiff_t e = v0 - j;                     /* lane l holds s*u = e + l */
+            const float *sj = src + j * NR;
+            if (s == 1) {
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(
+                    (__mmask16)ecp_lanes(-e, len - e, 16), sj + e));
+            } else {
+                const ptrdiff_t base = (e + (e & 1)) / 2;
+                const __m512 h = _mm512_maskz_loadu_ps(
+                    (__mmask16)ecp_lanes(-base, len - base, 8), sj + base);
+                acc = _mm512_add_ps(acc, _mm512_maskz_permutexvar_ps(
+                    (__mmask16)((e & 1) ? 0xAAAA : 0x5555), spread, h));
+            }
+        }
+        _mm512_mask_storeu_ps(dr + c0 + v0, out,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(out, dr + c0 + v0), acc));
+    }
+}
+__attribute__((target("avx512f"))) static inline void
+ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, ptrdiff_t W, const double *restrict src,
+                  ptrdiff_t NR, ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s)
+{
+    const ptrdiff_t span = s * (len - 1) + kw;
+    const __m512i spread = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
+    for (ptrdiff_t v0 = 0; v0 < span; v0 += 8) {
+        const __mmask8 out = (__mmask8)(ecp_lanes(-(c0 + v0), W - (c0 + v0), 8) &
+                                        ecp_lanes(0, span - v0, 8));
+        if (!out) continue;
+        __m512d acc = _mm512_setzero_pd();
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const ptrdiff_t e = v0 - j;
+            const double *sj = src + j * NR;
+            if (s == 1) {
+                acc = _mm512_add_pd(acc, _mm512_maskz_loadu_pd(
+                    (__mmask8)ecp_lanes(-e, len - e, 8), sj + e));
+            } else {
+                const ptrdiff_t base = (e + (e & 1)) / 2;
+                const __m512d h = _mm512_maskz_loadu_pd(
+                    (__mmask8)ecp_lanes(-base, len - base, 4), sj + base);
+                acc = _mm512_add_pd(acc, _mm512_maskz_permutexvar_pd(
+                    (__mmask8)((e & 1) ? 0xAA : 0x55), spread, h));
+            }
+        }
+        _mm512_mask_storeu_pd(dr + c0 + v0, out,
+                              _mm512_add_pd(_mm512_maskz_loadu_pd(out, dr + c0 + v0), acc));
+    }
+}
+
+/* d[u] = xr[c0 + s*u] for u < len (s = 1 or 2), zeros where the column is outside 0 .. W-1:
+ * one row of a panel, a vector of u at a time (masked loads never touch lanes outside the row;
+ * s = 2 picks the even lanes of two loads with one permute). */
+__attribute__((target("avx512f"))) static inline void
+ecp_copy_run_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t len,
+               ptrdiff_t s, ptrdiff_t W)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (ptrdiff_t u0 = 0; u0 < len; u0 += 16) {
+        const __mmask16 keep = (__mmask16)ecp_lanes(0, len - u0, 16);
+        const ptrdiff_t a = c0 + s * u0, last = s * (len - 1 - u0);  /* in-offsets 0 .. last */
+        __m512 v = _mm512_maskz_loadu_ps((__mmask16)(ecp_lanes(-a, W - a, 16) & ecp_lanes(0, last + 1, 16)),
+                                         xr + a);
+        if (s == 2) {
+            const __m512 hi = _mm512_maskz_loadu_ps(
+                (__mmask16)(ecp_lanes(-a - 16, W - a - 16, 16) & ecp_lanes(0, last - 15, 16)), xr + a + 16);
+            v = _mm512_permutex2var_ps(v, even, hi);
+        }
+        _mm512_mask_storeu_ps(d + u0, keep, v);
+    }
+}
+__attribute__((target("avx512f"))) static inline void
+ecp_copy_run_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t len,
+               ptrdiff_t s, ptrdiff_t W)
+{
+    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    for (ptrdiff_t u0 = 0; u0 < len; u0 += 8) {
+        const __mmask8 keep = (__mmask8)ecp_lanes(0, len - u0, 8);
+        const ptrdiff_t a = c0 + s * u0, last = s * (len - 1 - u0);
+        __m512d v = _mm512_maskz_loadu_pd((__mmask8)(ecp_lanes(-a, W - a, 8) & ecp_lanes(0, last + 1, 8)),
+                                          xr + a);
+        if (s == 2) {
+            const __m512d hi = _mm512_maskz_loadu_pd(
+                (__mmask8)(ecp_lanes(-a - 8, W - a - 8, 8) & ecp_lanes(0, last - 7, 8)), xr + a + 8);
+            v = _mm512_permutex2var_pd(v, even, hi);
+        }
+        _mm512_mask_storeu_pd(d + u0, keep, v);
+    }
+}
+
+/* panel[k][t] for k = (c, i, j), t < 32 (zeros past jn): the windows of 32 pixels by hardware
+ * gathers, for maps whose rows are too short for ecp_copy_run to pay. Pixel t's window starts at
+ * xb + off[t], i.e. at row rows[t], column cols[t] of its plane (negative in the padding); a lane
+ * is gathered only where the window element lies inside the plane. */
+__attribute__((target("avx512f"))) static void
+ecp_gather_panel_f(float *restrict panel, const float *restrict xb, const int *off,
+                   const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
+                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
+{
+    const __m512i o0 = _mm512_loadu_si512(off), o1 = _mm512_loadu_si512(off + 16);
+    const __m512i r0 = _mm512_loadu_si512(rows), r1 = _mm512_loadu_si512(rows + 16);
+    const __m512i q0 = _mm512_loadu_si512(cols), q1 = _mm512_loadu_si512(cols + 16);
+    const __m512i zero = _mm512_setzero_si512(), hh = _mm512_set1_epi32((int)H);
+    const __m512i ww = _mm512_set1_epi32((int)W);
+    const __mmask16 in0 = (__mmask16)ecp_lanes(0, jn, 16), in1 = (__mmask16)ecp_lanes(0, jn - 16, 16);
+    const __m512 z = _mm512_setzero_ps();
+    for (ptrdiff_t i = 0; i < kh; i++) {
+        const __m512i ri0 = _mm512_add_epi32(r0, _mm512_set1_epi32((int)i));
+        const __m512i ri1 = _mm512_add_epi32(r1, _mm512_set1_epi32((int)i));
+        const __mmask16 rok0 = in0 & _mm512_cmpge_epi32_mask(ri0, zero) & _mm512_cmplt_epi32_mask(ri0, hh);
+        const __mmask16 rok1 = in1 & _mm512_cmpge_epi32_mask(ri1, zero) & _mm512_cmplt_epi32_mask(ri1, hh);
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const __m512i qj0 = _mm512_add_epi32(q0, _mm512_set1_epi32((int)j));
+            const __m512i qj1 = _mm512_add_epi32(q1, _mm512_set1_epi32((int)j));
+            const __mmask16 m0 = rok0 & _mm512_cmpge_epi32_mask(qj0, zero) & _mm512_cmplt_epi32_mask(qj0, ww);
+            const __mmask16 m1 = rok1 & _mm512_cmpge_epi32_mask(qj1, zero) & _mm512_cmplt_epi32_mask(qj1, ww);
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const float *bp = xb + c * H * W + i * W + j;
+                float *d = panel + ((c * kh + i) * kw + j) * 32;
+                _mm512_storeu_ps(d, _mm512_mask_i32gather_ps(z, m0, o0, bp, 4));
+                _mm512_storeu_ps(d + 16, _mm512_mask_i32gather_ps(z, m1, o1, bp, 4));
+            }
+        }
+    }
+}
+__attribute__((target("avx512f"))) static void
+ecp_gather_panel_d(double *restrict panel, const double *restrict xb, const int *off,
+                   const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
+                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
+{
+    const __m512i o = _mm512_loadu_si512(off), r = _mm512_loadu_si512(rows);
+    const __m512i q = _mm512_loadu_si512(cols);
+    const __m256i olo = _mm512_castsi512_si256(o), ohi = _mm512_extracti64x4_epi64(o, 1);
+    const __m512i zero = _mm512_setzero_si512(), hh = _mm512_set1_epi32((int)H);
+    const __m512i ww = _mm512_set1_epi32((int)W);
+    const __mmask16 in = (__mmask16)ecp_lanes(0, jn, 16);
+    const __m512d z = _mm512_setzero_pd();
+    for (ptrdiff_t i = 0; i < kh; i++) {
+        const __m512i ri = _mm512_add_epi32(r, _mm512_set1_epi32((int)i));
+        const __mmask16 rok = in & _mm512_cmpge_epi32_mask(ri, zero) & _mm512_cmplt_epi32_mask(ri, hh);
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const __m512i qj = _mm512_add_epi32(q, _mm512_set1_epi32((int)j));
+            const __mmask16 m = rok & _mm512_cmpge_epi32_mask(qj, zero) & _mm512_cmplt_epi32_mask(qj, ww);
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const double *bp = xb + c * H * W + i * W + j;
+                double *d = panel + ((c * kh + i) * kw + j) * 16;
+                _mm512_storeu_pd(d, _mm512_mask_i32gather_pd(z, (__mmask8)m, olo, bp, 8));
+                _mm512_storeu_pd(d + 8, _mm512_mask_i32gather_pd(z, (__mmask8)(m >> 8), ohi, bp, 8));
+            }
+        }
+    }
+}
+
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
+/* C[m][0:NR] (=, or += when acc) sum_l a[l][m] * b[l][0:NR], m < 8: the 8 x NR register       \
+ * tile. a: 8 values per l (packed), b: rows of NR values ldb apart, C: rows ldc apart. */     \
 __attribute__((target("avx512f,fma")))                                                         \
-static inline void ecp_tile_##SUF(ptrdiff_t K, const T *restrict a, const T *restrict bp,      \
-                                  T *restrict tile)                                            \
+static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, const T *restrict bp,      \
+                                  ptrdiff_t ldb, T *restrict c, ptrdiff_t ldc, int acc)        \
 {                                                                                              \
     V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
     V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
-    for (ptrdiff_t k = 0; k < K; k++) {                                                        \
-        const V b0 = *(const VU *)(bp + 2 * VL * k);                                           \
-        const V b1 = *(const VU *)(bp + 2 * VL * k + VL);                                      \
-        const T *ak = a + ECP_MR * k;                                                          \
-        c0 += ak[0] * b0; d0 += ak[0] * b1;                                                    \
-        c1 += ak[1] * b0; d1 += ak[1] * b1;                                                    \
-        c2 += ak[2] * b0; d2 += ak[2] * b1;                                                    \
-        c3 += ak[3] * b0; d3 += ak[3] * b1;                                                    \
-        c4 += ak[4] * b0; d4 += ak[4] * b1;                                                    \
-        c5 += ak[5] * b0; d5 += ak[5] * b1;                                                    \
-        c6 += ak[6] * b0; d6 += ak[6] * b1;                                                    \
-        c7 += ak[7] * b0; d7 += ak[7] * b1;                                                    \
+    for (ptrdiff_t l = 0; l < L; l++) {                                                        \
+        const V b0 = *(const VU *)(bp + ldb * l);                                              \
+        const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
+        const T *al = a + ECP_MR * l;                                                          \
+        c0 += al[0] * b0; d0 += al[0] * b1;                                                    \
+        c1 += al[1] * b0; d1 += al[1] * b1;                                                    \
+        c2 += al[2] * b0; d2 += al[2] * b1;                                                    \
+        c3 += al[3] * b0; d3 += al[3] * b1;                                                    \
+        c4 += al[4] * b0; d4 += al[4] * b1;                                                    \
+        c5 += al[5] * b0; d5 += al[5] * b1;                                                    \
+        c6 += al[6] * b0; d6 += al[6] * b1;                                                    \
+        c7 += al[7] * b0; d7 += al[7] * b1;                                                    \
     }                                                                                          \
-    VU *t = (VU *)tile;                                                                        \
-    t[0] = c0; t[1] = d0; t[2] = c1; t[3] = d1; t[4] = c2; t[5] = d2; t[6] = c3; t[7] = d3;    \
-    t[8] = c4; t[9] = d4; t[10] = c5; t[11] = d5; t[12] = c6; t[13] = d6; t[14] = c7;          \
-    t[15] = d7;                                                                                \
+    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
+    for (int m = 0; m < ECP_MR; m++) {                                                         \
+        VU *cm = (VU *)(c + ldc * m);                                                          \
+        if (acc) { cm[0] += cs[m]; cm[1] += ds[m]; }                                           \
+        else { cm[0] = cs[m]; cm[1] = ds[m]; }                                                 \
+    }                                                                                          \
 }                                                                                              \
                                                                                                \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
@@ -99,49 +319,52 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
     const ptrdiff_t plane = hq * wq, nob = (O + ECP_MR - 1) / ECP_MR;                          \
     ptrdiff_t yoff[2 * VL];                                                                    \
+    int goff[32] = {0}, grow[32] = {0}, gcol[32] = {0};   /* gather's 32-bit offsets */          \
+    /* short output rows: gathers beat row copies, where the item's offsets fit 32 bits */     \
+    const int gather = wq < VL && nb * C * H * W + (H + W) * (s + 1) * (kh + kw + pad + 2) < 2147483647; \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
-        if (jn < NR)                                                                           \
-            for (ptrdiff_t k = 0; k < K; k++)                                                  \
-                memset(panel + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                 \
         /* pack the windows of columns j0 .. j0+jn-1, one run of same-row pixels at a time */  \
         for (ptrdiff_t t = 0; t < jn;) {                                                       \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
-            const T *xs = x + (n0 + b) * C * H * W;                                            \
             const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;       \
-            for (ptrdiff_t u = 0; u < len; u++) yoff[t + u] = (n0 + b) * O * plane + r0 * wq + p + u; \
-            for (ptrdiff_t c = 0; c < C; c++) {                                                \
-                for (ptrdiff_t i = 0; i < kh; i++) {                                           \
-                    const ptrdiff_t row = rbase + i;                                           \
-                    T *restrict dk = panel + ((c * kh + i) * kw) * NR + t;                     \
-                    if (row < 0 || row >= H) {                                                 \
-                        for (ptrdiff_t j = 0; j < kw; j++)                                     \
-                            memset(dk + j * NR, 0, (size_t)len * sizeof(T));                   \
-                        continue;                                                              \
-                    }                                                                          \
-                    const T *xr = xs + (c * H + row) * W;                                      \
-                    for (ptrdiff_t j = 0; j < kw; j++) {                                       \
-                        T *restrict d = dk + j * NR;                                           \
-                        const ptrdiff_t c0 = cbase + j;                                        \
-                        if (c0 >= 0 && c0 + s * (len - 1) < W) {                               \
-                            if (s == 1) memcpy(d, xr + c0, (size_t)len * sizeof(T));           \
-                            else for (ptrdiff_t u = 0; u < len; u++) d[u] = xr[c0 + 2 * u];    \
-                        } else {                                                               \
-                            for (ptrdiff_t u = 0; u < len; u++) {                              \
-                                const ptrdiff_t col = c0 + s * u;                              \
-                                d[u] = (col >= 0 && col < W) ? xr[col] : (T)0;                 \
-                            }                                                                  \
+            for (ptrdiff_t u = 0; u < len; u++) {                                              \
+                yoff[t + u] = (n0 + b) * O * plane + r0 * wq + p + u;                          \
+                goff[t + u] = (int)(b * C * H * W + rbase * W + cbase + s * u);                \
+                grow[t + u] = (int)rbase;                                                      \
+                gcol[t + u] = (int)(cbase + s * u);                                            \
+            }                                                                                  \
+            if (!gather) {                                                                     \
+                const T *xs = x + (n0 + b) * C * H * W;                                        \
+                for (ptrdiff_t c = 0; c < C; c++) {                                            \
+                    for (ptrdiff_t i = 0; i < kh; i++) {                                       \
+                        const ptrdiff_t row = rbase + i;                                       \
+                        T *restrict dk = panel + ((c * kh + i) * kw) * NR + t;                 \
+                        if (row < 0 || row >= H) {                                             \
+                            for (ptrdiff_t j = 0; j < kw; j++)                                 \
+                                memset(dk + j * NR, 0, (size_t)len * sizeof(T));               \
+                            continue;                                                          \
                         }                                                                      \
+                        const T *xr = xs + (c * H + row) * W;                                  \
+                        for (ptrdiff_t j = 0; j < kw; j++)                                     \
+                            ecp_copy_run_##SUF(dk + j * NR, xr, cbase + j, len, s, W);         \
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
             t += len;                                                                          \
         }                                                                                      \
+        if (gather) {                                                                          \
+            ecp_gather_panel_##SUF(panel, x + n0 * C * H * W, goff, grow, gcol, jn, C, H, W,   \
+                                   kh, kw);                                                    \
+        } else if (jn < NR) {                                                                  \
+            for (ptrdiff_t k = 0; k < K; k++)                                                  \
+                memset(panel + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                 \
+        }                                                                                      \
         /* the panel's outputs are one run of y when they lie in one sample */                 \
         const int contiguous = yoff[jn - 1] - yoff[0] == jn - 1;                               \
         for (ptrdiff_t ob = 0; ob < nob; ob++) {                                               \
-            ecp_tile_##SUF(K, wp + ob * K * ECP_MR, panel, tile);                              \
+            ecp_tile_##SUF(K, wp + ob * K * ECP_MR, panel, NR, tile, NR, 0);                              \
             const ptrdiff_t mn = O - ob * ECP_MR < ECP_MR ? O - ob * ECP_MR : ECP_MR;          \
             for (ptrdiff_t m = 0; m < mn; m++) {                                               \
                 const ptrdiff_t o = ob * ECP_MR + m;                                           \
@@ -162,6 +385,90 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
 ECP_DEFINE_DIRECT(float, f, ecp_vf, ecp_vf_u, 16)
 ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
 
+/* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels:
+ *   dwacc (8*nob rows, Kp apart) += dY_panel . windows_panel^T   (windows packed one pixel
+ *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
+ *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx
+ *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
+ * Scratch per thread: rpanel NR*Kp + VL (slack for the last window row's full-vector store),
+ * dpanel O*NR, dtpanel nob*NR*8, xpanel nkb*8*NR.
+ * Summation order is fixed by the shapes alone. */
+#define ECP_DEFINE_DIRECT_BWD(T, SUF, VL)                                                      \
+__attribute__((target("avx512f,fma")))                                                         \
+static void ecp_direct_backward_item_##SUF(                                                    \
+    const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,          \
+    ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
+    ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
+    T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
+    T *restrict dtpanel, T *restrict xpanel)                                                   \
+{                                                                                              \
+    const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
+    const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;          \
+    if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
+        const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
+        /* dY of the panel's pixels: dpanel[o][t] (zeros past jn), dtpanel[ob][t][m] */         \
+        for (ptrdiff_t t = 0; t < jn;) {                                                       \
+            const ptrdiff_t g = j0 + t, b = g / P, p = g % P;                                  \
+            const ptrdiff_t len = P - p < jn - t ? P - p : jn - t;                             \
+            const T *dys = dy + (n0 + b) * O * P + p;                                          \
+            for (ptrdiff_t o = 0; o < O; o++)                                                  \
+                memcpy(dpanel + o * NR + t, dys + o * P, (size_t)len * sizeof(T));             \
+            t += len;                                                                          \
+        }                                                                                      \
+        if (jn < NR)                                                                           \
+            for (ptrdiff_t o = 0; o < O; o++)                                                  \
+                memset(dpanel + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                \
+        for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
+            for (ptrdiff_t t = 0; t < jn; t++)                                                 \
+                for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                       \
+                    const ptrdiff_t o = ob * ECP_MR + m;                                       \
+                    dtpanel[(ob * NR + t) * ECP_MR + m] = o < O ? dpanel[o * NR + t] : (T)0;   \
+                }                                                                              \
+        /* the windows, one pixel per row of rpanel */                                         \
+        for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
+            const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
+            const T *xs = x + (n0 + b) * C * HW;                                               \
+            const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
+            T *restrict rt = rpanel + t * Kp;                                                  \
+            for (ptrdiff_t c = 0; c < C; c++)                                                  \
+                for (ptrdiff_t i = 0; i < kh; i++) {                                           \
+                    const ptrdiff_t row = rbase + i;                                           \
+                    T *restrict d = rt + (c * kh + i) * kw;                                    \
+                    if (row < 0 || row >= H) memset(d, 0, (size_t)kw * sizeof(T));             \
+                    else ecp_window_row_##SUF(d, xs + c * HW + row * W, cbase, kw, W);         \
+                }                                                                              \
+            if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
+        }                                                                                      \
+        for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
+            for (ptrdiff_t kb = 0; kb < Kp; kb += NR)                                          \
+                ecp_tile_##SUF(jn, dtpanel + ob * NR * ECP_MR, rpanel + kb, Kp,                \
+                               dwacc + ob * ECP_MR * Kp + kb, Kp, 1);                          \
+        if (!dx) continue;                                                                     \
+        for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                 \
+            ecp_tile_##SUF(O, wt + kb * O * ECP_MR, dpanel, NR, xpanel + kb * ECP_MR * NR, NR, 0); \
+        /* add the panel's dcols into dx, one run of same-row pixels at a time */              \
+        for (ptrdiff_t t = 0; t < jn;) {                                                       \
+            const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
+            const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
+            T *dxs = dx + (n0 + b) * C * HW;                                                   \
+            const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
+            for (ptrdiff_t c = 0; c < C; c++)                                                  \
+                for (ptrdiff_t i = 0; i < kh; i++) {                                           \
+                    const ptrdiff_t row = rbase + i;                                           \
+                    if (row < 0 || row >= H) continue;                                         \
+                    ecp_scatter_row_##SUF(dxs + c * HW + row * W, cbase, W,                    \
+                                          xpanel + (c * kh + i) * kw * NR + t, NR, len, kw, s); \
+                }                                                                              \
+            t += len;                                                                          \
+        }                                                                                      \
+    }                                                                                          \
+}
+
+ECP_DEFINE_DIRECT_BWD(float, f, 16)
+ECP_DEFINE_DIRECT_BWD(double, d, 8)
+
 #else  /* no AVX-512 kernel in this build: never called (ecp_direct_supported() is 0) */
 
 #define ECP_DEFINE_DIRECT_STUB(T, SUF)                                                         \
@@ -176,6 +483,18 @@ static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_
   (void)oy; (void)ox; (void)panel; (void)tile; }
 ECP_DEFINE_DIRECT_STUB(float, f)
 ECP_DEFINE_DIRECT_STUB(double, d)
+
+#define ECP_DEFINE_DIRECT_BWD_STUB(T, SUF)                                                     \
+static void ecp_direct_backward_item_##SUF(                                                    \
+    const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
+    ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
+    ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
+    T *dpanel, T *dtpanel, T *xpanel)                                                          \
+{ (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
+  (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
+  (void)dx; (void)rpanel; (void)dpanel; (void)dtpanel; (void)xpanel; }
+ECP_DEFINE_DIRECT_BWD_STUB(float, f)
+ECP_DEFINE_DIRECT_BWD_STUB(double, d)
 
 #endif
 #endif
