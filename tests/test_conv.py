@@ -605,10 +605,13 @@ KERNELS = ["blas", "direct"]
 @pytest.fixture(params=KERNELS)
 def kernel(request, monkeypatch):
     """Run a test with the im2col + BLAS kernels, then with the fused-packing AVX-512 ones
-    (ecp_direct.h; skipped on CPUs without AVX-512)."""
+    (ecp_direct.h; skipped on CPUs without AVX-512) for every shape, also those for which
+    ecp would pick im2col + BLAS for the backward pass."""
     if request.param == "direct" and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
     monkeypatch.setattr(ecp.conv, "DIRECT", request.param == "direct")
+    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_K", 0)
+    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 0)
     return request.param
 
 

@@ -178,6 +178,10 @@ __attribute__((target("avx512f"))) static inline void
 ecp_copy_run_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t len,
                ptrdiff_t s, ptrdiff_t W)
 {
+    if (s == 2 && len < 16 && c0 >= 0 && c0 + 2 * (len - 1) < W) {  /* short: scalar is faster */
+        for (ptrdiff_t u = 0; u < len; u++) d[u] = xr[c0 + 2 * u];
+        return;
+    }
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (ptrdiff_t u0 = 0; u0 < len; u0 += 16) {
         const __mmask16 keep = (__mmask16)ecp_lanes(0, len - u0, 16);
@@ -196,6 +200,10 @@ __attribute__((target("avx512f"))) static inline void
 ecp_copy_run_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t len,
                ptrdiff_t s, ptrdiff_t W)
 {
+    if (s == 2 && len < 8 && c0 >= 0 && c0 + 2 * (len - 1) < W) {  /* short: scalar is faster */
+        for (ptrdiff_t u = 0; u < len; u++) d[u] = xr[c0 + 2 * u];
+        return;
+    }
     const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
     for (ptrdiff_t u0 = 0; u0 < len; u0 += 8) {
         const __mmask8 keep = (__mmask8)ecp_lanes(0, len - u0, 8);
@@ -276,26 +284,30 @@ ecp_gather_panel_d(double *restrict panel, const double *restrict xb, const int 
 
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
-/* C[m][0:NR] (=, or += when acc) sum_l a[l][m] * b[l][0:NR], m < 8: the 8 x NR register       \
- * tile. a: 8 values per l (packed), b: rows of NR values ldb apart, C: rows ldc apart. */     \
+/* C[m][0:NR] (=, or += when acc) sum_l A(l, m) * b[l][0:NR], m < 8: the 8 x NR register      \
+ * tile. A(l, m) = a[l*sl + m*sm] (packed: sl 8, sm 1; rows of a matrix: sl 1, sm its stride), \
+ * b: rows of NR values ldb apart, C: rows ldc apart. */                                      \
 __attribute__((target("avx512f,fma")))                                                         \
-static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, const T *restrict bp,      \
-                                  ptrdiff_t ldb, T *restrict c, ptrdiff_t ldc, int acc)        \
+static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl, ptrdiff_t sm, \
+                                  const T *restrict bp, ptrdiff_t ldb, T *restrict c,          \
+                                  ptrdiff_t ldc, int acc)                                      \
 {                                                                                              \
     V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
     V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
+    const T *a0 = a, *a1 = a + sm, *a2 = a + 2 * sm, *a3 = a + 3 * sm, *a4 = a + 4 * sm;       \
+    const T *a5 = a + 5 * sm, *a6 = a + 6 * sm, *a7 = a + 7 * sm;                              \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
         const V b0 = *(const VU *)(bp + ldb * l);                                              \
         const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
-        const T *al = a + ECP_MR * l;                                                          \
-        c0 += al[0] * b0; d0 += al[0] * b1;                                                    \
-        c1 += al[1] * b0; d1 += al[1] * b1;                                                    \
-        c2 += al[2] * b0; d2 += al[2] * b1;                                                    \
-        c3 += al[3] * b0; d3 += al[3] * b1;                                                    \
-        c4 += al[4] * b0; d4 += al[4] * b1;                                                    \
-        c5 += al[5] * b0; d5 += al[5] * b1;                                                    \
-        c6 += al[6] * b0; d6 += al[6] * b1;                                                    \
-        c7 += al[7] * b0; d7 += al[7] * b1;                                                    \
+        const ptrdiff_t e = sl * l;                                                            \
+        c0 += a0[e] * b0; d0 += a0[e] * b1;                                                    \
+        c1 += a1[e] * b0; d1 += a1[e] * b1;                                                    \
+        c2 += a2[e] * b0; d2 += a2[e] * b1;                                                    \
+        c3 += a3[e] * b0; d3 += a3[e] * b1;                                                    \
+        c4 += a4[e] * b0; d4 += a4[e] * b1;                                                    \
+        c5 += a5[e] * b0; d5 += a5[e] * b1;                                                    \
+        c6 += a6[e] * b0; d6 += a6[e] * b1;                                                    \
+        c7 += a7[e] * b0; d7 += a7[e] * b1;                                                    \
     }                                                                                          \
     const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
     for (int m = 0; m < ECP_MR; m++) {                                                         \
@@ -320,8 +332,9 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
     const ptrdiff_t plane = hq * wq, nob = (O + ECP_MR - 1) / ECP_MR;                          \
     ptrdiff_t yoff[2 * VL];                                                                    \
     int goff[32] = {0}, grow[32] = {0}, gcol[32] = {0};   /* gather's 32-bit offsets */          \
-    /* short output rows: gathers beat row copies, where the item's offsets fit 32 bits */     \
-    const int gather = wq < VL && nb * C * H * W + (H + W) * (s + 1) * (kh + kw + pad + 2) < 2147483647; \
+    /* rows of at most 8 pixels (float; 4 in double): gathers beat per-row copies (the paper's\
+     * conv2 forward, full and easy; not conv1's easy rows of 12), where offsets fit 32 bits */     \
+    const int gather = 2 * wq <= VL && nb * C * H * W + (H + W) * (s + 1) * (kh + kw + pad + 2) < 2147483647; \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
         /* pack the windows of columns j0 .. j0+jn-1, one run of same-row pixels at a time */  \
@@ -364,7 +377,7 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
         /* the panel's outputs are one run of y when they lie in one sample */                 \
         const int contiguous = yoff[jn - 1] - yoff[0] == jn - 1;                               \
         for (ptrdiff_t ob = 0; ob < nob; ob++) {                                               \
-            ecp_tile_##SUF(K, wp + ob * K * ECP_MR, panel, NR, tile, NR, 0);                              \
+            ecp_tile_##SUF(K, wp + ob * K * ECP_MR, 8, 1, panel, NR, tile, NR, 0);                              \
             const ptrdiff_t mn = O - ob * ECP_MR < ECP_MR ? O - ob * ECP_MR : ECP_MR;          \
             for (ptrdiff_t m = 0; m < mn; m++) {                                               \
                 const ptrdiff_t o = ob * ECP_MR + m;                                           \
@@ -391,7 +404,7 @@ ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
  *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx
  *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
  * Scratch per thread: rpanel NR*Kp + VL (slack for the last window row's full-vector store),
- * dpanel O*NR, dtpanel nob*NR*8, xpanel nkb*8*NR.
+ * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * Summation order is fixed by the shapes alone. */
 #define ECP_DEFINE_DIRECT_BWD(T, SUF, VL)                                                      \
 __attribute__((target("avx512f,fma")))                                                         \
@@ -400,7 +413,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
     T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
-    T *restrict dtpanel, T *restrict xpanel)                                                   \
+    T *restrict xpanel)                                                                        \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
@@ -408,7 +421,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
-        /* dY of the panel's pixels: dpanel[o][t] (zeros past jn), dtpanel[ob][t][m] */         \
+        /* dY of the panel's pixels: dpanel[o][t] (zeros past jn) */                            \
         for (ptrdiff_t t = 0; t < jn;) {                                                       \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P;                                  \
             const ptrdiff_t len = P - p < jn - t ? P - p : jn - t;                             \
@@ -420,12 +433,6 @@ static void ecp_direct_backward_item_##SUF(                                     
         if (jn < NR)                                                                           \
             for (ptrdiff_t o = 0; o < O; o++)                                                  \
                 memset(dpanel + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                \
-        for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
-            for (ptrdiff_t t = 0; t < jn; t++)                                                 \
-                for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                       \
-                    const ptrdiff_t o = ob * ECP_MR + m;                                       \
-                    dtpanel[(ob * NR + t) * ECP_MR + m] = o < O ? dpanel[o * NR + t] : (T)0;   \
-                }                                                                              \
         /* the windows, one pixel per row of rpanel */                                         \
         for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
@@ -443,11 +450,11 @@ static void ecp_direct_backward_item_##SUF(                                     
         }                                                                                      \
         for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
             for (ptrdiff_t kb = 0; kb < Kp; kb += NR)                                          \
-                ecp_tile_##SUF(jn, dtpanel + ob * NR * ECP_MR, rpanel + kb, Kp,                \
+                ecp_tile_##SUF(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,          \
                                dwacc + ob * ECP_MR * Kp + kb, Kp, 1);                          \
         if (!dx) continue;                                                                     \
         for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                 \
-            ecp_tile_##SUF(O, wt + kb * O * ECP_MR, dpanel, NR, xpanel + kb * ECP_MR * NR, NR, 0); \
+            ecp_tile_##SUF(O, wt + kb * O * ECP_MR, 8, 1, dpanel, NR, xpanel + kb * ECP_MR * NR, NR, 0); \
         /* add the panel's dcols into dx, one run of same-row pixels at a time */              \
         for (ptrdiff_t t = 0; t < jn;) {                                                       \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
@@ -489,10 +496,10 @@ static void ecp_direct_backward_item_##SUF(                                     
     const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
     ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
     ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
-    T *dpanel, T *dtpanel, T *xpanel)                                                          \
+    T *dpanel, T *xpanel)                                                          \
 { (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
   (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
-  (void)dx; (void)rpanel; (void)dpanel; (void)dtpanel; (void)xpanel; }
+  (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; }
 ECP_DEFINE_DIRECT_BWD_STUB(float, f)
 ECP_DEFINE_DIRECT_BWD_STUB(double, d)
 
