@@ -685,3 +685,34 @@ def test_kernels_give_identical_results_at_any_thread_count(kernel, dtype):
     for other in runs[1:]:
         for a, c in zip(runs[0], other):
             np.testing.assert_array_equal(a, c)
+
+
+# ----------------------------------------------------------------------------- cached scratch
+
+SCRATCH_CASES = [(6, 5, 14, 13, 9, 5, 5, 1), (2, 2, 7, 6, 3, 3, 2, 0), (4, 20, 12, 12, 32, 5, 5, 0)]
+
+
+def _check_case(geom, dtype, seed):
+    x, w, b, p, rng = make(geom, dtype, seed)
+    check_all_kernels_paths(x, w, b, p, dtype, seed + 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scratch_reuse_across_shapes_gives_correct_results(dtype):
+    """Kernels keep their scratch between calls: a large call, small ones, the large again, and
+    again after clear_scratch(), all against the oracles."""
+    for geom in SCRATCH_CASES + SCRATCH_CASES[::-1]:
+        _check_case(geom, dtype, 5)
+    ecp.clear_scratch()
+    _check_case(SCRATCH_CASES[0], dtype, 6)
+
+
+def test_python_threads_do_not_share_scratch():
+    """Concurrent calls from several Python threads, each with other shapes, stay correct."""
+    import concurrent.futures
+
+    jobs = [(geom, dtype, 10 + i) for i, (geom, dtype) in
+            enumerate([(g, d) for g in SCRATCH_CASES for d in DTYPES] * 2)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for fut in [pool.submit(_check_case, *job) for job in jobs]:
+            fut.result()

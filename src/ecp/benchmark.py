@@ -55,6 +55,7 @@ from . import __version__
 from ._threads import get_num_threads, num_threads
 from ._validation import check_int
 from .conv import (
+    clear_scratch,
     conv2d,
     conv2d_backward,
     conv2d_output_shape,
@@ -345,9 +346,11 @@ def _time_round_robin(calls, repeats, warmup, progress=None, label=""):
 def _peak_extra_mb(fn):
     """Peak NumPy/Python memory allocated during ``fn()`` beyond what existed before (MB).
 
-    Includes the outputs and every scratch buffer the kernels take from NumPy; excludes the
-    inputs (they exist before the call).
+    Includes the outputs and every scratch buffer the kernels take from NumPy (their per-thread
+    scratch cache is emptied first, so the call allocates it anew); excludes the inputs (they
+    exist before the call).
     """
+    clear_scratch()
     gc.collect()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:

@@ -22,7 +22,8 @@ from ._validation import (
     check_padding,
 )
 
-__all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape"]
+__all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape",
+           "clear_scratch"]
 
 # How the kernels cut the work (see _kernels/_conv.pyx): into items of about ITEM_COLUMNS pixels
 # of the full convolution's output (the GEMM's n; an easy convolution computes a quarter of
@@ -109,6 +110,16 @@ def _prepare(x, w, padding, b=None):
         if b.shape[0] != w.shape[0]:
             raise ValueError(f"b must have shape ({w.shape[0]},) (one bias per filter of w), got {b.shape}")
     return x, w, padding, b
+
+
+def clear_scratch():
+    """Release the scratch buffers the convolution kernels keep for the calling thread.
+
+    Each Python thread keeps the kernels' scratch (unrolled windows, packed panels, per-slot dW
+    sums) between calls, sized by the largest call so far, because allocating it afresh costs
+    page faults on every call. This frees it; the next call allocates it again.
+    """
+    _conv.clear_scratch()
 
 
 def conv2d_output_shape(x_shape, w_shape, padding=0):
