@@ -84,92 +84,119 @@ static inline unsigned ecp_lanes(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t n)
     return hi > lo ? ((1u << hi) - 1u) & ~((1u << lo) - 1u) : 0u;
 }
 
-/* Copy xr[c0 .. c0+kw-1] to d, zeros where the column is outside 0 .. W-1. When the window row
- * fits a vector: one masked load (lanes outside the plane are never read) and one full store,
- * whose lanes past kw are zeros: d needs VL - kw elements of slack after it, which the next
- * window row (packed after this one) overwrites. */
+/* Copy xr[c0 .. c0+kw-1] to d, zeros where the column is outside 0 .. W-1; ok is
+ * ecp_lanes(-c0, W - c0, kw), the same for every window row of a pixel. When the row fits a
+ * vector: one masked load (lanes outside the plane are never read) and one full store, whose
+ * lanes past kw are zeros: d needs VL - kw elements of slack after it, which the next window
+ * row (packed after this one) overwrites. */
 __attribute__((target("avx512f"))) static inline void
-ecp_window_row_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t kw, ptrdiff_t W)
+ecp_window_row_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t kw,
+                 ptrdiff_t W, unsigned ok)
 {
     if (kw <= 16) {
-        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps((__mmask16)ecp_lanes(-c0, W - c0, kw), xr + c0));
+        _mm512_storeu_ps(d, _mm512_maskz_loadu_ps((__mmask16)ok, xr + c0));
         return;
     }
     for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0f;
 }
 __attribute__((target("avx512f"))) static inline void
-ecp_window_row_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t kw, ptrdiff_t W)
+ecp_window_row_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t kw,
+                 ptrdiff_t W, unsigned ok)
 {
     if (kw <= 8) {
-        _mm512_storeu_pd(d, _mm512_maskz_loadu_pd((__mmask8)ecp_lanes(-c0, W - c0, kw), xr + c0));
+        _mm512_storeu_pd(d, _mm512_maskz_loadu_pd((__mmask8)ok, xr + c0));
         return;
     }
     for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0;
 }
 
-/* dr[c0 + s*u + j] += src[j*NR + u] for u < len, j < kw, columns outside 0 .. W-1 dropped:
- * one row of an input gradient from kw rows of a dcols panel (NR apart). The row is summed
- * a vector at a time in registers and added to dr once: adding the kw rows one after another
- * would re-read stores still in flight (neighbouring j overlap), a stall per row. For s = 2
- * lane l holds u = base + l/2 on every other lane: one permute spreads a half vector. */
-__attribute__((target("avx512f"))) static inline void
-ecp_scatter_row_f(float *restrict dr, ptrdiff_t c0, ptrdiff_t W, const float *restrict src,
-                  ptrdiff_t NR, ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s)
+/* Adding kw rows of a dcols panel (NR apart) into one input-gradient row:
+ *     dr[c0 + s*u + j] += src[j*NR + u]   for u < len, j < kw (columns outside 0 .. W-1 dropped).
+ * The row segment is summed a vector at a time in registers and added to dr once: adding the kw
+ * rows one after another re-read stores still in flight (neighbouring j overlap), a stall per
+ * row. For s = 2, lane l of a chunk holds u = base + l/2 on every other lane: one permute
+ * spreads a half vector. The masks and offsets depend only on the run (len, c0) and are the
+ * same for all C*kh rows it touches: ecp_scatter_plan computes them once per run. */
+#define ECP_MAXCH 5   /* chunks of a run's row segment: s*(NR-1) + kw <= 62 + 16 lanes */
+typedef struct {
+    ptrdiff_t nch, v0[ECP_MAXCH], off[ECP_MAXCH][16];
+    unsigned out[ECP_MAXCH], load[ECP_MAXCH][16], spread[ECP_MAXCH][16];
+} ecp_scatter_plan;
+
+static inline void ecp_scatter_plan_make(ecp_scatter_plan *pl, ptrdiff_t c0, ptrdiff_t W,
+                                         ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s, ptrdiff_t VL)
 {
     const ptrdiff_t span = s * (len - 1) + kw;
-    const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    for (ptrdiff_t v0 = 0; v0 < span; v0 += 16) {
-        const __mmask16 out = (__mmask16)(ecp_lanes(-(c0 + v0), W - (c0 + v0), 16) &
-                                          ecp_lanes(0, span - v0, 16));
+    const unsigned even = VL == 16 ? 0x5555u : 0x55u;
+    pl->nch = 0;
+    for (ptrdiff_t v0 = 0; v0 < span; v0 += VL) {
+        const unsigned out = ecp_lanes(-(c0 + v0), W - (c0 + v0), VL) & ecp_lanes(0, span - v0, VL);
         if (!out) continue;
+        const ptrdiff_t ch = pl->nch++;
+        pl->v0[ch] = v0;
+        pl->out[ch] = out;
+        for (ptrdiff_t j = 0; j < kw; j++) {
+            const ptrdiff_t e = v0 - j;                 /* lane l holds s*u = e + l */
+            if (s == 1) {
+                pl->off[ch][j] = e;
+                pl->load[ch][j] = ecp_lanes(-e, len - e, VL);
+            } else {
+                const ptrdiff_t base = (e + (e & 1)) / 2;
+                pl->off[ch][j] = base;
+                pl->load[ch][j] = ecp_lanes(-base, len - base, VL / 2);
+                pl->spread[ch][j] = (e & 1) ? even << 1 : even;
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static inline void
+ecp_scatter_row_f(float *restrict dr, ptrdiff_t c0, const float *restrict src, ptrdiff_t NR,
+                  ptrdiff_t kw, ptrdiff_t s, const ecp_scatter_plan *pl)
+{
+    const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    for (ptrdiff_t ch = 0; ch < pl->nch; ch++) {
         __m512 acc = _mm512_setzero_ps();
         for (ptrdiff_t j = 0; j < kw; j++) {
-            const ptrdiff_t e = v0 - j;                     /* lane l holds s*u = e + l */
-            const float *sj = src + j * NR;
-            if (s == 1) {
-                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(
-                    (__mmask16)ecp_lanes(-e, len - e, 16), sj + e));
-            } else {
-                const ptrdiff_t base = (e + (e & 1)) / 2;
-                const __m512 h = _mm512_maskz_loadu_ps(
-                    (__mmask16)ecp_lanes(-base, len - base, 8), sj + base);
-                acc = _mm512_add_ps(acc, _mm512_maskz_permutexvar_ps(
-                    (__mmask16)((e & 1) ? 0xAAAA : 0x5555), spread, h));
-            }
+            const __m512 v = _mm512_maskz_loadu_ps((__mmask16)pl->load[ch][j], src + j * NR + pl->off[ch][j]);
+            acc = _mm512_add_ps(acc, s == 1 ? v : _mm512_maskz_permutexvar_ps((__mmask16)pl->spread[ch][j], spread, v));
         }
-        _mm512_mask_storeu_ps(dr + c0 + v0, out,
-                              _mm512_add_ps(_mm512_maskz_loadu_ps(out, dr + c0 + v0), acc));
+        float *d = dr + c0 + pl->v0[ch];
+        const __mmask16 out = (__mmask16)pl->out[ch];
+        _mm512_mask_storeu_ps(d, out, _mm512_add_ps(_mm512_maskz_loadu_ps(out, d), acc));
     }
 }
 __attribute__((target("avx512f"))) static inline void
-ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, ptrdiff_t W, const double *restrict src,
-                  ptrdiff_t NR, ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s)
+ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src, ptrdiff_t NR,
+                  ptrdiff_t kw, ptrdiff_t s, const ecp_scatter_plan *pl)
 {
-    const ptrdiff_t span = s * (len - 1) + kw;
     const __m512i spread = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
-    for (ptrdiff_t v0 = 0; v0 < span; v0 += 8) {
-        const __mmask8 out = (__mmask8)(ecp_lanes(-(c0 + v0), W - (c0 + v0), 8) &
-                                        ecp_lanes(0, span - v0, 8));
-        if (!out) continue;
+    for (ptrdiff_t ch = 0; ch < pl->nch; ch++) {
         __m512d acc = _mm512_setzero_pd();
         for (ptrdiff_t j = 0; j < kw; j++) {
-            const ptrdiff_t e = v0 - j;
-            const double *sj = src + j * NR;
-            if (s == 1) {
-                acc = _mm512_add_pd(acc, _mm512_maskz_loadu_pd(
-                    (__mmask8)ecp_lanes(-e, len - e, 8), sj + e));
-            } else {
-                const ptrdiff_t base = (e + (e & 1)) / 2;
-                const __m512d h = _mm512_maskz_loadu_pd(
-                    (__mmask8)ecp_lanes(-base, len - base, 4), sj + base);
-                acc = _mm512_add_pd(acc, _mm512_maskz_permutexvar_pd(
-                    (__mmask8)((e & 1) ? 0xAA : 0x55), spread, h));
-            }
+            const __m512d v = _mm512_maskz_loadu_pd((__mmask8)pl->load[ch][j], src + j * NR + pl->off[ch][j]);
+            acc = _mm512_add_pd(acc, s == 1 ? v : _mm512_maskz_permutexvar_pd((__mmask8)pl->spread[ch][j], spread, v));
         }
-        _mm512_mask_storeu_pd(dr + c0 + v0, out,
-                              _mm512_add_pd(_mm512_maskz_loadu_pd(out, dr + c0 + v0), acc));
+        double *d = dr + c0 + pl->v0[ch];
+        const __mmask8 out = (__mmask8)pl->out[ch];
+        _mm512_mask_storeu_pd(d, out, _mm512_add_pd(_mm512_maskz_loadu_pd(out, d), acc));
     }
 }
+
+/* The same, one element at a time: windows wider than a vector (kw > VL) */
+#define ECP_DEFINE_SCATTER_SCALAR(T, SUF)                                                      \
+static inline void ecp_scatter_row_scalar_##SUF(T *restrict dr, ptrdiff_t c0, ptrdiff_t W,       \
+                                                const T *restrict src, ptrdiff_t NR,           \
+                                                ptrdiff_t len, ptrdiff_t kw, ptrdiff_t s)      \
+{                                                                                              \
+    for (ptrdiff_t j = 0; j < kw; j++)                                                         \
+        for (ptrdiff_t u = 0; u < len; u++) {                                                  \
+            const ptrdiff_t col = c0 + s * u + j;                                              \
+            if (col >= 0 && col < W) dr[col] += src[j * NR + u];                              \
+        }                                                                                      \
+}
+ECP_DEFINE_SCATTER_SCALAR(float, f)
+ECP_DEFINE_SCATTER_SCALAR(double, d)
 
 /* d[u] = xr[c0 + s*u] for u < len (s = 1 or 2), zeros where the column is outside 0 .. W-1:
  * one row of a panel, a vector of u at a time (masked loads never touch lanes outside the row;
@@ -418,6 +445,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;          \
+    ecp_scatter_plan plan;                                                                     \
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
@@ -439,12 +467,13 @@ static void ecp_direct_backward_item_##SUF(                                     
             const T *xs = x + (n0 + b) * C * HW;                                               \
             const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
             T *restrict rt = rpanel + t * Kp;                                                  \
+            const unsigned ok = ecp_lanes(-cbase, W - cbase, kw < VL ? kw : VL);               \
             for (ptrdiff_t c = 0; c < C; c++)                                                  \
                 for (ptrdiff_t i = 0; i < kh; i++) {                                           \
                     const ptrdiff_t row = rbase + i;                                           \
                     T *restrict d = rt + (c * kh + i) * kw;                                    \
                     if (row < 0 || row >= H) memset(d, 0, (size_t)kw * sizeof(T));             \
-                    else ecp_window_row_##SUF(d, xs + c * HW + row * W, cbase, kw, W);         \
+                    else ecp_window_row_##SUF(d, xs + c * HW + row * W, cbase, kw, W, ok);     \
                 }                                                                              \
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
         }                                                                                      \
@@ -461,12 +490,15 @@ static void ecp_direct_backward_item_##SUF(                                     
             const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
             T *dxs = dx + (n0 + b) * C * HW;                                                   \
             const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
+            if (kw <= VL) ecp_scatter_plan_make(&plan, cbase, W, len, kw, s, VL);              \
             for (ptrdiff_t c = 0; c < C; c++)                                                  \
                 for (ptrdiff_t i = 0; i < kh; i++) {                                           \
                     const ptrdiff_t row = rbase + i;                                           \
                     if (row < 0 || row >= H) continue;                                         \
-                    ecp_scatter_row_##SUF(dxs + c * HW + row * W, cbase, W,                    \
-                                          xpanel + (c * kh + i) * kw * NR + t, NR, len, kw, s); \
+                    T *dr = dxs + c * HW + row * W;                                            \
+                    const T *src = xpanel + (c * kh + i) * kw * NR + t;                        \
+                    if (kw <= VL) ecp_scatter_row_##SUF(dr, cbase, src, NR, kw, s, &plan);     \
+                    else ecp_scatter_row_scalar_##SUF(dr, cbase, W, src, NR, len, kw, s);      \
                 }                                                                              \
             t += len;                                                                          \
         }                                                                                      \
