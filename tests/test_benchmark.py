@@ -25,11 +25,11 @@ def _check_record(record, names, with_torch):
     assert set(record["config"]) >= {"dtype", "threads", "repeats", "warmup", "mode", "gemm_size"}
     system = record["system"]
     for key in ("cpu_model", "cpu_count", "numpy", "scipy", "torch", "threadpoolctl",
-                "openmp_enabled", "conv_forward_kernel", "ecp_num_threads", "threadpool_info", "env"):
+                "openmp_enabled", "conv_direct_kernels", "ecp_num_threads", "threadpool_info", "env"):
         assert key in system, key
     assert system["numpy"] == np.__version__
     assert isinstance(system["openmp_enabled"], bool)
-    assert system["conv_forward_kernel"] in ("direct", "im2col+blas")
+    assert isinstance(system["conv_direct_kernels"], bool)
     assert set(system["env"]) >= {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
     assert any(e.get("user_api") == "blas" for e in system["threadpool_info"])
     assert (system["torch"] is not None) == with_torch
@@ -38,6 +38,10 @@ def _check_record(record, names, with_torch):
     assert _positive(gemm["ecp_blas"]["gflops"]) and _positive(gemm["numpy"]["gflops"])
     assert [s["name"] for s in record["shapes"]] == names
     for rec in record["shapes"]:
+        assert set(rec["kernels"]) == {"forward", "backward"}
+        assert set(rec["kernels"].values()) <= {"direct", "im2col+blas"}
+        if not system["conv_direct_kernels"]:
+            assert set(rec["kernels"].values()) == {"im2col+blas"}
         expected = {"full_forward", "easy_forward", "full_backward", "easy_backward",
                     "ecp_conv_maxpool_forward", "ecp_conv_maxpool_backward"}
         torch_rows = {f"torch_{k}_{d}" for k in ("conv", "conv_maxpool", "stride2")

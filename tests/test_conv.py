@@ -612,6 +612,7 @@ def kernel(request, monkeypatch):
     monkeypatch.setattr(ecp.conv, "DIRECT", request.param == "direct")
     monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_K", 0)
     monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 0)
+    monkeypatch.setattr(ecp.conv, "DIRECT_FORWARD_MIN_O", 0)
     return request.param
 
 

@@ -25,13 +25,14 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``ecp_version``, ``created`` (UTC, ISO 8601), ``config`` (``dtype``, ``threads``, ``repeats``,
 ``warmup``, ``mode``, ``gemm_size``, ``torch_requested``, ``statistic``), ``system`` (``cpu_model``,
 ``cpu_count``, ``platform``, ``python``, ``numpy``, ``scipy``, ``torch`` (None without it),
-``threadpoolctl``, ``openmp_enabled``, ``conv_forward_kernel`` (``"direct"``: the AVX-512 fused-packing
-kernel, or ``"im2col+blas"``), ``ecp_num_threads``, ``torch_num_threads``,
+``threadpoolctl``, ``openmp_enabled``, ``conv_direct_kernels`` (True where the AVX-512 fused-packing
+kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``threadpool_info``, ``loadavg`` and ``loadavg_end`` (1/5/15-minute load at the start and the end),
 ``env`` with ``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``, ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
-``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``verification``,
+``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``
+and ``backward``: ``"direct"`` or ``"im2col+blas"``, the kernel ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
 ``speedup`` (from the medians), ``speedup_min`` (from the minima), ``memory_mb``. Timing names:
 ``full_forward``, ``easy_forward``, ``full_backward``, ``easy_backward``,
@@ -52,6 +53,7 @@ import tracemalloc
 import numpy as np
 
 from . import __version__
+from . import conv as _ecp_conv
 from ._threads import get_num_threads, num_threads
 from ._validation import check_int
 from .conv import (
@@ -241,7 +243,6 @@ def _system_info(torch):
     import scipy
     import threadpoolctl
 
-    from . import conv as _ecp_conv
     from ._kernels._openmp import openmp_enabled
 
     info = threadpoolctl.threadpool_info()
@@ -255,7 +256,7 @@ def _system_info(torch):
         "torch": torch.__version__ if torch is not None else None,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp_enabled": bool(openmp_enabled()),
-        "conv_forward_kernel": "direct" if _ecp_conv.DIRECT else "im2col+blas",
+        "conv_direct_kernels": bool(_ecp_conv.DIRECT),
         "ecp_num_threads": get_num_threads(),
         "torch_num_threads": torch.get_num_threads() if torch is not None else None,
         "threadpool_info": [{k: v for k, v in entry.items()} for entry in info],
@@ -535,6 +536,14 @@ def _torch_setup(torch, shape, x, w, b, mode):
     return ctx
 
 
+def kernels_used(w_shape):
+    """Which kernel ecp runs for each pass of a layer with filters of w_shape (ecp.conv picks
+    the direct AVX-512 kernels where they measured faster, else im2col + BLAS)."""
+    name = {True: "direct", False: "im2col+blas"}
+    return {"forward": name[_ecp_conv._direct_forward(w_shape)],
+            "backward": name[_ecp_conv._direct_backward(w_shape)]}
+
+
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):
     label = f"{shape.name} ({dtype.name})"
     rng = np.random.default_rng(0)
@@ -613,6 +622,7 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         "full_shape": list(shape.full_shape),
         "easy_shape": list(shape.easy_shape),
         "flops": flops,
+        "kernels": kernels_used(shape.w_shape),
         "verification": {"passed": True, "tolerance": _RTOL[dtype.name], "errors": errors},
         "timings": timings,
         "gflops": gflops,
@@ -754,7 +764,8 @@ def format_header(record):
     lines = [
         f"ecp {record['ecp_version']} bench: {cfg['dtype']}, {cfg['threads']} thread(s) "
         f"(ecp OpenMP {'on' if sysinfo['openmp_enabled'] else 'OFF'}, ecp threads "
-        f"{sysinfo['ecp_num_threads']}, conv forward kernel {sysinfo.get('conv_forward_kernel')}), "
+        f"{sysinfo['ecp_num_threads']}, direct AVX-512 conv kernels "
+        f"{'on' if sysinfo.get('conv_direct_kernels') else 'off'}), "
         f"mode K={cfg['mode']}; ms: median (min) of "
         f"{cfg['repeats']} runs after {cfg['warmup']} warm-up, contenders interleaved",
         f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores); NumPy {sysinfo['numpy']}, "
@@ -820,7 +831,8 @@ def format_shape(rec, record):
         ]
     head = (f"{rec['name']}: x {tuple(rec['x_shape'])}, w {tuple(rec['w_shape'])}, padding "
             f"{rec['padding']} -> full {tuple(rec['full_shape'])}, easy {tuple(rec['easy_shape'])}"
-            f"  [{record['config']['dtype']}, results verified]")
+            f"  [{record['config']['dtype']}, kernels: forward {rec['kernels']['forward']}, "
+            f"backward {rec['kernels']['backward']}; results verified]")
     lw = max(len(r[0]) for r in rows)
     uw = max(len(r[1]) for r in rows)
     cw = max([len("backward")] + [len(c) for r in rows for c in r[2:]])

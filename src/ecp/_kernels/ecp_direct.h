@@ -26,7 +26,8 @@
 static int ecp_direct_supported(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("fma");
 }
 #else
 #define ECP_DIRECT_AVAILABLE 0
@@ -89,17 +90,21 @@ static inline unsigned ecp_lanes(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t n)
  * vector: one masked load (lanes outside the plane are never read) and one full store, whose
  * lanes past kw are zeros: d needs VL - kw elements of slack after it, which the next window
  * row (packed after this one) overwrites. */
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_window_row_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t kw,
                  ptrdiff_t W, unsigned ok)
 {
+    if (kw <= 8) {   /* a 32-byte store crosses fewer cache lines than a 64-byte one */
+        _mm256_storeu_ps(d, _mm256_maskz_loadu_ps((__mmask8)ok, xr + c0));
+        return;
+    }
     if (kw <= 16) {
         _mm512_storeu_ps(d, _mm512_maskz_loadu_ps((__mmask16)ok, xr + c0));
         return;
     }
     for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0f;
 }
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_window_row_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t kw,
                  ptrdiff_t W, unsigned ok)
 {
@@ -150,7 +155,7 @@ static inline void ecp_scatter_plan_make(ecp_scatter_plan *pl, ptrdiff_t c0, ptr
     }
 }
 
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_scatter_row_f(float *restrict dr, ptrdiff_t c0, const float *restrict src, ptrdiff_t NR,
                   ptrdiff_t kw, ptrdiff_t s, const ecp_scatter_plan *pl)
 {
@@ -166,7 +171,7 @@ ecp_scatter_row_f(float *restrict dr, ptrdiff_t c0, const float *restrict src, p
         _mm512_mask_storeu_ps(d, out, _mm512_add_ps(_mm512_maskz_loadu_ps(out, d), acc));
     }
 }
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src, ptrdiff_t NR,
                   ptrdiff_t kw, ptrdiff_t s, const ecp_scatter_plan *pl)
 {
@@ -201,7 +206,7 @@ ECP_DEFINE_SCATTER_SCALAR(double, d)
 /* d[u] = xr[c0 + s*u] for u < len (s = 1 or 2), zeros where the column is outside 0 .. W-1:
  * one row of a panel, a vector of u at a time (masked loads never touch lanes outside the row;
  * s = 2 picks the even lanes of two loads with one permute). */
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_copy_run_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t len,
                ptrdiff_t s, ptrdiff_t W)
 {
@@ -223,7 +228,7 @@ ecp_copy_run_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdif
         _mm512_mask_storeu_ps(d + u0, keep, v);
     }
 }
-__attribute__((target("avx512f"))) static inline void
+__attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_copy_run_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t len,
                ptrdiff_t s, ptrdiff_t W)
 {
@@ -250,7 +255,7 @@ ecp_copy_run_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrd
  * gathers, for maps whose rows are too short for ecp_copy_run to pay. Pixel t's window starts at
  * xb + off[t], i.e. at row rows[t], column cols[t] of its plane (negative in the padding); a lane
  * is gathered only where the window element lies inside the plane. */
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f,avx512vl"))) static void
 ecp_gather_panel_f(float *restrict panel, const float *restrict xb, const int *off,
                    const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
                    ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
@@ -281,7 +286,7 @@ ecp_gather_panel_f(float *restrict panel, const float *restrict xb, const int *o
         }
     }
 }
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f,avx512vl"))) static void
 ecp_gather_panel_d(double *restrict panel, const double *restrict xb, const int *off,
                    const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
                    ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
@@ -314,7 +319,7 @@ ecp_gather_panel_d(double *restrict panel, const double *restrict xb, const int 
 /* C[m][0:NR] (=, or += when acc) sum_l A(l, m) * b[l][0:NR], m < 8: the 8 x NR register      \
  * tile. A(l, m) = a[l*sl + m*sm] (packed: sl 8, sm 1; rows of a matrix: sl 1, sm its stride), \
  * b: rows of NR values ldb apart, C: rows ldc apart. */                                      \
-__attribute__((target("avx512f,fma")))                                                         \
+__attribute__((target("avx512f,avx512vl,fma")))                                                         \
 static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl, ptrdiff_t sm, \
                                   const T *restrict bp, ptrdiff_t ldb, T *restrict c,          \
                                   ptrdiff_t ldc, int acc)                                      \
@@ -346,7 +351,7 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
                                                                                                \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
  * panel: K * 2*VL scratch, tile: 8 * 2*VL scratch (both per thread). */                       \
-__attribute__((target("avx512f,fma")))                                                         \
+__attribute__((target("avx512f,avx512vl,fma")))                                                         \
 static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,  \
                                   const T *restrict wp, ptrdiff_t O, ptrdiff_t kh,             \
                                   ptrdiff_t kw, const T *restrict bias, T *restrict y,         \
@@ -434,7 +439,7 @@ ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * Summation order is fixed by the shapes alone. */
 #define ECP_DEFINE_DIRECT_BWD(T, SUF, VL)                                                      \
-__attribute__((target("avx512f,fma")))                                                         \
+__attribute__((target("avx512f,avx512vl,fma")))                                                         \
 static void ecp_direct_backward_item_##SUF(                                                    \
     const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,          \
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
