@@ -94,10 +94,6 @@ __attribute__((target("avx512f,avx512vl"))) static inline void
 ecp_window_row_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t kw,
                  ptrdiff_t W, unsigned ok)
 {
-    if (kw <= 8) {   /* a 32-byte store crosses fewer cache lines than a 64-byte one */
-        _mm256_storeu_ps(d, _mm256_maskz_loadu_ps((__mmask8)ok, xr + c0));
-        return;
-    }
     if (kw <= 16) {
         _mm512_storeu_ps(d, _mm512_maskz_loadu_ps((__mmask16)ok, xr + c0));
         return;
@@ -114,6 +110,42 @@ ecp_window_row_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, pt
     }
     for (ptrdiff_t j = 0; j < kw; j++) d[j] = (c0 + j >= 0 && c0 + j < W) ? xr[c0 + j] : 0.0;
 }
+
+/* One pixel's window, C*kh rows of kw values, into rt (im2row): the window's top-left input
+ * element is (rbase, cbase) of each plane of xs; zeros outside the plane. The rows inside the
+ * plane (ilo .. ihi-1) and the column mask are the same for every channel: computed once. A row
+ * is one masked load and one full-vector store (the next row's store overwrites the spill; rt
+ * needs a vector of slack past C*kh*kw). */
+#define ECP_DEFINE_PACK_WINDOW(T, SUF, SMALL, STORE_S, LOAD_S, ZERO_S, MASK_S)                  \
+__attribute__((target("avx512f,avx512vl"))) static inline void                                 \
+ecp_pack_window_##SUF(T *restrict rt, const T *restrict xs, ptrdiff_t C, ptrdiff_t H,           \
+                      ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t rbase, ptrdiff_t cbase)  \
+{                                                                                              \
+    const ptrdiff_t HW = H * W, ilo = rbase < 0 ? -rbase : 0;                                  \
+    ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                           \
+    if (ihi < ilo) ihi = ilo;                                                                  \
+    if (kw <= SMALL) {                                                                         \
+        const MASK_S ok = (MASK_S)ecp_lanes(-cbase, W - cbase, kw);                            \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                    \
+            T *restrict d = rt + c * kh * kw;                                                  \
+            const T *sp = xs + c * HW + rbase * W + cbase;                                     \
+            ptrdiff_t i = 0;                                                                   \
+            for (; i < ilo; i++) STORE_S(d + i * kw, ZERO_S());                                \
+            for (; i < ihi; i++) STORE_S(d + i * kw, LOAD_S(ok, sp + i * W));                  \
+            for (; i < kh; i++) STORE_S(d + i * kw, ZERO_S());                                 \
+        }                                                                                      \
+        return;                                                                                \
+    }                                                                                          \
+    const unsigned ok = ecp_lanes(-cbase, W - cbase, kw < 2 * SMALL ? kw : 2 * SMALL);         \
+    for (ptrdiff_t c = 0; c < C; c++)                                                          \
+        for (ptrdiff_t i = 0; i < kh; i++) {                                                   \
+            T *restrict d = rt + (c * kh + i) * kw;                                            \
+            if (i < ilo || i >= ihi) memset(d, 0, (size_t)kw * sizeof(T));                     \
+            else ecp_window_row_##SUF(d, xs + c * HW + (rbase + i) * W, cbase, kw, W, ok);     \
+        }                                                                                      \
+}
+ECP_DEFINE_PACK_WINDOW(float, f, 8, _mm256_storeu_ps, _mm256_maskz_loadu_ps, _mm256_setzero_ps, __mmask8)
+ECP_DEFINE_PACK_WINDOW(double, d, 4, _mm256_storeu_pd, _mm256_maskz_loadu_pd, _mm256_setzero_pd, __mmask8)
 
 /* Adding kw rows of a dcols panel (NR apart) into one input-gradient row:
  *     dr[c0 + s*u + j] += src[j*NR + u]   for u < len, j < kw (columns outside 0 .. W-1 dropped).
@@ -472,14 +504,7 @@ static void ecp_direct_backward_item_##SUF(                                     
             const T *xs = x + (n0 + b) * C * HW;                                               \
             const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
             T *restrict rt = rpanel + t * Kp;                                                  \
-            const unsigned ok = ecp_lanes(-cbase, W - cbase, kw < VL ? kw : VL);               \
-            for (ptrdiff_t c = 0; c < C; c++)                                                  \
-                for (ptrdiff_t i = 0; i < kh; i++) {                                           \
-                    const ptrdiff_t row = rbase + i;                                           \
-                    T *restrict d = rt + (c * kh + i) * kw;                                    \
-                    if (row < 0 || row >= H) memset(d, 0, (size_t)kw * sizeof(T));             \
-                    else ecp_window_row_##SUF(d, xs + c * HW + row * W, cbase, kw, W, ok);     \
-                }                                                                              \
+            ecp_pack_window_##SUF(rt, xs, C, H, W, kh, kw, rbase, cbase);                      \
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
         }                                                                                      \
         for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
