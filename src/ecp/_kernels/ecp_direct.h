@@ -57,8 +57,11 @@ ECP_DEFINE_PACKW(double, d)
 static void ecp_pack_weights_t_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K,             \
                                      T *restrict wt)                                           \
 {                                                                                              \
-    ptrdiff_t nkb = (K + ECP_MR - 1) / ECP_MR;                                                 \
-    for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                     \
+    const ptrdiff_t full = K / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;                        \
+    for (ptrdiff_t kb = 0; kb < full; kb++)         /* whole blocks: 8 contiguous values */    \
+        for (ptrdiff_t o = 0; o < O; o++)                                                      \
+            memcpy(wt + (kb * O + o) * ECP_MR, w + o * K + kb * ECP_MR, ECP_MR * sizeof(T));   \
+    for (ptrdiff_t kb = full; kb < nkb; kb++)                                                  \
         for (ptrdiff_t o = 0; o < O; o++)                                                      \
             for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                           \
                 ptrdiff_t k = kb * ECP_MR + m;                                                 \
