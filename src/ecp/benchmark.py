@@ -31,8 +31,8 @@ kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``env`` with ``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``, ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
-``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``
-and ``backward``: ``"direct"`` or ``"im2col+blas"``, the kernel ecp picked), ``verification``,
+``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
+``easy_forward`` and ``backward``: ``"direct"`` or ``"im2col+blas"``, the kernel ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
 ``speedup`` (from the medians), ``speedup_min`` (from the minima), ``memory_mb``. Timing names:
 ``full_forward``, ``easy_forward``, ``full_backward``, ``easy_backward``,
@@ -540,7 +540,8 @@ def kernels_used(w_shape):
     """Which kernel ecp runs for each pass of a layer with filters of w_shape (ecp.conv picks
     the direct AVX-512 kernels where they measured faster, else im2col + BLAS)."""
     name = {True: "direct", False: "im2col+blas"}
-    return {"forward": name[_ecp_conv._direct_forward(w_shape)],
+    return {"forward": name[_ecp_conv._direct_forward(w_shape, 1)],
+            "easy_forward": name[_ecp_conv._direct_forward(w_shape, 2)],
             "backward": name[_ecp_conv._direct_backward(w_shape)]}
 
 
@@ -831,8 +832,8 @@ def format_shape(rec, record):
         ]
     head = (f"{rec['name']}: x {tuple(rec['x_shape'])}, w {tuple(rec['w_shape'])}, padding "
             f"{rec['padding']} -> full {tuple(rec['full_shape'])}, easy {tuple(rec['easy_shape'])}"
-            f"  [{record['config']['dtype']}, kernels: forward {rec['kernels']['forward']}, "
-            f"backward {rec['kernels']['backward']}; results verified]")
+            f"  [{record['config']['dtype']}, kernels: forward {rec['kernels']['forward']} (easy "
+            f"{rec['kernels']['easy_forward']}), backward {rec['kernels']['backward']}; results verified]")
     lw = max(len(r[0]) for r in rows)
     uw = max(len(r[1]) for r in rows)
     cw = max([len("backward")] + [len(c) for r in rows for c in r[2:]])

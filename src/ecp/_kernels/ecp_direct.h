@@ -238,116 +238,73 @@ static inline void ecp_scatter_row_scalar_##SUF(T *restrict dr, ptrdiff_t c0, pt
 ECP_DEFINE_SCATTER_SCALAR(float, f)
 ECP_DEFINE_SCATTER_SCALAR(double, d)
 
-/* d[u] = xr[c0 + s*u] for u < len (s = 1 or 2), zeros where the column is outside 0 .. W-1:
- * one row of a panel, a vector of u at a time (masked loads never touch lanes outside the row;
- * s = 2 picks the even lanes of two loads with one permute). */
-__attribute__((target("avx512f,avx512vl"))) static inline void
-ecp_copy_run_f(float *restrict d, const float *restrict xr, ptrdiff_t c0, ptrdiff_t len,
-               ptrdiff_t s, ptrdiff_t W)
-{
-    if (s == 2 && len < 16 && c0 >= 0 && c0 + 2 * (len - 1) < W) {  /* short: scalar is faster */
-        for (ptrdiff_t u = 0; u < len; u++) d[u] = xr[c0 + 2 * u];
-        return;
-    }
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    for (ptrdiff_t u0 = 0; u0 < len; u0 += 16) {
-        const __mmask16 keep = (__mmask16)ecp_lanes(0, len - u0, 16);
-        const ptrdiff_t a = c0 + s * u0, last = s * (len - 1 - u0);  /* in-offsets 0 .. last */
-        __m512 v = _mm512_maskz_loadu_ps((__mmask16)(ecp_lanes(-a, W - a, 16) & ecp_lanes(0, last + 1, 16)),
-                                         xr + a);
-        if (s == 2) {
-            const __m512 hi = _mm512_maskz_loadu_ps(
-                (__mmask16)(ecp_lanes(-a - 16, W - a - 16, 16) & ecp_lanes(0, last - 15, 16)), xr + a + 16);
-            v = _mm512_permutex2var_ps(v, even, hi);
-        }
-        _mm512_mask_storeu_ps(d + u0, keep, v);
-    }
+/* d[u] = xr[c0 + s*u] for u < len, zeros where the column is outside 0 .. W-1: one panel row
+ * of a run, element by element (windows wider than ecp_pack_run handles, kw > 16) */
+#define ECP_DEFINE_COPY_RUN(T, SUF)                                                            \
+static inline void ecp_copy_run_##SUF(T *restrict d, const T *restrict xr, ptrdiff_t c0,         \
+                                      ptrdiff_t len, ptrdiff_t s, ptrdiff_t W)                 \
+{                                                                                              \
+    for (ptrdiff_t u = 0; u < len; u++) {                                                      \
+        const ptrdiff_t col = c0 + s * u;                                                      \
+        d[u] = (col >= 0 && col < W) ? xr[col] : (T)0;                                         \
+    }                                                                                          \
 }
-__attribute__((target("avx512f,avx512vl"))) static inline void
-ecp_copy_run_d(double *restrict d, const double *restrict xr, ptrdiff_t c0, ptrdiff_t len,
-               ptrdiff_t s, ptrdiff_t W)
-{
-    if (s == 2 && len < 8 && c0 >= 0 && c0 + 2 * (len - 1) < W) {  /* short: scalar is faster */
-        for (ptrdiff_t u = 0; u < len; u++) d[u] = xr[c0 + 2 * u];
-        return;
-    }
-    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
-    for (ptrdiff_t u0 = 0; u0 < len; u0 += 8) {
-        const __mmask8 keep = (__mmask8)ecp_lanes(0, len - u0, 8);
-        const ptrdiff_t a = c0 + s * u0, last = s * (len - 1 - u0);
-        __m512d v = _mm512_maskz_loadu_pd((__mmask8)(ecp_lanes(-a, W - a, 8) & ecp_lanes(0, last + 1, 8)),
-                                          xr + a);
-        if (s == 2) {
-            const __m512d hi = _mm512_maskz_loadu_pd(
-                (__mmask8)(ecp_lanes(-a - 8, W - a - 8, 8) & ecp_lanes(0, last - 7, 8)), xr + a + 8);
-            v = _mm512_permutex2var_pd(v, even, hi);
-        }
-        _mm512_mask_storeu_pd(d + u0, keep, v);
-    }
-}
+ECP_DEFINE_COPY_RUN(float, f)
+ECP_DEFINE_COPY_RUN(double, d)
 
-/* panel[k][t] for k = (c, i, j), t < 32 (zeros past jn): the windows of 32 pixels by hardware
- * gathers, for maps whose rows are too short for ecp_copy_run to pay. Pixel t's window starts at
- * xb + off[t], i.e. at row rows[t], column cols[t] of its plane (negative in the padding); a lane
- * is gathered only where the window element lies inside the plane. */
-__attribute__((target("avx512f,avx512vl"))) static void
-ecp_gather_panel_f(float *restrict panel, const float *restrict xb, const int *off,
-                   const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
-                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
-{
-    const __m512i o0 = _mm512_loadu_si512(off), o1 = _mm512_loadu_si512(off + 16);
-    const __m512i r0 = _mm512_loadu_si512(rows), r1 = _mm512_loadu_si512(rows + 16);
-    const __m512i q0 = _mm512_loadu_si512(cols), q1 = _mm512_loadu_si512(cols + 16);
-    const __m512i zero = _mm512_setzero_si512(), hh = _mm512_set1_epi32((int)H);
-    const __m512i ww = _mm512_set1_epi32((int)W);
-    const __mmask16 in0 = (__mmask16)ecp_lanes(0, jn, 16), in1 = (__mmask16)ecp_lanes(0, jn - 16, 16);
-    const __m512 z = _mm512_setzero_ps();
-    for (ptrdiff_t i = 0; i < kh; i++) {
-        const __m512i ri0 = _mm512_add_epi32(r0, _mm512_set1_epi32((int)i));
-        const __m512i ri1 = _mm512_add_epi32(r1, _mm512_set1_epi32((int)i));
-        const __mmask16 rok0 = in0 & _mm512_cmpge_epi32_mask(ri0, zero) & _mm512_cmplt_epi32_mask(ri0, hh);
-        const __mmask16 rok1 = in1 & _mm512_cmpge_epi32_mask(ri1, zero) & _mm512_cmplt_epi32_mask(ri1, hh);
-        for (ptrdiff_t j = 0; j < kw; j++) {
-            const __m512i qj0 = _mm512_add_epi32(q0, _mm512_set1_epi32((int)j));
-            const __m512i qj1 = _mm512_add_epi32(q1, _mm512_set1_epi32((int)j));
-            const __mmask16 m0 = rok0 & _mm512_cmpge_epi32_mask(qj0, zero) & _mm512_cmplt_epi32_mask(qj0, ww);
-            const __mmask16 m1 = rok1 & _mm512_cmpge_epi32_mask(qj1, zero) & _mm512_cmplt_epi32_mask(qj1, ww);
-            for (ptrdiff_t c = 0; c < C; c++) {
-                const float *bp = xb + c * H * W + i * W + j;
-                float *d = panel + ((c * kh + i) * kw + j) * 32;
-                _mm512_storeu_ps(d, _mm512_mask_i32gather_ps(z, m0, o0, bp, 4));
-                _mm512_storeu_ps(d + 16, _mm512_mask_i32gather_ps(z, m1, o1, bp, 4));
-            }
-        }
-    }
+/* One run of len same-row output pixels (len <= 2*VL) into a forward panel: for every window
+ * element k = (c, i, j), panel[k*NR + u] = x[c][rbase + i][cbase + j + s*u] (zeros outside
+ * the plane), u < len. The column masks (one per j and vector of u) and the rows inside the
+ * plane depend only on the run, so they are computed once and every (c, i, j) row is one masked
+ * load and one masked store (s = 2: plus a permute keeping the even lanes). kw <= 16 only. */
+#define ECP_DEFINE_PACK_RUN(T, SUF, VL, MASK, VT, LOADZ, STOREM, PERM, PERM2, ZERO, EVEN)      \
+__attribute__((target("avx512f,avx512vl"))) static inline void                                 \
+ecp_pack_run_##SUF(T *restrict panel, ptrdiff_t NR, const T *restrict xs, ptrdiff_t C,           \
+                   ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t rbase,        \
+                   ptrdiff_t cbase, ptrdiff_t len, ptrdiff_t s)                                 \
+{                                                                                              \
+    const ptrdiff_t HW = H * W, ilo = rbase < 0 ? -rbase : 0;                                  \
+    ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                           \
+    if (ihi < ilo) ihi = ilo;                                                                  \
+    const VT zero = ZERO();                                                                    \
+    const __m512i even = EVEN;                                                                 \
+    for (ptrdiff_t u0 = 0; u0 < len; u0 += VL) {                                               \
+        const ptrdiff_t n = len - u0 < VL ? len - u0 : VL;                                     \
+        const MASK st = (MASK)ecp_lanes(0, n, VL);                                             \
+        const int two = s * (n - 1) + 1 > VL;    /* s = 2 reads past one vector */             \
+        MASK lo[16], hi[16];                                                                   \
+        ptrdiff_t a[16];                                                                       \
+        for (ptrdiff_t j = 0; j < kw; j++) {                                                   \
+            a[j] = cbase + j + s * u0;           /* input column of lane 0 */                  \
+            const ptrdiff_t span = s * (n - 1) + 1;                                            \
+            lo[j] = (MASK)(ecp_lanes(-a[j], W - a[j], VL) & ecp_lanes(0, span, VL));           \
+            hi[j] = (MASK)(ecp_lanes(-a[j] - VL, W - a[j] - VL, VL) & ecp_lanes(0, span - VL, VL)); \
+        }                                                                                      \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                    \
+            const T *xc = xs + c * HW + rbase * W;                                             \
+            for (ptrdiff_t i = 0; i < kh; i++) {                                               \
+                T *d = panel + ((c * kh + i) * kw) * NR + u0;                                  \
+                if (i < ilo || i >= ihi) {                                                     \
+                    for (ptrdiff_t j = 0; j < kw; j++) STOREM(d + j * NR, st, zero);           \
+                    continue;                                                                  \
+                }                                                                              \
+                const T *xr = xc + i * W;                                                      \
+                for (ptrdiff_t j = 0; j < kw; j++) {                                           \
+                    VT v = LOADZ(lo[j], xr + a[j]);                                            \
+                    if (s == 2)                                                                \
+                        v = two ? PERM2(v, even, LOADZ(hi[j], xr + a[j] + VL)) : PERM(even, v);  \
+                    STOREM(d + j * NR, st, v);                                                 \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
 }
-__attribute__((target("avx512f,avx512vl"))) static void
-ecp_gather_panel_d(double *restrict panel, const double *restrict xb, const int *off,
-                   const int *rows, const int *cols, ptrdiff_t jn, ptrdiff_t C, ptrdiff_t H,
-                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw)
-{
-    const __m512i o = _mm512_loadu_si512(off), r = _mm512_loadu_si512(rows);
-    const __m512i q = _mm512_loadu_si512(cols);
-    const __m256i olo = _mm512_castsi512_si256(o), ohi = _mm512_extracti64x4_epi64(o, 1);
-    const __m512i zero = _mm512_setzero_si512(), hh = _mm512_set1_epi32((int)H);
-    const __m512i ww = _mm512_set1_epi32((int)W);
-    const __mmask16 in = (__mmask16)ecp_lanes(0, jn, 16);
-    const __m512d z = _mm512_setzero_pd();
-    for (ptrdiff_t i = 0; i < kh; i++) {
-        const __m512i ri = _mm512_add_epi32(r, _mm512_set1_epi32((int)i));
-        const __mmask16 rok = in & _mm512_cmpge_epi32_mask(ri, zero) & _mm512_cmplt_epi32_mask(ri, hh);
-        for (ptrdiff_t j = 0; j < kw; j++) {
-            const __m512i qj = _mm512_add_epi32(q, _mm512_set1_epi32((int)j));
-            const __mmask16 m = rok & _mm512_cmpge_epi32_mask(qj, zero) & _mm512_cmplt_epi32_mask(qj, ww);
-            for (ptrdiff_t c = 0; c < C; c++) {
-                const double *bp = xb + c * H * W + i * W + j;
-                double *d = panel + ((c * kh + i) * kw + j) * 16;
-                _mm512_storeu_pd(d, _mm512_mask_i32gather_pd(z, (__mmask8)m, olo, bp, 8));
-                _mm512_storeu_pd(d + 8, _mm512_mask_i32gather_pd(z, (__mmask8)(m >> 8), ohi, bp, 8));
-            }
-        }
-    }
-}
+ECP_DEFINE_PACK_RUN(float, f, 16, __mmask16, __m512, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+                    _mm512_permutexvar_ps, _mm512_permutex2var_ps, _mm512_setzero_ps,
+                    _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0))
+ECP_DEFINE_PACK_RUN(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+                    _mm512_permutexvar_pd, _mm512_permutex2var_pd, _mm512_setzero_pd,
+                    _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
 
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
@@ -398,10 +355,6 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
     const ptrdiff_t plane = hq * wq, nob = (O + ECP_MR - 1) / ECP_MR;                          \
     ptrdiff_t yoff[2 * VL];                                                                    \
-    int goff[32] = {0}, grow[32] = {0}, gcol[32] = {0};   /* gather's 32-bit offsets */          \
-    /* rows of at most 8 pixels (float; 4 in double): gathers beat per-row copies (the paper's\
-     * conv2 forward, full and easy; not conv1's easy rows of 12), where offsets fit 32 bits */     \
-    const int gather = 2 * wq <= VL && nb * C * H * W + (H + W) * (s + 1) * (kh + kw + pad + 2) < 2147483647; \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
         /* pack the windows of columns j0 .. j0+jn-1, one run of same-row pixels at a time */  \
@@ -409,13 +362,11 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
             const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;       \
-            for (ptrdiff_t u = 0; u < len; u++) {                                              \
-                yoff[t + u] = (n0 + b) * O * plane + r0 * wq + p + u;                          \
-                goff[t + u] = (int)(b * C * H * W + rbase * W + cbase + s * u);                \
-                grow[t + u] = (int)rbase;                                                      \
-                gcol[t + u] = (int)(cbase + s * u);                                            \
-            }                                                                                  \
-            if (!gather) {                                                                     \
+            for (ptrdiff_t u = 0; u < len; u++) yoff[t + u] = (n0 + b) * O * plane + r0 * wq + p + u; \
+            if (kw <= 16) {                                                                    \
+                ecp_pack_run_##SUF(panel + t, NR, x + (n0 + b) * C * H * W, C, H, W, kh, kw,    \
+                                   rbase, cbase, len, s);                                      \
+            } else {                                                                           \
                 const T *xs = x + (n0 + b) * C * H * W;                                        \
                 for (ptrdiff_t c = 0; c < C; c++) {                                            \
                     for (ptrdiff_t i = 0; i < kh; i++) {                                       \
@@ -434,10 +385,7 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
             }                                                                                  \
             t += len;                                                                          \
         }                                                                                      \
-        if (gather) {                                                                          \
-            ecp_gather_panel_##SUF(panel, x + n0 * C * H * W, goff, grow, gcol, jn, C, H, W,   \
-                                   kh, kw);                                                    \
-        } else if (jn < NR) {                                                                  \
+        if (jn < NR) {                                                                         \
             for (ptrdiff_t k = 0; k < K; k++)                                                  \
                 memset(panel + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                 \
         }                                                                                      \
