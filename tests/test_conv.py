@@ -599,20 +599,25 @@ def test_gemm_wrapper_matches_matmul(m, k, n, dtype):
 
 # ----------------------------------------------------------------------------- both kernels
 
-KERNELS = ["blas", "direct"]
+KERNELS = ["blas", "direct", "direct-rows"]
 
 
 @pytest.fixture(params=KERNELS)
 def kernel(request, monkeypatch):
     """Run a test with the im2col + BLAS kernels, then with the fused-packing AVX-512 ones
     (ecp_direct.h; skipped on CPUs without AVX-512) for every shape, also those for which
-    ecp would pick im2col + BLAS for the backward pass."""
-    if request.param == "direct" and not ecp.conv._conv.DIRECT_SUPPORTED:
+    ecp would pick im2col + BLAS: forward through the panel kernel, then through the
+    pixel-rows kernel."""
+    direct = request.param != "blas"
+    if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
-    monkeypatch.setattr(ecp.conv, "DIRECT", request.param == "direct")
+    monkeypatch.setattr(ecp.conv, "DIRECT", direct)
     monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_K", 0)
     monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 0)
     monkeypatch.setattr(ecp.conv, "DIRECT_FORWARD_MIN_O", 0)
+    rows = request.param == "direct-rows"
+    monkeypatch.setattr(ecp.conv, "ROWS_KERNEL_MAX_WQ", 1 << 30 if rows else -1)
+    monkeypatch.setattr(ecp.conv, "ROWS_KERNEL_MAX_WASTE", 1.0 if rows else -1.0)
     return request.param
 
 

@@ -32,7 +32,8 @@ kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
-``easy_forward`` and ``backward``: ``"direct"`` or ``"im2col+blas"``, the kernel ecp picked), ``verification``,
+``easy_forward``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``; ``backward``: ``"direct"`` or
+``"im2col+blas"``: the kernels ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
 ``speedup`` (from the medians), ``speedup_min`` (from the minima), ``memory_mb``. Timing names:
 ``full_forward``, ``easy_forward``, ``full_backward``, ``easy_backward``,
@@ -536,13 +537,14 @@ def _torch_setup(torch, shape, x, w, b, mode):
     return ctx
 
 
-def kernels_used(w_shape):
-    """Which kernel ecp runs for each pass of a layer with filters of w_shape (ecp.conv picks
-    the direct AVX-512 kernels where they measured faster, else im2col + BLAS)."""
-    name = {True: "direct", False: "im2col+blas"}
-    return {"forward": name[_ecp_conv._direct_forward(w_shape, 1)],
-            "easy_forward": name[_ecp_conv._direct_forward(w_shape, 2)],
-            "backward": name[_ecp_conv._direct_backward(w_shape)]}
+def kernels_used(shape):
+    """Which kernel ecp runs for each pass of a layer shape (ecp.conv picks the direct AVX-512
+    kernels where they measured faster, else im2col + BLAS)."""
+    fwd = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
+    full_wq = shape.full_shape[3]
+    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 1, full_wq)],
+            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 2, full_wq // 2)],
+            "backward": "direct" if _ecp_conv._direct_backward(shape.w_shape) else "im2col+blas"}
 
 
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):
@@ -623,7 +625,7 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         "full_shape": list(shape.full_shape),
         "easy_shape": list(shape.easy_shape),
         "flops": flops,
-        "kernels": kernels_used(shape.w_shape),
+        "kernels": kernels_used(shape),
         "verification": {"passed": True, "tolerance": _RTOL[dtype.name], "errors": errors},
         "timings": timings,
         "gflops": gflops,

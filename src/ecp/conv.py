@@ -62,6 +62,26 @@ def _direct_forward(w_shape, stride=1):
     return DIRECT and (stride == 2 or w_shape[0] >= DIRECT_FORWARD_MIN_O or k >= DIRECT_FORWARD_MIN_K)
 
 
+# The direct forward has two forms (ecp_direct.h). The panel kernel packs the windows of a run
+# of same-row pixels per (c, i, j): cheap for long rows, dear for rows of a few pixels. The
+# pixel-rows kernel packs a pixel's window per (c, i) and holds 8 pixels x 32 filters per tile,
+# so it wastes lanes unless the filters fill whole vectors. Measured on one core, the paper's
+# easy conv2 (rows of 4, 32 filters): pixel rows 0.32 ms, panel 0.39; full conv2 (rows of 8):
+# 1.21 vs 1.16 -- so pixel rows for rows of <= 4 pixels with at most 1/8 of the lanes idle.
+ROWS_KERNEL_MAX_WQ = 4
+ROWS_KERNEL_MAX_WASTE = 0.125
+
+
+def _forward_kernel(w_shape, stride, wq):
+    """0: im2col + BLAS, 1: direct panel kernel, 2: direct pixel-rows kernel."""
+    if not _direct_forward(w_shape, stride):
+        return 0
+    lanes = -(-w_shape[0] // 32) * 32
+    if wq <= ROWS_KERNEL_MAX_WQ and (lanes - w_shape[0]) / lanes <= ROWS_KERNEL_MAX_WASTE:
+        return 2
+    return 1
+
+
 def _direct_backward(w_shape):
     k = w_shape[1] * w_shape[2] * w_shape[3]
     return DIRECT and k >= DIRECT_BACKWARD_MIN_K and w_shape[3] >= DIRECT_BACKWARD_MIN_KW
@@ -198,10 +218,10 @@ def _plan(x, w, padding, stride, direct):
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    direct = _direct_forward(w.shape, stride)
-    group, rows = _plan(x, w, padding, stride, direct)
+    kernel = _forward_kernel(w.shape, stride, out_shape[3])
+    group, rows = _plan(x, w, padding, stride, kernel != 0)
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
-                       _threads(w.shape, out_shape), direct)
+                       _threads(w.shape, out_shape), kernel)
     return y
 
 

@@ -100,6 +100,20 @@ cdef extern from "ecp_direct.h" nogil:
                            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                            Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                            double *panel, double *tile)
+    void ecp_pack_weights_v_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wv)
+    void ecp_pack_weights_v_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wv)
+    void ecp_direct_rows_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                const float *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
+                                const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+                                Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
+                                Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                                float *rpanel, float *tile)
+    void ecp_direct_rows_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                const double *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
+                                const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+                                Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
+                                Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                                double *rpanel, double *tile)
     void ecp_pack_weights_t_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
     void ecp_pack_weights_t_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
     void ecp_direct_backward_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -235,11 +249,13 @@ cdef inline void _sum_rows(floating *dst, const floating *src, Py_ssize_t n, Py_
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t group, Py_ssize_t rows, int n_threads, bint direct=False):
+                 Py_ssize_t group, Py_ssize_t rows, int n_threads, int kernel=0):
     """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
 
-    ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused
-    packing + register-tile kernel instead of im2col + BLAS.
+    ``kernel`` (1 and 2 only where DIRECT_SUPPORTED): 0 im2col + BLAS; 1 ecp_direct.h's panel
+    kernel (windows packed a run of same-row pixels at a time, 8 filters x 32 pixels per
+    register tile); 2 its pixel-rows kernel (windows packed a pixel at a time, 8 pixels x 32
+    filters per tile), for output rows too short for runs to pay.
 
     Work is cut into items: ``group`` whole samples, or (when ``rows`` < the output height and
     group is 1) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
@@ -267,31 +283,55 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef floating[::1] wp
     cdef floating[:, ::1] panel
     cdef floating[:, ::1] tile
-    if direct and DIRECT_SUPPORTED:
-        wp = _scratch("wp", (((O + 7) // 8) * 8 * K,), dtype)
-        panel = _scratch("panel", (nt, K * nr_cols), dtype)
+    if not DIRECT_SUPPORTED:
+        kernel = 0
+    if kernel == 1 or kernel == 2:
         tile = _scratch("tile", (nt, 8 * nr_cols), dtype)
+        if kernel == 1:
+            wp = _scratch("wp", (((O + 7) // 8) * 8 * K,), dtype)
+            panel = _scratch("panel", (nt, K * nr_cols), dtype)
+        else:
+            wp = _scratch("wp", ((O + nr_cols - 1) // nr_cols * nr_cols * K,), dtype)
+            panel = _scratch("panel", (nt, 8 * K + nr_cols // 2), dtype)  # + a vector of slack
         with nogil:
-            if floating is float:
-                ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, &wp[0])
+            if kernel == 1:
+                if floating is float:
+                    ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, &wp[0])
+                else:
+                    ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, &wp[0])
             else:
-                ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, &wp[0])
+                if floating is float:
+                    ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, &wp[0])
+                else:
+                    ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, &wp[0])
             with parallel(num_threads=nt):
                 t = threadid()
                 for it in prange(n_items, schedule='static'):
                     n0 = (it // n_rb) * group
                     nb = min(group, N - n0)
                     r0 = (it % n_rb) * rows
-                    if floating is float:
-                        ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
-                                          &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
-                                          min(rows, hq - r0), pad, stride, oy, ox,
-                                          &panel[t, 0], &tile[t, 0])
+                    if kernel == 1:
+                        if floating is float:
+                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                              &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                              min(rows, hq - r0), pad, stride, oy, ox,
+                                              &panel[t, 0], &tile[t, 0])
+                        else:
+                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                              &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                              min(rows, hq - r0), pad, stride, oy, ox,
+                                              &panel[t, 0], &tile[t, 0])
                     else:
-                        ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
-                                          &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
-                                          min(rows, hq - r0), pad, stride, oy, ox,
-                                          &panel[t, 0], &tile[t, 0])
+                        if floating is float:
+                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                                   &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                                   min(rows, hq - r0), pad, stride, oy, ox,
+                                                   &panel[t, 0], &tile[t, 0])
+                        else:
+                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                                                   &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                                                   min(rows, hq - r0), pad, stride, oy, ox,
+                                                   &panel[t, 0], &tile[t, 0])
         return
     cols = _scratch("cols", (nt, K * group * rows * wq), dtype)
     ybuf = _scratch("ybuf", (nt, O * group * rows * wq), dtype)

@@ -52,6 +52,21 @@ static void ecp_pack_weights_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K
 ECP_DEFINE_PACKW(float, f)
 ECP_DEFINE_PACKW(double, d)
 
+/* Wv[ob][k][l] = w[ob*nr + l][k], zero past O: the weights as rows of nr filters, the B operand
+ * of the pixel-rows forward kernel */
+#define ECP_DEFINE_PACKWV(T, SUF)                                                              \
+static void ecp_pack_weights_v_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr, \
+                                     T *restrict wv)                                           \
+{                                                                                              \
+    const ptrdiff_t nov = (O + nr - 1) / nr;                                                   \
+    memset(wv, 0, (size_t)(nov * K * nr) * sizeof(T));                                         \
+    for (ptrdiff_t o = 0; o < O; o++)                                                          \
+        for (ptrdiff_t k = 0; k < K; k++)                                                      \
+            wv[((o / nr) * K + k) * nr + o % nr] = w[o * K + k];                               \
+}
+ECP_DEFINE_PACKWV(float, f)
+ECP_DEFINE_PACKWV(double, d)
+
 /* Wt[kb][o][m] = w[o][kb*8 + m], zero past K: W^T in 8-row blocks, the A operand of dcols */
 #define ECP_DEFINE_PACKWT(T, SUF)                                                              \
 static void ecp_pack_weights_t_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t K,             \
@@ -413,6 +428,49 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
 ECP_DEFINE_DIRECT(float, f, ecp_vf, ecp_vf_u, 16)
 ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
 
+/* The forward pass for short output rows ("pixel rows"): 8 pixels' windows are packed one
+ * pixel per row (ecp_pack_window: a masked copy per window row, cheaper than ecp_pack_run's
+ * per-(c, i, j) copies when a run holds few pixels) and the 8 x NR register tile holds
+ * 8 pixels x NR filters: A = the packed rows (broadcast), B = Wv. Same outputs, same summation
+ * order per output as ecp_direct_item. rpanel: 8*K + VL scratch, tile: 8*NR. */
+#define ECP_DEFINE_DIRECT_ROWS(T, SUF, VL)                                                     \
+__attribute__((target("avx512f,avx512vl,fma")))                                                \
+static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,           \
+                                       ptrdiff_t W, const T *restrict wv, ptrdiff_t O,          \
+                                       ptrdiff_t kh, ptrdiff_t kw, const T *restrict bias,      \
+                                       T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, \
+                                       ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t pad, \
+                                       ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,                 \
+                                       T *restrict rpanel, T *restrict tile)                    \
+{                                                                                              \
+    const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
+    const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR;                                  \
+    ptrdiff_t yoff[ECP_MR];                                                                    \
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += ECP_MR) {                                         \
+        const ptrdiff_t jn = ncols - j0 < ECP_MR ? ncols - j0 : ECP_MR;                        \
+        for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
+            const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
+            yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                      \
+            ecp_pack_window_##SUF(rpanel + t * K, x + (n0 + b) * C * H * W, C, H, W, kh, kw,   \
+                                  oy + s * (r0 + rr) - pad, ox + s * qq - pad);                \
+        }                                                                                      \
+        for (ptrdiff_t t = jn; t < ECP_MR; t++)   /* unused rows of a last, partial group */   \
+            memset(rpanel + t * K, 0, (size_t)K * sizeof(T));                                  \
+        for (ptrdiff_t ob = 0; ob < nov; ob++) {                                               \
+            ecp_tile_##SUF(K, rpanel, 1, K, wv + ob * K * NR, NR, tile, NR, 0);                \
+            const ptrdiff_t on = O - ob * NR < NR ? O - ob * NR : NR;                          \
+            for (ptrdiff_t t = 0; t < jn; t++) {                                               \
+                T *yo = y + yoff[t] + ob * NR * plane;                                         \
+                const T *tr = tile + t * NR;                                                   \
+                const T *bo = bias + ob * NR;                                                  \
+                for (ptrdiff_t o = 0; o < on; o++) yo[o * plane] = tr[o] + bo[o];              \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+}
+ECP_DEFINE_DIRECT_ROWS(float, f, 16)
+ECP_DEFINE_DIRECT_ROWS(double, d, 8)
+
 /* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels:
  *   dwacc (8*nob rows, Kp apart) += dY_panel . windows_panel^T   (windows packed one pixel
  *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
@@ -503,6 +561,19 @@ static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_
   (void)oy; (void)ox; (void)panel; (void)tile; }
 ECP_DEFINE_DIRECT_STUB(float, f)
 ECP_DEFINE_DIRECT_STUB(double, d)
+
+#define ECP_DEFINE_DIRECT_ROWS_STUB(T, SUF)                                                    \
+static void ecp_direct_rows_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,      \
+                                       const T *wv, ptrdiff_t O, ptrdiff_t kh, ptrdiff_t kw,   \
+                                       const T *bias, T *y, ptrdiff_t hq, ptrdiff_t wq,        \
+                                       ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, \
+                                       ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, \
+                                       T *rpanel, T *tile)                                     \
+{ (void)x; (void)C; (void)H; (void)W; (void)wv; (void)O; (void)kh; (void)kw; (void)bias;       \
+  (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)pad; (void)s;     \
+  (void)oy; (void)ox; (void)rpanel; (void)tile; }
+ECP_DEFINE_DIRECT_ROWS_STUB(float, f)
+ECP_DEFINE_DIRECT_ROWS_STUB(double, d)
 
 #define ECP_DEFINE_DIRECT_BWD_STUB(T, SUF)                                                     \
 static void ecp_direct_backward_item_##SUF(                                                    \
