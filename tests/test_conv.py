@@ -599,7 +599,7 @@ def test_gemm_wrapper_matches_matmul(m, k, n, dtype):
 
 # ----------------------------------------------------------------------------- both kernels
 
-KERNELS = ["blas", "direct", "direct-rows"]
+KERNELS = ["blas", "direct", "direct-rows", "split"]
 
 
 @pytest.fixture(params=KERNELS)
@@ -607,13 +607,13 @@ def kernel(request, monkeypatch):
     """Run a test with the im2col + BLAS kernels, then with the fused-packing AVX-512 ones
     (ecp_direct.h; skipped on CPUs without AVX-512) for every shape, also those for which
     ecp would pick im2col + BLAS: forward through the panel kernel, then through the
-    pixel-rows kernel."""
+    pixel-rows kernel; "split": backward dx through the direct kernel, dW and db through BLAS."""
     direct = request.param != "blas"
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
     monkeypatch.setattr(ecp.conv, "DIRECT", direct)
     monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_K", 0)
-    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 0)
+    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 1 << 30 if request.param == "split" else 0)
     monkeypatch.setattr(ecp.conv, "DIRECT_FORWARD_MIN_O", 0)
     rows = request.param == "direct-rows"
     monkeypatch.setattr(ecp.conv, "ROWS_KERNEL_MAX_WQ", 1 << 30 if rows else -1)

@@ -32,8 +32,8 @@ kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
-``easy_forward``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``; ``backward``: ``"direct"`` or
-``"im2col+blas"``: the kernels ecp picked), ``verification``,
+``easy_forward``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``; ``backward``: ``"direct"``,
+``"im2col+blas"`` or ``"direct dx + im2col+blas dW"``: the kernels ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
 ``speedup`` (from the medians), ``speedup_min`` (from the minima), ``memory_mb``. Timing names:
 ``full_forward``, ``easy_forward``, ``full_backward``, ``easy_backward``,
@@ -544,7 +544,8 @@ def kernels_used(shape):
     full_wq = shape.full_shape[3]
     return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 1, full_wq)],
             "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 2, full_wq // 2)],
-            "backward": "direct" if _ecp_conv._direct_backward(shape.w_shape) else "im2col+blas"}
+            "backward": {"direct": "direct", "blas": "im2col+blas",
+                         "split": "direct dx + im2col+blas dW"}[_ecp_conv._backward_kernel(shape.w_shape)]}
 
 
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):

@@ -353,8 +353,9 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                   floating[:, :, :, ::1] dw, floating[::1] db,
                   bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
                   Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads,
-                  bint direct=False):
-    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten).
+                  bint direct=False, bint need_dw=True):
+    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten
+    when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
 
     Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
     its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
@@ -373,8 +374,12 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef double acc
     cdef floating *dwp = &dw[0, 0, 0, 0]
     cdef floating *dxp = NULL
-    memset(dwp, 0, O * K * sizeof(floating))
-    memset(&db[0], 0, O * sizeof(floating))
+    cdef floating *dwsp
+    if not (direct and DIRECT_SUPPORTED):
+        need_dw = True
+    if need_dw:
+        memset(dwp, 0, O * K * sizeof(floating))
+        memset(&db[0], 0, O * sizeof(floating))
     if need_dx and N > 0 and P == 0:
         memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
     if N == 0 or P == 0:
@@ -392,7 +397,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef floating[::1] wt
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
-        dws = _scratch("dws", (n_slots, nob * 8 * ld), dtype)   # zeroed by its slot's thread
+        dws = _scratch("dws", (n_slots, nob * 8 * ld if need_dw else 1), dtype)  # zeroed by its slot's thread
         wt = _scratch("wt", (nkb * 8 * O if need_dx else 1,), dtype)
         rpanel = _scratch("rpanel", (nt, nr_cols * ld + nr_cols // 2), dtype)  # + a vector of slack
         dpanel = _scratch("dpanel", (nt, nob * 8 * nr_cols), dtype, zero=True)  # rows past O stay 0
@@ -406,7 +411,10 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
             with parallel(num_threads=nt):
                 t = threadid()
                 for s in prange(n_slots, schedule='static'):
-                    memset(&dws[s, 0], 0, dws.shape[1] * sizeof(floating))
+                    dwsp = NULL
+                    if need_dw:
+                        dwsp = &dws[s, 0]
+                        memset(dwsp, 0, dws.shape[1] * sizeof(floating))
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
@@ -415,12 +423,12 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         if floating is float:
                             ecp_direct_backward_item_f(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
-                                kh, kw, n0, nb, pad, stride, oy, ox, &dws[s, 0], dxp,
+                                kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0])
                         else:
                             ecp_direct_backward_item_d(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
-                                kh, kw, n0, nb, pad, stride, oy, ox, &dws[s, 0], dxp,
+                                kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0])
     else:
         ld = K
@@ -443,6 +451,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
                                        oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
             blas_set_num_threads(prev)
+    if not need_dw:
+        return
     with nogil:
         # dw = sum of the slots, in slot order (slot rows are ld apart), a row at a time so
         # that the adds vectorize (a division per element cost more than the sums)

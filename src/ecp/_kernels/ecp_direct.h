@@ -472,7 +472,7 @@ ECP_DEFINE_DIRECT_ROWS(float, f, 16)
 ECP_DEFINE_DIRECT_ROWS(double, d, 8)
 
 /* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels:
- *   dwacc (8*nob rows, Kp apart) += dY_panel . windows_panel^T   (windows packed one pixel
+ *   dwacc (8*nob rows, Kp apart; NULL: no dW) += dY_panel . windows_panel^T   (windows packed one pixel
  *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
  *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx
  *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
@@ -507,8 +507,8 @@ static void ecp_direct_backward_item_##SUF(                                     
         if (jn < NR)                                                                           \
             for (ptrdiff_t o = 0; o < O; o++)                                                  \
                 memset(dpanel + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                \
-        /* the windows, one pixel per row of rpanel */                                         \
-        for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
+        /* the windows, one pixel per row of rpanel (only dW needs them) */                    \
+        for (ptrdiff_t t = 0; dwacc && t < jn; t++) {                                          \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const T *xs = x + (n0 + b) * C * HW;                                               \
             const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
@@ -516,7 +516,7 @@ static void ecp_direct_backward_item_##SUF(                                     
             ecp_pack_window_##SUF(rt, xs, C, H, W, kh, kw, rbase, cbase);                      \
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
         }                                                                                      \
-        for (ptrdiff_t ob = 0; ob < nob; ob++)                                                 \
+        for (ptrdiff_t ob = 0; dwacc && ob < nob; ob++)                                        \
             for (ptrdiff_t kb = 0; kb < Kp; kb += NR)                                          \
                 ecp_tile_##SUF(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,          \
                                dwacc + ob * ECP_MR * Kp + kb, Kp, 1);                          \
