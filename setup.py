@@ -63,7 +63,8 @@ debug = _flag("ECP_CYTHON_DEBUG", "0")
 native = _flag("ECP_MARCH_NATIVE", "0")
 
 msvc = os.name == "nt"  # MSVC spells the flags differently and has no probe-able CC
-compile_args = ["/O2"] if msvc else ["-O3"]
+# -fno-math-errno: no kernel reads errno, and without it GCC will not vectorise sqrt (Adam's step)
+compile_args = ["/O2"] if msvc else ["-O3", "-fno-math-errno"]
 if native and not msvc:
     compile_args.append("-march=native")
 link_args = []
@@ -111,7 +112,7 @@ def ext(name):
 
 setup(
     ext_modules=cythonize(
-        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool")],
+        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool", "_optim")],
         compiler_directives=directives,
         force=debug,  # directives are not in Cython's up-to-date check: regenerate the C
         compile_time_env={},

@@ -389,3 +389,27 @@ def test_layer_errors():
         build_network("two-conv", "stochastic")
     with pytest.raises(ValueError, match="net must be one of"):
         build_network("three-conv", "max")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [lambda p, g: optim.Adam([p], [g], lr=0.01),
+                                  lambda p, g: optim.SGD([p], [g], lr=0.1, momentum=0.9),
+                                  lambda p, g: optim.SGD([p], [g], lr=0.1)],
+                         ids=["adam", "sgd-momentum", "sgd"])
+def test_fused_optimizer_step_matches_the_numpy_expressions(make, dtype):
+    """C-contiguous parameters take the fused kernel (ecp/_kernels/_optim.pyx), other layouts the
+    NumPy expressions: the same updates, to rounding."""
+    p0 = rng(3).standard_normal((6, 7)).astype(dtype)
+    grads = [rng(30 + t).standard_normal((6, 7)).astype(dtype) for t in range(4)]
+    fused, g1 = p0.copy(), np.empty_like(p0)
+    strided, g2 = np.asfortranarray(p0), np.asfortranarray(np.empty_like(p0))
+    assert not strided.flags.c_contiguous
+    o1, o2 = make(fused, g1), make(strided, g2)
+    for gt in grads:
+        g1[:] = gt
+        g2[:] = gt
+        o1.step()
+        o2.step()
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(fused, strided, rtol=tol, atol=tol)
+    assert not np.array_equal(fused, p0)

@@ -3,11 +3,15 @@
 Both take two lists of arrays of matching shapes and dtype -- parameters and gradients -- for
 instance ``net.parameters()`` and ``net.gradients()`` of a :class:`ecp.nn.Sequential` (one flat
 buffer each, so a step is a handful of vectorised operations whatever the network's size).
-Their state buffers are allocated once, at construction; a step allocates nothing.
+Their state buffers are allocated once, at construction; a step allocates nothing. A step over
+C-contiguous arrays is one fused pass (``ecp/_kernels/_optim.pyx``); other layouts take the
+NumPy expressions, with the same arithmetic.
 """
 import numbers
 
 import numpy as np
+
+from ._kernels import _optim
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -24,6 +28,11 @@ def _check_rate(value, name, *, minimum=0.0, maximum=None, open_min=False, open_
         raise ValueError(f"{name} must be in {lo}{minimum}, {maximum if maximum is not None else 'inf'}{hi}, "
                          f"got {value}")
     return value
+
+
+def _flat(p, g):
+    """True when the fused kernels can take p and g (and their zeros_like state) as 1-d views."""
+    return p.flags.c_contiguous and g.flags.c_contiguous and p.size > 0
 
 
 class Optimizer:
@@ -72,6 +81,11 @@ class SGD(Optimizer):
         """Apply one update from the current gradients."""
         self.steps += 1
         for i, (p, g) in enumerate(zip(self.params, self.grads)):
+            if _flat(p, g):
+                vel = self._velocity[i] if self._velocity is not None else p
+                _optim.sgd_update(p.reshape(-1), g.reshape(-1), vel.reshape(-1), self.lr,
+                                  self.momentum, self._velocity is not None)
+                continue
             tmp = self._tmp[i]
             np.multiply(g, p.dtype.type(self.lr), out=tmp)
             if self._velocity is None:
@@ -125,6 +139,10 @@ class Adam(Optimizer):
         step_size = self.lr * np.sqrt(bc2) / bc1
         eps_hat = self.eps * np.sqrt(bc2)
         for p, g, m, v, tmp in zip(self.params, self.grads, self._m, self._v, self._tmp):
+            if _flat(p, g):
+                _optim.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                                   b1, b2, step_size, eps_hat)
+                continue
             t = p.dtype.type
             m *= t(b1)
             np.multiply(g, t(1.0 - b1), out=tmp)
