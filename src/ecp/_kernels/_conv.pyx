@@ -1,20 +1,26 @@
-"""Convolution kernels: im2col + one GEMM, for the full convolution and the mode-K quarter one.
+"""Convolution kernels for the full convolution and the mode-K quarter one, forward and backward.
 
 Both are the same computation on a sampling grid: output (r, q) of plane o reads the input
 window whose top-left corner (in the zero-padded input) is (oy + s*r, ox + s*q).
 The full convolution is s = 1, oy = ox = 0; Easy Convolution with mode K is s = 2,
 (oy, ox) = divmod(K, 2) -- it computes only the positions Random Pooling keeps.
 
-The batch is processed in chunks of ``chunk`` samples. For one chunk, the input windows are
-unrolled into ``cols`` (K = C*kh*kw rows, nb*P columns, P = hq*wq), in parallel over
-(sample, channel) planes; one GEMM with the weights (O, K) gives every output of the chunk;
-a parallel pass moves them to NCHW and adds the bias. The backward pass rebuilds ``cols``,
-gets dW from one GEMM per chunk and dX from W^T dY followed by a col2im scatter.
+Two implementations, chosen per call by ``ecp.conv`` (the one that measured faster for the shape):
+
+- im2col + BLAS: for a chunk of samples the input windows are unrolled into ``cols``
+  (K = C*kh*kw rows), one GEMM with the weights gives every output of the chunk, a pass moves
+  them to NCHW adding the bias. The backward pass rebuilds ``cols``, gets dW from one GEMM per
+  chunk and dX from W^T dY followed by a col2im scatter.
+- ecp_direct.h (AVX-512): windows packed a few pixels at a time into cache-resident panels, and
+  register tiles computing outputs, dW and dX straight from them.
+
+Work is cut into items of whole samples (or, forward, of output rows), spread over OpenMP
+threads, each with its own scratch (cached per Python thread between calls, see ``_scratch``).
 
 Every function here assumes valid, C-contiguous input of one dtype: ``ecp.conv`` checks it.
 Results do not depend on the thread count: every output element is written by one thread in
-a fixed order, the BLAS never splits the reduction dimension across threads, and the chunking
-depends only on the shapes.
+a fixed order, the BLAS never splits the reduction dimension across threads, dW is summed in
+per-slot buffers added in slot order, and the chunking depends only on the shapes.
 """
 cimport cython
 from cython cimport floating
@@ -286,13 +292,14 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     if not DIRECT_SUPPORTED:
         kernel = 0
     if kernel == 1 or kernel == 2:
-        tile = _scratch("tile", (nt, 8 * nr_cols), dtype)
         if kernel == 1:
+            tile = _scratch("tile", (nt, (O + 7) // 8 * 8 * nr_cols), dtype)   # a tile per filter block
             wp = _scratch("wp", (((O + 7) // 8) * 8 * K,), dtype)
             panel = _scratch("panel", (nt, K * nr_cols), dtype)
         else:
+            tile = _scratch("tile", (nt, (O + nr_cols - 1) // nr_cols * 32 * nr_cols), dtype)
             wp = _scratch("wp", ((O + nr_cols - 1) // nr_cols * nr_cols * K,), dtype)
-            panel = _scratch("panel", (nt, 8 * K + nr_cols // 2), dtype)  # + a vector of slack
+            panel = _scratch("panel", (nt, 32 * K + nr_cols // 2), dtype)  # + a vector of slack
         with nogil:
             if kernel == 1:
                 if floating is float:

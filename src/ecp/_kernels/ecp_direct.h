@@ -1,15 +1,24 @@
-/* Forward convolution with packing fused into the GEMM (AVX-512 only; elsewhere ecp uses
- * im2col + BLAS).
+/* Convolution with the packing fused into the matrix products (AVX-512 only; elsewhere ecp uses
+ * im2col + BLAS, ecp_im2col.h).
  *
  * The im2col + SGEMM path moves the unrolled windows twice: im2col writes them (K x n, larger
- * than L2), then the BLAS copies them again into its panel format (sgemm_itcopy). Here the
- * windows of NR output pixels are written once, straight into an L1/L2-sized panel
- * (K x NR), and an 8 x NR register tile of outputs is accumulated from it for each block of 8
- * filters. Same sampling grid as ecp_im2col.h: output (r, q) of the item reads input
+ * than L2), then the BLAS copies them again into its panel format (sgemm_itcopy); its backward
+ * adds a K x n dcols buffer and a col2im pass. Here the windows of a few output pixels are
+ * written once, into a panel that stays in L1/L2, and one register tile (ecp_tile: 8 rows x
+ * 2 vectors) does every product:
+ *   ecp_direct_item        forward, panel [k][32 pixels] (one masked copy per window element
+ *                          and run of same-row pixels), tile = 8 filters x 32 pixels;
+ *   ecp_direct_rows_item   forward for rows of a few pixels, panel [pixel][k] (one masked copy
+ *                          per window row), tile = 8 pixels x 32 filters;
+ *   ecp_direct_backward_item  dW from a [pixel][k] panel, tile = 8 filters x 32 window
+ *                          elements summed over 32 pixels; dx from tiles of W^T dY, 8 window
+ *                          elements x 32 pixels, added into dx a vector at a time.
+ * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
  * (oy + s*(r0 + r) + i - pad, ox + s*q + j - pad), zeros outside the plane; s is 1 or 2.
+ * ecp.conv picks, per layer shape, the kernel that measured fastest (see conv.py).
  *
- * Summation order: each output is one chain over k = (c, i, j) in order, so results do not
- * depend on threads or on how columns are grouped.
+ * Summation order: each output is one chain over k = (c, i, j) (forward) or over the pixels of
+ * an item in order (dW), so results do not depend on threads or on how pixels are grouped.
  */
 #ifndef ECP_DIRECT_H
 #define ECP_DIRECT_H
@@ -323,9 +332,10 @@ ECP_DEFINE_PACK_RUN(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm5
 
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
-/* C[m][0:NR] (=, or += when acc) sum_l A(l, m) * b[l][0:NR], m < 8: the 8 x NR register      \
- * tile. A(l, m) = a[l*sl + m*sm] (packed: sl 8, sm 1; rows of a matrix: sl 1, sm its stride), \
- * b: rows of NR values ldb apart, C: rows ldc apart. */                                      \
+/* C[m][0:NR] = (C[m][0:NR] when acc, else 0) + sum_l A(l, m) * b[l][0:NR], m < 8, summed in  \
+ * order of l on top of C: the 8 x NR register tile. A(l, m) = a[l*sl + m*sm] (packed: sl 8,  \
+ * sm 1; rows of a matrix: sl 1, sm its stride), b: rows of NR values ldb apart, C: rows ldc  \
+ * apart. A sum split over consecutive calls (acc) is the same chain as one call. */         \
 __attribute__((target("avx512f,avx512vl,fma")))                                                         \
 static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl, ptrdiff_t sm, \
                                   const T *restrict bp, ptrdiff_t ldb, T *restrict c,          \
@@ -333,6 +343,16 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
 {                                                                                              \
     V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
     V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
+    if (acc) {                                                                                 \
+        c0 = *(const VU *)(c); d0 = *(const VU *)(c + VL);                                     \
+        c1 = *(const VU *)(c + ldc); d1 = *(const VU *)(c + ldc + VL);                         \
+        c2 = *(const VU *)(c + 2 * ldc); d2 = *(const VU *)(c + 2 * ldc + VL);                 \
+        c3 = *(const VU *)(c + 3 * ldc); d3 = *(const VU *)(c + 3 * ldc + VL);                 \
+        c4 = *(const VU *)(c + 4 * ldc); d4 = *(const VU *)(c + 4 * ldc + VL);                 \
+        c5 = *(const VU *)(c + 5 * ldc); d5 = *(const VU *)(c + 5 * ldc + VL);                 \
+        c6 = *(const VU *)(c + 6 * ldc); d6 = *(const VU *)(c + 6 * ldc + VL);                 \
+        c7 = *(const VU *)(c + 7 * ldc); d7 = *(const VU *)(c + 7 * ldc + VL);                 \
+    }                                                                                          \
     const T *a0 = a, *a1 = a + sm, *a2 = a + 2 * sm, *a3 = a + 3 * sm, *a4 = a + 4 * sm;       \
     const T *a5 = a + 5 * sm, *a6 = a + 6 * sm, *a7 = a + 7 * sm;                              \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
@@ -351,13 +371,13 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
     const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
     for (int m = 0; m < ECP_MR; m++) {                                                         \
         VU *cm = (VU *)(c + ldc * m);                                                          \
-        if (acc) { cm[0] += cs[m]; cm[1] += ds[m]; }                                           \
-        else { cm[0] = cs[m]; cm[1] = ds[m]; }                                                 \
+        cm[0] = cs[m];                                                                         \
+        cm[1] = ds[m];                                                                         \
     }                                                                                          \
 }                                                                                              \
                                                                                                \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
- * panel: K * 2*VL scratch, tile: 8 * 2*VL scratch (both per thread). */                       \
+ * panel: K * 2*VL scratch, tile: nob * 8 * 2*VL scratch (both per thread). */                 \
 __attribute__((target("avx512f,avx512vl,fma")))                                                         \
 static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,  \
                                   const T *restrict wp, ptrdiff_t O, ptrdiff_t kh,             \
@@ -369,6 +389,7 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
     const ptrdiff_t plane = hq * wq, nob = (O + ECP_MR - 1) / ECP_MR;                          \
+    const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));                                  \
     ptrdiff_t yoff[2 * VL];                                                                    \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
@@ -404,16 +425,24 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
             for (ptrdiff_t k = 0; k < K; k++)                                                  \
                 memset(panel + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                 \
         }                                                                                      \
+        /* every filter block's tile over a block of KC panel rows (24 KB: they stay in L1 for \
+         * all the filter blocks; a whole panel, K x NR, is larger than L1 from K = 384), then \
+         * the next rows on top: per output, still one chain over k */                         \
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                             \
+            const ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                    \
+            for (ptrdiff_t ob = 0; ob < nob; ob++)                                             \
+                ecp_tile_##SUF(kc, wp + (ob * K + k0) * ECP_MR, 8, 1, panel + k0 * NR, NR,     \
+                               tile + ob * ECP_MR * NR, NR, k0 > 0);                           \
+        }                                                                                      \
         /* the panel's outputs are one run of y when they lie in one sample */                 \
         const int contiguous = yoff[jn - 1] - yoff[0] == jn - 1;                               \
         for (ptrdiff_t ob = 0; ob < nob; ob++) {                                               \
-            ecp_tile_##SUF(K, wp + ob * K * ECP_MR, 8, 1, panel, NR, tile, NR, 0);                              \
             const ptrdiff_t mn = O - ob * ECP_MR < ECP_MR ? O - ob * ECP_MR : ECP_MR;          \
             for (ptrdiff_t m = 0; m < mn; m++) {                                               \
                 const ptrdiff_t o = ob * ECP_MR + m;                                           \
                 const T bo = bias[o];                                                          \
                 T *yo = y + o * plane;                                                         \
-                const T *tr = tile + m * NR;                                                   \
+                const T *tr = tile + (ob * ECP_MR + m) * NR;                                   \
                 if (contiguous) {                                                              \
                     T *restrict yc = yo + yoff[0];                                             \
                     for (ptrdiff_t t = 0; t < jn; t++) yc[t] = tr[t] + bo;                     \
@@ -432,7 +461,10 @@ ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
  * pixel per row (ecp_pack_window: a masked copy per window row, cheaper than ecp_pack_run's
  * per-(c, i, j) copies when a run holds few pixels) and the 8 x NR register tile holds
  * 8 pixels x NR filters: A = the packed rows (broadcast), B = Wv. Same outputs, same summation
- * order per output as ecp_direct_item. rpanel: 8*K + VL scratch, tile: 8*NR. */
+ * order per output as ecp_direct_item. Pixels go in blocks of ECP_ROWS_GROUPS groups of 8, so
+ * that each block of Wv rows serves several tiles from L1. rpanel: 32*K + VL scratch, tile:
+ * ceil(O/NR) * 32 * NR. */
+#define ECP_ROWS_GROUPS 4
 #define ECP_DEFINE_DIRECT_ROWS(T, SUF, VL)                                                     \
 __attribute__((target("avx512f,avx512vl,fma")))                                                \
 static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,           \
@@ -444,24 +476,35 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                                        T *restrict rpanel, T *restrict tile)                    \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
-    const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR;                                  \
-    ptrdiff_t yoff[ECP_MR];                                                                    \
-    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += ECP_MR) {                                         \
-        const ptrdiff_t jn = ncols - j0 < ECP_MR ? ncols - j0 : ECP_MR;                        \
+    const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR, G = ECP_ROWS_GROUPS;             \
+    const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));                                  \
+    ptrdiff_t yoff[ECP_ROWS_GROUPS * ECP_MR];                                                  \
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += G * ECP_MR) {                                     \
+        const ptrdiff_t jn = ncols - j0 < G * ECP_MR ? ncols - j0 : G * ECP_MR;                \
+        const ptrdiff_t ng = (jn + ECP_MR - 1) / ECP_MR;                                       \
         for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                      \
             ecp_pack_window_##SUF(rpanel + t * K, x + (n0 + b) * C * H * W, C, H, W, kh, kw,   \
                                   oy + s * (r0 + rr) - pad, ox + s * qq - pad);                \
         }                                                                                      \
-        for (ptrdiff_t t = jn; t < ECP_MR; t++)   /* unused rows of a last, partial group */   \
+        for (ptrdiff_t t = jn; t < ng * ECP_MR; t++)   /* unused rows of a partial group */    \
             memset(rpanel + t * K, 0, (size_t)K * sizeof(T));                                  \
+        /* a block of KC rows of Wv (24 KB, kept in L1) against every group of 8 pixels,      \
+         * then the next block on top: per output, still one chain over k */                   \
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                             \
+            const ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                    \
+            for (ptrdiff_t ob = 0; ob < nov; ob++)                                             \
+                for (ptrdiff_t gi = 0; gi < ng; gi++)                                          \
+                    ecp_tile_##SUF(kc, rpanel + gi * ECP_MR * K + k0, 1, K,                     \
+                                   wv + (ob * K + k0) * NR, NR,                                \
+                                   tile + (ob * G + gi) * ECP_MR * NR, NR, k0 > 0);            \
+        }                                                                                      \
         for (ptrdiff_t ob = 0; ob < nov; ob++) {                                               \
-            ecp_tile_##SUF(K, rpanel, 1, K, wv + ob * K * NR, NR, tile, NR, 0);                \
             const ptrdiff_t on = O - ob * NR < NR ? O - ob * NR : NR;                          \
             for (ptrdiff_t t = 0; t < jn; t++) {                                               \
                 T *yo = y + yoff[t] + ob * NR * plane;                                         \
-                const T *tr = tile + t * NR;                                                   \
+                const T *tr = tile + (ob * G * ECP_MR + t) * NR;                               \
                 const T *bo = bias + ob * NR;                                                  \
                 for (ptrdiff_t o = 0; o < on; o++) yo[o * plane] = tr[o] + bo[o];              \
             }                                                                                  \
