@@ -109,6 +109,51 @@ def test_config_validation():
         train.TrainConfig(epochs=0).validate()
     with pytest.raises(ValueError, match="mode must be an integer in 0..3"):
         train.TrainConfig(mode=7).validate()
+    with pytest.raises(ValueError, match="lr_decay must be in \\(0, 1\\]"):
+        train.TrainConfig(lr_decay=0).validate()
+    with pytest.raises(ValueError, match="lr_decay must be in"):
+        train.TrainConfig(lr_decay=1.5).validate()
+    with pytest.raises(ValueError, match="lr_min must be a finite number >= 0"):
+        train.TrainConfig(lr_min=-1.0).validate()
     with pytest.raises(TypeError, match="training images must be"):
         net = build_network("one-conv", "max")
         train.train_epoch(net, train.make_optimizer(net), np.zeros((2, 1, 28, 28)), np.zeros(2, int), rng=0)
+
+
+def test_learning_rate_schedule():
+    cfg = train.TrainConfig(lr=1e-3, lr_decay=0.5, lr_min=1e-4)
+    assert [train.lr_for_epoch(cfg, e) for e in (1, 2, 3, 4, 5)] == [1e-3, 5e-4, 2.5e-4, 1.25e-4, 1e-4]
+    assert train.lr_for_epoch(train.TrainConfig(lr=1e-3, lr_decay=1.0), 50) == 1e-3
+    # a rate set below the floor is kept, never raised to it
+    assert train.lr_for_epoch(train.TrainConfig(lr=1e-6, lr_min=1e-5), 3) == 1e-6
+
+
+@pytest.mark.mnist
+def test_run_applies_the_schedule_to_the_optimizer(small_mnist, monkeypatch):
+    subset = data.Dataset(small_mnist.train_images[:200], small_mnist.train_labels[:200],
+                          small_mnist.test_images[:100], small_mnist.test_labels[:100])
+    made, rates = [], []
+    real = train.make_optimizer
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(train, "make_optimizer", spy)
+    cfg = train.TrainConfig(net="one-conv", pool="ecp", mode=1, epochs=3, lr=2e-3, lr_decay=0.25)
+    train.run(cfg, subset, on_epoch=lambda record: rates.append(made[0].lr))
+    assert rates == [2e-3, 5e-4, 1.25e-4]
+
+
+def test_paper_settings_flag():
+    from ecp import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--net", "two-conv", "--pool", "ecp", "--paper-settings",
+                              "--lr", "0.1", "--lr-decay", "0.3", "--optimizer", "adam", "--batch-size", "7"])
+    cfg = train.config_from_args(args)
+    assert (cfg.optimizer, cfg.batch_size, cfg.lr, cfg.lr_decay, cfg.momentum) == ("sgd", 50, 1e-3, 1.0, 0.0)
+    default = train.config_from_args(parser.parse_args(["train", "--net", "one-conv", "--pool", "max"]))
+    assert (default.optimizer, default.lr, default.lr_decay, default.lr_min) == ("adam", 1e-3, 0.5, 1e-5)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--net", "one-conv", "--pool", "max", "--lr-decay", "0"])

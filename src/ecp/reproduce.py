@@ -70,7 +70,7 @@ def method_label(pool, mode):
 def _settings(config, limit_train, limit_test):
     return {
         "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
-        "optimizer": config.optimizer, "momentum": config.momentum, "seed": config.seed,
+        "lr_decay": config.lr_decay, "lr_min": config.lr_min, "optimizer": config.optimizer, "momentum": config.momentum, "seed": config.seed,
         "dtype": config.dtype, "eval_batch_size": config.eval_batch_size,
         "limit_train": limit_train, "limit_test": limit_test,
     }
@@ -412,7 +412,8 @@ def main(args):
 
     settings = _settings(base, limit_train, limit_test)
     log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
-        f"{base.optimizer} lr {base.lr:g}, batch {base.batch_size}, seed {base.seed}, {base.dtype}, "
+        f"{base.optimizer} lr {base.lr:g}{train.describe_decay(base)}, batch {base.batch_size}, "
+        f"seed {base.seed}, {base.dtype}, "
         f"{get_num_threads()} threads"
         + (f"; first {limit_train} training images" if limit_train else "")
         + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
