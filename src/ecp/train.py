@@ -392,44 +392,24 @@ positive_int = _int_at_least(1)
 nonnegative_int = _int_at_least(0)
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+def _float_arg(ok, expected):
+    """An argparse type: a finite float for which ``ok(value)`` holds, with a message saying what
+    was expected."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def decay_arg(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
-def nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def momentum_arg(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+positive_float = _float_arg(lambda v: v > 0, "a number > 0")
+nonnegative_float = _float_arg(lambda v: v >= 0, "a number >= 0")
+decay_arg = _float_arg(lambda v: 0 < v <= 1, "a number in (0, 1]")
+momentum_arg = _float_arg(lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def add_common_arguments(p, *, epochs_default, epochs_help=None):
