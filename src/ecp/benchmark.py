@@ -537,13 +537,13 @@ def _torch_setup(torch, shape, x, w, b, mode):
     return ctx
 
 
-def kernels_used(shape):
+def kernels_used(shape, dtype):
     """Which kernel ecp runs for each pass of a layer shape (ecp.conv picks the direct AVX-512
     kernels where they measured faster, else im2col + BLAS)."""
     fwd = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
     full_wq = shape.full_shape[3]
-    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 1, full_wq)],
-            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 2, full_wq // 2)],
+    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 1, full_wq, dtype)],
+            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 2, full_wq // 2, dtype)],
             "backward": {"direct": "direct", "blas": "im2col+blas",
                          "split": "direct dx + im2col+blas dW"}[_ecp_conv._backward_kernel(shape.w_shape)]}
 
@@ -626,7 +626,7 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         "full_shape": list(shape.full_shape),
         "easy_shape": list(shape.easy_shape),
         "flops": flops,
-        "kernels": kernels_used(shape),
+        "kernels": kernels_used(shape, dtype),
         "verification": {"passed": True, "tolerance": _RTOL[dtype.name], "errors": errors},
         "timings": timings,
         "gflops": gflops,

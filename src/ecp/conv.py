@@ -72,30 +72,29 @@ ROWS_KERNEL_MAX_WQ = 4
 ROWS_KERNEL_MAX_WASTE = 0.125
 
 
-def _forward_kernel(w_shape, stride, wq):
+def _panel_width(dtype):
+    """Pixels (or filters) across the direct kernels' register tile: two AVX-512 vectors."""
+    return 32 if np.dtype(dtype) == np.float32 else 16
+
+
+def _forward_kernel(w_shape, stride, wq, dtype):
     """0: im2col + BLAS, 1: direct panel kernel, 2: direct pixel-rows kernel."""
     if not _direct_forward(w_shape, stride):
         return 0
-    lanes = -(-w_shape[0] // 32) * 32
+    nr = _panel_width(dtype)
+    lanes = -(-w_shape[0] // nr) * nr
     if wq <= ROWS_KERNEL_MAX_WQ and (lanes - w_shape[0]) / lanes <= ROWS_KERNEL_MAX_WASTE:
         return 2
     return 1
-
-
-def _direct_backward(w_shape):
-    k = w_shape[1] * w_shape[2] * w_shape[3]
-    return DIRECT and k >= DIRECT_BACKWARD_MIN_K and w_shape[3] >= DIRECT_BACKWARD_MIN_KW
 
 
 def _backward_kernel(w_shape):
     """"direct", "blas", or "split": dx through the direct kernel, dW and db through im2col +
     BLAS -- for long windows of short rows (3x3, K >= 128), where the direct dx measured faster
     and the direct dW slower (the VGG-like layer on 2 cores: dx 21 vs 27 ms, dW 29 vs 26)."""
-    if _direct_backward(w_shape):
-        return "direct"
-    if DIRECT and w_shape[1] * w_shape[2] * w_shape[3] >= DIRECT_BACKWARD_MIN_K:
-        return "split"
-    return "blas"
+    if not DIRECT or w_shape[1] * w_shape[2] * w_shape[3] < DIRECT_BACKWARD_MIN_K:
+        return "blas"
+    return "direct" if w_shape[3] >= DIRECT_BACKWARD_MIN_KW else "split"
 
 
 def _group(x_shape, w_shape, out_hw):
@@ -203,7 +202,7 @@ def _direct_group(n, pixels, dtype):
     fewest samples whose output pixels fill whole panels (32 pixels in float32, 16 in float64;
     up to 4 panels' worth), so that few panels run part-empty and the items are many, to share
     evenly among the threads (the paper's conv2: 2 samples of 16 easy pixels, 1 of 64 full)."""
-    nr = 32 if dtype == np.float32 else 16
+    nr = _panel_width(dtype)
     best, best_waste = 1, 1.0
     for g in range(1, -(-4 * nr // max(pixels, 1)) + 1):
         waste = (-(g * pixels) % nr) / (g * pixels)
@@ -229,7 +228,7 @@ def _plan(x, w, padding, stride, direct):
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    kernel = _forward_kernel(w.shape, stride, out_shape[3])
+    kernel = _forward_kernel(w.shape, stride, out_shape[3], x.dtype)
     group, rows = _plan(x, w, padding, stride, kernel != 0)
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
                        _threads(w.shape, out_shape), kernel)

@@ -70,7 +70,8 @@ def method_label(pool, mode):
 def _settings(config, limit_train, limit_test):
     return {
         "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
-        "lr_decay": config.lr_decay, "lr_min": config.lr_min, "optimizer": config.optimizer, "momentum": config.momentum, "seed": config.seed,
+        "lr_decay": config.lr_decay, "lr_min": config.lr_min, "optimizer": config.optimizer,
+        "momentum": config.momentum, "seed": config.seed,
         "dtype": config.dtype, "eval_batch_size": config.eval_batch_size,
         "limit_train": limit_train, "limit_test": limit_test,
     }

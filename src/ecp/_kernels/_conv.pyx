@@ -376,7 +376,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], hq = dy.shape[2], wq = dy.shape[3]
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
-    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, e, it0, it1, o, p, n, ld
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, n, ld
     cdef int prev
     cdef double acc
     cdef floating *dwp = &dw[0, 0, 0, 0]
