@@ -52,6 +52,8 @@ def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
 
 def check_int(value, name, minimum=None, maximum=None):
     """An integer (not bool, not float) within [minimum, maximum]."""
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value  # the common case, without the checks below (a kernel call makes several)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_describe(value)}")
     value = operator.index(value)

@@ -8,6 +8,7 @@ Mode K picks one pixel of every 2x2 pooling window, row-major:
 ``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
 is at row offset ``K // 2`` and column offset ``K % 2``.
 """
+import functools
 import os
 
 import numpy as np
@@ -197,12 +198,13 @@ def _bias(b, w):
     return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
 
 
-def _direct_group(n, pixels, dtype):
+@functools.lru_cache(maxsize=512)
+def _direct_group(n, pixels, nr):
     """Samples per item of the direct kernels, whose scratch does not grow with the item: the
-    fewest samples whose output pixels fill whole panels (32 pixels in float32, 16 in float64;
-    up to 4 panels' worth), so that few panels run part-empty and the items are many, to share
-    evenly among the threads (the paper's conv2: 2 samples of 16 easy pixels, 1 of 64 full)."""
-    nr = _panel_width(dtype)
+    fewest samples whose output pixels fill whole panels of ``nr`` pixels (32 in float32, 16 in
+    float64; up to 4 panels' worth), so that few panels run part-empty and the items are many, to
+    share evenly among the threads (the paper's conv2: 2 samples of 16 easy pixels, 1 of 64 full).
+    Cached: it depends on its arguments alone, and a training step asks the same every time."""
     best, best_waste = 1, 1.0
     for g in range(1, -(-4 * nr // max(pixels, 1)) + 1):
         waste = (-(g * pixels) % nr) / (g * pixels)
@@ -222,7 +224,7 @@ def _plan(x, w, padding, stride, direct):
         rows = max(1, rows // 2) if rows < full_hw[0] else full_hw[0] // 2
     if direct:
         out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
-        return _direct_group(x.shape[0], out_hw[0] * out_hw[1], x.dtype), rows
+        return _direct_group(x.shape[0], out_hw[0] * out_hw[1], _panel_width(x.dtype)), rows
     return _group(x.shape, w.shape, full_hw), rows
 
 

@@ -252,6 +252,21 @@ cdef inline void _sum_rows(floating *dst, const floating *src, Py_ssize_t n, Py_
             dst[k] = dst[k] + src[r * stride + k]
 
 
+cdef inline void _reduce_filter(floating *dwp, const floating *dws, Py_ssize_t o, Py_ssize_t K,
+                                Py_ssize_t ld, Py_ssize_t n_slots, Py_ssize_t slot_size,
+                                const floating *dy, floating *db, Py_ssize_t N, Py_ssize_t O,
+                                Py_ssize_t P) noexcept nogil:
+    """Filter o's row of dW -- its slot rows (ld apart) added in slot order, a row at a time so
+    that the adds vectorize (a division per element cost more than the sums) -- and db[o], dy's
+    planes of filter o summed in sample order."""
+    cdef double acc = 0.0
+    cdef Py_ssize_t n
+    _sum_rows(dwp + o * K, dws + o * ld, n_slots, slot_size, K)
+    for n in range(N):
+        acc = acc + _plane_sum(dy + (n * O + o) * P, P)
+    db[o] = <floating> acc
+
+
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
@@ -376,9 +391,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], hq = dy.shape[2], wq = dy.shape[3]
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
-    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, n, ld
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld
     cdef int prev
-    cdef double acc
     cdef floating *dwp = &dw[0, 0, 0, 0]
     cdef floating *dxp = NULL
     cdef floating *dwsp
@@ -437,6 +451,10 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0])
+                if need_dw:   # in the same parallel region: one fork and join per call
+                    for o in prange(O, schedule='static'):
+                        _reduce_filter(dwp, &dws[0, 0], o, K, ld, n_slots, dws.shape[1],
+                                       &dy[0, 0, 0, 0], &db[0], N, O, P)
     else:
         ld = K
         cols = _scratch("cols", (nt, K * group * P), dtype)
@@ -457,16 +475,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         nb = min(group, N - n0)
                         _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
                                        oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
+                for o in prange(O, schedule='static'):
+                    _reduce_filter(dwp, &dws[0, 0], o, K, ld, n_slots, dws.shape[1],
+                                   &dy[0, 0, 0, 0], &db[0], N, O, P)
             blas_set_num_threads(prev)
-    if not need_dw:
-        return
-    with nogil:
-        # dw = sum of the slots, in slot order (slot rows are ld apart), a row at a time so
-        # that the adds vectorize (a division per element cost more than the sums)
-        for o in prange(O, schedule='static', num_threads=n_threads):
-            _sum_rows(dwp + o * K, &dws[0, 0] + o * ld, n_slots, dws.shape[1], K)
-        for o in prange(O, schedule='static', num_threads=n_threads):
-            acc = 0.0
-            for n in range(N):
-                acc = acc + _plane_sum(&dy[n, o, 0, 0], P)
-            db[o] = <floating> acc
