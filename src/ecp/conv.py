@@ -49,18 +49,18 @@ DIRECT = _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower(
 DIRECT_BACKWARD_MIN_K = 128
 DIRECT_BACKWARD_MIN_KW = 4
 # The direct forward's register tile holds 8 filters x 32 pixels and its panels are refilled
-# every K products: with few filters and short windows on a full convolution (the paper's conv1,
-# O = 20, K = 25; measured O = 20 up to K = 75) im2col + BLAS is 8-25% faster, its im2col copying
-# whole rows; from 32 filters or K >= 96, and for Easy Convolution (stride-2 rows, which im2col
-# copies one value at a time), the direct kernel is as fast or faster (conv1 easy: 1.13x,
-# conv2: 1.3x full, 2x easy, on one core).
+# every K products: with few filters and short windows (the paper's conv1, O = 20, K = 25;
+# measured O = 20 up to K = 75) im2col + BLAS is faster, its im2col copying whole rows (full
+# convolution: 8-25%) or, for Easy Convolution, vectors of every other column (conv1 easy:
+# 113 vs 149 us on one core, 66 vs 80 on two); from 32 filters or K >= 96 the direct kernel is
+# as fast or faster (conv2: 1.3x full, 2x easy, on one core).
 DIRECT_FORWARD_MIN_O = 32
 DIRECT_FORWARD_MIN_K = 96
 
 
-def _direct_forward(w_shape, stride=1):
+def _direct_forward(w_shape):
     k = w_shape[1] * w_shape[2] * w_shape[3]
-    return DIRECT and (stride == 2 or w_shape[0] >= DIRECT_FORWARD_MIN_O or k >= DIRECT_FORWARD_MIN_K)
+    return DIRECT and (w_shape[0] >= DIRECT_FORWARD_MIN_O or k >= DIRECT_FORWARD_MIN_K)
 
 
 # The direct forward has two forms (ecp_direct.h). The panel kernel packs the windows of a run
@@ -80,7 +80,7 @@ def _panel_width(dtype):
 
 def _forward_kernel(w_shape, stride, wq, dtype):
     """0: im2col + BLAS, 1: direct panel kernel, 2: direct pixel-rows kernel."""
-    if not _direct_forward(w_shape, stride):
+    if not _direct_forward(w_shape):
         return 0
     nr = _panel_width(dtype)
     lanes = -(-w_shape[0] // nr) * nr
@@ -214,16 +214,18 @@ def _direct_group(n, pixels, nr):
 
 
 def _plan(x, w, padding, stride, direct):
-    """(samples per item, output rows per forward item). For im2col + BLAS, planned on the FULL
-    convolution's output for both kernels: an easy-convolution item covers the same samples (and
-    half the rows) as a full one, so its scratch is a quarter of the full convolution's, as its
-    output is. The direct kernels' scratch is a few panels, whatever the item."""
+    """(samples per item, output rows per forward item). For im2col + BLAS, the samples per item
+    are planned on the FULL convolution's output for both kernels: an easy-convolution item
+    covers the same samples as a full one, so its scratch is a quarter of the full convolution's,
+    as its output is (and the paper's conv1 keeps one sample per item: 4 per item measured 1.3x
+    slower in its easy backward on two cores, 13 items among 2 threads). Rows are planned on the
+    call's own output: the full conv1's 24 rows exceed an item, its easy 12 rows do not (cutting
+    them 10 + 2 cost 1.3x on two cores). The direct kernels' scratch is a few panels, whatever
+    the item."""
     full_hw = conv2d_output_shape(x.shape, w.shape, padding)[2:]
-    rows = _rows(x.shape, w.shape, full_hw)
-    if stride == 2:
-        rows = max(1, rows // 2) if rows < full_hw[0] else full_hw[0] // 2
+    out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
+    rows = _rows(x.shape, w.shape, out_hw)
     if direct:
-        out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
         return _direct_group(x.shape[0], out_hw[0] * out_hw[1], _panel_width(x.dtype)), rows
     return _group(x.shape, w.shape, full_hw), rows
 

@@ -92,6 +92,12 @@ cdef extern from "ecp_im2col.h" nogil:
 
 cdef extern from "ecp_direct.h" nogil:
     int ecp_direct_supported()
+    void ecp_im2col_plane_s2_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t oy, Py_ssize_t ox,
+                               Py_ssize_t hq, Py_ssize_t wq, float *dst0, Py_ssize_t ld)
+    void ecp_im2col_plane_s2_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t oy, Py_ssize_t ox,
+                               Py_ssize_t hq, Py_ssize_t wq, double *dst0, Py_ssize_t ld)
     void ecp_pack_weights_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wp)
     void ecp_pack_weights_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wp)
     void ecp_direct_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -137,6 +143,8 @@ cdef extern from "ecp_direct.h" nogil:
 
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
+# The same, for the kernels' nogil code: the stride-2 im2col then takes ecp_direct.h's vector copy
+cdef bint _avx512 = DIRECT_SUPPORTED
 
 
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
@@ -144,6 +152,12 @@ cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                floating *dst0, Py_ssize_t ld) noexcept nogil:
     """Unroll one (H, W) input plane into kh*kw rows of cols (row stride ld), hq*wq columns."""
+    if s == 2 and _avx512:
+        if floating is float:
+            ecp_im2col_plane_s2_f(xp, H, W, kh, kw, pad, oy, ox, hq, wq, dst0, ld)
+        else:
+            ecp_im2col_plane_s2_d(xp, H, W, kh, kw, pad, oy, ox, hq, wq, dst0, ld)
+        return
     if floating is float:
         ecp_im2col_plane_f(xp, H, W, kh, kw, pad, s, oy, ox, hq, wq, dst0, ld)
     else:

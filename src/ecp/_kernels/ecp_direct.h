@@ -380,6 +380,47 @@ ECP_DEFINE_PACK_RUN(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm5
                     _mm512_permutexvar_pd, _mm512_permutex2var_pd, _mm512_setzero_pd,
                     _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
 
+/* ecp_im2col_plane (ecp_im2col.h) for s = 2, the im2col + BLAS path of Easy Convolution: each
+ * row segment of a tap (i, j) -- wq samples of one input row, every other column -- is a masked
+ * load of up to two vectors, one permute keeping the even lanes and a masked store, where the
+ * portable loop copies one value at a time. Same values: every element of the kh*kw rows of dst0
+ * (row stride ld, hq*wq columns) is written, zeros outside the plane. */
+#define ECP_DEFINE_IM2COL_S2(T, SUF, VL, MASK, VT, LOADZ, STOREM, PERM2, ZERO, EVEN)           \
+__attribute__((target("avx512f,avx512vl"))) static void                                        \
+ecp_im2col_plane_s2_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,          \
+                          ptrdiff_t kw, ptrdiff_t pad, ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq,  \
+                          ptrdiff_t wq, T *restrict dst0, ptrdiff_t ld)                        \
+{                                                                                              \
+    const __m512i even = EVEN;                                                                 \
+    const VT zero = ZERO();                                                                    \
+    for (ptrdiff_t j = 0; j < kw; j++)                                                         \
+        for (ptrdiff_t q0 = 0; q0 < wq; q0 += VL) {                                            \
+            const ptrdiff_t n = wq - q0 < VL ? wq - q0 : VL;                                   \
+            const ptrdiff_t a = ox + j - pad + 2 * q0;     /* input column of lane 0 */        \
+            const MASK st = (MASK)ecp_lanes(0, n, VL);                                         \
+            const MASK lo = (MASK)(ecp_lanes(-a, W - a, VL) & ecp_lanes(0, 2 * n - 1, VL));    \
+            const MASK hi = (MASK)(ecp_lanes(-a - VL, W - a - VL, VL) & ecp_lanes(0, 2 * n - 1 - VL, VL)); \
+            for (ptrdiff_t i = 0; i < kh; i++) {                                               \
+                T *restrict d = dst0 + (i * kw + j) * ld + q0;                                 \
+                for (ptrdiff_t r = 0; r < hq; r++) {                                           \
+                    const ptrdiff_t row = oy + 2 * r + i - pad;                                \
+                    VT v = zero;                                                               \
+                    if (row >= 0 && row < H) {                                                 \
+                        const T *xr = xp + row * W + a;                                        \
+                        v = PERM2(LOADZ(lo, xr), even, LOADZ(hi, xr + VL));                    \
+                    }                                                                          \
+                    STOREM(d + r * wq, st, v);                                                 \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+}
+ECP_DEFINE_IM2COL_S2(float, f, 16, __mmask16, __m512, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+                     _mm512_permutex2var_ps, _mm512_setzero_ps,
+                     _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0))
+ECP_DEFINE_IM2COL_S2(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+                     _mm512_permutex2var_pd, _mm512_setzero_pd,
+                     _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
+
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
 /* C[m][0:NR] = (C[m][0:NR] when acc, else 0) + sum_l A(l, m) * b[l][0:NR], m < 8, summed in  \
@@ -646,6 +687,15 @@ ECP_DEFINE_DIRECT_BWD(float, f, 16)
 ECP_DEFINE_DIRECT_BWD(double, d, 8)
 
 #else  /* no AVX-512 kernel in this build: never called (ecp_direct_supported() is 0) */
+
+#define ECP_DEFINE_IM2COL_S2_STUB(T, SUF)                                                      \
+static void ecp_im2col_plane_s2_##SUF(const T *xp, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,       \
+                                      ptrdiff_t kw, ptrdiff_t pad, ptrdiff_t oy, ptrdiff_t ox,   \
+                                      ptrdiff_t hq, ptrdiff_t wq, T *dst0, ptrdiff_t ld)         \
+{ (void)xp; (void)H; (void)W; (void)kh; (void)kw; (void)pad; (void)oy; (void)ox; (void)hq;     \
+  (void)wq; (void)dst0; (void)ld; }
+ECP_DEFINE_IM2COL_S2_STUB(float, f)
+ECP_DEFINE_IM2COL_S2_STUB(double, d)
 
 #define ECP_DEFINE_DIRECT_STUB(T, SUF)                                                         \
 static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,           \
