@@ -262,9 +262,13 @@ ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src,
  * window columns j and j+1 (which land on the even and odd lanes of the segment) are merged by
  * one interleaving permute, where ecp_scatter_row spends a mask lookup, a permute and an add per
  * j. Lane e of the segment is dx column c0 + e = c0 + 2u + j; pair p (j = 2p, 2p+1) is loaded
- * p lanes early, so its interleave puts u at lane 2(u + p) + (j - 2p). The same sums, in the same
- * order (each lane adds its own parity's j in increasing order), as ecp_scatter_row. */
-#define ECP_DEFINE_SCATTER_RUN_S2(T, SUF, VL, MASK, VT, LOADZ, PERM2, ADD, STOREM, ZERO, ILV)    \
+ * p lanes early, so its interleave puts u at lane 2(u + p) + (j - 2p); the interleave reads the
+ * low half of each operand only, so the loads are half vectors (a third fewer cycles than full
+ * ones, which mostly straddle two cache lines). The rows go i-major: consecutive updates then
+ * fall in different planes, while one plane's consecutive rows (closer than a vector) made each
+ * update wait for the previous one's store (24 -> 18 cycles a row, measured). The same sums, in
+ * the same order (each lane adds its own parity's j in increasing order), as ecp_scatter_row. */
+#define ECP_DEFINE_SCATTER_RUN_S2(T, SUF, VL, MASK, HMASK, VT, LOADH, LOADZ, PERM2, ADD, STOREM, ZERO, ILV) \
 __attribute__((target("avx512f,avx512vl"))) static inline void                                 \
 ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t C,     \
                          ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t rbase,  \
@@ -274,26 +278,29 @@ ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, p
     ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                           \
     const __m512i ilv = ILV;                                                                   \
     const MASK out = (MASK)(ecp_lanes(-c0, W - c0, VL) & ecp_lanes(0, 2 * (len - 1) + kw, VL)); \
-    MASK mk[VL / 2];                                                                           \
-    for (ptrdiff_t p = 0; p < npair; p++) mk[p] = (MASK)ecp_lanes(p, p + len, VL);             \
-    for (ptrdiff_t c = 0; c < C; c++)                                                          \
-        for (ptrdiff_t i = ilo; i < ihi; i++) {                                                \
+    HMASK mk[VL / 2];                                                                          \
+    for (ptrdiff_t p = 0; p < npair; p++) mk[p] = (HMASK)ecp_lanes(p, p + len, VL / 2);        \
+    for (ptrdiff_t i = ilo; i < ihi; i++)                                                      \
+        for (ptrdiff_t c = 0; c < C; c++) {                                                    \
             const T *sr = src + (c * kh + i) * kw * NR;                                        \
             VT acc = ZERO();                                                                   \
             for (ptrdiff_t p = 0; p < npair; p++) {                                            \
-                const VT a = LOADZ(mk[p], sr + 2 * p * NR - p);                                \
-                const VT b = 2 * p + 1 < kw ? LOADZ(mk[p], sr + (2 * p + 1) * NR - p) : ZERO(); \
+                const VT a = LOADH(mk[p], sr + 2 * p * NR - p);                                \
+                const VT b = 2 * p + 1 < kw ? LOADH(mk[p], sr + (2 * p + 1) * NR - p) : ZERO(); \
                 acc = ADD(acc, PERM2(a, ilv, b));                                              \
             }                                                                                  \
             T *d = dxs + c * HW + (rbase + i) * W + c0;                                        \
             STOREM(d, out, ADD(LOADZ(out, d), acc));                                           \
         }                                                                                      \
 }
-ECP_DEFINE_SCATTER_RUN_S2(float, f, 16, __mmask16, __m512, _mm512_maskz_loadu_ps,
+/* the low half of a vector, masked and zero-extended */
+#define ECP_LOADH_F(m, p) _mm512_zextps256_ps512(_mm256_maskz_loadu_ps((m), (p)))
+#define ECP_LOADH_D(m, p) _mm512_zextpd256_pd512(_mm256_maskz_loadu_pd((m), (p)))
+ECP_DEFINE_SCATTER_RUN_S2(float, f, 16, __mmask16, __mmask8, __m512, ECP_LOADH_F, _mm512_maskz_loadu_ps,
                           _mm512_permutex2var_ps, _mm512_add_ps, _mm512_mask_storeu_ps,
                           _mm512_setzero_ps,
                           _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0))
-ECP_DEFINE_SCATTER_RUN_S2(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd,
+ECP_DEFINE_SCATTER_RUN_S2(double, d, 8, __mmask8, __mmask8, __m512d, ECP_LOADH_D, _mm512_maskz_loadu_pd,
                           _mm512_permutex2var_pd, _mm512_add_pd, _mm512_mask_storeu_pd,
                           _mm512_setzero_pd, _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0))
 
