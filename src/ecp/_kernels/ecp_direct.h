@@ -676,8 +676,8 @@ static void ecp_direct_backward_item_##SUF(                                     
                 continue;                                                                      \
             }                                                                                  \
             if (kw <= VL) ecp_scatter_plan_make(&plan, cbase, W, len, kw, s, VL);              \
-            for (ptrdiff_t c = 0; c < C; c++)                                                  \
-                for (ptrdiff_t i = 0; i < kh; i++) {                                           \
+            for (ptrdiff_t i = 0; i < kh; i++)     /* i-major, as ecp_scatter_run_s2 */        \
+                for (ptrdiff_t c = 0; c < C; c++) {                                            \
                     const ptrdiff_t row = rbase + i;                                           \
                     if (row < 0 || row >= H) continue;                                         \
                     T *dr = dxs + c * HW + row * W;                                            \
