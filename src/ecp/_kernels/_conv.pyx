@@ -25,6 +25,7 @@ per-slot buffers added in slot order, and the chunking depends only on the shape
 cimport cython
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
 import threading
@@ -119,13 +120,13 @@ cdef extern from "ecp_direct.h" nogil:
                                 const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                                 Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
-                                float *rpanel, float *tile)
+                                float *rpanel, float *tile, int *koff)
     void ecp_direct_rows_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                 const double *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                                 const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                                 Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
-                                double *rpanel, double *tile)
+                                double *rpanel, double *tile, int *koff)
     void ecp_pack_weights_t_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
     void ecp_pack_weights_t_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
     void ecp_direct_backward_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -318,6 +319,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef floating[::1] wp
     cdef floating[:, ::1] panel
     cdef floating[:, ::1] tile
+    cdef int[:, ::1] koff
     if not DIRECT_SUPPORTED:
         kernel = 0
     if kernel == 1 or kernel == 2:
@@ -329,6 +331,8 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             tile = _scratch("tile", (nt, (O + nr_cols - 1) // nr_cols * 32 * nr_cols), dtype)
             wp = _scratch("wp", ((O + nr_cols - 1) // nr_cols * nr_cols * K,), dtype)
             panel = _scratch("panel", (nt, 32 * K + nr_cols // 2), dtype)  # + a vector of slack
+            # offsets of the window elements, for reading windows in place (int: C*H*W must fit)
+            koff = _scratch("koff", (nt, K), np.intc)
         with nogil:
             if kernel == 1:
                 if floating is float:
@@ -362,12 +366,14 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                             ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0])
+                                                   &panel[t, 0], &tile[t, 0],
+                                                   &koff[t, 0] if C * H * W <= INT_MAX else NULL)
                         else:
                             ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0])
+                                                   &panel[t, 0], &tile[t, 0],
+                                                   &koff[t, 0] if C * H * W <= INT_MAX else NULL)
         return
     cols = _scratch("cols", (nt, K * group * rows * wq), dtype)
     ybuf = _scratch("ybuf", (nt, O * group * rows * wq), dtype)

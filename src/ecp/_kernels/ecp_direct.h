@@ -474,6 +474,50 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
     }                                                                                          \
 }                                                                                              \
                                                                                                \
+/* ecp_tile with A read from the input itself: A(l, m) = px[m][koff[l]], 8 pixels' window     \
+ * corners px[m] and koff[l] the offset of window element l (c*H*W + i*W + j) -- the windows    \
+ * of pixels whose windows lie inside the plane, with no packing. Same chain over l.         \
+ * (Its own loop, not ecp_tile's: the table lookup would cost the packed tiles a load per l.) */ \
+__attribute__((target("avx512f,avx512vl,fma")))                                                \
+static inline void ecp_tile_x_##SUF(ptrdiff_t L, const T *const *px, const int *restrict koff,  \
+                                    const T *restrict bp, ptrdiff_t ldb, T *restrict c,        \
+                                    ptrdiff_t ldc, int acc)                                    \
+{                                                                                              \
+    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
+    V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
+    if (acc) {                                                                                 \
+        c0 = *(const VU *)(c); d0 = *(const VU *)(c + VL);                                     \
+        c1 = *(const VU *)(c + ldc); d1 = *(const VU *)(c + ldc + VL);                         \
+        c2 = *(const VU *)(c + 2 * ldc); d2 = *(const VU *)(c + 2 * ldc + VL);                 \
+        c3 = *(const VU *)(c + 3 * ldc); d3 = *(const VU *)(c + 3 * ldc + VL);                 \
+        c4 = *(const VU *)(c + 4 * ldc); d4 = *(const VU *)(c + 4 * ldc + VL);                 \
+        c5 = *(const VU *)(c + 5 * ldc); d5 = *(const VU *)(c + 5 * ldc + VL);                 \
+        c6 = *(const VU *)(c + 6 * ldc); d6 = *(const VU *)(c + 6 * ldc + VL);                 \
+        c7 = *(const VU *)(c + 7 * ldc); d7 = *(const VU *)(c + 7 * ldc + VL);                 \
+    }                                                                                          \
+    const T *a0 = px[0], *a1 = px[1], *a2 = px[2], *a3 = px[3];                                \
+    const T *a4 = px[4], *a5 = px[5], *a6 = px[6], *a7 = px[7];                                \
+    for (ptrdiff_t l = 0; l < L; l++) {                                                        \
+        const V b0 = *(const VU *)(bp + ldb * l);                                              \
+        const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
+        const ptrdiff_t e = koff[l];                                                           \
+        c0 += a0[e] * b0; d0 += a0[e] * b1;                                                    \
+        c1 += a1[e] * b0; d1 += a1[e] * b1;                                                    \
+        c2 += a2[e] * b0; d2 += a2[e] * b1;                                                    \
+        c3 += a3[e] * b0; d3 += a3[e] * b1;                                                    \
+        c4 += a4[e] * b0; d4 += a4[e] * b1;                                                    \
+        c5 += a5[e] * b0; d5 += a5[e] * b1;                                                    \
+        c6 += a6[e] * b0; d6 += a6[e] * b1;                                                    \
+        c7 += a7[e] * b0; d7 += a7[e] * b1;                                                    \
+    }                                                                                          \
+    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
+    for (int m = 0; m < ECP_MR; m++) {                                                         \
+        VU *cm = (VU *)(c + ldc * m);                                                          \
+        cm[0] = cs[m];                                                                         \
+        cm[1] = ds[m];                                                                         \
+    }                                                                                          \
+}                                                                                              \
+                                                                                               \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
  * panel: K * 2*VL scratch, tile: nob * 8 * 2*VL scratch (both per thread). */                 \
 __attribute__((target("avx512f,avx512vl,fma")))                                                         \
@@ -555,13 +599,16 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
 ECP_DEFINE_DIRECT(float, f, ecp_vf, ecp_vf_u, 16)
 ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
 
-/* The forward pass for short output rows ("pixel rows"): 8 pixels' windows are packed one
- * pixel per row (ecp_pack_window: a masked copy per window row, cheaper than ecp_pack_run's
- * per-(c, i, j) copies when a run holds few pixels) and the 8 x NR register tile holds
- * 8 pixels x NR filters: A = the packed rows (broadcast), B = Wv. Same outputs, same summation
- * order per output as ecp_direct_item. Pixels go in blocks of ECP_ROWS_GROUPS groups of 8, so
- * that each block of Wv rows serves several tiles from L1. rpanel: 32*K + VL scratch, tile:
- * ceil(O/NR) * 32 * NR. */
+/* The forward pass for short output rows ("pixel rows"): the 8 x NR register tile holds
+ * 8 pixels x NR filters: A = the pixels' windows (broadcast), B = Wv. A group of 8 pixels whose
+ * windows lie inside the plane is read in place (ecp_tile_x, through koff, the offsets of the
+ * window elements: no copy at all -- packing was a fifth of the paper's easy conv2 forward);
+ * the others are packed one pixel per row (ecp_pack_window: a masked copy per window row,
+ * cheaper than ecp_pack_run's per-(c, i, j) copies when a run holds few pixels). Same outputs,
+ * same summation order per output as ecp_direct_item. Pixels go in blocks of ECP_ROWS_GROUPS
+ * groups of 8, so that each block of Wv rows serves several tiles from L1. rpanel: 32*K + VL
+ * scratch, tile: ceil(O/NR) * 32 * NR, koff: K ints, or NULL to pack every group (a sample's
+ * planes larger than an int can index). */
 #define ECP_ROWS_GROUPS 4
 #define ECP_DEFINE_DIRECT_ROWS(T, SUF, VL)                                                     \
 __attribute__((target("avx512f,avx512vl,fma")))                                                \
@@ -571,32 +618,59 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                                        T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, \
                                        ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t pad, \
                                        ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,                 \
-                                       T *restrict rpanel, T *restrict tile)                    \
+                                       T *restrict rpanel, T *restrict tile, int *restrict koff) \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
     const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR, G = ECP_ROWS_GROUPS;             \
     const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));                                  \
     ptrdiff_t yoff[ECP_ROWS_GROUPS * ECP_MR];                                                  \
+    const T *px[ECP_ROWS_GROUPS][ECP_MR];  /* window corners of the groups read in place */    \
+    int inplace[ECP_ROWS_GROUPS];                                                              \
+    if (koff)   /* offsets of the window elements from a window's corner (k = (c, i, j)) */   \
+        for (ptrdiff_t c = 0, k = 0; c < C; c++)                                               \
+            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
+                for (ptrdiff_t j = 0; j < kw; j++) koff[k++] = (int)(c * H * W + i * W + j);   \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += G * ECP_MR) {                                     \
         const ptrdiff_t jn = ncols - j0 < G * ECP_MR ? ncols - j0 : G * ECP_MR;                \
         const ptrdiff_t ng = (jn + ECP_MR - 1) / ECP_MR;                                       \
-        for (ptrdiff_t t = 0; t < jn; t++) {                                                   \
-            const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
-            yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                      \
-            ecp_pack_window_##SUF(rpanel + t * K, x + (n0 + b) * C * H * W, C, H, W, kh, kw,   \
-                                  oy + s * (r0 + rr) - pad, ox + s * qq - pad);                \
+        /* a group of 8 pixels whose windows all lie inside the plane is read in place (the    \
+         * tile gathers its broadcasts from x through koff); the others are packed, one pixel  \
+         * per row of rpanel (zeros outside the plane) */                                      \
+        for (ptrdiff_t gi = 0; gi < ng; gi++) {                                                \
+            inplace[gi] = koff != NULL;                                                        \
+            for (ptrdiff_t t = gi * ECP_MR; t < (gi + 1) * ECP_MR; t++) {                      \
+                if (t >= jn) { px[gi][t - gi * ECP_MR] = px[gi][0]; continue; }  /* unused */  \
+                const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
+                const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;   \
+                yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                  \
+                px[gi][t - gi * ECP_MR] = x + (n0 + b) * C * H * W + rbase * W + cbase;        \
+                if (rbase < 0 || rbase + kh > H || cbase < 0 || cbase + kw > W) inplace[gi] = 0; \
+            }                                                                                  \
+            if (inplace[gi]) continue;                                                         \
+            for (ptrdiff_t t = gi * ECP_MR; t < (gi + 1) * ECP_MR; t++) {                      \
+                if (t >= jn) {   /* unused rows of a partial group */                          \
+                    memset(rpanel + t * K, 0, (size_t)K * sizeof(T));                          \
+                    continue;                                                                  \
+                }                                                                              \
+                const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
+                ecp_pack_window_##SUF(rpanel + t * K, x + (n0 + b) * C * H * W, C, H, W, kh, kw, \
+                                      oy + s * (r0 + rr) - pad, ox + s * qq - pad);            \
+            }                                                                                  \
         }                                                                                      \
-        for (ptrdiff_t t = jn; t < ng * ECP_MR; t++)   /* unused rows of a partial group */    \
-            memset(rpanel + t * K, 0, (size_t)K * sizeof(T));                                  \
         /* a block of KC rows of Wv (24 KB, kept in L1) against every group of 8 pixels,      \
          * then the next block on top: per output, still one chain over k */                   \
         for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {                                             \
             const ptrdiff_t kc = K - k0 < KC ? K - k0 : KC;                                    \
             for (ptrdiff_t ob = 0; ob < nov; ob++)                                             \
-                for (ptrdiff_t gi = 0; gi < ng; gi++)                                          \
-                    ecp_tile_##SUF(kc, rpanel + gi * ECP_MR * K + k0, 1, K,                     \
-                                   wv + (ob * K + k0) * NR, NR,                                \
-                                   tile + (ob * G + gi) * ECP_MR * NR, NR, k0 > 0);            \
+                for (ptrdiff_t gi = 0; gi < ng; gi++) {                                        \
+                    T *tg = tile + (ob * G + gi) * ECP_MR * NR;                                \
+                    if (inplace[gi])                                                           \
+                        ecp_tile_x_##SUF(kc, px[gi], koff + k0, wv + (ob * K + k0) * NR, NR,    \
+                                         tg, NR, k0 > 0);                                      \
+                    else                                                                       \
+                        ecp_tile_##SUF(kc, rpanel + gi * ECP_MR * K + k0, 1, K,                \
+                                       wv + (ob * K + k0) * NR, NR, tg, NR, k0 > 0);           \
+                }                                                                              \
         }                                                                                      \
         for (ptrdiff_t ob = 0; ob < nov; ob++) {                                               \
             const ptrdiff_t on = O - ob * NR < NR ? O - ob * NR : NR;                          \
@@ -723,10 +797,10 @@ static void ecp_direct_rows_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptr
                                        const T *bias, T *y, ptrdiff_t hq, ptrdiff_t wq,        \
                                        ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, \
                                        ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, \
-                                       T *rpanel, T *tile)                                     \
+                                       T *rpanel, T *tile, int *koff)                          \
 { (void)x; (void)C; (void)H; (void)W; (void)wv; (void)O; (void)kh; (void)kw; (void)bias;       \
   (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)pad; (void)s;     \
-  (void)oy; (void)ox; (void)rpanel; (void)tile; }
+  (void)oy; (void)ox; (void)rpanel; (void)tile; (void)koff; }
 ECP_DEFINE_DIRECT_ROWS_STUB(float, f)
 ECP_DEFINE_DIRECT_ROWS_STUB(double, d)
 
