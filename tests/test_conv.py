@@ -693,6 +693,32 @@ def test_kernels_give_identical_results_at_any_thread_count(kernel, dtype):
             np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no AVX-512 direct kernels on this CPU")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, oy, ox", [(1, 0, 0), (2, 1, 0), (2, 0, 1), (2, 1, 1)])
+def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride, oy, ox):
+    """Where no window reaches into the padding, the direct backward sums dW from x in place
+    (k-major slots); packing the windows instead must give the same bits, for a filter count
+    that is not a multiple of the tile (37) and a window size that is not a multiple of 8 (75)."""
+    rng = np.random.default_rng(5 + stride + oy)
+    x = rng.standard_normal((5, 5, 13, 11)).astype(dtype)
+    w = rng.standard_normal((37, 5, 5, 3)).astype(dtype)
+    hq, wq = (9, 9) if stride == 1 else (4, 4)
+    dy = rng.standard_normal((5, 37, hq, wq)).astype(dtype)
+    outs = []
+    for in_place in (True, False):
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(37, dtype)
+        ecp.conv._conv.conv_backward(dy, x, w, dx, dw, db, True, 0, stride, oy, ox, 2, 4, 2,
+                                     True, True, in_place)
+        outs.append((dx, dw, db))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    ref_dx, ref_dw, ref_db = (conv_backward_ref(dy, x, w, 0) if stride == 1
+                              else easy_backward_ref(dy, x, w, oy * 2 + ox, 0))
+    assert_close(outs[0][1], ref_dw, dtype)
+    assert_close(outs[0][2], ref_db, dtype)
+
+
 # ----------------------------------------------------------------------------- cached scratch
 
 SCRATCH_CASES = [(6, 5, 14, 13, 9, 5, 5, 1), (2, 2, 7, 6, 3, 3, 2, 0), (4, 20, 12, 12, 32, 5, 5, 0)]

@@ -134,13 +134,13 @@ cdef extern from "ecp_direct.h" nogil:
                                     const float *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
-                                    float *rpanel, float *dpanel, float *xpanel)
+                                    float *rpanel, float *dpanel, float *xpanel, int *koff)
     void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const double *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
-                                    double *rpanel, double *dpanel, double *xpanel)
+                                    double *rpanel, double *dpanel, double *xpanel, int *koff)
 
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
@@ -272,14 +272,33 @@ cdef inline void _reduce_filter(floating *dwp, const floating *dws, Py_ssize_t o
                                 const floating *dy, floating *db, Py_ssize_t N, Py_ssize_t O,
                                 Py_ssize_t P) noexcept nogil:
     """Filter o's row of dW -- its slot rows (ld apart) added in slot order, a row at a time so
-    that the adds vectorize (a division per element cost more than the sums) -- and db[o], dy's
-    planes of filter o summed in sample order."""
+    that the adds vectorize (a division per element cost more than the sums) -- and db[o]."""
+    _sum_rows(dwp + o * K, dws + o * ld, n_slots, slot_size, K)
+    db[o] = <floating> _filter_bias_grad(dy, o, N, O, P)
+
+
+cdef inline void _reduce_column(floating *dwp, const floating *dws, Py_ssize_t k, Py_ssize_t K,
+                                Py_ssize_t O, Py_ssize_t ld, Py_ssize_t n_slots,
+                                Py_ssize_t slot_size) noexcept nogil:
+    """Column k of dW from slots laid out k-major (rows ld apart): each element its slots added
+    in slot order, as _sum_rows adds them."""
+    cdef Py_ssize_t o, r
+    cdef floating v
+    for o in range(O):
+        v = dws[k * ld + o]
+        for r in range(1, n_slots):
+            v = v + dws[r * slot_size + k * ld + o]
+        dwp[o * K + k] = v
+
+
+cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_t N, Py_ssize_t O,
+                                     Py_ssize_t P) noexcept nogil:
+    """db[o]: dy's planes of filter o summed in sample order."""
     cdef double acc = 0.0
     cdef Py_ssize_t n
-    _sum_rows(dwp + o * K, dws + o * ld, n_slots, slot_size, K)
     for n in range(N):
         acc = acc + _plane_sum(dy + (n * O + o) * P, P)
-    db[o] = <floating> acc
+    return acc
 
 
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -395,9 +414,11 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                   floating[:, :, :, ::1] dw, floating[::1] db,
                   bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
                   Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads,
-                  bint direct=False, bint need_dw=True):
+                  bint direct=False, bint need_dw=True, bint in_place=True):
     """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten
     when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
+    ``in_place`` (direct only): when every window lies inside the plane, read the windows for dW
+    from x in place rather than packing them (the same bits; False packs, for tests).
 
     Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
     its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
@@ -436,11 +457,21 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
     cdef floating[:, ::1] cols, dybuf, dcols, dws, rpanel, dpanel, xpanel
     cdef floating[::1] wt
+    cdef int[:, ::1] koff
+    cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
+    # dW straight from x (ecp_tile_xt) when no window reaches into the padding
+    cdef bint inside = (in_place and need_dw and oy >= pad and ox >= pad
+                        and oy + stride * (hq - 1) - pad + kh <= H
+                        and ox + stride * (wq - 1) - pad + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
-        dws = _scratch("dws", (n_slots, nob * 8 * ld if need_dw else 1), dtype)  # zeroed by its slot's thread
+        if inside:   # k-major slots: nkb*8 rows of ob_ld filters
+            dws = _scratch("dws", (n_slots, nkb * 8 * ob_ld), dtype)
+        else:
+            dws = _scratch("dws", (n_slots, nob * 8 * ld if need_dw else 1), dtype)  # zeroed by its slot's thread
+        koff = _scratch("koff", (nt, nkb * 8 if inside else 1), np.intc)
         wt = _scratch("wt", (nkb * 8 * O if need_dx else 1,), dtype)
-        rpanel = _scratch("rpanel", (nt, nr_cols * ld + nr_cols // 2), dtype)  # + a vector of slack
+        rpanel = _scratch("rpanel", (nt, nr_cols * max(ld, ob_ld) + nr_cols // 2), dtype)  # + a vector of slack
         dpanel = _scratch("dpanel", (nt, nob * 8 * nr_cols), dtype, zero=True)  # rows past O stay 0
         xpanel = _scratch("xpanel", (nt, nkb * 8 * nr_cols if need_dx else 1), dtype)
         with nogil:
@@ -465,13 +496,21 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                             ecp_direct_backward_item_f(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0])
+                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0],
+                                &koff[t, 0] if inside else NULL)
                         else:
                             ecp_direct_backward_item_d(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0])
-                if need_dw:   # in the same parallel region: one fork and join per call
+                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0],
+                                &koff[t, 0] if inside else NULL)
+                # in the same parallel region: one fork and join per call
+                if inside:
+                    for o in prange(K, schedule='static'):
+                        _reduce_column(dwp, &dws[0, 0], o, K, O, ob_ld, n_slots, dws.shape[1])
+                    for o in prange(O, schedule='static'):
+                        db[o] = <floating> _filter_bias_grad(&dy[0, 0, 0, 0], o, N, O, P)
+                elif need_dw:
                     for o in prange(O, schedule='static'):
                         _reduce_filter(dwp, &dws[0, 0], o, K, ld, n_slots, dws.shape[1],
                                        &dy[0, 0, 0, 0], &db[0], N, O, P)

@@ -518,6 +518,46 @@ static inline void ecp_tile_x_##SUF(ptrdiff_t L, const T *const *px, const int *
     }                                                                                          \
 }                                                                                              \
                                                                                                \
+/* The dW tile with the windows read in place: C[m][0:NR] += sum_l pix[l][off[m]] * b[l][0:NR], \
+ * for 8 window elements m (offsets off[m] from a window's corner) and the pixels l (window   \
+ * corners pix[l]); b: dY, one row of filters per pixel. Each product and the chain over l    \
+ * are those of ecp_tile on packed windows (x * dy == dy * x), so dW is bitwise the same. */  \
+__attribute__((target("avx512f,avx512vl,fma")))                                                \
+static inline void ecp_tile_xt_##SUF(ptrdiff_t L, const T *const *pix, const int *off,          \
+                                     const T *restrict bp, ptrdiff_t ldb, T *restrict c,       \
+                                     ptrdiff_t ldc)                                            \
+{                                                                                              \
+    V c0 = *(const VU *)(c), d0 = *(const VU *)(c + VL);                                       \
+    V c1 = *(const VU *)(c + ldc), d1 = *(const VU *)(c + ldc + VL);                           \
+    V c2 = *(const VU *)(c + 2 * ldc), d2 = *(const VU *)(c + 2 * ldc + VL);                   \
+    V c3 = *(const VU *)(c + 3 * ldc), d3 = *(const VU *)(c + 3 * ldc + VL);                   \
+    V c4 = *(const VU *)(c + 4 * ldc), d4 = *(const VU *)(c + 4 * ldc + VL);                   \
+    V c5 = *(const VU *)(c + 5 * ldc), d5 = *(const VU *)(c + 5 * ldc + VL);                   \
+    V c6 = *(const VU *)(c + 6 * ldc), d6 = *(const VU *)(c + 6 * ldc + VL);                   \
+    V c7 = *(const VU *)(c + 7 * ldc), d7 = *(const VU *)(c + 7 * ldc + VL);                   \
+    const ptrdiff_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3];                        \
+    const ptrdiff_t o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7];                        \
+    for (ptrdiff_t l = 0; l < L; l++) {                                                        \
+        const V b0 = *(const VU *)(bp + ldb * l);                                              \
+        const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
+        const T *p = pix[l];                                                                   \
+        c0 += p[o0] * b0; d0 += p[o0] * b1;                                                    \
+        c1 += p[o1] * b0; d1 += p[o1] * b1;                                                    \
+        c2 += p[o2] * b0; d2 += p[o2] * b1;                                                    \
+        c3 += p[o3] * b0; d3 += p[o3] * b1;                                                    \
+        c4 += p[o4] * b0; d4 += p[o4] * b1;                                                    \
+        c5 += p[o5] * b0; d5 += p[o5] * b1;                                                    \
+        c6 += p[o6] * b0; d6 += p[o6] * b1;                                                    \
+        c7 += p[o7] * b0; d7 += p[o7] * b1;                                                    \
+    }                                                                                          \
+    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
+    for (int m = 0; m < ECP_MR; m++) {                                                         \
+        VU *cm = (VU *)(c + ldc * m);                                                          \
+        cm[0] = cs[m];                                                                         \
+        cm[1] = ds[m];                                                                         \
+    }                                                                                          \
+}                                                                                              \
+                                                                                               \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
  * panel: K * 2*VL scratch, tile: nob * 8 * 2*VL scratch (both per thread). */                 \
 __attribute__((target("avx512f,avx512vl,fma")))                                                         \
@@ -686,12 +726,16 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
 ECP_DEFINE_DIRECT_ROWS(float, f, 16)
 ECP_DEFINE_DIRECT_ROWS(double, d, 8)
 
-/* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels:
+/* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels
+ * (koff != NULL, only when every window lies inside the plane: dW is summed from x in place by
+ * ecp_tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff: nkb*8 ints
+ * -- and rpanel holds dY as rows of filters, NR x Ob; the same sums, without packing windows,
+ * which was a fifth of the paper's easy conv2 dW; else as follows):
  *   dwacc (8*nob rows, Kp apart; NULL: no dW) += dY_panel . windows_panel^T   (windows packed one pixel
  *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
  *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx
  *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
- * Scratch per thread: rpanel NR*Kp + VL (slack for the last window row's full-vector store),
+ * Scratch per thread: rpanel NR*max(Kp, Ob) + VL (slack for the last window row's full-vector store),
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * Summation order is fixed by the shapes alone. */
 #define ECP_DEFINE_DIRECT_BWD(T, SUF, VL)                                                      \
@@ -701,13 +745,20 @@ static void ecp_direct_backward_item_##SUF(                                     
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
     T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
-    T *restrict xpanel)                                                                        \
+    T *restrict xpanel, int *restrict koff)                                                    \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;          \
+    const ptrdiff_t Ob = (O + NR - 1) / NR * NR;                                               \
+    const T *pix[2 * VL];                                                                      \
     ecp_scatter_plan plan;                                                                     \
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
+    if (dwacc && koff)   /* offsets of the window elements from a window's corner, 0 past K */  \
+        for (ptrdiff_t c = 0, k = 0; k < nkb * ECP_MR; c++)                                    \
+            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
+                for (ptrdiff_t j = 0; j < kw && k < nkb * ECP_MR; j++)                         \
+                    koff[k++] = c < C ? (int)(c * HW + i * W + j) : 0;                         \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
         /* dY of the panel's pixels: dpanel[o][t] (zeros past jn) */                            \
@@ -722,8 +773,23 @@ static void ecp_direct_backward_item_##SUF(                                     
         if (jn < NR)                                                                           \
             for (ptrdiff_t o = 0; o < O; o++)                                                  \
                 memset(dpanel + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));                \
+        if (dwacc && koff) {                                                                   \
+            /* every window inside the plane: dW (k-major, rows Ob apart) from x in place,     \
+             * against dY as rows of filters (rpanel[t][o], zeros past O) */                   \
+            for (ptrdiff_t t = 0; t < jn; t++) {                                               \
+                const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
+                pix[t] = x + (n0 + b) * C * HW + (oy + s * rr - pad) * W + ox + s * qq - pad;  \
+                const T *dys = dy + (n0 + b) * O * P + p;                                      \
+                for (ptrdiff_t o = 0; o < O; o++) rpanel[t * Ob + o] = dys[o * P];             \
+                for (ptrdiff_t o = O; o < Ob; o++) rpanel[t * Ob + o] = (T)0;                  \
+            }                                                                                  \
+            for (ptrdiff_t kb = 0; kb < nkb; kb++)                                             \
+                for (ptrdiff_t ob = 0; ob < Ob; ob += NR)                                      \
+                    ecp_tile_xt_##SUF(jn, pix, koff + kb * ECP_MR, rpanel + ob, Ob,            \
+                                      dwacc + kb * ECP_MR * Ob + ob, Ob);                      \
+        }                                                                                      \
         /* the windows, one pixel per row of rpanel (only dW needs them) */                    \
-        for (ptrdiff_t t = 0; dwacc && t < jn; t++) {                                          \
+        for (ptrdiff_t t = 0; dwacc && !koff && t < jn; t++) {                                 \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const T *xs = x + (n0 + b) * C * HW;                                               \
             const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
@@ -731,7 +797,7 @@ static void ecp_direct_backward_item_##SUF(                                     
             ecp_pack_window_##SUF(rt, xs, C, H, W, kh, kw, rbase, cbase);                      \
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
         }                                                                                      \
-        for (ptrdiff_t ob = 0; dwacc && ob < nob; ob++)                                        \
+        for (ptrdiff_t ob = 0; dwacc && !koff && ob < nob; ob++)                               \
             for (ptrdiff_t kb = 0; kb < Kp; kb += NR)                                          \
                 ecp_tile_##SUF(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,          \
                                dwacc + ob * ECP_MR * Kp + kb, Kp, 1);                          \
@@ -809,10 +875,10 @@ static void ecp_direct_backward_item_##SUF(                                     
     const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
     ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
     ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
-    T *dpanel, T *xpanel)                                                          \
+    T *dpanel, T *xpanel, int *koff)                                                           \
 { (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
   (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
-  (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; }
+  (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; (void)koff; }
 ECP_DEFINE_DIRECT_BWD_STUB(float, f)
 ECP_DEFINE_DIRECT_BWD_STUB(double, d)
 
