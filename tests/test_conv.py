@@ -719,6 +719,29 @@ def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride
     assert_close(outs[0][2], ref_db, dtype)
 
 
+@pytest.fixture
+def portable_im2col():
+    old = ecp.conv._conv._use_vector_im2col(False)
+    yield
+    ecp.conv._conv._use_vector_im2col(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", EASY_GEOMS[::2], ids=gid)
+def test_easy_conv_through_the_portable_stride2_im2col(geom, dtype, portable_im2col, monkeypatch):
+    """The stride-2 im2col's portable loop (what a CPU without AVX-512 runs) against the oracle,
+    forward and backward, through im2col + BLAS."""
+    monkeypatch.setattr(ecp.conv, "DIRECT", False)
+    x, w, b, p, rng = make(geom, dtype, 11)
+    for mode in MODES:
+        assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)
+        ho, wo = full_hw(x.shape, w.shape, p)
+        dy = rng.standard_normal((x.shape[0], w.shape[0], ho // 2, wo // 2)).astype(dtype)
+        for got, want in zip(ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=p),
+                             easy_backward_ref(dy, x, w, mode, p)):
+            assert_close(got, want, dtype)
+
+
 # ----------------------------------------------------------------------------- cached scratch
 
 SCRATCH_CASES = [(6, 5, 14, 13, 9, 5, 5, 1), (2, 2, 7, 6, 3, 3, 2, 0), (4, 20, 12, 12, 32, 5, 5, 0)]

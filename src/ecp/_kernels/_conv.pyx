@@ -148,6 +148,16 @@ DIRECT_SUPPORTED = bool(ecp_direct_supported())
 cdef bint _avx512 = DIRECT_SUPPORTED
 
 
+def _use_vector_im2col(bint flag):
+    """Let the stride-2 im2col use its AVX-512 copy (where the CPU has it) or force the portable
+    one (for tests, which otherwise never reach it on an AVX-512 machine); returns the old
+    setting."""
+    global _avx512
+    old = _avx512
+    _avx512 = flag and DIRECT_SUPPORTED
+    return old
+
+
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
