@@ -11,8 +11,9 @@ Two implementations, chosen per call by ``ecp.conv`` (the one that measured fast
   (K = C*kh*kw rows), one GEMM with the weights gives every output of the chunk, a pass moves
   them to NCHW adding the bias. The backward pass rebuilds ``cols``, gets dW from one GEMM per
   chunk and dX from W^T dY followed by a col2im scatter.
-- ecp_direct.h (AVX-512): windows packed a few pixels at a time into cache-resident panels, and
-  register tiles computing outputs, dW and dX straight from them.
+- ecp_direct.h (AVX-512): register tiles computing outputs, dW and dX from windows read in place
+  (where no window reaches into the padding: the pixel-rows forward and the backward's dW) or
+  packed a few pixels at a time into cache-resident panels.
 
 Work is cut into items of whole samples (or, forward, of output rows), spread over OpenMP
 threads, each with its own scratch (cached per Python thread between calls, see ``_scratch``).
@@ -324,7 +325,9 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
 
     Work is cut into items: ``group`` whole samples, or (when ``rows`` < the output height and
     group is 1) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
-    its own scratch and its own single-threaded GEMM.
+    its own scratch and its own single-threaded GEMM; the items are handed out dynamically (a
+    thread the machine delays does not hold the others back; every output is written by its
+    item alone, so the results are the same).
     """
     cdef Py_ssize_t N = x.shape[0], K = x.shape[1] * w.shape[2] * w.shape[3], O = w.shape[0]
     cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
@@ -375,7 +378,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, &wp[0])
             with parallel(num_threads=nt):
                 t = threadid()
-                for it in prange(n_items, schedule='static'):
+                for it in prange(n_items, schedule='dynamic'):
                     n0 = (it // n_rb) * group
                     nb = min(group, N - n0)
                     r0 = (it % n_rb) * rows
@@ -410,7 +413,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         prev = blas_set_num_threads(1)
         with parallel(num_threads=nt):
             t = threadid()
-            for it in prange(n_items, schedule='static'):
+            for it in prange(n_items, schedule='dynamic'):
                 n0 = (it // n_rb) * group
                 nb = min(group, N - n0)
                 r0 = (it % n_rb) * rows
@@ -432,7 +435,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
 
     Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
     its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
-    threads, own the partial sums, so the result does not depend on the thread count.
+    threads, own the partial sums, so the result does not depend on the thread count, nor on which
+    thread takes which slot (they are handed out dynamically).
     ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused kernel
     (packed panels of pixels, dx accumulated straight from each panel) instead of im2col + BLAS
     + col2im.
@@ -492,7 +496,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                     ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, &wt[0])
             with parallel(num_threads=nt):
                 t = threadid()
-                for s in prange(n_slots, schedule='static'):
+                for s in prange(n_slots, schedule='dynamic'):
                     dwsp = NULL
                     if need_dw:
                         dwsp = &dws[s, 0]
@@ -535,7 +539,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
             prev = blas_set_num_threads(1)
             with parallel(num_threads=nt):
                 t = threadid()
-                for s in prange(n_slots, schedule='static'):
+                for s in prange(n_slots, schedule='dynamic'):
                     memset(&dws[s, 0], 0, dws.shape[1] * sizeof(floating))
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots

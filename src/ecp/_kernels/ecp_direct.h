@@ -9,10 +9,12 @@
  *   ecp_direct_item        forward, panel [k][32 pixels] (one masked copy per window element
  *                          and run of same-row pixels), tile = 8 filters x 32 pixels;
  *   ecp_direct_rows_item   forward for rows of a few pixels, panel [pixel][k] (one masked copy
- *                          per window row), tile = 8 pixels x 32 filters;
+ *                          per window row) or, for pixels whose windows lie inside the plane, the
+ *                          windows read in place (ecp_tile_x); tile = 8 pixels x 32 filters;
  *   ecp_direct_backward_item  dW from a [pixel][k] panel, tile = 8 filters x 32 window
- *                          elements summed over 32 pixels; dx from tiles of W^T dY, 8 window
- *                          elements x 32 pixels, added into dx a vector at a time.
+ *                          elements summed over 32 pixels, or from the windows in place
+ *                          (ecp_tile_xt: 8 window elements x 32 filters); dx from tiles of W^T dY,
+ *                          8 window elements x 32 pixels, added into dx a vector at a time.
  * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
  * (oy + s*(r0 + r) + i - pad, ox + s*q + j - pad), zeros outside the plane; s is 1 or 2.
  * ecp.conv picks, per layer shape, the kernel that measured fastest (see conv.py).
