@@ -430,6 +430,36 @@ ECP_DEFINE_IM2COL_S2(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm
                      _mm512_permutex2var_pd, _mm512_setzero_pd,
                      _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
 
+/* The pieces of every 8 x 2-vector register tile: its 16 accumulators c0..c7, d0..d7 (zeros, or
+ * C's rows ldc apart when acc), one step of products (row m += x_m * (b0, b1)), and the store */
+#define ECP_TILE_ACC(V, VU, VL, c, ldc, acc)                                                   \
+    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
+    V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
+    if (acc) {                                                                                 \
+        c0 = *(const VU *)(c); d0 = *(const VU *)(c + VL);                                     \
+        c1 = *(const VU *)(c + ldc); d1 = *(const VU *)(c + ldc + VL);                         \
+        c2 = *(const VU *)(c + 2 * ldc); d2 = *(const VU *)(c + 2 * ldc + VL);                 \
+        c3 = *(const VU *)(c + 3 * ldc); d3 = *(const VU *)(c + 3 * ldc + VL);                 \
+        c4 = *(const VU *)(c + 4 * ldc); d4 = *(const VU *)(c + 4 * ldc + VL);                 \
+        c5 = *(const VU *)(c + 5 * ldc); d5 = *(const VU *)(c + 5 * ldc + VL);                 \
+        c6 = *(const VU *)(c + 6 * ldc); d6 = *(const VU *)(c + 6 * ldc + VL);                 \
+        c7 = *(const VU *)(c + 7 * ldc); d7 = *(const VU *)(c + 7 * ldc + VL);                 \
+    }
+#define ECP_TILE_FMA(b0, b1, x0, x1, x2, x3, x4, x5, x6, x7)                                   \
+    c0 += (x0) * b0; d0 += (x0) * b1; c1 += (x1) * b0; d1 += (x1) * b1;                        \
+    c2 += (x2) * b0; d2 += (x2) * b1; c3 += (x3) * b0; d3 += (x3) * b1;                        \
+    c4 += (x4) * b0; d4 += (x4) * b1; c5 += (x5) * b0; d5 += (x5) * b1;                        \
+    c6 += (x6) * b0; d6 += (x6) * b1; c7 += (x7) * b0; d7 += (x7) * b1;
+#define ECP_TILE_STORE(V, VU, c, ldc)                                                          \
+    {                                                                                          \
+        const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
+        for (int m = 0; m < ECP_MR; m++) {                                                     \
+            VU *cm = (VU *)(c + ldc * m);                                                      \
+            cm[0] = cs[m];                                                                     \
+            cm[1] = ds[m];                                                                     \
+        }                                                                                      \
+    }
+
 /* T: element type, V/VU: 64-byte vector (aligned / unaligned), VL: lanes, NR = 2*VL columns */
 #define ECP_DEFINE_DIRECT(T, SUF, V, VU, VL)                                                   \
 /* C[m][0:NR] = (C[m][0:NR] when acc, else 0) + sum_l A(l, m) * b[l][0:NR], m < 8, summed in  \
@@ -441,39 +471,16 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
                                   const T *restrict bp, ptrdiff_t ldb, T *restrict c,          \
                                   ptrdiff_t ldc, int acc)                                      \
 {                                                                                              \
-    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
-    V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
-    if (acc) {                                                                                 \
-        c0 = *(const VU *)(c); d0 = *(const VU *)(c + VL);                                     \
-        c1 = *(const VU *)(c + ldc); d1 = *(const VU *)(c + ldc + VL);                         \
-        c2 = *(const VU *)(c + 2 * ldc); d2 = *(const VU *)(c + 2 * ldc + VL);                 \
-        c3 = *(const VU *)(c + 3 * ldc); d3 = *(const VU *)(c + 3 * ldc + VL);                 \
-        c4 = *(const VU *)(c + 4 * ldc); d4 = *(const VU *)(c + 4 * ldc + VL);                 \
-        c5 = *(const VU *)(c + 5 * ldc); d5 = *(const VU *)(c + 5 * ldc + VL);                 \
-        c6 = *(const VU *)(c + 6 * ldc); d6 = *(const VU *)(c + 6 * ldc + VL);                 \
-        c7 = *(const VU *)(c + 7 * ldc); d7 = *(const VU *)(c + 7 * ldc + VL);                 \
-    }                                                                                          \
+    ECP_TILE_ACC(V, VU, VL, c, ldc, acc)                                                       \
     const T *a0 = a, *a1 = a + sm, *a2 = a + 2 * sm, *a3 = a + 3 * sm, *a4 = a + 4 * sm;       \
     const T *a5 = a + 5 * sm, *a6 = a + 6 * sm, *a7 = a + 7 * sm;                              \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
         const V b0 = *(const VU *)(bp + ldb * l);                                              \
         const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
         const ptrdiff_t e = sl * l;                                                            \
-        c0 += a0[e] * b0; d0 += a0[e] * b1;                                                    \
-        c1 += a1[e] * b0; d1 += a1[e] * b1;                                                    \
-        c2 += a2[e] * b0; d2 += a2[e] * b1;                                                    \
-        c3 += a3[e] * b0; d3 += a3[e] * b1;                                                    \
-        c4 += a4[e] * b0; d4 += a4[e] * b1;                                                    \
-        c5 += a5[e] * b0; d5 += a5[e] * b1;                                                    \
-        c6 += a6[e] * b0; d6 += a6[e] * b1;                                                    \
-        c7 += a7[e] * b0; d7 += a7[e] * b1;                                                    \
+        ECP_TILE_FMA(b0, b1, a0[e], a1[e], a2[e], a3[e], a4[e], a5[e], a6[e], a7[e])           \
     }                                                                                          \
-    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
-    for (int m = 0; m < ECP_MR; m++) {                                                         \
-        VU *cm = (VU *)(c + ldc * m);                                                          \
-        cm[0] = cs[m];                                                                         \
-        cm[1] = ds[m];                                                                         \
-    }                                                                                          \
+    ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
 /* ecp_tile with A read from the input itself: A(l, m) = px[m][koff[l]], 8 pixels' window     \
@@ -485,39 +492,16 @@ static inline void ecp_tile_x_##SUF(ptrdiff_t L, const T *const *px, const int *
                                     const T *restrict bp, ptrdiff_t ldb, T *restrict c,        \
                                     ptrdiff_t ldc, int acc)                                    \
 {                                                                                              \
-    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
-    V d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0}, d5 = {0}, d6 = {0}, d7 = {0};           \
-    if (acc) {                                                                                 \
-        c0 = *(const VU *)(c); d0 = *(const VU *)(c + VL);                                     \
-        c1 = *(const VU *)(c + ldc); d1 = *(const VU *)(c + ldc + VL);                         \
-        c2 = *(const VU *)(c + 2 * ldc); d2 = *(const VU *)(c + 2 * ldc + VL);                 \
-        c3 = *(const VU *)(c + 3 * ldc); d3 = *(const VU *)(c + 3 * ldc + VL);                 \
-        c4 = *(const VU *)(c + 4 * ldc); d4 = *(const VU *)(c + 4 * ldc + VL);                 \
-        c5 = *(const VU *)(c + 5 * ldc); d5 = *(const VU *)(c + 5 * ldc + VL);                 \
-        c6 = *(const VU *)(c + 6 * ldc); d6 = *(const VU *)(c + 6 * ldc + VL);                 \
-        c7 = *(const VU *)(c + 7 * ldc); d7 = *(const VU *)(c + 7 * ldc + VL);                 \
-    }                                                                                          \
+    ECP_TILE_ACC(V, VU, VL, c, ldc, acc)                                                       \
     const T *a0 = px[0], *a1 = px[1], *a2 = px[2], *a3 = px[3];                                \
     const T *a4 = px[4], *a5 = px[5], *a6 = px[6], *a7 = px[7];                                \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
         const V b0 = *(const VU *)(bp + ldb * l);                                              \
         const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
         const ptrdiff_t e = koff[l];                                                           \
-        c0 += a0[e] * b0; d0 += a0[e] * b1;                                                    \
-        c1 += a1[e] * b0; d1 += a1[e] * b1;                                                    \
-        c2 += a2[e] * b0; d2 += a2[e] * b1;                                                    \
-        c3 += a3[e] * b0; d3 += a3[e] * b1;                                                    \
-        c4 += a4[e] * b0; d4 += a4[e] * b1;                                                    \
-        c5 += a5[e] * b0; d5 += a5[e] * b1;                                                    \
-        c6 += a6[e] * b0; d6 += a6[e] * b1;                                                    \
-        c7 += a7[e] * b0; d7 += a7[e] * b1;                                                    \
+        ECP_TILE_FMA(b0, b1, a0[e], a1[e], a2[e], a3[e], a4[e], a5[e], a6[e], a7[e])           \
     }                                                                                          \
-    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
-    for (int m = 0; m < ECP_MR; m++) {                                                         \
-        VU *cm = (VU *)(c + ldc * m);                                                          \
-        cm[0] = cs[m];                                                                         \
-        cm[1] = ds[m];                                                                         \
-    }                                                                                          \
+    ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
 /* The dW tile with the windows read in place: C[m][0:NR] += sum_l pix[l][off[m]] * b[l][0:NR], \
@@ -529,35 +513,16 @@ static inline void ecp_tile_xt_##SUF(ptrdiff_t L, const T *const *pix, const int
                                      const T *restrict bp, ptrdiff_t ldb, T *restrict c,       \
                                      ptrdiff_t ldc)                                            \
 {                                                                                              \
-    V c0 = *(const VU *)(c), d0 = *(const VU *)(c + VL);                                       \
-    V c1 = *(const VU *)(c + ldc), d1 = *(const VU *)(c + ldc + VL);                           \
-    V c2 = *(const VU *)(c + 2 * ldc), d2 = *(const VU *)(c + 2 * ldc + VL);                   \
-    V c3 = *(const VU *)(c + 3 * ldc), d3 = *(const VU *)(c + 3 * ldc + VL);                   \
-    V c4 = *(const VU *)(c + 4 * ldc), d4 = *(const VU *)(c + 4 * ldc + VL);                   \
-    V c5 = *(const VU *)(c + 5 * ldc), d5 = *(const VU *)(c + 5 * ldc + VL);                   \
-    V c6 = *(const VU *)(c + 6 * ldc), d6 = *(const VU *)(c + 6 * ldc + VL);                   \
-    V c7 = *(const VU *)(c + 7 * ldc), d7 = *(const VU *)(c + 7 * ldc + VL);                   \
+    ECP_TILE_ACC(V, VU, VL, c, ldc, 1)                                                         \
     const ptrdiff_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3];                        \
     const ptrdiff_t o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7];                        \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
         const V b0 = *(const VU *)(bp + ldb * l);                                              \
         const V b1 = *(const VU *)(bp + ldb * l + VL);                                         \
         const T *p = pix[l];                                                                   \
-        c0 += p[o0] * b0; d0 += p[o0] * b1;                                                    \
-        c1 += p[o1] * b0; d1 += p[o1] * b1;                                                    \
-        c2 += p[o2] * b0; d2 += p[o2] * b1;                                                    \
-        c3 += p[o3] * b0; d3 += p[o3] * b1;                                                    \
-        c4 += p[o4] * b0; d4 += p[o4] * b1;                                                    \
-        c5 += p[o5] * b0; d5 += p[o5] * b1;                                                    \
-        c6 += p[o6] * b0; d6 += p[o6] * b1;                                                    \
-        c7 += p[o7] * b0; d7 += p[o7] * b1;                                                    \
+        ECP_TILE_FMA(b0, b1, p[o0], p[o1], p[o2], p[o3], p[o4], p[o5], p[o6], p[o7])           \
     }                                                                                          \
-    const V cs[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, ds[8] = {d0, d1, d2, d3, d4, d5, d6, d7}; \
-    for (int m = 0; m < ECP_MR; m++) {                                                         \
-        VU *cm = (VU *)(c + ldc * m);                                                          \
-        cm[0] = cs[m];                                                                         \
-        cm[1] = ds[m];                                                                         \
-    }                                                                                          \
+    ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.       \
