@@ -542,8 +542,8 @@ def kernels_used(shape, dtype):
     kernels where they measured faster, else im2col + BLAS)."""
     fwd = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
     full_wq = shape.full_shape[3]
-    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 1, full_wq, dtype)],
-            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, 2, full_wq // 2, dtype)],
+    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, full_wq, dtype)],
+            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, full_wq // 2, dtype)],
             "backward": {"direct": "direct", "blas": "im2col+blas",
                          "split": "direct dx + im2col+blas dW"}[_ecp_conv._backward_kernel(shape.w_shape)]}
 

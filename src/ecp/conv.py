@@ -78,7 +78,7 @@ def _panel_width(dtype):
     return 32 if np.dtype(dtype) == np.float32 else 16
 
 
-def _forward_kernel(w_shape, stride, wq, dtype):
+def _forward_kernel(w_shape, wq, dtype):
     """0: im2col + BLAS, 1: direct panel kernel, 2: direct pixel-rows kernel."""
     if not _direct_forward(w_shape):
         return 0
@@ -232,7 +232,7 @@ def _plan(x, w, padding, stride, direct):
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    kernel = _forward_kernel(w.shape, stride, out_shape[3], x.dtype)
+    kernel = _forward_kernel(w.shape, out_shape[3], x.dtype)
     group, rows = _plan(x, w, padding, stride, kernel != 0)
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
                        _threads(w.shape, out_shape), kernel)

@@ -94,6 +94,8 @@ cdef extern from "ecp_im2col.h" nogil:
 
 cdef extern from "ecp_direct.h" nogil:
     int ecp_direct_supported()
+    void ecp_window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                            Py_ssize_t n, int *koff)
     void ecp_im2col_plane_s2_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
                                Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t oy, Py_ssize_t ox,
                                Py_ssize_t hq, Py_ssize_t wq, float *dst0, Py_ssize_t ld)
@@ -121,13 +123,13 @@ cdef extern from "ecp_direct.h" nogil:
                                 const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                                 Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
-                                float *rpanel, float *tile, int *koff)
+                                float *rpanel, float *tile, const int *koff)
     void ecp_direct_rows_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                 const double *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                                 const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                                 Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
-                                double *rpanel, double *tile, int *koff)
+                                double *rpanel, double *tile, const int *koff)
     void ecp_pack_weights_t_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
     void ecp_pack_weights_t_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
     void ecp_direct_backward_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
@@ -135,13 +137,13 @@ cdef extern from "ecp_direct.h" nogil:
                                     const float *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
-                                    float *rpanel, float *dpanel, float *xpanel, int *koff)
+                                    float *rpanel, float *dpanel, float *xpanel, const int *koff)
     void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const double *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
-                                    double *rpanel, double *dpanel, double *xpanel, int *koff)
+                                    double *rpanel, double *dpanel, double *xpanel, const int *koff)
 
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
@@ -351,7 +353,8 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef floating[::1] wp
     cdef floating[:, ::1] panel
     cdef floating[:, ::1] tile
-    cdef int[:, ::1] koff
+    cdef int[::1] koff
+    cdef const int *koffp = NULL
     if not DIRECT_SUPPORTED:
         kernel = 0
     if kernel == 1 or kernel == 2:
@@ -363,9 +366,12 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             tile = _scratch("tile", (nt, (O + nr_cols - 1) // nr_cols * 32 * nr_cols), dtype)
             wp = _scratch("wp", ((O + nr_cols - 1) // nr_cols * nr_cols * K,), dtype)
             panel = _scratch("panel", (nt, 32 * K + nr_cols // 2), dtype)  # + a vector of slack
-            # offsets of the window elements, for reading windows in place (int: C*H*W must fit)
-            koff = _scratch("koff", (nt, K), np.intc)
+            if C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
+                koff = _scratch("koff", (K,), np.intc)
+                koffp = &koff[0]
         with nogil:
+            if koffp != NULL:
+                ecp_window_offsets(C, H, W, kh, kw, K, &koff[0])
             if kernel == 1:
                 if floating is float:
                     ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, &wp[0])
@@ -398,14 +404,12 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                             ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0],
-                                                   &koff[t, 0] if C * H * W <= INT_MAX else NULL)
+                                                   &panel[t, 0], &tile[t, 0], koffp)
                         else:
                             ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0],
-                                                   &koff[t, 0] if C * H * W <= INT_MAX else NULL)
+                                                   &panel[t, 0], &tile[t, 0], koffp)
         return
     cols = _scratch("cols", (nt, K * group * rows * wq), dtype)
     ybuf = _scratch("ybuf", (nt, O * group * rows * wq), dtype)
@@ -471,7 +475,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
     cdef floating[:, ::1] cols, dybuf, dcols, dws, rpanel, dpanel, xpanel
     cdef floating[::1] wt
-    cdef int[:, ::1] koff
+    cdef int[::1] koff
+    cdef const int *koffp = NULL
     cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
     # dW straight from x (ecp_tile_xt) when no window reaches into the padding
     cdef bint inside = (in_place and need_dw and oy >= pad and ox >= pad
@@ -483,12 +488,16 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
             dws = _scratch("dws", (n_slots, nkb * 8 * ob_ld), dtype)
         else:
             dws = _scratch("dws", (n_slots, nob * 8 * ld if need_dw else 1), dtype)  # zeroed by its slot's thread
-        koff = _scratch("koff", (nt, nkb * 8 if inside else 1), np.intc)
+        if inside:
+            koff = _scratch("koff", (nkb * 8,), np.intc)
+            koffp = &koff[0]
         wt = _scratch("wt", (nkb * 8 * O if need_dx else 1,), dtype)
         rpanel = _scratch("rpanel", (nt, nr_cols * max(ld, ob_ld) + nr_cols // 2), dtype)  # + a vector of slack
         dpanel = _scratch("dpanel", (nt, nob * 8 * nr_cols), dtype, zero=True)  # rows past O stay 0
         xpanel = _scratch("xpanel", (nt, nkb * 8 * nr_cols if need_dx else 1), dtype)
         with nogil:
+            if inside:
+                ecp_window_offsets(C, H, W, kh, kw, nkb * 8, &koff[0])
             if need_dx:
                 if floating is float:
                     ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, &wt[0])
@@ -510,14 +519,12 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                             ecp_direct_backward_item_f(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0],
-                                &koff[t, 0] if inside else NULL)
+                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0], koffp)
                         else:
                             ecp_direct_backward_item_d(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0],
-                                &koff[t, 0] if inside else NULL)
+                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0], koffp)
                 # in the same parallel region: one fork and join per call
                 if inside:
                     for o in prange(K, schedule='static'):

@@ -107,6 +107,20 @@ static void ecp_pack_weights_t_##SUF(const T *restrict w, ptrdiff_t O, ptrdiff_t
 ECP_DEFINE_PACKWT(float, f)
 ECP_DEFINE_PACKWT(double, d)
 
+/* koff[k] = offset of window element k = (c, i, j) from a window's corner in the input of one
+ * sample (c*H*W + i*W + j), for k < C*kh*kw, and 0 up to n (rows a last partial tile computes
+ * and nobody reads): the table through which the kernels read windows in place. Computed once
+ * per call; the offsets must fit an int (C*H*W <= INT_MAX, which the caller checks). */
+static void ecp_window_offsets(ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,
+                               ptrdiff_t n, int *koff)
+{
+    ptrdiff_t k = 0;
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t i = 0; i < kh; i++)
+            for (ptrdiff_t j = 0; j < kw && k < n; j++) koff[k++] = (int)(c * H * W + i * W + j);
+    for (; k < n; k++) koff[k] = 0;
+}
+
 #if ECP_DIRECT_AVAILABLE
 
 #include <immintrin.h>
@@ -614,8 +628,8 @@ ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
  * cheaper than ecp_pack_run's per-(c, i, j) copies when a run holds few pixels). Same outputs,
  * same summation order per output as ecp_direct_item. Pixels go in blocks of ECP_ROWS_GROUPS
  * groups of 8, so that each block of Wv rows serves several tiles from L1. rpanel: 32*K + VL
- * scratch, tile: ceil(O/NR) * 32 * NR, koff: K ints, or NULL to pack every group (a sample's
- * planes larger than an int can index). */
+ * scratch, tile: ceil(O/NR) * 32 * NR, koff: ecp_window_offsets (K entries), or NULL to pack
+ * every group (a sample's planes larger than an int can index). */
 #define ECP_ROWS_GROUPS 4
 #define ECP_DEFINE_DIRECT_ROWS(T, SUF, VL)                                                     \
 __attribute__((target("avx512f,avx512vl,fma")))                                                \
@@ -625,7 +639,8 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                                        T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, \
                                        ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t pad, \
                                        ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,                 \
-                                       T *restrict rpanel, T *restrict tile, int *restrict koff) \
+                                       T *restrict rpanel, T *restrict tile,                    \
+                                       const int *restrict koff)                                \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;                 \
     const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR, G = ECP_ROWS_GROUPS;             \
@@ -633,10 +648,6 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
     ptrdiff_t yoff[ECP_ROWS_GROUPS * ECP_MR];                                                  \
     const T *px[ECP_ROWS_GROUPS][ECP_MR];  /* window corners of the groups read in place */    \
     int inplace[ECP_ROWS_GROUPS];                                                              \
-    if (koff)   /* offsets of the window elements from a window's corner (k = (c, i, j)) */   \
-        for (ptrdiff_t c = 0, k = 0; c < C; c++)                                               \
-            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
-                for (ptrdiff_t j = 0; j < kw; j++) koff[k++] = (int)(c * H * W + i * W + j);   \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += G * ECP_MR) {                                     \
         const ptrdiff_t jn = ncols - j0 < G * ECP_MR ? ncols - j0 : G * ECP_MR;                \
         const ptrdiff_t ng = (jn + ECP_MR - 1) / ECP_MR;                                       \
@@ -695,7 +706,8 @@ ECP_DEFINE_DIRECT_ROWS(double, d, 8)
 
 /* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels
  * (koff != NULL, only when every window lies inside the plane: dW is summed from x in place by
- * ecp_tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff: nkb*8 ints
+ * ecp_tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff:
+ * ecp_window_offsets with nkb*8 entries
  * -- and rpanel holds dY as rows of filters, NR x Ob; the same sums, without packing windows,
  * which was a fifth of the paper's easy conv2 dW; else as follows):
  *   dwacc (8*nob rows, Kp apart; NULL: no dW) += dY_panel . windows_panel^T   (windows packed one pixel
@@ -712,7 +724,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
     T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
-    T *restrict xpanel, int *restrict koff)                                                    \
+    T *restrict xpanel, const int *restrict koff)                                              \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
@@ -721,11 +733,6 @@ static void ecp_direct_backward_item_##SUF(                                     
     const T *pix[2 * VL];                                                                      \
     ecp_scatter_plan plan;                                                                     \
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
-    if (dwacc && koff)   /* offsets of the window elements from a window's corner, 0 past K */  \
-        for (ptrdiff_t c = 0, k = 0; k < nkb * ECP_MR; c++)                                    \
-            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
-                for (ptrdiff_t j = 0; j < kw && k < nkb * ECP_MR; j++)                         \
-                    koff[k++] = c < C ? (int)(c * HW + i * W + j) : 0;                         \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
         /* dY of the panel's pixels: dpanel[o][t] (zeros past jn) */                            \
@@ -830,7 +837,7 @@ static void ecp_direct_rows_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptr
                                        const T *bias, T *y, ptrdiff_t hq, ptrdiff_t wq,        \
                                        ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, \
                                        ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, \
-                                       T *rpanel, T *tile, int *koff)                          \
+                                       T *rpanel, T *tile, const int *koff)                    \
 { (void)x; (void)C; (void)H; (void)W; (void)wv; (void)O; (void)kh; (void)kw; (void)bias;       \
   (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)pad; (void)s;     \
   (void)oy; (void)ox; (void)rpanel; (void)tile; (void)koff; }
@@ -842,7 +849,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
     ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
     ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
-    T *dpanel, T *xpanel, int *koff)                                                           \
+    T *dpanel, T *xpanel, const int *koff)                                                     \
 { (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
   (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
   (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; (void)koff; }
