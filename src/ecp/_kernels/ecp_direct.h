@@ -661,8 +661,12 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
                 const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;   \
                 yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                  \
-                px[gi][t - gi * ECP_MR] = x + (n0 + b) * C * H * W + rbase * W + cbase;        \
-                if (rbase < 0 || rbase + kh > H || cbase < 0 || cbase + kw > W) inplace[gi] = 0; \
+                if (rbase < 0 || rbase + kh > H || cbase < 0 || cbase + kw > W) {              \
+                    inplace[gi] = 0;   /* (no corner pointer outside the array: x stands in) */ \
+                    px[gi][t - gi * ECP_MR] = x;                                               \
+                } else {                                                                       \
+                    px[gi][t - gi * ECP_MR] = x + (n0 + b) * C * H * W + rbase * W + cbase;    \
+                }                                                                              \
             }                                                                                  \
             if (inplace[gi]) continue;                                                         \
             for (ptrdiff_t t = gi * ECP_MR; t < (gi + 1) * ECP_MR; t++) {                      \
