@@ -720,17 +720,17 @@ def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride
 
 
 @pytest.fixture
-def portable_im2col():
-    old = ecp.conv._conv._use_vector_im2col(False)
+def portable_helpers():
+    old = ecp.conv._conv._use_vector_helpers(False)
     yield
-    ecp.conv._conv._use_vector_im2col(old)
+    ecp.conv._conv._use_vector_helpers(old)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("geom", EASY_GEOMS[::2], ids=gid)
-def test_easy_conv_through_the_portable_stride2_im2col(geom, dtype, portable_im2col, monkeypatch):
-    """The stride-2 im2col's portable loop (what a CPU without AVX-512 runs) against the oracle,
-    forward and backward, through im2col + BLAS."""
+def test_easy_conv_through_the_portable_stride2_im2col(geom, dtype, portable_helpers, monkeypatch):
+    """The portable loops of the stride-2 im2col and of the bias gradient's sums (what a CPU
+    without AVX-512 runs) against the oracle, forward and backward, through im2col + BLAS."""
     monkeypatch.setattr(ecp.conv, "DIRECT", False)
     x, w, b, p, rng = make(geom, dtype, 11)
     for mode in MODES:

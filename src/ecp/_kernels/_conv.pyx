@@ -38,39 +38,52 @@ from ._blas cimport blas_set_num_threads, gemm
 _local = threading.local()
 
 
-def _scratch(slot, shape, dtype, zero=False):
-    """A C-contiguous (shape) array of dtype backed by the calling thread's cached buffer
-    ``slot``, grown when too small. The kernels ask for the same scratch call after call; fresh
-    allocations of it cost page faults on every call (5-9% of the paper's conv2 backward).
-    Each Python thread has its own buffers, so concurrent calls never share scratch."""
-    cache = getattr(_local, "bufs", None)
-    if cache is None:
-        cache = _local.bufs = {}
-    n = 1
-    for d in shape:
-        n *= d
-    key = (slot, np.dtype(dtype).char)
-    buf = cache.get(key)
-    if buf is None or buf.size < n:
-        cache[key] = buf = _aligned_empty(max(n, 1), dtype)
-    a = buf[:n].reshape(shape)
-    if zero:
-        a.fill(0)
-    return a
+cdef class _Arena:
+    """Bytes of scratch, 64-byte aligned (a cache line: the kernels' vector loads of panel rows
+    then never straddle two lines), and the address of their start."""
+    cdef object buf
+    cdef char *data
+    cdef Py_ssize_t size
+
+    def __cinit__(self, Py_ssize_t size):
+        self.buf = np.empty(size + 64, np.uint8)
+        cdef unsigned char[::1] raw = self.buf
+        cdef Py_ssize_t at = <Py_ssize_t> &raw[0]
+        self.data = <char *> (at + (64 - at % 64) % 64)   # at > 0: right under C division too
+        self.size = size
 
 
-def _aligned_empty(n, dtype):
-    """An uninitialised 1-d array of n elements starting on a 64-byte boundary (a cache line:
-    the kernels' vector loads of panel rows then never straddle two lines)."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.empty(n + 64 // itemsize, dtype)
-    skip = (-raw.ctypes.data % 64) // itemsize
-    return raw[skip:skip + n]
+cdef char *_scratch(Py_ssize_t nbytes) except NULL:
+    """The calling thread's scratch for one kernel call: nbytes, 64-byte aligned, cut by the caller
+    into its buffers (``_carve``). It is kept between calls and grown when too small: the kernels
+    ask for the same scratch call after call, and fresh allocations of it cost page faults on
+    every call (5-9% of the paper's conv2 backward). One area rather than a buffer per use, so a
+    call pays one lookup (six lookups and views were 4 us of the paper's easy conv2 backward).
+    Each Python thread has its own, so concurrent calls never share scratch."""
+    cdef _Arena arena = getattr(_local, "arena", None)
+    if arena is None or arena.size < nbytes:
+        arena = _Arena(max(nbytes, 64))
+        _local.arena = arena
+    return arena.data
+
+
+cdef inline Py_ssize_t _carve(Py_ssize_t *used, Py_ssize_t nbytes) noexcept:
+    """Offset of the next nbytes of a call's scratch (whole cache lines: every buffer starts
+    64-byte aligned); advances *used."""
+    cdef Py_ssize_t at = used[0]
+    used[0] = at + (nbytes + 63) // 64 * 64
+    return at
+
+
+cdef inline Py_ssize_t _row(Py_ssize_t n, Py_ssize_t sz) noexcept:
+    """n elements of sz bytes rounded up to whole cache lines: a row of a per-thread buffer, so
+    that no two threads write to one line."""
+    return (n * sz + 63) // 64 * 64 // sz
 
 
 def clear_scratch():
     """Release the calling thread's cached kernel scratch (ecp.conv.clear_scratch)."""
-    _local.bufs = {}
+    _local.arena = None
 
 
 cdef extern from "ecp_im2col.h" nogil:
@@ -94,6 +107,8 @@ cdef extern from "ecp_im2col.h" nogil:
 
 cdef extern from "ecp_direct.h" nogil:
     int ecp_direct_supported()
+    double ecp_sum_f(const float *src, Py_ssize_t n)
+    double ecp_sum_d(const double *src, Py_ssize_t n)
     void ecp_window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                             Py_ssize_t n, int *koff)
     void ecp_im2col_plane_s2_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
@@ -148,13 +163,14 @@ cdef extern from "ecp_direct.h" nogil:
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
 # The same, for the kernels' nogil code: the stride-2 im2col then takes ecp_direct.h's vector copy
+# and the bias gradient its vector sum
 cdef bint _avx512 = DIRECT_SUPPORTED
 
 
-def _use_vector_im2col(bint flag):
-    """Let the stride-2 im2col use its AVX-512 copy (where the CPU has it) or force the portable
-    one (for tests, which otherwise never reach it on an AVX-512 machine); returns the old
-    setting."""
+def _use_vector_helpers(bint flag):
+    """Let the stride-2 im2col and the bias gradient's sums use their AVX-512 code (where the CPU
+    has it) or force the portable loops (for tests, which otherwise never reach them on an
+    AVX-512 machine); returns the old setting."""
     global _avx512
     old = _avx512
     _avx512 = flag and DIRECT_SUPPORTED
@@ -232,17 +248,21 @@ cdef void _backward_item(const floating[:, :, :, ::1] dy, const floating[:, :, :
     cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
     cdef Py_ssize_t P = hq * wq, K = C * kh * kw, ld = nb * P
     cdef Py_ssize_t b, c, o
+    cdef const floating *dyp = &dy[n0, 0, 0, 0]   # one sample's dY is already O x P
     for b in range(nb):
         for c in range(C):
             _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
                           hq, wq, cols + c * kh * kw * ld + b * P, ld)
-        for o in range(O):
-            memcpy(dybuf + o * ld + b * P, &dy[n0 + b, o, 0, 0], P * sizeof(floating))
-    gemm(False, True, <int> O, <int> K, <int> ld, <floating> 1.0, dybuf, <int> ld,
+        if nb > 1:
+            for o in range(O):
+                memcpy(dybuf + o * ld + b * P, &dy[n0 + b, o, 0, 0], P * sizeof(floating))
+    if nb > 1:
+        dyp = dybuf
+    gemm(False, True, <int> O, <int> K, <int> ld, <floating> 1.0, dyp, <int> ld,
          cols, <int> ld, <floating> 1.0, dw, <int> K)
     if need_dx:
         gemm(True, False, <int> K, <int> ld, <int> O, <floating> 1.0,
-             &w[0, 0, 0, 0], <int> K, dybuf, <int> ld, <floating> 0.0, dcols, <int> ld)
+             &w[0, 0, 0, 0], <int> K, dyp, <int> ld, <floating> 0.0, dcols, <int> ld)
         for b in range(nb):
             for c in range(C):
                 _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, pad,
@@ -254,6 +274,11 @@ cdef inline double _plane_sum(const floating *src, Py_ssize_t n) noexcept nogil:
     dependent adds ran at one element per add latency: 17% of conv1's backward)."""
     cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0, a6 = 0.0, a7 = 0.0
     cdef Py_ssize_t i = 0
+    if _avx512:
+        if floating is float:
+            return ecp_sum_f(src, n)
+        else:
+            return ecp_sum_d(src, n)
     while i + 8 <= n:
         a0 += src[i]
         a1 += src[i + 1]
@@ -290,18 +315,29 @@ cdef inline void _reduce_filter(floating *dwp, const floating *dws, Py_ssize_t o
     db[o] = <floating> _filter_bias_grad(dy, o, N, O, P)
 
 
-cdef inline void _reduce_column(floating *dwp, const floating *dws, Py_ssize_t k, Py_ssize_t K,
-                                Py_ssize_t O, Py_ssize_t ld, Py_ssize_t n_slots,
-                                Py_ssize_t slot_size) noexcept nogil:
-    """Column k of dW from slots laid out k-major (rows ld apart): each element its slots added
-    in slot order, as _sum_rows adds them."""
-    cdef Py_ssize_t o, r
-    cdef floating v
-    for o in range(O):
-        v = dws[k * ld + o]
-        for r in range(1, n_slots):
-            v = v + dws[r * slot_size + k * ld + o]
-        dwp[o * K + k] = v
+# Columns of dW per block of the k-major reduction: 16 rows of slots, 2 KB in float32 for 32 filters
+cdef enum:
+    _KBLOCK = 16
+
+
+cdef inline void _reduce_columns(floating *dwp, floating *dws, Py_ssize_t kb, Py_ssize_t K,
+                                 Py_ssize_t O, Py_ssize_t ld, Py_ssize_t n_slots,
+                                 Py_ssize_t slot_size) noexcept nogil:
+    """Columns kb*_KBLOCK .. of dW from slots laid out k-major (rows ld apart): the block's rows of
+    the later slots are added into slot 0's, in slot order (whole rows, so the adds vectorize;
+    element by element, with the slot loop innermost, this was a fifth of the paper's easy conv2
+    backward at N = 2), then moved into dW's columns. Each element is the sum _sum_rows makes."""
+    cdef Py_ssize_t k0 = kb * _KBLOCK, k1 = min(K, k0 + _KBLOCK)
+    cdef Py_ssize_t n = (k1 - k0) * ld, r, i, k, o
+    cdef floating *acc = dws + k0 * ld
+    cdef const floating *src
+    for r in range(1, n_slots):
+        src = dws + r * slot_size + k0 * ld
+        for i in range(n):
+            acc[i] = acc[i] + src[i]
+    for k in range(k1 - k0):
+        for o in range(O):
+            dwp[o * K + k0 + k] = acc[k * ld + o]
 
 
 cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_t N, Py_ssize_t O,
@@ -344,44 +380,53 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     n_rb = (hq + rows - 1) // rows
     n_items = (N + group - 1) // group * n_rb
     nt = max(1, min(n_threads, n_items))
-    dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
-    cdef floating[:, ::1] cols
-    cdef floating[:, ::1] ybuf
-    cdef floating[::1] wp
-    cdef floating[:, ::1] panel
-    cdef floating[:, ::1] tile
-    cdef int[::1] koff
-    cdef const int *koffp = NULL
+    cdef Py_ssize_t sz = sizeof(floating), used = 0, o_koff = -1
+    cdef Py_ssize_t wp_n, tile_row, panel_row, o_tile, o_wp, o_panel, cols_row, ybuf_row
+    cdef char *base
+    cdef floating *wp
+    cdef floating *tile
+    cdef floating *panel
+    cdef floating *cols
+    cdef floating *ybuf
+    cdef int *koffp = NULL
     if not DIRECT_SUPPORTED:
         kernel = 0
     if kernel == 1 or kernel == 2:
         if kernel == 1:
-            tile = _scratch("tile", (nt, (O + 7) // 8 * 8 * nr_cols), dtype)   # a tile per filter block
-            wp = _scratch("wp", (((O + 7) // 8) * 8 * K,), dtype)
-            panel = _scratch("panel", (nt, K * nr_cols), dtype)
+            tile_row = _row((O + 7) // 8 * 8 * nr_cols, sz)   # a tile per filter block
+            wp_n = ((O + 7) // 8) * 8 * K
+            panel_row = _row(K * nr_cols, sz)
         else:
-            tile = _scratch("tile", (nt, (O + nr_cols - 1) // nr_cols * 32 * nr_cols), dtype)
-            wp = _scratch("wp", ((O + nr_cols - 1) // nr_cols * nr_cols * K,), dtype)
-            panel = _scratch("panel", (nt, 32 * K + nr_cols // 2), dtype)  # + a vector of slack
-            if C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
-                koff = _scratch("koff", (K,), np.intc)
-                koffp = &koff[0]
+            tile_row = _row((O + nr_cols - 1) // nr_cols * 32 * nr_cols, sz)
+            wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
+            panel_row = _row(32 * K + nr_cols // 2, sz)  # + a vector of slack
+        o_tile = _carve(&used, nt * tile_row * sz)
+        o_wp = _carve(&used, wp_n * sz)
+        o_panel = _carve(&used, nt * panel_row * sz)
+        if kernel == 2 and C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
+            o_koff = _carve(&used, K * sizeof(int))
+        base = _scratch(used)
+        tile = <floating *> (base + o_tile)
+        wp = <floating *> (base + o_wp)
+        panel = <floating *> (base + o_panel)
+        if o_koff >= 0:
+            koffp = <int *> (base + o_koff)
         with nogil:
             if koffp != NULL:
-                ecp_window_offsets(C, H, W, kh, kw, K, &koff[0])
+                ecp_window_offsets(C, H, W, kh, kw, K, koffp)
             if kernel == 1:
                 if floating is float:
-                    ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, &wp[0])
+                    ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, wp)
                 else:
-                    ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, &wp[0])
+                    ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, wp)
             else:
                 if floating is float:
-                    ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, &wp[0])
+                    ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, wp)
                 else:
-                    ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, &wp[0])
+                    ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, wp)
             with parallel(num_threads=nt):
                 t = threadid()
                 for it in prange(n_items, schedule='dynamic'):
@@ -390,29 +435,34 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     r0 = (it % n_rb) * rows
                     if kernel == 1:
                         if floating is float:
-                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
                                               &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
-                                              &panel[t, 0], &tile[t, 0])
+                                              panel + t * panel_row, tile + t * tile_row)
                         else:
-                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
                                               &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
-                                              &panel[t, 0], &tile[t, 0])
+                                              panel + t * panel_row, tile + t * tile_row)
                     else:
                         if floating is float:
-                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0], koffp)
+                                                   panel + t * panel_row, tile + t * tile_row,
+                                                   koffp)
                         else:
-                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, &wp[0], O, kh, kw,
+                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
-                                                   &panel[t, 0], &tile[t, 0], koffp)
+                                                   panel + t * panel_row, tile + t * tile_row,
+                                                   koffp)
         return
-    cols = _scratch("cols", (nt, K * group * rows * wq), dtype)
-    ybuf = _scratch("ybuf", (nt, O * group * rows * wq), dtype)
+    cols_row = _row(K * group * rows * wq, sz)
+    ybuf_row = _row(O * group * rows * wq, sz)
+    base = _scratch(nt * (cols_row + ybuf_row) * sz)
+    cols = <floating *> base
+    ybuf = cols + nt * cols_row
     with nogil:
         prev = blas_set_num_threads(1)
         with parallel(num_threads=nt):
@@ -422,7 +472,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                 nb = min(group, N - n0)
                 r0 = (it % n_rb) * rows
                 _forward_item(x, w, bias, y, n0, nb, r0, min(rows, hq - r0), pad, stride,
-                              oy, ox, &cols[t, 0], &ybuf[t, 0])
+                              oy, ox, cols + t * cols_row, ybuf + t * ybuf_row)
         blas_set_num_threads(prev)
 
 
@@ -470,13 +520,20 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     n_items = (N + group - 1) // group
     n_slots = max(1, min(n_slots, n_items))
     nt = max(1, min(n_threads, n_slots))
-    dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
-    cdef floating[:, ::1] cols, dybuf, dcols, dws, rpanel, dpanel, xpanel
-    cdef floating[::1] wt
-    cdef int[::1] koff
-    cdef const int *koffp = NULL
+    cdef Py_ssize_t sz = sizeof(floating), used = 0, slot_size, o_dws, o_koff = -1, o_wt
+    cdef Py_ssize_t rp_row, dp_row, xp_row, o_rp, o_dp, o_xp, cols_row, ybuf_row, dcols_row
+    cdef char *base
+    cdef floating *dws
+    cdef floating *wt
+    cdef floating *rpanel
+    cdef floating *dpanel
+    cdef floating *xpanel
+    cdef floating *cols
+    cdef floating *dybuf
+    cdef floating *dcols
+    cdef int *koffp = NULL
     cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
     # dW straight from x (ecp_tile_xt) when no window reaches into the padding
     cdef bint inside = (in_place and need_dw and oy >= pad and ox >= pad
@@ -484,32 +541,43 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         and ox + stride * (wq - 1) - pad + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
-        if inside:   # k-major slots: nkb*8 rows of ob_ld filters
-            dws = _scratch("dws", (n_slots, nkb * 8 * ob_ld), dtype)
-        else:
-            dws = _scratch("dws", (n_slots, nob * 8 * ld if need_dw else 1), dtype)  # zeroed by its slot's thread
+        # dW slots, zeroed by their slot's thread: k-major (nkb*8 rows of ob_ld filters) when
+        # the windows are read in place, else filter-major (nob*8 rows of ld)
+        slot_size = _row((nkb * 8 * ob_ld if inside else nob * 8 * ld) if need_dw else 1, sz)
+        o_dws = _carve(&used, n_slots * slot_size * sz)
         if inside:
-            koff = _scratch("koff", (nkb * 8,), np.intc)
-            koffp = &koff[0]
-        wt = _scratch("wt", (nkb * 8 * O if need_dx else 1,), dtype)
-        rpanel = _scratch("rpanel", (nt, nr_cols * max(ld, ob_ld) + nr_cols // 2), dtype)  # + a vector of slack
-        dpanel = _scratch("dpanel", (nt, nob * 8 * nr_cols), dtype, zero=True)  # rows past O stay 0
-        xpanel = _scratch("xpanel", (nt, nkb * 8 * nr_cols if need_dx else 1), dtype)
+            o_koff = _carve(&used, nkb * 8 * sizeof(int))
+        o_wt = _carve(&used, (nkb * 8 * O if need_dx else 1) * sz)
+        rp_row = _row(nr_cols * max(ld, ob_ld) + nr_cols // 2, sz)  # + a vector of slack
+        dp_row = _row(nob * 8 * nr_cols, sz)
+        xp_row = _row(nkb * 8 * nr_cols if need_dx else 1, sz)
+        o_rp = _carve(&used, nt * rp_row * sz)
+        o_dp = _carve(&used, nt * dp_row * sz)
+        o_xp = _carve(&used, nt * xp_row * sz)
+        base = _scratch(used)
+        dws = <floating *> (base + o_dws)
+        wt = <floating *> (base + o_wt)
+        rpanel = <floating *> (base + o_rp)
+        dpanel = <floating *> (base + o_dp)
+        xpanel = <floating *> (base + o_xp)
+        if inside:
+            koffp = <int *> (base + o_koff)
         with nogil:
+            memset(dpanel, 0, nt * dp_row * sz)   # rows past O stay 0
             if inside:
-                ecp_window_offsets(C, H, W, kh, kw, nkb * 8, &koff[0])
+                ecp_window_offsets(C, H, W, kh, kw, nkb * 8, koffp)
             if need_dx:
                 if floating is float:
-                    ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, &wt[0])
+                    ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, wt)
                 else:
-                    ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, &wt[0])
+                    ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, wt)
             with parallel(num_threads=nt):
                 t = threadid()
                 for s in prange(n_slots, schedule='dynamic'):
                     dwsp = NULL
                     if need_dw:
-                        dwsp = &dws[s, 0]
-                        memset(dwsp, 0, dws.shape[1] * sizeof(floating))
+                        dwsp = dws + s * slot_size
+                        memset(dwsp, 0, slot_size * sz)
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
@@ -517,45 +585,55 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         nb = min(group, N - n0)
                         if floating is float:
                             ecp_direct_backward_item_f(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0], koffp)
+                                rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
+                                koffp)
                         else:
                             ecp_direct_backward_item_d(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, &wt[0],
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
-                                &rpanel[t, 0], &dpanel[t, 0], &xpanel[t, 0], koffp)
+                                rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
+                                koffp)
                 # in the same parallel region: one fork and join per call
                 if inside:
-                    for o in prange(K, schedule='static'):
-                        _reduce_column(dwp, &dws[0, 0], o, K, O, ob_ld, n_slots, dws.shape[1])
+                    for o in prange((K + _KBLOCK - 1) // _KBLOCK, schedule='static'):
+                        _reduce_columns(dwp, dws, o, K, O, ob_ld, n_slots, slot_size)
                     for o in prange(O, schedule='static'):
                         db[o] = <floating> _filter_bias_grad(&dy[0, 0, 0, 0], o, N, O, P)
                 elif need_dw:
                     for o in prange(O, schedule='static'):
-                        _reduce_filter(dwp, &dws[0, 0], o, K, ld, n_slots, dws.shape[1],
+                        _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size,
                                        &dy[0, 0, 0, 0], &db[0], N, O, P)
     else:
         ld = K
-        cols = _scratch("cols", (nt, K * group * P), dtype)
-        dybuf = _scratch("ybuf", (nt, O * group * P), dtype)
-        dcols = _scratch("dcols", (nt, K * group * P if need_dx else 1), dtype)
-        dws = _scratch("dws", (n_slots, O * K), dtype)   # zeroed by its slot's thread
+        cols_row = _row(K * group * P, sz)
+        ybuf_row = _row(O * group * P, sz)
+        dcols_row = _row(K * group * P if need_dx else 1, sz)
+        slot_size = _row(O * K, sz)
+        o_dws = _carve(&used, n_slots * slot_size * sz)   # zeroed by its slot's thread
+        o_rp = _carve(&used, nt * (cols_row + ybuf_row + dcols_row) * sz)
+        base = _scratch(used)
+        dws = <floating *> (base + o_dws)
+        cols = <floating *> (base + o_rp)
+        dybuf = cols + nt * cols_row
+        dcols = dybuf + nt * ybuf_row
         with nogil:
             # One BLAS thread: a threaded BLAS would give other sums than a single one.
             prev = blas_set_num_threads(1)
             with parallel(num_threads=nt):
                 t = threadid()
                 for s in prange(n_slots, schedule='dynamic'):
-                    memset(&dws[s, 0], 0, dws.shape[1] * sizeof(floating))
+                    memset(dws + s * slot_size, 0, slot_size * sz)
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
                         n0 = it * group
                         nb = min(group, N - n0)
-                        _backward_item(dy, x, w, dx, &dws[s, 0], need_dx, n0, nb, pad, stride,
-                                       oy, ox, &cols[t, 0], &dybuf[t, 0], &dcols[t, 0])
+                        _backward_item(dy, x, w, dx, dws + s * slot_size, need_dx, n0, nb, pad,
+                                       stride, oy, ox, cols + t * cols_row, dybuf + t * ybuf_row,
+                                       dcols + t * dcols_row)
                 for o in prange(O, schedule='static'):
-                    _reduce_filter(dwp, &dws[0, 0], o, K, ld, n_slots, dws.shape[1],
+                    _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size,
                                    &dy[0, 0, 0, 0], &db[0], N, O, P)
             blas_set_num_threads(prev)

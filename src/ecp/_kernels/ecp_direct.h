@@ -444,6 +444,49 @@ ECP_DEFINE_IM2COL_S2(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm
                      _mm512_permutex2var_pd, _mm512_setzero_pd,
                      _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
 
+/* src[0] + ... + src[n-1] in double (a bias gradient's plane): eight values converted per step
+ * into four accumulators; the portable loop in _conv.pyx, which the BLAS path shares, adds them
+ * one at a time in eight chains (double converts on SSE2 two at a time: a sixth of conv1's
+ * backward). */
+__attribute__((target("avx512f,avx512vl")))
+static double ecp_sum_f(const float *src, ptrdiff_t n)
+{
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(src + i)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 8)));
+        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 16)));
+        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 24)));
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(src + i)));
+    if (i < n)
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(
+                 _mm256_maskz_loadu_ps((__mmask8)((1u << (n - i)) - 1), src + i)));
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+}
+
+__attribute__((target("avx512f,avx512vl")))
+static double ecp_sum_d(const double *src, ptrdiff_t n)
+{
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_add_pd(a0, _mm512_loadu_pd(src + i));
+        a1 = _mm512_add_pd(a1, _mm512_loadu_pd(src + i + 8));
+        a2 = _mm512_add_pd(a2, _mm512_loadu_pd(src + i + 16));
+        a3 = _mm512_add_pd(a3, _mm512_loadu_pd(src + i + 24));
+    }
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm512_add_pd(a0, _mm512_loadu_pd(src + i));
+    if (i < n)
+        a1 = _mm512_add_pd(a1, _mm512_maskz_loadu_pd((__mmask8)((1u << (n - i)) - 1), src + i));
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+}
+
 /* The pieces of every 8 x 2-vector register tile: its 16 accumulators c0..c7, d0..d7 (zeros, or
  * C's rows ldc apart when acc), one step of products (row m += x_m * (b0, b1)), and the store */
 #define ECP_TILE_ACC(V, VU, VL, c, ldc, acc)                                                   \
@@ -821,6 +864,9 @@ static void ecp_im2col_plane_s2_##SUF(const T *xp, ptrdiff_t H, ptrdiff_t W, ptr
   (void)wq; (void)dst0; (void)ld; }
 ECP_DEFINE_IM2COL_S2_STUB(float, f)
 ECP_DEFINE_IM2COL_S2_STUB(double, d)
+
+static double ecp_sum_f(const float *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
+static double ecp_sum_d(const double *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
 
 #define ECP_DEFINE_DIRECT_STUB(T, SUF)                                                         \
 static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,           \
