@@ -65,11 +65,13 @@ def _direct_forward(w_shape):
 
 # The direct forward has two forms (ecp_direct.h). The panel kernel packs the windows of a run
 # of same-row pixels per (c, i, j): cheap for long rows, dear for rows of a few pixels. The
-# pixel-rows kernel packs a pixel's window per (c, i) and holds 8 pixels x 32 filters per tile,
-# so it wastes lanes unless the filters fill whole vectors. Measured on one core, the paper's
-# easy conv2 (rows of 4, 32 filters): pixel rows 0.32 ms, panel 0.39; full conv2 (rows of 8):
-# 1.21 vs 1.16 -- so pixel rows for rows of <= 4 pixels with at most 1/8 of the lanes idle.
-ROWS_KERNEL_MAX_WQ = 4
+# pixel-rows kernel packs a pixel's window per (c, i) (or reads it in place) and holds 8 pixels x
+# 32 filters per tile, so it wastes lanes unless the filters fill whole vectors. Measured on one
+# core, when the pixel-rows kernel still packed every window: the paper's easy conv2 (rows of 4,
+# 32 filters) 0.32 ms against the panel kernel's 0.39, its full conv2 (rows of 8) 1.21 vs 1.16;
+# since it reads windows in place, the full conv2 takes 0.95 vs 1.20 (0.55 vs 0.67 on two cores)
+# -- so pixel rows for rows of <= 8 pixels with at most 1/8 of the lanes idle.
+ROWS_KERNEL_MAX_WQ = 8
 ROWS_KERNEL_MAX_WASTE = 0.125
 
 
