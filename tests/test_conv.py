@@ -752,6 +752,31 @@ def _check_case(geom, dtype, seed):
     check_all_kernels_paths(x, w, b, p, dtype, seed + 1)
 
 
+@pytest.mark.parametrize("name", ["DIRECT", "ITEM_COLUMNS", "COLS_BUDGET", "DIRECT_BACKWARD_MIN_K",
+                                  "DIRECT_BACKWARD_MIN_KW", "DIRECT_FORWARD_MIN_O",
+                                  "DIRECT_FORWARD_MIN_K", "ROWS_KERNEL_MAX_WQ",
+                                  "ROWS_KERNEL_MAX_WASTE", "PARALLEL_MIN_MACS"])
+def test_cached_call_plans_follow_a_changed_setting(name, monkeypatch):
+    """The plans of calls are cached by shape: a setting of ecp.conv changed between two calls of
+    the same shapes must be planned afresh, not served from the cache, in both passes."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((3, 5, 4, 4)).astype(np.float32)
+    ecp.easy_conv2d(x, w, mode=1)
+    ecp.easy_conv2d_backward(dy, x, w, mode=1)
+    fwd, bwd = ecp.conv._forward_plan.cache_info().misses, ecp.conv._backward_plan.cache_info().misses
+    value = getattr(ecp.conv, name)
+    monkeypatch.setattr(ecp.conv, name, (not value) if isinstance(value, bool) else value + 1)
+    y = ecp.easy_conv2d(x, w, mode=1)
+    grads = ecp.easy_conv2d_backward(dy, x, w, mode=1)
+    assert ecp.conv._forward_plan.cache_info().misses == fwd + 1
+    assert ecp.conv._backward_plan.cache_info().misses == bwd + 1
+    assert_close(y, easy_ref(x, w, None, 1, 0), np.float32)
+    for got, want in zip(grads, easy_backward_ref(dy, x, w, 1, 0)):
+        assert_close(got, want, np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_scratch_reuse_across_shapes_gives_correct_results(dtype):
     """Kernels keep their scratch between calls: a large call, small ones, the large again, and

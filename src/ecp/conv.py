@@ -124,39 +124,46 @@ def _prepare(x, w, padding, b=None):
     x = as_float_array(x, "x", 4)
     w = as_float_array(w, "w", 4, "(O, C, kh, kw)", dtype=x.dtype)
     padding = check_padding(padding)
-    if w.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"w has {w.shape[1]} input channels (w.shape[1]) but x has {x.shape[1]} (x.shape[1]); "
-            f"they must match: x {x.shape}, w {w.shape}"
-        )
-    if x.shape[1] == 0 or w.shape[0] == 0:
-        raise ValueError(f"x and w need at least one channel and one filter, got x {x.shape}, w {w.shape}")
-    if w.shape[2] == 0 or w.shape[3] == 0:
-        raise ValueError(f"w must have a kernel of at least 1x1, got w.shape {w.shape}")
-    if x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(f"x must have H >= 1 and W >= 1, got x.shape {x.shape}")
-    if x.shape[1] * w.shape[2] * w.shape[3] > INT_MAX:
-        raise ValueError(
-            f"x.shape[1] * kh * kw = {x.shape[1] * w.shape[2] * w.shape[3]} exceeds {INT_MAX}, "
-            "the largest matrix dimension the BLAS takes"
-        )
-    hp, wp = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
-    if w.shape[2] > hp or w.shape[3] > wp:
-        raise ValueError(
-            f"kernel {w.shape[2]}x{w.shape[3]} (w.shape[2:]) is larger than the padded input "
-            f"{hp}x{wp} (x.shape[2:] {x.shape[2:]} with padding={padding})"
-        )
-    ho, wo = hp - w.shape[2] + 1, wp - w.shape[3] + 1
-    if ho * wo > INT_MAX:
-        raise ValueError(
-            f"the output plane would have {ho}x{wo} = {ho * wo} pixels, more than {INT_MAX}, "
-            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x.shape[2:]}, padding={padding})"
-        )
+    _check_geometry(x.shape, w.shape, padding)
     if b is not None:
         b = as_float_array(b, "b", 1, "(O,)", dtype=x.dtype)
         if b.shape[0] != w.shape[0]:
             raise ValueError(f"b must have shape ({w.shape[0]},) (one bias per filter of w), got {b.shape}")
     return x, w, padding, b
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_geometry(x_shape, w_shape, padding):
+    """Raise unless x (N, C, H, W), w (O, C, kh, kw) and padding make a convolution the kernels
+    can run. Cached: a training step asks the same every time (only valid shapes are cached)."""
+    if w_shape[1] != x_shape[1]:
+        raise ValueError(
+            f"w has {w_shape[1]} input channels (w.shape[1]) but x has {x_shape[1]} (x.shape[1]); "
+            f"they must match: x {x_shape}, w {w_shape}"
+        )
+    if x_shape[1] == 0 or w_shape[0] == 0:
+        raise ValueError(f"x and w need at least one channel and one filter, got x {x_shape}, w {w_shape}")
+    if w_shape[2] == 0 or w_shape[3] == 0:
+        raise ValueError(f"w must have a kernel of at least 1x1, got w.shape {w_shape}")
+    if x_shape[2] == 0 or x_shape[3] == 0:
+        raise ValueError(f"x must have H >= 1 and W >= 1, got x.shape {x_shape}")
+    if x_shape[1] * w_shape[2] * w_shape[3] > INT_MAX:
+        raise ValueError(
+            f"x.shape[1] * kh * kw = {x_shape[1] * w_shape[2] * w_shape[3]} exceeds {INT_MAX}, "
+            "the largest matrix dimension the BLAS takes"
+        )
+    hp, wp = x_shape[2] + 2 * padding, x_shape[3] + 2 * padding
+    if w_shape[2] > hp or w_shape[3] > wp:
+        raise ValueError(
+            f"kernel {w_shape[2]}x{w_shape[3]} (w.shape[2:]) is larger than the padded input "
+            f"{hp}x{wp} (x.shape[2:] {x_shape[2:]} with padding={padding})"
+        )
+    ho, wo = hp - w_shape[2] + 1, wp - w_shape[3] + 1
+    if ho * wo > INT_MAX:
+        raise ValueError(
+            f"the output plane would have {ho}x{wo} = {ho * wo} pixels, more than {INT_MAX}, "
+            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x_shape[2:]}, padding={padding})"
+        )
 
 
 def clear_scratch():
@@ -176,6 +183,7 @@ def conv2d_output_shape(x_shape, w_shape, padding=0):
     return (n, o, h + 2 * padding - kh + 1, wd + 2 * padding - kw + 1)
 
 
+@functools.lru_cache(maxsize=1024)
 def _easy_shape(x_shape, w_shape, padding):
     n, o, ho, wo = conv2d_output_shape(x_shape, w_shape, padding)
     if ho < 2 or wo < 2:
@@ -191,9 +199,10 @@ def _easy_shape(x_shape, w_shape, padding):
 PARALLEL_MIN_MACS = 1 << 18
 
 
-def _threads(w_shape, out_shape):
+def _threaded(w_shape, out_shape):
+    """Whether a call of this many multiply-adds runs on the threads :func:`get_num_threads` gives."""
     macs = out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] * w_shape[1] * w_shape[2] * w_shape[3]
-    return get_num_threads() if macs >= PARALLEL_MIN_MACS else 1
+    return macs >= PARALLEL_MIN_MACS
 
 
 def _bias(b, w):
@@ -215,7 +224,7 @@ def _direct_group(n, pixels, nr):
     return max(1, min(best, n))
 
 
-def _plan(x, w, padding, stride, direct):
+def _plan(x_shape, w_shape, dtype, padding, stride, direct):
     """(samples per item, output rows per forward item). For im2col + BLAS, the samples per item
     are planned on the FULL convolution's output for both kernels: an easy-convolution item
     covers the same samples as a full one, so its scratch is a quarter of the full convolution's,
@@ -224,20 +233,47 @@ def _plan(x, w, padding, stride, direct):
     call's own output: the full conv1's 24 rows exceed an item, its easy 12 rows do not (cutting
     them 10 + 2 cost 1.3x on two cores). The direct kernels' scratch is a few panels, whatever
     the item."""
-    full_hw = conv2d_output_shape(x.shape, w.shape, padding)[2:]
+    full_hw = conv2d_output_shape(x_shape, w_shape, padding)[2:]
     out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
-    rows = _rows(x.shape, w.shape, out_hw)
+    rows = _rows(x_shape, w_shape, out_hw)
     if direct:
-        return _direct_group(x.shape[0], out_hw[0] * out_hw[1], _panel_width(x.dtype)), rows
-    return _group(x.shape, w.shape, full_hw), rows
+        return _direct_group(x_shape[0], out_hw[0] * out_hw[1], _panel_width(dtype)), rows
+    return _group(x_shape, w_shape, full_hw), rows
+
+
+def _tunables():
+    """The module settings above that a call's plan reads (tests, and users, may change them)."""
+    return (DIRECT, ITEM_COLUMNS, COLS_BUDGET, DIRECT_BACKWARD_MIN_K, DIRECT_BACKWARD_MIN_KW,
+            DIRECT_FORWARD_MIN_O, DIRECT_FORWARD_MIN_K, ROWS_KERNEL_MAX_WQ, ROWS_KERNEL_MAX_WASTE,
+            PARALLEL_MIN_MACS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _forward_plan(x_shape, w_shape, dtype, padding, stride, out_shape, tunables):
+    """(kernel, samples per item, rows per item, threaded?) of a forward call (``dtype``: the
+    character code, "f" or "d"). Cached on the shapes and the settings (``tunables``): planning
+    cost about 2 us a call, 3% of the paper's easy conv1 forward on two cores."""
+    kernel = _forward_kernel(w_shape, out_shape[3], dtype)
+    group, rows = _plan(x_shape, w_shape, dtype, padding, stride, kernel != 0)
+    return kernel, group, rows, _threaded(w_shape, out_shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _backward_plan(x_shape, w_shape, dtype, padding, stride, dy_shape, tunables):
+    """(kernel, samples per item, samples per item of the split kernel's direct dx pass,
+    threaded?) of a backward call; cached as :func:`_forward_plan`."""
+    kernel = _backward_kernel(w_shape)
+    group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct")
+    dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 0
+    return kernel, group, dx_group, _threaded(w_shape, dy_shape)
 
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    kernel = _forward_kernel(w.shape, out_shape[3], x.dtype)
-    group, rows = _plan(x, w, padding, stride, kernel != 0)
+    kernel, group, rows, threaded = _forward_plan(x.shape, w.shape, x.dtype.char, padding,
+                                                  stride, out_shape, _tunables())
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
-                       _threads(w.shape, out_shape), kernel)
+                       get_num_threads() if threaded else 1, kernel)
     return y
 
 
@@ -245,15 +281,13 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
     dw = np.empty(w.shape, dtype=x.dtype)  # the kernel writes every element
     db = np.empty(w.shape[0], dtype=x.dtype)
-    kernel = _backward_kernel(w.shape)
-    threads = _threads(w.shape, dy.shape)
-    direct = kernel == "direct"
-    group, _ = _plan(x, w, padding, stride, direct)
+    kernel, group, dx_group, threaded = _backward_plan(x.shape, w.shape, x.dtype.char, padding,
+                                                       stride, dy.shape, _tunables())
+    threads = get_num_threads() if threaded else 1
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx) and kernel != "split", padding,
-                        stride, oy, ox, group, 2 * _CORES, threads, direct)
+                        stride, oy, ox, group, 2 * _CORES, threads, kernel == "direct")
     if kernel == "split" and compute_dx:
-        group, _ = _plan(x, w, padding, stride, True)
-        _conv.conv_backward(dy, x, w, dx, dw, db, True, padding, stride, oy, ox, group,
+        _conv.conv_backward(dy, x, w, dx, dw, db, True, padding, stride, oy, ox, dx_group,
                             2 * _CORES, threads, True, False)
     return dx, dw, db
 

@@ -152,13 +152,15 @@ cdef extern from "ecp_direct.h" nogil:
                                     const float *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
-                                    float *rpanel, float *dpanel, float *xpanel, const int *koff)
+                                    float *rpanel, float *dpanel, float *xpanel, const int *koff,
+                                    int fresh)
     void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const double *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
-                                    double *rpanel, double *dpanel, double *xpanel, const int *koff)
+                                    double *rpanel, double *dpanel, double *xpanel, const int *koff,
+                                    int fresh)
 
 #: True when this CPU runs the fused-packing AVX-512 forward kernel (ecp_direct.h)
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
@@ -541,7 +543,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         and ox + stride * (wq - 1) - pad + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
-        # dW slots, zeroed by their slot's thread: k-major (nkb*8 rows of ob_ld filters) when
+        # dW slots, overwritten by their first item (no zeroing): k-major (nkb*8 rows of ob_ld filters) when
         # the windows are read in place, else filter-major (nob*8 rows of ld)
         slot_size = _row((nkb * 8 * ob_ld if inside else nob * 8 * ld) if need_dw else 1, sz)
         o_dws = _carve(&used, n_slots * slot_size * sz)
@@ -575,9 +577,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                 t = threadid()
                 for s in prange(n_slots, schedule='dynamic'):
                     dwsp = NULL
-                    if need_dw:
+                    if need_dw:   # the slot's first item overwrites it: no zeroing
                         dwsp = dws + s * slot_size
-                        memset(dwsp, 0, slot_size * sz)
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
@@ -588,13 +589,13 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
-                                koffp)
+                                koffp, it == it0)
                         else:
                             ecp_direct_backward_item_d(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
-                                koffp)
+                                koffp, it == it0)
                 # in the same parallel region: one fork and join per call
                 if inside:
                     for o in prange((K + _KBLOCK - 1) // _KBLOCK, schedule='static'):

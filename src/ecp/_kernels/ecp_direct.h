@@ -561,16 +561,17 @@ static inline void ecp_tile_x_##SUF(ptrdiff_t L, const T *const *px, const int *
     ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
-/* The dW tile with the windows read in place: C[m][0:NR] += sum_l pix[l][off[m]] * b[l][0:NR], \
- * for 8 window elements m (offsets off[m] from a window's corner) and the pixels l (window   \
- * corners pix[l]); b: dY, one row of filters per pixel. Each product and the chain over l    \
- * are those of ecp_tile on packed windows (x * dy == dy * x), so dW is bitwise the same. */  \
+/* The dW tile with the windows read in place: C[m][0:NR] = (C[m][0:NR] when acc, else 0) +  \
+ * sum_l pix[l][off[m]] * b[l][0:NR], for 8 window elements m (offsets off[m] from a window's  \
+ * corner) and the pixels l (window corners pix[l]); b: dY, one row of filters per pixel. Each \
+ * product and the chain over l are those of ecp_tile on packed windows (x * dy == dy * x), so \
+ * dW is bitwise the same. */                                                                 \
 __attribute__((target("avx512f,avx512vl,fma")))                                                \
 static inline void ecp_tile_xt_##SUF(ptrdiff_t L, const T *const *pix, const int *off,          \
                                      const T *restrict bp, ptrdiff_t ldb, T *restrict c,       \
-                                     ptrdiff_t ldc)                                            \
+                                     ptrdiff_t ldc, int acc)                                   \
 {                                                                                              \
-    ECP_TILE_ACC(V, VU, VL, c, ldc, 1)                                                         \
+    ECP_TILE_ACC(V, VU, VL, c, ldc, acc)                                                       \
     const ptrdiff_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3];                        \
     const ptrdiff_t o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7];                        \
     for (ptrdiff_t l = 0; l < L; l++) {                                                        \
@@ -763,6 +764,8 @@ ECP_DEFINE_DIRECT_ROWS(double, d, 8)
  *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
  * Scratch per thread: rpanel NR*max(Kp, Ob) + VL (slack for the last window row's full-vector store),
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
+ * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
+ * written by each panel), so the caller need not zero it; the same bits as adding to zeros.
  * Summation order is fixed by the shapes alone. */
 #define ECP_DEFINE_DIRECT_BWD(T, SUF, VL)                                                      \
 __attribute__((target("avx512f,avx512vl,fma")))                                                         \
@@ -771,7 +774,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
     T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
-    T *restrict xpanel, const int *restrict koff)                                              \
+    T *restrict xpanel, const int *restrict koff, int fresh)                                   \
 {                                                                                              \
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;                 \
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
@@ -782,6 +785,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
+        const int acc = !(fresh && j0 == 0);   /* fresh dwacc: the first panel's tiles store */ \
         /* dY of the panel's pixels: dpanel[o][t] (zeros past jn) */                            \
         for (ptrdiff_t t = 0; t < jn;) {                                                       \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P;                                  \
@@ -807,7 +811,7 @@ static void ecp_direct_backward_item_##SUF(                                     
             for (ptrdiff_t kb = 0; kb < nkb; kb++)                                             \
                 for (ptrdiff_t ob = 0; ob < Ob; ob += NR)                                      \
                     ecp_tile_xt_##SUF(jn, pix, koff + kb * ECP_MR, rpanel + ob, Ob,            \
-                                      dwacc + kb * ECP_MR * Ob + ob, Ob);                      \
+                                      dwacc + kb * ECP_MR * Ob + ob, Ob, acc);                 \
         }                                                                                      \
         /* the windows, one pixel per row of rpanel (only dW needs them) */                    \
         for (ptrdiff_t t = 0; dwacc && !koff && t < jn; t++) {                                 \
@@ -821,7 +825,7 @@ static void ecp_direct_backward_item_##SUF(                                     
         for (ptrdiff_t ob = 0; dwacc && !koff && ob < nob; ob++)                               \
             for (ptrdiff_t kb = 0; kb < Kp; kb += NR)                                          \
                 ecp_tile_##SUF(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,          \
-                               dwacc + ob * ECP_MR * Kp + kb, Kp, 1);                          \
+                               dwacc + ob * ECP_MR * Kp + kb, Kp, acc);                        \
         if (!dx) continue;                                                                     \
         for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                 \
             ecp_tile_##SUF(O, wt + kb * O * ECP_MR, 8, 1, dpanel, NR, xpanel + kb * ECP_MR * NR, NR, 0); \
@@ -899,10 +903,10 @@ static void ecp_direct_backward_item_##SUF(                                     
     const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
     ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
     ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
-    T *dpanel, T *xpanel, const int *koff)                                                     \
+    T *dpanel, T *xpanel, const int *koff, int fresh)                                          \
 { (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
   (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
-  (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; (void)koff; }
+  (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; (void)koff; (void)fresh; }
 ECP_DEFINE_DIRECT_BWD_STUB(float, f)
 ECP_DEFINE_DIRECT_BWD_STUB(double, d)
 
