@@ -752,6 +752,24 @@ def _check_case(geom, dtype, seed):
     check_all_kernels_paths(x, w, b, p, dtype, seed + 1)
 
 
+@pytest.mark.parametrize("cores", [1, 2, 3, 4, 8])
+def test_sample_items_share_the_batch_evenly(cores, monkeypatch):
+    """Items of at most ``group`` samples, a count that is a multiple of the cores (or every
+    sample its own item), and sizes -- as the kernels cut them, at item * n // items -- that
+    differ by one sample at most; with one slot per core, the slots' samples differ by one too."""
+    monkeypatch.setattr(ecp.conv, "_CORES", cores)
+    for n in range(1, 70):
+        for group in range(1, 6):
+            items = ecp.conv._sample_items(n, group)
+            sizes = np.diff([i * n // items for i in range(items + 1)])
+            assert sizes.max() <= group and sizes.max() - sizes.min() <= 1, (n, group, sizes)
+            assert items % cores == 0 or items == n, (n, group, items)
+            assert items < -(-n // group) + cores, (n, group, items)
+            slots = min(cores, items)
+            per_slot = np.diff([(s * items // slots) * n // items for s in range(slots + 1)])
+            assert per_slot.max() - per_slot.min() <= 1, (n, group, per_slot)
+
+
 @pytest.mark.parametrize("name", ["DIRECT", "ITEM_COLUMNS", "COLS_BUDGET", "DIRECT_BACKWARD_MIN_K",
                                   "DIRECT_BACKWARD_MIN_KW", "DIRECT_FORWARD_MIN_O",
                                   "DIRECT_FORWARD_MIN_K", "ROWS_KERNEL_MAX_WQ",

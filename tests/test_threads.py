@@ -2,7 +2,7 @@
 checks its argument and restores what it changes, and a build that lost OpenMP is noticed.
 
 The work is split over (sample, channel) planes in the pooling kernels and over items of whole
-samples in the convolution kernels (``ecp.conv._group``); the shapes below make several of
+samples in the convolution kernels (``ecp.conv._group``, ``_sample_items``); the shapes below make several of
 each, so two threads really do share the work.
 """
 import os
@@ -50,10 +50,10 @@ def _assert_same_on_1_and_2_threads(fn):
         assert np.array_equal(a, b, equal_nan=True)
 
 
-# (N, C, H, W, O, kh, kw, padding), with the number of items the batch is cut into
+# (N, C, H, W, O, kh, kw, padding), with the items im2col + BLAS cuts the batch into on 2 cores
 CONV_SHAPES = [
-    (16, 8, 24, 23, 12, 3, 3, 1),   # 8 items of 2 samples
-    (13, 4, 17, 20, 6, 3, 2, 2),    # ragged: 7 items, the last of 1 sample
+    (16, 8, 24, 23, 12, 3, 3, 1),   # 16 items of 1 sample
+    (13, 4, 17, 20, 6, 3, 2, 2),    # uneven: 8 items of 1 or 2 samples
     # A single item: the kernels hand their threads to the BLAS, and OpenBLAS's sgemm does not
     # give the same bits on 1 and 2 threads for this size (24 x 144 x 1024).
     (1, 16, 32, 32, 24, 3, 3, 1),
@@ -65,7 +65,7 @@ def _items(geom):
     n, c, h, w, o, kh, kw, p = geom
     out_hw = (h + 2 * p - kh + 1, w + 2 * p - kw + 1)
     g = ecp.conv._group((n, c, h, w), (o, c, kh, kw), out_hw)
-    return -(-n // g)
+    return ecp.conv._sample_items(n, g)
 
 
 CONV_FUNCS = ["conv2d", "conv2d_backward", "conv2d_backward_no_dx", "easy_conv2d", "easy_conv2d_backward"]

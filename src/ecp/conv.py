@@ -37,7 +37,12 @@ __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "
 ITEM_COLUMNS = 512
 COLS_BUDGET = 1 << 20
 # The cores this process may run on (not OMP_NUM_THREADS, so that the plan, and with it the
-# summation order of dW, is the same whatever thread count a run asks for).
+# summation order of dW, is the same whatever thread count a run asks for). The backward sums dW
+# in one slot per core, each a contiguous run of items holding an equal share of the samples, so
+# a run on all the cores gives each thread one slot. (Twice as many slots would serve thread
+# counts that do not divide the cores, e.g. 3 of 4, but on the paper's easy conv2 with 2 cores
+# they came 12, 13, 12, 13 samples and the threads 24 against 26: 4% lost, and a quarter more
+# slot sums to add.)
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 # Both passes use ecp_direct.h's fused-packing AVX-512 kernels where the CPU has them, else
@@ -109,6 +114,17 @@ def _group(x_shape, w_shape, out_hw):
     n_items = min(n, -(-n_items // _CORES) * _CORES)
     group = -(-n // max(n_items, 1))
     return max(1, min(group, COLS_BUDGET // max(per_sample, 1)))
+
+
+def _sample_items(n, group):
+    """How many items of whole samples the kernels cut a batch of n into, items of at most
+    ``group`` samples: as few as that allows, rounded up to a multiple of the cores (at most n).
+    The kernels cut at item * n // items, so the sizes differ by one sample at most and every
+    core gets the same number of samples (+-1): the paper's batch of 50 in pairs was 25 items,
+    13 against 12 on two cores; it is now 26 items (24 pairs, 2 singles), 25 samples each. The
+    backward's dW slots (one per core, see _backward) then hold equal shares too."""
+    items = -(-n // max(group, 1))
+    return max(1, min(n, -(-items // _CORES) * _CORES))
 
 
 def _rows(x_shape, w_shape, out_hw):
@@ -250,29 +266,30 @@ def _tunables():
 
 @functools.lru_cache(maxsize=1024)
 def _forward_plan(x_shape, w_shape, dtype, padding, stride, out_shape, tunables):
-    """(kernel, samples per item, rows per item, threaded?) of a forward call (``dtype``: the
+    """(kernel, items of samples, rows per item, threaded?) of a forward call (``dtype``: the
     character code, "f" or "d"). Cached on the shapes and the settings (``tunables``): planning
     cost about 2 us a call, 3% of the paper's easy conv1 forward on two cores."""
     kernel = _forward_kernel(w_shape, out_shape[3], dtype)
     group, rows = _plan(x_shape, w_shape, dtype, padding, stride, kernel != 0)
-    return kernel, group, rows, _threaded(w_shape, out_shape)
+    return kernel, _sample_items(x_shape[0], group), rows, _threaded(w_shape, out_shape)
 
 
 @functools.lru_cache(maxsize=1024)
 def _backward_plan(x_shape, w_shape, dtype, padding, stride, dy_shape, tunables):
-    """(kernel, samples per item, samples per item of the split kernel's direct dx pass,
-    threaded?) of a backward call; cached as :func:`_forward_plan`."""
+    """(kernel, items of samples, items of the split kernel's direct dx pass, threaded?) of a
+    backward call; cached as :func:`_forward_plan`."""
     kernel = _backward_kernel(w_shape)
     group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct")
-    dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 0
-    return kernel, group, dx_group, _threaded(w_shape, dy_shape)
+    dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 1
+    return (kernel, _sample_items(x_shape[0], group), _sample_items(x_shape[0], dx_group),
+            _threaded(w_shape, dy_shape))
 
 
 def _forward(x, w, b, padding, stride, oy, ox, out_shape):
     y = np.empty(out_shape, dtype=x.dtype)
-    kernel, group, rows, threaded = _forward_plan(x.shape, w.shape, x.dtype.char, padding,
+    kernel, items, rows, threaded = _forward_plan(x.shape, w.shape, x.dtype.char, padding,
                                                   stride, out_shape, _tunables())
-    _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, group, rows,
+    _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, items, rows,
                        get_num_threads() if threaded else 1, kernel)
     return y
 
@@ -281,14 +298,14 @@ def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
     dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
     dw = np.empty(w.shape, dtype=x.dtype)  # the kernel writes every element
     db = np.empty(w.shape[0], dtype=x.dtype)
-    kernel, group, dx_group, threaded = _backward_plan(x.shape, w.shape, x.dtype.char, padding,
+    kernel, items, dx_items, threaded = _backward_plan(x.shape, w.shape, x.dtype.char, padding,
                                                        stride, dy.shape, _tunables())
     threads = get_num_threads() if threaded else 1
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx) and kernel != "split", padding,
-                        stride, oy, ox, group, 2 * _CORES, threads, kernel == "direct")
+                        stride, oy, ox, items, _CORES, threads, kernel == "direct")
     if kernel == "split" and compute_dx:
-        _conv.conv_backward(dy, x, w, dx, dw, db, True, padding, stride, oy, ox, dx_group,
-                            2 * _CORES, threads, True, False)
+        _conv.conv_backward(dy, x, w, dx, dw, db, True, padding, stride, oy, ox, dx_items,
+                            _CORES, threads, True, False)
     return dx, dw, db
 
 

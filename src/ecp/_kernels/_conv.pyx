@@ -355,7 +355,7 @@ cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                  const floating[::1] bias, floating[:, :, :, ::1] y,
                  Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t group, Py_ssize_t rows, int n_threads, int kernel=0):
+                 Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads, int kernel=0):
     """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
 
     ``kernel`` (1 and 2 only where DIRECT_SUPPORTED): 0 im2col + BLAS; 1 ecp_direct.h's panel
@@ -363,24 +363,26 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     register tile); 2 its pixel-rows kernel (windows packed a pixel at a time, 8 pixels x 32
     filters per tile), for output rows too short for runs to pay.
 
-    Work is cut into items: ``group`` whole samples, or (when ``rows`` < the output height and
-    group is 1) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
+    Work is cut into items: ``n_sitems`` runs of whole samples (item i: samples i*N // n_sitems
+    up to (i+1)*N // n_sitems, so their sizes differ by one at most), or (when ``rows`` < the
+    output height) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
     its own scratch and its own single-threaded GEMM; the items are handed out dynamically (a
     thread the machine delays does not hold the others back; every output is written by its
     item alone, so the results are the same).
     """
     cdef Py_ssize_t N = x.shape[0], K = x.shape[1] * w.shape[2] * w.shape[3], O = w.shape[0]
     cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
-    cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt
+    cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     cdef int prev
     if N == 0 or hq * wq == 0:
         return
-    group = max(1, min(group, N))
+    n_sitems = max(1, min(n_sitems, N))
     rows = max(1, min(rows, hq))
     if rows < hq:
-        group = 1
+        n_sitems = N
+    group = (N + n_sitems - 1) // n_sitems   # samples of the largest item
     n_rb = (hq + rows - 1) // rows
-    n_items = (N + group - 1) // group * n_rb
+    n_items = n_sitems * n_rb
     nt = max(1, min(n_threads, n_items))
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
@@ -432,8 +434,9 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             with parallel(num_threads=nt):
                 t = threadid()
                 for it in prange(n_items, schedule='dynamic'):
-                    n0 = (it // n_rb) * group
-                    nb = min(group, N - n0)
+                    ib = it // n_rb
+                    n0 = ib * N // n_sitems
+                    nb = (ib + 1) * N // n_sitems - n0
                     r0 = (it % n_rb) * rows
                     if kernel == 1:
                         if floating is float:
@@ -470,8 +473,9 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         with parallel(num_threads=nt):
             t = threadid()
             for it in prange(n_items, schedule='dynamic'):
-                n0 = (it // n_rb) * group
-                nb = min(group, N - n0)
+                ib = it // n_rb
+                n0 = ib * N // n_sitems
+                nb = (ib + 1) * N // n_sitems - n0
                 r0 = (it % n_rb) * rows
                 _forward_item(x, w, bias, y, n0, nb, r0, min(rows, hq - r0), pad, stride,
                               oy, ox, cols + t * cols_row, ybuf + t * ybuf_row)
@@ -482,15 +486,16 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                   const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                   floating[:, :, :, ::1] dw, floating[::1] db,
                   bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
-                  Py_ssize_t ox, Py_ssize_t group, Py_ssize_t n_slots, int n_threads,
+                  Py_ssize_t ox, Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads,
                   bint direct=False, bint need_dw=True, bint in_place=True):
     """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten
     when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
     ``in_place`` (direct only): when every window lies inside the plane, read the windows for dW
     from x in place rather than packing them (the same bits; False packs, for tests).
 
-    Items of ``group`` samples are dealt to ``n_slots`` slots in contiguous runs; each slot sums
-    its items' dW in its own buffer, and the slots are added in order at the end. Slots, not
+    The batch is cut into ``n_sitems`` items of whole samples as in conv_forward, dealt to
+    ``n_slots`` slots in contiguous runs; each slot sums its items' dW in its own buffer, and the
+    slots are added in order at the end. Slots, not
     threads, own the partial sums, so the result does not depend on the thread count, nor on which
     thread takes which slot (they are handed out dynamically).
     ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused kernel
@@ -502,7 +507,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], hq = dy.shape[2], wq = dy.shape[3]
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
-    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld
+    cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld, group
     cdef int prev
     cdef floating *dwp = &dw[0, 0, 0, 0]
     cdef floating *dxp = NULL
@@ -518,8 +523,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
         return
     if need_dx:
         dxp = &dx[0, 0, 0, 0]
-    group = max(1, min(group, N))
-    n_items = (N + group - 1) // group
+    n_items = max(1, min(n_sitems, N))
+    group = (N + n_items - 1) // n_items   # samples of the largest item
     n_slots = max(1, min(n_slots, n_items))
     nt = max(1, min(n_threads, n_slots))
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
@@ -582,8 +587,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
-                        n0 = it * group
-                        nb = min(group, N - n0)
+                        n0 = it * N // n_items
+                        nb = (it + 1) * N // n_items - n0
                         if floating is float:
                             ecp_direct_backward_item_f(
                                 &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
@@ -629,8 +634,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                     it0 = s * n_items // n_slots
                     it1 = (s + 1) * n_items // n_slots
                     for it in range(it0, it1):
-                        n0 = it * group
-                        nb = min(group, N - n0)
+                        n0 = it * N // n_items
+                        nb = (it + 1) * N // n_items - n0
                         _backward_item(dy, x, w, dx, dws + s * slot_size, need_dx, n0, nb, pad,
                                        stride, oy, ox, cols + t * cols_row, dybuf + t * ybuf_row,
                                        dcols + t * dcols_row)
