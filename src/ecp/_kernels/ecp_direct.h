@@ -283,12 +283,13 @@ ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src,
  * ones, which mostly straddle two cache lines). The rows go i-major: consecutive updates then
  * fall in different planes, while one plane's consecutive rows (closer than a vector) made each
  * update wait for the previous one's store (24 -> 18 cycles a row, measured). The same sums, in
- * the same order (each lane adds its own parity's j in increasing order), as ecp_scatter_row. */
+ * the same order (each lane adds its own parity's j in increasing order), as ecp_scatter_row.
+ * Channels cb .. ce-1 only (the backward hands them over a block at a time). */
 #define ECP_DEFINE_SCATTER_RUN_S2(T, SUF, VL, MASK, HMASK, VT, LOADH, LOADZ, PERM2, ADD, STOREM, ZERO, ILV) \
 __attribute__((target("avx512f,avx512vl"))) static inline void                                 \
-ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t C,     \
-                         ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t rbase,  \
-                         ptrdiff_t c0, ptrdiff_t len)                                           \
+ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb,    \
+                         ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,     \
+                         ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t len)                          \
 {                                                                                              \
     const ptrdiff_t HW = H * W, npair = (kw + 1) / 2, ilo = rbase < 0 ? -rbase : 0;            \
     ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                           \
@@ -297,7 +298,7 @@ ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, p
     HMASK mk[VL / 2];                                                                          \
     for (ptrdiff_t p = 0; p < npair; p++) mk[p] = (HMASK)ecp_lanes(p, p + len, VL / 2);        \
     for (ptrdiff_t i = ilo; i < ihi; i++)                                                      \
-        for (ptrdiff_t c = 0; c < C; c++) {                                                    \
+        for (ptrdiff_t c = cb; c < ce; c++) {                                                  \
             const T *sr = src + (c * kh + i) * kw * NR;                                        \
             VT acc = ZERO();                                                                   \
             for (ptrdiff_t p = 0; p < npair; p++) {                                            \
@@ -780,6 +781,7 @@ static void ecp_direct_backward_item_##SUF(                                     
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;                                   \
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;          \
     const ptrdiff_t Ob = (O + NR - 1) / NR * NR;                                               \
+    const ptrdiff_t CC0 = 16384 / (kh * kw * NR * (ptrdiff_t)sizeof(T)), CC = CC0 > 0 ? CC0 : 1; \
     const T *pix[2 * VL];                                                                      \
     ecp_scatter_plan plan;                                                                     \
     if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
@@ -827,30 +829,38 @@ static void ecp_direct_backward_item_##SUF(                                     
                 ecp_tile_##SUF(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,          \
                                dwacc + ob * ECP_MR * Kp + kb, Kp, acc);                        \
         if (!dx) continue;                                                                     \
-        for (ptrdiff_t kb = 0; kb < nkb; kb++)                                                 \
-            ecp_tile_##SUF(O, wt + kb * O * ECP_MR, 8, 1, dpanel, NR, xpanel + kb * ECP_MR * NR, NR, 0); \
-        /* add the panel's dcols into dx, one run of same-row pixels at a time */              \
-        for (ptrdiff_t t = 0; t < jn;) {                                                       \
-            const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
-            const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
-            T *dxs = dx + (n0 + b) * C * HW;                                                   \
-            const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
-            if (s == 2 && 2 * len + kw <= VL + 1) {                                            \
-                ecp_scatter_run_s2_##SUF(dxs, xpanel + t, NR, C, H, W, kh, kw, rbase, cbase, len); \
-                t += len;                                                                      \
-                continue;                                                                      \
-            }                                                                                  \
-            if (kw <= VL) ecp_scatter_plan_make(&plan, cbase, W, len, kw, s, VL);              \
-            for (ptrdiff_t i = 0; i < kh; i++)     /* i-major, as ecp_scatter_run_s2 */        \
-                for (ptrdiff_t c = 0; c < C; c++) {                                            \
-                    const ptrdiff_t row = rbase + i;                                           \
-                    if (row < 0 || row >= H) continue;                                         \
-                    T *dr = dxs + c * HW + row * W;                                            \
-                    const T *src = xpanel + (c * kh + i) * kw * NR + t;                        \
-                    if (kw <= VL) ecp_scatter_row_##SUF(dr, cbase, src, NR, kw, s, &plan);     \
-                    else ecp_scatter_row_scalar_##SUF(dr, cbase, W, src, NR, len, kw, s);      \
+        /* dcols = W^T dY a block of channels at a time, each block added into dx while its    \
+         * rows are still in L1 (CC channels: about 16 KB of the panel) */                     \
+        for (ptrdiff_t cb = 0, kbd = 0; cb < C; cb += CC) {                                    \
+            const ptrdiff_t ce = C - cb < CC ? C : cb + CC;                                    \
+            const ptrdiff_t kbe = (ce * kh * kw + ECP_MR - 1) / ECP_MR;                        \
+            for (; kbd < kbe; kbd++)                                                           \
+                ecp_tile_##SUF(O, wt + kbd * O * ECP_MR, 8, 1, dpanel, NR,                     \
+                               xpanel + kbd * ECP_MR * NR, NR, 0);                             \
+            /* add the block's dcols into dx, one run of same-row pixels at a time */          \
+            for (ptrdiff_t t = 0; t < jn;) {                                                   \
+                const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
+                const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                     \
+                T *dxs = dx + (n0 + b) * C * HW;                                               \
+                const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;          \
+                if (s == 2 && 2 * len + kw <= VL + 1) {                                        \
+                    ecp_scatter_run_s2_##SUF(dxs, xpanel + t, NR, cb, ce, H, W, kh, kw, rbase,  \
+                                             cbase, len);                                      \
+                    t += len;                                                                  \
+                    continue;                                                                  \
                 }                                                                              \
-            t += len;                                                                          \
+                if (kw <= VL) ecp_scatter_plan_make(&plan, cbase, W, len, kw, s, VL);          \
+                for (ptrdiff_t i = 0; i < kh; i++)     /* i-major, as ecp_scatter_run_s2 */    \
+                    for (ptrdiff_t c = cb; c < ce; c++) {                                      \
+                        const ptrdiff_t row = rbase + i;                                       \
+                        if (row < 0 || row >= H) continue;                                     \
+                        T *dr = dxs + c * HW + row * W;                                        \
+                        const T *src = xpanel + (c * kh + i) * kw * NR + t;                    \
+                        if (kw <= VL) ecp_scatter_row_##SUF(dr, cbase, src, NR, kw, s, &plan); \
+                        else ecp_scatter_row_scalar_##SUF(dr, cbase, W, src, NR, len, kw, s);  \
+                    }                                                                          \
+                t += len;                                                                      \
+            }                                                                                  \
         }                                                                                      \
     }                                                                                          \
 }
