@@ -719,6 +719,34 @@ def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride
     assert_close(outs[0][2], ref_db, dtype)
 
 
+@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no AVX-512 direct kernels on this CPU")
+@pytest.mark.parametrize("stride, oy, ox", [(1, 0, 0), (2, 1, 1)])
+def test_direct_backward_dw_the_same_with_and_without_the_vector_helpers(stride, oy, ox):
+    """dW's slots are moved into dW by 16 x 16 register transposes in float32 (ecp_transpose_f)
+    or by a scalar loop: the same bits, for 37 filters and 75-element windows (neither a multiple
+    of 16), and two slots."""
+    rng = np.random.default_rng(9 + stride)
+    x = rng.standard_normal((5, 5, 13, 11)).astype(np.float32)
+    w = rng.standard_normal((37, 5, 5, 3)).astype(np.float32)
+    hq, wq = (9, 9) if stride == 1 else (4, 4)
+    dy = rng.standard_normal((5, 37, hq, wq)).astype(np.float32)
+    outs = []
+    for vector in (True, False):
+        old = ecp.conv._conv._use_vector_helpers(vector)
+        try:
+            dx, dw, db = np.empty_like(x), np.full_like(w, np.nan), np.empty(37, np.float32)
+            ecp.conv._conv.conv_backward(dy, x, w, dx, dw, db, True, 0, stride, oy, ox, 3, 2, 2,
+                                         True)
+        finally:
+            ecp.conv._conv._use_vector_helpers(old)
+        outs.append((dx, dw, db))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    ref = (conv_backward_ref(dy, x, w, 0) if stride == 1
+           else easy_backward_ref(dy, x, w, oy * 2 + ox, 0))
+    assert_close(outs[0][1], ref[1], np.float32)
+
+
 @pytest.fixture
 def portable_helpers():
     old = ecp.conv._conv._use_vector_helpers(False)

@@ -109,6 +109,8 @@ cdef extern from "ecp_direct.h" nogil:
     int ecp_direct_supported()
     double ecp_sum_f(const float *src, Py_ssize_t n)
     double ecp_sum_d(const double *src, Py_ssize_t n)
+    void ecp_transpose_f(const float *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
+                         float *dst, Py_ssize_t ldd)
     void ecp_window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                             Py_ssize_t n, int *koff)
     void ecp_im2col_plane_s2_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
@@ -328,7 +330,8 @@ cdef inline void _reduce_columns(floating *dwp, floating *dws, Py_ssize_t kb, Py
     """Columns kb*_KBLOCK .. of dW from slots laid out k-major (rows ld apart): the block's rows of
     the later slots are added into slot 0's, in slot order (whole rows, so the adds vectorize;
     element by element, with the slot loop innermost, this was a fifth of the paper's easy conv2
-    backward at N = 2), then moved into dW's columns. Each element is the sum _sum_rows makes."""
+    backward at N = 2), then moved into dW's columns (in float32 on AVX-512 by 16 x 16 register
+    transposes). Each element is the sum _sum_rows makes."""
     cdef Py_ssize_t k0 = kb * _KBLOCK, k1 = min(K, k0 + _KBLOCK)
     cdef Py_ssize_t n = (k1 - k0) * ld, r, i, k, o
     cdef floating *acc = dws + k0 * ld
@@ -337,6 +340,10 @@ cdef inline void _reduce_columns(floating *dwp, floating *dws, Py_ssize_t kb, Py
         src = dws + r * slot_size + k0 * ld
         for i in range(n):
             acc[i] = acc[i] + src[i]
+    if floating is float:
+        if _avx512:
+            ecp_transpose_f(acc, ld, k1 - k0, O, dwp + k0, K)
+            return
     for k in range(k1 - k0):
         for o in range(O):
             dwp[o * K + k0 + k] = acc[k * ld + o]

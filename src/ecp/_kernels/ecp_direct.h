@@ -445,6 +445,53 @@ ECP_DEFINE_IM2COL_S2(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm
                      _mm512_permutex2var_pd, _mm512_setzero_pd,
                      _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0))
 
+/* r[i][j] <- r[j][i]: a 16 x 16 block of floats transposed in registers */
+__attribute__((target("avx512f")))
+static inline void ecp_transpose16_f(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+    }
+}
+
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: 16 x 16 blocks transposed in
+ * registers (the backward's k-major dW slots into dW, whose scalar move wrote each value a row
+ * of dW apart) */
+__attribute__((target("avx512f")))
+static void ecp_transpose_f(const float *restrict src, ptrdiff_t lds, ptrdiff_t rows,
+                            ptrdiff_t cols, float *restrict dst, ptrdiff_t ldd)
+{
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += 16)
+        for (ptrdiff_t j0 = 0; j0 < cols; j0 += 16) {
+            const __mmask16 jm = (__mmask16)ecp_lanes(0, cols - j0, 16);
+            const __mmask16 im = (__mmask16)ecp_lanes(0, rows - i0, 16);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i0 + i < rows ? _mm512_maskz_loadu_ps(jm, src + (i0 + i) * lds + j0)
+                                     : _mm512_setzero_ps();
+            ecp_transpose16_f(r);
+            for (int j = 0; j < 16 && j0 + j < cols; j++)
+                _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, im, r[j]);
+        }
+}
+
 /* ecp_pack_weights_v for float, nr a multiple of 16: 16 filters x 16 window elements at a time,
  * transposed in registers (4.5 -> 1.2 us for the paper's conv2, 32 x 500; the scalar copy's
  * writes, a row of nr apart, cost about 4 cycles each, and it ran before the threads start) */
@@ -457,30 +504,12 @@ static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t
         for (ptrdiff_t l0 = 0; l0 < nr; l0 += 16)
             for (ptrdiff_t k0 = 0; k0 < K; k0 += 16) {
                 const __mmask16 km = (__mmask16)ecp_lanes(0, K - k0, 16);
-                __m512 r[16], t[16];
+                __m512 r[16];
                 for (int l = 0; l < 16; l++) {   /* rows: filters, zeros past O */
                     const ptrdiff_t o = ob * nr + l0 + l;
                     r[l] = o < O ? _mm512_maskz_loadu_ps(km, w + o * K + k0) : _mm512_setzero_ps();
                 }
-                for (int i = 0; i < 8; i++) {
-                    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-                    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-                }
-                for (int i = 0; i < 4; i++) {
-                    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-                    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-                    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-                    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-                }
-                for (int i = 0; i < 2; i++)
-                    for (int j = 0; j < 4; j++) {
-                        t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-                        t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
-                    }
-                for (int j = 0; j < 8; j++) {
-                    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-                    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
-                }
+                ecp_transpose16_f(r);
                 for (int m = 0; m < 16 && k0 + m < K; m++)   /* rows: window elements */
                     _mm512_storeu_ps(wv + (ob * K + k0 + m) * nr + l0, r[m]);
             }
@@ -923,6 +952,9 @@ ECP_DEFINE_IM2COL_S2_STUB(double, d)
 static double ecp_sum_f(const float *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
 static void ecp_pack_weights_v_f(const float *w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr, float *wv)
 { ecp_pack_weights_v_scalar_f(w, O, K, nr, wv); }
+static void ecp_transpose_f(const float *src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t cols,
+                            float *dst, ptrdiff_t ldd)
+{ (void)src; (void)lds; (void)rows; (void)cols; (void)dst; (void)ldd; }
 static double ecp_sum_d(const double *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
 
 #define ECP_DEFINE_DIRECT_STUB(T, SUF)                                                         \
