@@ -107,8 +107,8 @@ cdef extern from "ecp_im2col.h" nogil:
 
 cdef extern from "ecp_direct.h" nogil:
     int ecp_direct_supported()
-    double ecp_sum_f(const float *src, Py_ssize_t n)
-    double ecp_sum_d(const double *src, Py_ssize_t n)
+    double ecp_sum_planes_f(const float *src, Py_ssize_t n, Py_ssize_t count, Py_ssize_t stride)
+    double ecp_sum_planes_d(const double *src, Py_ssize_t n, Py_ssize_t count, Py_ssize_t stride)
     void ecp_transpose_f(const float *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,
                          float *dst, Py_ssize_t ldd)
     void ecp_window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
@@ -278,11 +278,6 @@ cdef inline double _plane_sum(const floating *src, Py_ssize_t n) noexcept nogil:
     dependent adds ran at one element per add latency: 17% of conv1's backward)."""
     cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0, a6 = 0.0, a7 = 0.0
     cdef Py_ssize_t i = 0
-    if _avx512:
-        if floating is float:
-            return ecp_sum_f(src, n)
-        else:
-            return ecp_sum_d(src, n)
     while i + 8 <= n:
         a0 += src[i]
         a1 += src[i + 1]
@@ -351,9 +346,15 @@ cdef inline void _reduce_columns(floating *dwp, floating *dws, Py_ssize_t kb, Py
 
 cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_t N, Py_ssize_t O,
                                      Py_ssize_t P) noexcept nogil:
-    """db[o]: dy's planes of filter o summed in sample order."""
+    """db[o]: dy's planes of filter o summed (in sample order, in double; on AVX-512 by
+    ecp_sum_planes, in one sweep over the batch)."""
     cdef double acc = 0.0
     cdef Py_ssize_t n
+    if _avx512:
+        if floating is float:
+            return ecp_sum_planes_f(dy + o * P, P, N, O * P)
+        else:
+            return ecp_sum_planes_d(dy + o * P, P, N, O * P)
     for n in range(N):
         acc = acc + _plane_sum(dy + (n * O + o) * P, P)
     return acc

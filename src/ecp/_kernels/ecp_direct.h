@@ -515,48 +515,37 @@ static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t
             }
 }
 
-/* src[0] + ... + src[n-1] in double (a bias gradient's plane): eight values converted per step
- * into four accumulators; the portable loop in _conv.pyx, which the BLAS path shares, adds them
- * one at a time in eight chains (double converts on SSE2 two at a time: a sixth of conv1's
- * backward). */
-__attribute__((target("avx512f,avx512vl")))
-static double ecp_sum_f(const float *src, ptrdiff_t n)
-{
-    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
-    __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
-    ptrdiff_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(src + i)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 8)));
-        a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 16)));
-        a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_loadu_ps(src + i + 24)));
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(src + i)));
-    if (i < n)
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(
-                 _mm256_maskz_loadu_ps((__mmask8)((1u << (n - i)) - 1), src + i)));
-    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+/* The sum, in double, of count planes of n values, stride apart (a bias gradient: a filter's
+ * planes of dY over the batch): eight values converted per step into four accumulators kept over
+ * all the planes, reduced once. The portable loop in _conv.pyx, which the BLAS path shares, adds
+ * them one at a time in eight chains per plane (double converts on SSE2 two at a time: a sixth of
+ * conv1's backward); one call per plane, each with its horizontal sum, cost the paper's easy
+ * conv2 (1,600 planes of 16) more than the sums. */
+#define ECP_DEFINE_SUM_PLANES(T, SUF, LOAD8, LOADM8)                                            \
+__attribute__((target("avx512f,avx512vl")))                                                    \
+static double ecp_sum_planes_##SUF(const T *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride) \
+{                                                                                              \
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();                                \
+    __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();                                \
+    const __mmask8 tail = (__mmask8)((1u << (n % 8)) - 1);                                      \
+    for (ptrdiff_t c = 0; c < count; c++) {                                                    \
+        const T *p = src + c * stride;                                                         \
+        ptrdiff_t i = 0;                                                                       \
+        for (; i + 32 <= n; i += 32) {                                                         \
+            a0 = _mm512_add_pd(a0, LOAD8(p + i));                                              \
+            a1 = _mm512_add_pd(a1, LOAD8(p + i + 8));                                          \
+            a2 = _mm512_add_pd(a2, LOAD8(p + i + 16));                                         \
+            a3 = _mm512_add_pd(a3, LOAD8(p + i + 24));                                         \
+        }                                                                                      \
+        for (; i + 8 <= n; i += 8) a0 = _mm512_add_pd(a0, LOAD8(p + i));                       \
+        if (i < n) a1 = _mm512_add_pd(a1, LOADM8(tail, p + i));                                \
+    }                                                                                          \
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));  \
 }
-
-__attribute__((target("avx512f,avx512vl")))
-static double ecp_sum_d(const double *src, ptrdiff_t n)
-{
-    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
-    __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
-    ptrdiff_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_add_pd(a0, _mm512_loadu_pd(src + i));
-        a1 = _mm512_add_pd(a1, _mm512_loadu_pd(src + i + 8));
-        a2 = _mm512_add_pd(a2, _mm512_loadu_pd(src + i + 16));
-        a3 = _mm512_add_pd(a3, _mm512_loadu_pd(src + i + 24));
-    }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm512_add_pd(a0, _mm512_loadu_pd(src + i));
-    if (i < n)
-        a1 = _mm512_add_pd(a1, _mm512_maskz_loadu_pd((__mmask8)((1u << (n - i)) - 1), src + i));
-    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
-}
+#define ECP_LOAD8_F(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define ECP_LOADM8_F(m, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((m), (p)))
+ECP_DEFINE_SUM_PLANES(float, f, ECP_LOAD8_F, ECP_LOADM8_F)
+ECP_DEFINE_SUM_PLANES(double, d, _mm512_loadu_pd, _mm512_maskz_loadu_pd)
 
 /* The pieces of every 8 x 2-vector register tile: its 16 accumulators c0..c7, d0..d7 (zeros, or
  * C's rows ldc apart when acc), one step of products (row m += x_m * (b0, b1)), and the store */
@@ -949,13 +938,15 @@ static void ecp_im2col_plane_s2_##SUF(const T *xp, ptrdiff_t H, ptrdiff_t W, ptr
 ECP_DEFINE_IM2COL_S2_STUB(float, f)
 ECP_DEFINE_IM2COL_S2_STUB(double, d)
 
-static double ecp_sum_f(const float *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
+static double ecp_sum_planes_f(const float *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride)
+{ (void)src; (void)n; (void)count; (void)stride; return 0.0; }
 static void ecp_pack_weights_v_f(const float *w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr, float *wv)
 { ecp_pack_weights_v_scalar_f(w, O, K, nr, wv); }
 static void ecp_transpose_f(const float *src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t cols,
                             float *dst, ptrdiff_t ldd)
 { (void)src; (void)lds; (void)rows; (void)cols; (void)dst; (void)ldd; }
-static double ecp_sum_d(const double *src, ptrdiff_t n) { (void)src; (void)n; return 0.0; }
+static double ecp_sum_planes_d(const double *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride)
+{ (void)src; (void)n; (void)count; (void)stride; return 0.0; }
 
 #define ECP_DEFINE_DIRECT_STUB(T, SUF)                                                         \
 static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,           \
