@@ -424,11 +424,11 @@ def test_chunking_does_not_change_results(monkeypatch, which, budget, dtype):
         assert_close(got, base.astype(np.float64), dtype)
 
 
-# (N, C, H, W, O, kh, kw, padding) with more output pixels per sample than one forward item
-# holds (ecp.conv.ITEM_COLUMNS = 512): the forward pass cuts each sample into blocks of output
-# rows. Full outputs 30x26 and 50x47, Easy outputs 25x23.
+# (N, C, H, W, O, kh, kw, padding) with at least 1.5 x ecp.conv.ITEM_COLUMNS (512) output pixels
+# per sample: the forward pass cuts each sample into blocks of output rows. Full outputs 30x26 and
+# 50x47, Easy outputs 33x28.
 ROW_CASES = [((2, 2, 30, 25, 3, 3, 2, 1), None), ((1, 3, 50, 47, 2, 3, 3, 1), None)] + [
-    ((1, 3, 50, 47, 2, 3, 3, 1), mode) for mode in MODES]
+    ((1, 3, 66, 57, 2, 3, 3, 1), mode) for mode in MODES]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

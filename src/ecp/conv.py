@@ -128,9 +128,11 @@ def _sample_items(n, group):
 
 
 def _rows(x_shape, w_shape, out_hw):
-    """Output rows per forward item (all of them unless one sample is larger than an item)."""
+    """Output rows per forward item: all of them unless one sample is half as large again as an
+    item (the paper's full conv1, 24 x 24 = 576 pixels, had been cut into 21 + 3 rows: 471 us
+    against 451 for whole samples on one core)."""
     hq, wq = out_hw
-    if hq * wq <= ITEM_COLUMNS:
+    if 2 * hq * wq < 3 * ITEM_COLUMNS:
         return hq
     per_row = x_shape[1] * w_shape[2] * w_shape[3] * wq
     return max(1, min(hq, ITEM_COLUMNS // max(wq, 1), COLS_BUDGET // max(per_row, 1)))
