@@ -28,8 +28,8 @@ __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "
 
 # How the kernels cut the work (see _kernels/_conv.pyx): into items of about ITEM_COLUMNS pixels
 # of the full convolution's output (the GEMM's n; an easy convolution computes a quarter of
-# them) -- several whole samples when maps are small; when a sample has more
-# pixels than that, the forward pass cuts it into blocks of output rows (the backward pass keeps
+# them) -- several whole samples when maps are small; when a sample has half as many pixels
+# again as that, the forward pass cuts it into blocks of output rows (the backward pass keeps
 # whole samples, whose input gradients overlap). Sample items come in a count rounded up to a
 # multiple of the machine's cores, so the threads get even shares; an item's unrolled windows
 # stay within COLS_BUDGET elements (4 MB in float32) where the shapes allow. Nothing here depends
@@ -263,7 +263,7 @@ def _tunables():
     """The module settings above that a call's plan reads (tests, and users, may change them)."""
     return (DIRECT, ITEM_COLUMNS, COLS_BUDGET, DIRECT_BACKWARD_MIN_K, DIRECT_BACKWARD_MIN_KW,
             DIRECT_FORWARD_MIN_O, DIRECT_FORWARD_MIN_K, ROWS_KERNEL_MAX_WQ, ROWS_KERNEL_MAX_WASTE,
-            PARALLEL_MIN_MACS)
+            PARALLEL_MIN_MACS, _CORES)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -517,10 +517,11 @@ static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t
 
 /* The sum, in double, of count planes of n values, stride apart (a bias gradient: a filter's
  * planes of dY over the batch): eight values converted per step into four accumulators kept over
- * all the planes, reduced once. The portable loop in _conv.pyx, which the BLAS path shares, adds
- * them one at a time in eight chains per plane (double converts on SSE2 two at a time: a sixth of
- * conv1's backward); one call per plane, each with its horizontal sum, cost the paper's easy
- * conv2 (1,600 planes of 16) more than the sums. */
+ * all the planes, reduced once; both backward paths (direct, im2col + BLAS) take it on AVX-512.
+ * The portable loop in _conv.pyx (other CPUs) adds the values one at a time in eight chains per
+ * plane, planes in sample order -- another order, so in float64 other last bits (double converts
+ * on SSE2 two at a time: that loop was a sixth of conv1's backward); one call per plane, each
+ * with its horizontal sum, cost the paper's easy conv2 (1,600 planes of 16) more than the sums. */
 #define ECP_DEFINE_SUM_PLANES(T, SUF, LOAD8, LOADM8)                                            \
 __attribute__((target("avx512f,avx512vl")))                                                    \
 static double ecp_sum_planes_##SUF(const T *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride) \
