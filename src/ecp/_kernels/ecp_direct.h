@@ -492,27 +492,22 @@ static void ecp_transpose_f(const float *restrict src, ptrdiff_t lds, ptrdiff_t 
         }
 }
 
-/* ecp_pack_weights_v for float, nr a multiple of 16: 16 filters x 16 window elements at a time,
- * transposed in registers (4.5 -> 1.2 us for the paper's conv2, 32 x 500; the scalar copy's
- * writes, a row of nr apart, cost about 4 cycles each, and it ran before the threads start) */
+/* ecp_pack_weights_v for float, nr a multiple of 16: each block of 16 filters transposed by
+ * ecp_transpose_f (4.5 -> 1.2 us for the paper's conv2, 32 x 500; the scalar copy's writes, a
+ * row of nr apart, cost about 4 cycles each, and it runs before the threads start) */
 __attribute__((target("avx512f")))
 static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr,
                                  float *restrict wv)
 {
     const ptrdiff_t nov = (O + nr - 1) / nr;
     for (ptrdiff_t ob = 0; ob < nov; ob++)
-        for (ptrdiff_t l0 = 0; l0 < nr; l0 += 16)
-            for (ptrdiff_t k0 = 0; k0 < K; k0 += 16) {
-                const __mmask16 km = (__mmask16)ecp_lanes(0, K - k0, 16);
-                __m512 r[16];
-                for (int l = 0; l < 16; l++) {   /* rows: filters, zeros past O */
-                    const ptrdiff_t o = ob * nr + l0 + l;
-                    r[l] = o < O ? _mm512_maskz_loadu_ps(km, w + o * K + k0) : _mm512_setzero_ps();
-                }
-                ecp_transpose16_f(r);
-                for (int m = 0; m < 16 && k0 + m < K; m++)   /* rows: window elements */
-                    _mm512_storeu_ps(wv + (ob * K + k0 + m) * nr + l0, r[m]);
-            }
+        for (ptrdiff_t l0 = 0; l0 < nr; l0 += 16) {
+            const ptrdiff_t o0 = ob * nr + l0, on = O - o0 < 16 ? O - o0 : 16;
+            float *d = wv + ob * K * nr + l0;
+            if (on < 16)   /* lanes of filters past O: zeros */
+                for (ptrdiff_t k = 0; k < K; k++) memset(d + k * nr, 0, 16 * sizeof(float));
+            if (on > 0) ecp_transpose_f(w + o0 * K, K, on, K, d, nr);
+        }
 }
 
 /* The sum, in double, of count planes of n values, stride apart (a bias gradient: a filter's
