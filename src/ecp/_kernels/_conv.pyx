@@ -399,6 +399,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef Py_ssize_t wp_n, tile_row, panel_row, o_tile, o_wp, o_panel, cols_row, ybuf_row
     cdef char *base
     cdef floating *wp
+    cdef floating *wpt
     cdef floating *tile
     cdef floating *panel
     cdef floating *cols
@@ -416,7 +417,8 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
             panel_row = _row(32 * K + nr_cols // 2, sz)  # + a vector of slack
         o_tile = _carve(&used, nt * tile_row * sz)
-        o_wp = _carve(&used, wp_n * sz)
+        wp_n = _row(wp_n, sz)
+        o_wp = _carve(&used, nt * wp_n * sz)   # a copy per thread, packed by that thread
         o_panel = _carve(&used, nt * panel_row * sz)
         if kernel == 2 and C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
             o_koff = _carve(&used, K * sizeof(int))
@@ -429,18 +431,19 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         with nogil:
             if koffp != NULL:
                 ecp_window_offsets(C, H, W, kh, kw, K, koffp)
-            if kernel == 1:
-                if floating is float:
-                    ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, wp)
-                else:
-                    ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, wp)
-            else:
-                if floating is float:
-                    ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, wp)
-                else:
-                    ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, wp)
             with parallel(num_threads=nt):
                 t = threadid()
+                wpt = wp + t * wp_n
+                if kernel == 1:
+                    if floating is float:
+                        ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, wpt)
+                    else:
+                        ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, wpt)
+                else:
+                    if floating is float:
+                        ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, wpt)
+                    else:
+                        ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, wpt)
                 for it in prange(n_items, schedule='dynamic'):
                     ib = it // n_rb
                     n0 = ib * N // n_sitems
@@ -448,24 +451,24 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     r0 = (it % n_rb) * rows
                     if kernel == 1:
                         if floating is float:
-                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
+                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
                                               &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
                                               panel + t * panel_row, tile + t * tile_row)
                         else:
-                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
+                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
                                               &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
                                               panel + t * panel_row, tile + t * tile_row)
                     else:
                         if floating is float:
-                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
+                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
                                                    panel + t * panel_row, tile + t * tile_row,
                                                    koffp)
                         else:
-                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, wp, O, kh, kw,
+                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
                                                    &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
                                                    panel + t * panel_row, tile + t * tile_row,
@@ -537,11 +540,12 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     nt = max(1, min(n_threads, n_slots))
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
-    cdef Py_ssize_t sz = sizeof(floating), used = 0, slot_size, o_dws, o_koff = -1, o_wt
+    cdef Py_ssize_t sz = sizeof(floating), used = 0, slot_size, o_dws, o_koff = -1, o_wt, wt_row
     cdef Py_ssize_t rp_row, dp_row, xp_row, o_rp, o_dp, o_xp, cols_row, ybuf_row, dcols_row
     cdef char *base
     cdef floating *dws
     cdef floating *wt
+    cdef floating *wtt
     cdef floating *rpanel
     cdef floating *dpanel
     cdef floating *xpanel
@@ -562,7 +566,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
         o_dws = _carve(&used, n_slots * slot_size * sz)
         if inside:
             o_koff = _carve(&used, nkb * 8 * sizeof(int))
-        o_wt = _carve(&used, (nkb * 8 * O if need_dx else 1) * sz)
+        wt_row = _row(nkb * 8 * O if need_dx else 1, sz)
+        o_wt = _carve(&used, nt * wt_row * sz)   # a copy per thread, packed by that thread
         rp_row = _row(nr_cols * max(ld, ob_ld) + nr_cols // 2, sz)  # + a vector of slack
         dp_row = _row(nob * 8 * nr_cols, sz)
         xp_row = _row(nkb * 8 * nr_cols if need_dx else 1, sz)
@@ -578,16 +583,17 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
         if inside:
             koffp = <int *> (base + o_koff)
         with nogil:
-            memset(dpanel, 0, nt * dp_row * sz)   # rows past O stay 0
             if inside:
                 ecp_window_offsets(C, H, W, kh, kw, nkb * 8, koffp)
-            if need_dx:
-                if floating is float:
-                    ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, wt)
-                else:
-                    ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, wt)
             with parallel(num_threads=nt):
                 t = threadid()
+                memset(dpanel + t * dp_row, 0, dp_row * sz)   # rows past O stay 0
+                wtt = wt + t * wt_row
+                if need_dx:
+                    if floating is float:
+                        ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, wtt)
+                    else:
+                        ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, wtt)
                 for s in prange(n_slots, schedule='dynamic'):
                     dwsp = NULL
                     if need_dw:   # the slot's first item overwrites it: no zeroing
@@ -599,13 +605,13 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         nb = (it + 1) * N // n_items - n0
                         if floating is float:
                             ecp_direct_backward_item_f(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wtt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
                                 koffp, it == it0)
                         else:
                             ecp_direct_backward_item_d(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wt,
+                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wtt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel + t * rp_row, dpanel + t * dp_row, xpanel + t * xp_row,
                                 koffp, it == it0)
