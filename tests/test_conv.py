@@ -749,6 +749,32 @@ def test_direct_backward_dw_the_same_with_and_without_the_vector_helpers(stride,
         assert_close(outs[1][i], ref[i], np.float32)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("direct, in_place", [(False, True), (True, True), (True, False)])
+@pytest.mark.parametrize("padding, stride, oy, ox", [(0, 1, 0, 0), (0, 2, 1, 0), (1, 2, 0, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backward_writes_every_gradient_element(dtype, direct, in_place, padding, stride, oy, ox,
+                                                threads):
+    """The backward overwrites dx, dW and db whole (they are not zeroed first): outputs filled
+    with NaN beforehand come out equal to the oracle, on each path (im2col + BLAS; direct with
+    dW from x in place or from packed windows) and with one or two threads."""
+    if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
+        pytest.skip("no AVX-512 direct kernels on this CPU")
+    rng = np.random.default_rng(11 + padding + stride)
+    x = rng.standard_normal((5, 6, 12, 11)).astype(dtype)
+    w = rng.standard_normal((19, 6, 5, 5)).astype(dtype)
+    ho, wo = 12 + 2 * padding - 4, 11 + 2 * padding - 4
+    hq, wq = (ho, wo) if stride == 1 else (ho // 2, wo // 2)
+    dy = rng.standard_normal((5, 19, hq, wq)).astype(dtype)
+    dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(19, np.nan, dtype)
+    ecp.conv._conv.conv_backward(dy, x, w, dx, dw, db, True, padding, stride, oy, ox, 3, 2,
+                                 threads, direct, True, in_place)
+    ref = (conv_backward_ref(dy, x, w, padding) if stride == 1
+           else easy_backward_ref(dy, x, w, oy * 2 + ox, padding))
+    for got, want in zip((dx, dw, db), ref):
+        assert_close(got, want, dtype)
+
+
 @pytest.fixture
 def portable_helpers():
     old = ecp.conv._conv._use_vector_helpers(False)

@@ -525,12 +525,12 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef floating *dwsp
     if not (direct and DIRECT_SUPPORTED):
         need_dw = True
-    if need_dw:
-        memset(dwp, 0, O * K * sizeof(floating))
-        memset(&db[0], 0, O * sizeof(floating))
-    if need_dx and N > 0 and P == 0:
-        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
-    if N == 0 or P == 0:
+    if N == 0 or P == 0:   # nothing to sum: zero gradients (else the reductions write them all)
+        if need_dw:
+            memset(dwp, 0, O * K * sizeof(floating))
+            memset(&db[0], 0, O * sizeof(floating))
+        if need_dx and N > 0:
+            memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
         return
     if need_dx:
         dxp = &dx[0, 0, 0, 0]
