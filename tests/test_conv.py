@@ -839,13 +839,13 @@ def test_cached_call_plans_follow_a_changed_setting(name, monkeypatch):
     dy = rng.standard_normal((3, 5, 4, 4)).astype(np.float32)
     ecp.easy_conv2d(x, w, mode=1)
     ecp.easy_conv2d_backward(dy, x, w, mode=1)
-    fwd, bwd = ecp.conv._forward_plan.cache_info().misses, ecp.conv._backward_plan.cache_info().misses
+    fwd, bwd = ecp.conv._forward_call.cache_info().misses, ecp.conv._backward_call.cache_info().misses
     value = getattr(ecp.conv, name)
     monkeypatch.setattr(ecp.conv, name, (not value) if isinstance(value, bool) else value + 1)
     y = ecp.easy_conv2d(x, w, mode=1)
     grads = ecp.easy_conv2d_backward(dy, x, w, mode=1)
-    assert ecp.conv._forward_plan.cache_info().misses == fwd + 1
-    assert ecp.conv._backward_plan.cache_info().misses == bwd + 1
+    assert ecp.conv._forward_call.cache_info().misses == fwd + 1
+    assert ecp.conv._backward_call.cache_info().misses == bwd + 1
     assert_close(y, easy_ref(x, w, None, 1, 0), np.float32)
     for got, want in zip(grads, easy_backward_ref(dy, x, w, 1, 0)):
         assert_close(got, want, np.float32)

@@ -44,10 +44,24 @@ def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
         raise TypeError(f"{name} must have the same dtype as x ({dtype}), got {value.dtype}")
     if value.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D {dims} array, got shape {value.shape}")
-    for size in value.shape:
-        if size > INT_MAX:
-            raise ValueError(f"{name} has a dimension larger than {INT_MAX}: {value.shape}")
+    check_dims(value.shape, name)
     return np.ascontiguousarray(value)
+
+
+def kernel_ready(value, ndim):
+    """Whether ``value`` already is what :func:`as_float_array` would return unchanged: an ndarray
+    (not a subclass) of ``ndim`` dimensions, C-contiguous, native float32 or float64 (checked by
+    identity with NumPy's own dtype objects, so that anything unusual takes the full checks).
+    Its dimensions are not checked here: callers check them with :func:`check_dims`."""
+    return (type(value) is np.ndarray and (value.dtype is FLOAT_DTYPES[0] or value.dtype is FLOAT_DTYPES[1])
+            and value.ndim == ndim and value.flags.c_contiguous)
+
+
+def check_dims(shape, name):
+    """Every dimension of an array named ``name`` within a BLAS dimension (a 32-bit int)."""
+    for size in shape:
+        if size > INT_MAX:
+            raise ValueError(f"{name} has a dimension larger than {INT_MAX}: {shape}")
 
 
 def check_int(value, name, minimum=None, maximum=None):

@@ -18,9 +18,12 @@ from ._threads import get_num_threads
 from ._validation import (
     INT_MAX,
     as_float_array,
+    check_dims,
     check_grad_shape,
+    check_int,
     check_mode,
     check_padding,
+    kernel_ready,
 )
 
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape",
@@ -138,16 +141,28 @@ def _rows(x_shape, w_shape, out_hw):
     return max(1, min(hq, ITEM_COLUMNS // max(wq, 1), COLS_BUDGET // max(per_row, 1)))
 
 
-def _prepare(x, w, padding, b=None):
+def _arrays(x, w, b=None, dy=None, dy_dims=None):
+    """The call's arrays as the kernels take them (x, w, b or None; dy when ``dy_dims`` names its
+    dimensions, else None), converted or
+    refused with an error naming the argument. Arrays that already are what the kernels take
+    (the steady state of a training loop) pass a few attribute checks and are not touched."""
+    if (kernel_ready(x, 4) and kernel_ready(w, 4) and w.dtype is x.dtype
+            and (b is None or (kernel_ready(b, 1) and b.dtype is x.dtype))
+            and (dy_dims is None or (kernel_ready(dy, 4) and dy.dtype is x.dtype))):
+        return x, w, b, dy   # their dimensions are checked in _forward_call / _backward_call
     x = as_float_array(x, "x", 4)
     w = as_float_array(w, "w", 4, "(O, C, kh, kw)", dtype=x.dtype)
-    padding = check_padding(padding)
-    _check_geometry(x.shape, w.shape, padding)
     if b is not None:
         b = as_float_array(b, "b", 1, "(O,)", dtype=x.dtype)
-        if b.shape[0] != w.shape[0]:
-            raise ValueError(f"b must have shape ({w.shape[0]},) (one bias per filter of w), got {b.shape}")
-    return x, w, padding, b
+    if dy_dims is not None:
+        dy = as_float_array(dy, "dy", 4, dy_dims, dtype=x.dtype)
+    return x, w, b, dy
+
+
+def _int(value, name, minimum, maximum):
+    """value as a Python int, for the cached calls below (which need hashable arguments and check
+    the range): anything else that is not an integer in range gets its error here."""
+    return value if type(value) is int else check_int(value, name, minimum, maximum)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -267,41 +282,81 @@ def _tunables():
 
 
 @functools.lru_cache(maxsize=1024)
-def _forward_plan(x_shape, w_shape, dtype, padding, stride, out_shape, tunables):
-    """(kernel, items of samples, rows per item, threaded?) of a forward call (``dtype``: the
-    character code, "f" or "d"). Cached on the shapes and the settings (``tunables``): planning
-    cost about 2 us a call, 3% of the paper's easy conv1 forward on two cores."""
+def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
+    """Everything a forward call needs besides its arrays: (output shape, stride, oy, ox, kernel,
+    items of samples, rows per item, threaded?), for arrays the kernels take (see _arrays),
+    ``dtype`` their character code ("f" or "d"), ``mode`` None for the full convolution; or the
+    error that names what does not fit. Cached on the shapes and the settings (``tunables``):
+    checking and planning cost 3 us a call, 4% of the paper's easy conv1 forward on two cores
+    (errors are not cached: a bad call raises every time)."""
+    check_dims(x_shape, "x")
+    check_dims(w_shape, "w")
+    padding = check_padding(padding)
+    _check_geometry(x_shape, w_shape, padding)
+    if b_shape is not None and b_shape != (w_shape[0],):
+        raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+    if mode is None:
+        out_shape, stride, oy, ox = conv2d_output_shape(x_shape, w_shape, padding), 1, 0, 0
+    else:
+        (oy, ox), stride = check_mode(mode), 2
+        out_shape = _easy_shape(x_shape, w_shape, padding)
     kernel = _forward_kernel(w_shape, out_shape[3], dtype)
     group, rows = _plan(x_shape, w_shape, dtype, padding, stride, kernel != 0)
-    return kernel, _sample_items(x_shape[0], group), rows, _threaded(w_shape, out_shape)
+    return (out_shape, stride, oy, ox, kernel, _sample_items(x_shape[0], group), rows,
+            _threaded(w_shape, out_shape))
 
 
 @functools.lru_cache(maxsize=1024)
-def _backward_plan(x_shape, w_shape, dtype, padding, stride, dy_shape, tunables):
-    """(kernel, items of samples, items of the split kernel's direct dx pass, threaded?) of a
-    backward call; cached as :func:`_forward_plan`."""
+def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, tunables):
+    """(stride, oy, ox, kernel, items of samples, items of the split kernel's direct dx pass,
+    threaded?) of a backward call, checked and cached as :func:`_forward_call`."""
+    check_dims(x_shape, "x")
+    check_dims(w_shape, "w")
+    check_dims(dy_shape, "dy")
+    padding = check_padding(padding)
+    _check_geometry(x_shape, w_shape, padding)
+    if mode is None:
+        out_shape, stride, oy, ox = conv2d_output_shape(x_shape, w_shape, padding), 1, 0, 0
+    else:
+        (oy, ox), stride = check_mode(mode), 2
+        out_shape = _easy_shape(x_shape, w_shape, padding)
+    check_grad_shape(_Shape(dy_shape), out_shape)
     kernel = _backward_kernel(w_shape)
     group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct")
     dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 1
-    return (kernel, _sample_items(x_shape[0], group), _sample_items(x_shape[0], dx_group),
-            _threaded(w_shape, dy_shape))
+    return (stride, oy, ox, kernel, _sample_items(x_shape[0], group),
+            _sample_items(x_shape[0], dx_group), _threaded(w_shape, dy_shape))
 
 
-def _forward(x, w, b, padding, stride, oy, ox, out_shape):
+class _Shape:
+    """A shape where check_grad_shape expects an array (it reads .shape)."""
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+def _forward(x, w, b, padding, mode):
+    """conv2d (mode None) or easy_conv2d (mode K)."""
+    x, w, b, _ = _arrays(x, w, b)
+    padding = _int(padding, "padding", 0, INT_MAX)
+    out_shape, stride, oy, ox, kernel, items, rows, threaded = _forward_call(
+        x.shape, w.shape, None if b is None else b.shape, x.dtype.char, padding, mode, _tunables())
     y = np.empty(out_shape, dtype=x.dtype)
-    kernel, items, rows, threaded = _forward_plan(x.shape, w.shape, x.dtype.char, padding,
-                                                  stride, out_shape, _tunables())
     _conv.conv_forward(x, w, _bias(b, w), y, padding, stride, oy, ox, items, rows,
                        get_num_threads() if threaded else 1, kernel)
     return y
 
 
-def _backward(dy, x, w, padding, stride, oy, ox, compute_dx):
+def _backward(dy, x, w, padding, mode, compute_dx):
+    """conv2d_backward (mode None) or easy_conv2d_backward (mode K)."""
+    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)")
+    padding = _int(padding, "padding", 0, INT_MAX)
+    stride, oy, ox, kernel, items, dx_items, threaded = _backward_call(
+        x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, _tunables())
     dx = np.empty(x.shape, dtype=x.dtype) if compute_dx else None
     dw = np.empty(w.shape, dtype=x.dtype)  # the kernel writes every element
     db = np.empty(w.shape[0], dtype=x.dtype)
-    kernel, items, dx_items, threaded = _backward_plan(x.shape, w.shape, x.dtype.char, padding,
-                                                       stride, dy.shape, _tunables())
     threads = get_num_threads() if threaded else 1
     _conv.conv_backward(dy, x, w, dx, dw, db, bool(compute_dx) and kernel != "split", padding,
                         stride, oy, ox, items, _CORES, threads, kernel == "direct")
@@ -335,8 +390,7 @@ def conv2d(x, w, b=None, padding=0):
     >>> float(ecp.conv2d(x, w, padding=1)[0, 0, 0, 0])
     4.0
     """
-    x, w, padding, b = _prepare(x, w, padding, b)
-    return _forward(x, w, b, padding, 1, 0, 0, conv2d_output_shape(x.shape, w.shape, padding))
+    return _forward(x, w, b, padding, None)
 
 
 def conv2d_backward(dy, x, w, padding=0, compute_dx=True):
@@ -363,10 +417,7 @@ def conv2d_backward(dy, x, w, padding=0, compute_dx=True):
     >>> dx.shape, dw.shape, float(db[0])
     ((1, 1, 4, 4), (1, 1, 3, 3), 4.0)
     """
-    x, w, padding, _ = _prepare(x, w, padding)
-    dy = as_float_array(dy, "dy", 4, "(N, O, Ho, Wo)", dtype=x.dtype)
-    check_grad_shape(dy, conv2d_output_shape(x.shape, w.shape, padding))
-    return _backward(dy, x, w, padding, 1, 0, 0, compute_dx)
+    return _backward(dy, x, w, padding, None, compute_dx)
 
 
 def easy_conv2d(x, w, b=None, mode=0, padding=0):
@@ -401,10 +452,7 @@ def easy_conv2d(x, w, b=None, mode=0, padding=0):
     >>> bool(np.allclose(y, ecp.conv2d(x, w)[:, :, 1::2, 1::2][:, :, :3, :3]))
     True
     """
-    x, w, padding, b = _prepare(x, w, padding, b)
-    oy, ox = check_mode(mode)
-    out = _easy_shape(x.shape, w.shape, padding)
-    return _forward(x, w, b, padding, 2, oy, ox, out)
+    return _forward(x, w, b, padding, _int(mode, "mode", 0, 3))
 
 
 def easy_conv2d_backward(dy, x, w, mode=0, padding=0, compute_dx=True):
@@ -432,8 +480,4 @@ def easy_conv2d_backward(dy, x, w, mode=0, padding=0, compute_dx=True):
     >>> float(db[0]), dw.shape
     (4.0, (1, 1, 3, 3))
     """
-    x, w, padding, _ = _prepare(x, w, padding)
-    oy, ox = check_mode(mode)
-    dy = as_float_array(dy, "dy", 4, "(N, O, Ho//2, Wo//2)", dtype=x.dtype)
-    check_grad_shape(dy, _easy_shape(x.shape, w.shape, padding))
-    return _backward(dy, x, w, padding, 2, oy, ox, compute_dx)
+    return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)
