@@ -751,19 +751,23 @@ def test_direct_backward_dw_the_same_with_and_without_the_vector_helpers(stride,
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("direct, in_place", [(False, True), (True, True), (True, False)])
-@pytest.mark.parametrize("padding, stride, oy, ox", [(0, 1, 0, 0), (0, 2, 1, 0), (1, 2, 0, 1)])
+@pytest.mark.parametrize("padding, stride, oy, ox", [(0, 1, 0, 0), (0, 2, 1, 0), (0, 2, 0, 1),
+                                                     (1, 2, 0, 1), (1, 2, 1, 1)])
+@pytest.mark.parametrize("hw", [(12, 11), (11, 11), (12, 12)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_backward_writes_every_gradient_element(dtype, direct, in_place, padding, stride, oy, ox,
-                                                threads):
+                                                hw, threads):
     """The backward overwrites dx, dW and db whole (they are not zeroed first): outputs filled
     with NaN beforehand come out equal to the oracle, on each path (im2col + BLAS; direct with
-    dW from x in place or from packed windows) and with one or two threads."""
+    dW from x in place or from packed windows; with stride 2, dx added into zeroed planes run by
+    run, or -- 4 x 4 outputs, a sample a whole number of times in a panel -- planes written whole,
+    padding rows and columns included) and with one or two threads."""
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("no AVX-512 direct kernels on this CPU")
     rng = np.random.default_rng(11 + padding + stride)
-    x = rng.standard_normal((5, 6, 12, 11)).astype(dtype)
+    x = rng.standard_normal((5, 6) + hw).astype(dtype)
     w = rng.standard_normal((19, 6, 5, 5)).astype(dtype)
-    ho, wo = 12 + 2 * padding - 4, 11 + 2 * padding - 4
+    ho, wo = hw[0] + 2 * padding - 4, hw[1] + 2 * padding - 4
     hq, wq = (ho, wo) if stride == 1 else (ho // 2, wo // 2)
     dy = rng.standard_normal((5, 19, hq, wq)).astype(dtype)
     dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(19, np.nan, dtype)

@@ -273,54 +273,99 @@ ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src,
     }
 }
 
-/* ecp_scatter_row for s = 2 and a short run (2*len + kw <= VL + 1: one vector covers its row
- * segment), over every window row (c, i) of the run at once: the masks stay in registers. Lane
- * e of the segment is dx column c0 + e = c0 + 2u + j, so window columns of one parity land on
- * one parity of lanes, column j = 2p + (j % 2) p lanes further on than column j % 2. Each row
- * therefore sums its even columns into one half vector and its odd columns into another, column
- * j loaded p lanes early, and one interleaving permute merges the two into the segment: a
- * permute a row (one per pair of columns took 13 cycles a row, this 0.6 of that, measured on
- * the paper's easy conv2). Half vectors, as the interleave reads the low half of each operand
- * (a third fewer cycles than full loads, which mostly straddle two cache lines). The rows go
- * i-major: consecutive updates then fall in different planes, while one plane's consecutive
- * rows (closer than a vector) made each update wait for the previous one's store (24 -> 18
- * cycles a row, measured). The same sums, in the same order (each lane adds its own parity's j
- * in increasing order), as ecp_scatter_row. Channels cb .. ce-1 only (the backward hands them
- * over a block at a time). */
-#define ECP_DEFINE_SCATTER_RUN_S2(T, SUF, VL, MASK, HMASK, HVT, HLOAD, HADD, HZERO, ZEXT, LOADZ, \
-                                  PERM2, ADD, STOREM, ILV)                                     \
+/* The stride-2 scatter of short rows (2*len + kw <= VL + 1: one vector covers a run's row
+ * segment), as ecp_scatter_row computes it, a window row (c, i) of a run at a time. Lane e of
+ * the segment is dx column c0 + e = c0 + 2u + j, so window columns of one parity land on one
+ * parity of lanes, column j = 2p + (j % 2) p lanes further on than column j % 2. A row's even
+ * columns are therefore summed into one half vector and its odd ones into another, column j
+ * loaded p lanes early, and one interleaving permute merges them (one permute per pair of
+ * columns was 13 cycles a row; 0.6 of that in this form). Half vectors, as the interleave reads
+ * the low half of each operand (a third fewer cycles than full loads, which mostly straddle two
+ * cache lines). Each lane adds its own parity's j in increasing order, as ecp_scatter_row.
+ * mk[p]: lanes p .. p+len-1 (ecp_s2_masks). */
+#define ECP_DEFINE_SCATTER_S2(T, SUF, VL, MASK, HMASK, VT, HVT, HLOAD, HADD, HZERO, ZEXT, LOADZ,  \
+                              PERM2, ADD, STOREM, ZERO, ILV)                                   \
+__attribute__((target("avx512f,avx512vl"))) static inline VT                                   \
+ecp_s2_row_##SUF(const T *restrict sr, ptrdiff_t NR, ptrdiff_t kw, const HMASK *mk)             \
+{                                                                                              \
+    HVT ev = HLOAD(mk[0], sr), od = kw > 1 ? HLOAD(mk[0], sr + NR) : HZERO();                  \
+    for (ptrdiff_t p = 1; 2 * p < kw; p++) {                                                   \
+        ev = HADD(ev, HLOAD(mk[p], sr + 2 * p * NR - p));                                      \
+        if (2 * p + 1 < kw) od = HADD(od, HLOAD(mk[p], sr + (2 * p + 1) * NR - p));            \
+    }                                                                                          \
+    return PERM2(ZEXT(ev), ILV, ZEXT(od));                                                     \
+}                                                                                              \
+/* A run of len pixels of one output row, channels cb .. ce-1, added into dx (whose planes the \
+ * caller zeroed). The rows go i-major: consecutive updates then fall in different planes,     \
+ * while one plane's consecutive rows (closer than a vector) made each update wait for the     \
+ * previous one's store (24 -> 18 cycles a row, measured). */                                  \
 __attribute__((target("avx512f,avx512vl"))) static inline void                                 \
 ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb,    \
                          ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,     \
                          ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t len)                          \
 {                                                                                              \
-    const ptrdiff_t HW = H * W, npair = (kw + 1) / 2, ilo = rbase < 0 ? -rbase : 0;            \
-    ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                           \
-    const __m512i ilv = ILV;                                                                   \
+    const ptrdiff_t HW = H * W, ilo = rbase < 0 ? -rbase : 0;                                  \
+    const ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;                                     \
     const MASK out = (MASK)(ecp_lanes(-c0, W - c0, VL) & ecp_lanes(0, 2 * (len - 1) + kw, VL)); \
     HMASK mk[VL / 2];                                                                          \
-    for (ptrdiff_t p = 0; p < npair; p++) mk[p] = (HMASK)ecp_lanes(p, p + len, VL / 2);        \
+    for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + len, VL / 2);       \
     for (ptrdiff_t i = ilo; i < ihi; i++)                                                      \
         for (ptrdiff_t c = cb; c < ce; c++) {                                                  \
-            const T *sr = src + (c * kh + i) * kw * NR;                                        \
-            HVT ev = HLOAD(mk[0], sr), od = kw > 1 ? HLOAD(mk[0], sr + NR) : HZERO();          \
-            for (ptrdiff_t p = 1; p < npair; p++) {                                            \
-                ev = HADD(ev, HLOAD(mk[p], sr + 2 * p * NR - p));                              \
-                if (2 * p + 1 < kw) od = HADD(od, HLOAD(mk[p], sr + (2 * p + 1) * NR - p));    \
-            }                                                                                  \
+            const VT v = ecp_s2_row_##SUF(src + (c * kh + i) * kw * NR, NR, kw, mk);            \
             T *d = dxs + c * HW + (rbase + i) * W + c0;                                        \
-            STOREM(d, out, ADD(LOADZ(out, d), PERM2(ZEXT(ev), ilv, ZEXT(od))));                \
+            STOREM(d, out, ADD(LOADZ(out, d), v));                                             \
         }                                                                                      \
+}                                                                                              \
+/* Whole planes: every output row of one sample (hq runs of wq pixels, at src), channels      \
+ * cb .. ce-1, written into dx -- not added: the planes need no zeroing. Each dx row's sum is  \
+ * gathered in a vector on the stack over the runs, in run order (the order, and so the bits,  \
+ * of the run form after zeroing), then stored once, with zeros in the plane's columns and rows \
+ * no window reaches. Against the run form: no pass zeroing dx, 11 stores a plane instead of 20 \
+ * read-modify-writes (the paper's easy conv2), and no update reading a row that an update of  \
+ * the previous run has only just written. na = 2*(hq-1) + kh <= ECP_S2_ROWS. */               \
+__attribute__((target("avx512f,avx512vl"))) static inline void                                 \
+ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb, \
+                            ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,  \
+                            ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t hq, ptrdiff_t wq)          \
+{                                                                                              \
+    const ptrdiff_t HW = H * W, na = 2 * (hq - 1) + kh;                                        \
+    const MASK in = (MASK)ecp_lanes(-c0, W - c0, VL);       /* the lanes inside the plane */   \
+    const ptrdiff_t lo = c0 > 0 ? (c0 < W ? c0 : W) : 0;    /* columns left of lane 0 */       \
+    const ptrdiff_t hi = c0 + VL < W ? (c0 + VL > 0 ? c0 + VL : 0) : W; /* right of the last */ \
+    HMASK mk[VL / 2];                                                                          \
+    VT acc[ECP_S2_ROWS];                                                                       \
+    for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + wq, VL / 2);        \
+    for (ptrdiff_t c = cb; c < ce; c++) {                                                      \
+        for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                                    \
+        for (ptrdiff_t r = 0; r < hq; r++)                                                     \
+            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
+                acc[2 * r + i] = ADD(acc[2 * r + i],                                           \
+                                     ecp_s2_row_##SUF(src + (c * kh + i) * kw * NR + r * wq,    \
+                                                      NR, kw, mk));                            \
+        for (ptrdiff_t y = 0; y < H; y++) {                                                    \
+            T *row = dxs + c * HW + y * W;                                                     \
+            const ptrdiff_t a = y - rbase;                                                     \
+            if (a < 0 || a >= na) {                                                            \
+                memset(row, 0, (size_t)W * sizeof(T));                                         \
+                continue;                                                                      \
+            }                                                                                  \
+            if (in) STOREM(row + c0, in, acc[a]);                                              \
+            for (ptrdiff_t x = 0; x < lo; x++) row[x] = (T)0;                                  \
+            for (ptrdiff_t x = hi; x < W; x++) row[x] = (T)0;                                  \
+        }                                                                                      \
+    }                                                                                          \
 }
-ECP_DEFINE_SCATTER_RUN_S2(float, f, 16, __mmask16, __mmask8, __m256, _mm256_maskz_loadu_ps,
-                          _mm256_add_ps, _mm256_setzero_ps, _mm512_zextps256_ps512,
-                          _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_add_ps,
-                          _mm512_mask_storeu_ps,
-                          _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0))
-ECP_DEFINE_SCATTER_RUN_S2(double, d, 8, __mmask8, __mmask8, __m256d, _mm256_maskz_loadu_pd,
-                          _mm256_add_pd, _mm256_setzero_pd, _mm512_zextpd256_pd512,
-                          _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_add_pd,
-                          _mm512_mask_storeu_pd, _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0))
+#define ECP_S2_ROWS 32
+ECP_DEFINE_SCATTER_S2(float, f, 16, __mmask16, __mmask8, __m512, __m256, _mm256_maskz_loadu_ps,
+                      _mm256_add_ps, _mm256_setzero_ps, _mm512_zextps256_ps512,
+                      _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_add_ps,
+                      _mm512_mask_storeu_ps, _mm512_setzero_ps,
+                      _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0))
+ECP_DEFINE_SCATTER_S2(double, d, 8, __mmask8, __mmask8, __m512d, __m256d, _mm256_maskz_loadu_pd,
+                      _mm256_add_pd, _mm256_setzero_pd, _mm512_zextpd256_pd512,
+                      _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_add_pd,
+                      _mm512_mask_storeu_pd, _mm512_setzero_pd,
+                      _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0))
 
 /* The same, one element at a time: windows wider than a vector (kw > VL) */
 #define ECP_DEFINE_SCATTER_SCALAR(T, SUF)                                                      \
@@ -818,7 +863,9 @@ ECP_DEFINE_DIRECT_ROWS(double, d, 8)
  *   dwacc (8*nob rows, Kp apart; NULL: no dW) += dY_panel . windows_panel^T   (windows packed one pixel
  *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
  *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx
- *       (the samples' planes are zeroed first), with no K x n dcols buffer and no col2im pass.
+ *       (the samples' planes are zeroed first; with stride 2, short rows and panels of whole
+ *       samples, each panel writes its samples' planes whole instead), with no K x n dcols
+ *       buffer and no col2im pass.
  * Scratch per thread: rpanel NR*max(Kp, Ob) + VL (slack for the last window row's full-vector store),
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
@@ -840,7 +887,11 @@ static void ecp_direct_backward_item_##SUF(                                     
     const ptrdiff_t CC0 = 16384 / (kh * kw * NR * (ptrdiff_t)sizeof(T)), CC = CC0 > 0 ? CC0 : 1; \
     const T *pix[2 * VL];                                                                      \
     ecp_scatter_plan plan;                                                                     \
-    if (dx) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));                    \
+    /* stride 2, rows that fit a vector, panels of whole samples: each panel writes its        \
+     * samples' dx planes whole (ecp_scatter_planes_s2); else dx is zeroed and added into */   \
+    const int planes = dx && s == 2 && 2 * wq + kw <= VL + 1 && NR % P == 0                    \
+                       && 2 * (hq - 1) + kh <= ECP_S2_ROWS;                                    \
+    if (dx && !planes) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));         \
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {                                             \
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;                                \
         const int acc = !(fresh && j0 == 0);   /* fresh dwacc: the first panel's tiles store */ \
@@ -893,6 +944,13 @@ static void ecp_direct_backward_item_##SUF(                                     
             for (; kbd < kbe; kbd++)                                                           \
                 ecp_tile_##SUF(O, wt + kbd * O * ECP_MR, 8, 1, dpanel, NR,                     \
                                xpanel + kbd * ECP_MR * NR, NR, 0);                             \
+            if (planes) {   /* the block's planes of the panel's samples, written whole */     \
+                for (ptrdiff_t t = 0; t < jn; t += P)                                          \
+                    ecp_scatter_planes_s2_##SUF(dx + (n0 + (j0 + t) / P) * C * HW, xpanel + t,   \
+                                                NR, cb, ce, H, W, kh, kw, oy - pad, ox - pad,  \
+                                                hq, wq);                                       \
+                continue;                                                                      \
+            }                                                                                  \
             /* add the block's dcols into dx, one run of same-row pixels at a time */          \
             for (ptrdiff_t t = 0; t < jn;) {                                                   \
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
