@@ -114,5 +114,10 @@ def check_poolable(shape, name):
 
 
 def check_grad_shape(dy, expected, name="dy"):
-    if dy.shape != tuple(expected):
-        raise ValueError(f"{name} must have shape {tuple(expected)} (the output's), got {dy.shape}")
+    check_grad_dims(dy.shape, expected, name)
+
+
+def check_grad_dims(shape, expected, name="dy"):
+    """A gradient's shape (a tuple) against the output's it belongs to."""
+    if shape != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)} (the output's), got {shape}")

@@ -19,7 +19,7 @@ from ._validation import (
     INT_MAX,
     as_float_array,
     check_dims,
-    check_grad_shape,
+    check_grad_dims,
     check_int,
     check_mode,
     check_padding,
@@ -143,9 +143,9 @@ def _rows(x_shape, w_shape, out_hw):
 
 def _arrays(x, w, b=None, dy=None, dy_dims=None):
     """The call's arrays as the kernels take them (x, w, b or None; dy when ``dy_dims`` names its
-    dimensions, else None), converted or
-    refused with an error naming the argument. Arrays that already are what the kernels take
-    (the steady state of a training loop) pass a few attribute checks and are not touched."""
+    dimensions, else None), converted or refused with an error naming the argument. Arrays that
+    already are what the kernels take (the steady state of a training loop) pass a few attribute
+    checks and are not touched."""
     if (kernel_ready(x, 4) and kernel_ready(w, 4) and w.dtype is x.dtype
             and (b is None or (kernel_ready(b, 1) and b.dtype is x.dtype))
             and (dy_dims is None or (kernel_ready(dy, 4) and dy.dtype is x.dtype))):
@@ -281,25 +281,30 @@ def _tunables():
             PARALLEL_MIN_MACS, _CORES)
 
 
-@functools.lru_cache(maxsize=1024)
-def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
-    """Everything a forward call needs besides its arrays: (output shape, stride, oy, ox, kernel,
-    items of samples, rows per item, threaded?), for arrays the kernels take (see _arrays),
-    ``dtype`` their character code ("f" or "d"), ``mode`` None for the full convolution; or the
-    error that names what does not fit. Cached on the shapes and the settings (``tunables``):
-    checking and planning cost 3 us a call, 4% of the paper's easy conv1 forward on two cores
-    (errors are not cached: a bad call raises every time)."""
+def _output(x_shape, w_shape, padding, mode):
+    """(output shape, stride, oy, ox) of a call -- ``mode`` None for the full convolution -- or
+    the error that names what does not fit."""
     check_dims(x_shape, "x")
     check_dims(w_shape, "w")
     padding = check_padding(padding)
     _check_geometry(x_shape, w_shape, padding)
+    if mode is None:
+        return conv2d_output_shape(x_shape, w_shape, padding), 1, 0, 0
+    oy, ox = check_mode(mode)
+    return _easy_shape(x_shape, w_shape, padding), 2, oy, ox
+
+
+@functools.lru_cache(maxsize=1024)
+def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
+    """Everything a forward call needs besides its arrays: (output shape, stride, oy, ox, kernel,
+    items of samples, rows per item, threaded?), for arrays the kernels take (see _arrays),
+    ``dtype`` their character code ("f" or "d"); or the error that names what does not fit.
+    Cached on the shapes and the settings (``tunables``): checking and planning cost 3 us a call,
+    4% of the paper's easy conv1 forward on two cores (errors are not cached: a bad call raises
+    every time)."""
+    out_shape, stride, oy, ox = _output(x_shape, w_shape, padding, mode)
     if b_shape is not None and b_shape != (w_shape[0],):
         raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
-    if mode is None:
-        out_shape, stride, oy, ox = conv2d_output_shape(x_shape, w_shape, padding), 1, 0, 0
-    else:
-        (oy, ox), stride = check_mode(mode), 2
-        out_shape = _easy_shape(x_shape, w_shape, padding)
     kernel = _forward_kernel(w_shape, out_shape[3], dtype)
     group, rows = _plan(x_shape, w_shape, dtype, padding, stride, kernel != 0)
     return (out_shape, stride, oy, ox, kernel, _sample_items(x_shape[0], group), rows,
@@ -310,30 +315,14 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
 def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, tunables):
     """(stride, oy, ox, kernel, items of samples, items of the split kernel's direct dx pass,
     threaded?) of a backward call, checked and cached as :func:`_forward_call`."""
-    check_dims(x_shape, "x")
-    check_dims(w_shape, "w")
+    out_shape, stride, oy, ox = _output(x_shape, w_shape, padding, mode)
     check_dims(dy_shape, "dy")
-    padding = check_padding(padding)
-    _check_geometry(x_shape, w_shape, padding)
-    if mode is None:
-        out_shape, stride, oy, ox = conv2d_output_shape(x_shape, w_shape, padding), 1, 0, 0
-    else:
-        (oy, ox), stride = check_mode(mode), 2
-        out_shape = _easy_shape(x_shape, w_shape, padding)
-    check_grad_shape(_Shape(dy_shape), out_shape)
+    check_grad_dims(dy_shape, out_shape)
     kernel = _backward_kernel(w_shape)
     group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct")
     dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 1
     return (stride, oy, ox, kernel, _sample_items(x_shape[0], group),
             _sample_items(x_shape[0], dx_group), _threaded(w_shape, dy_shape))
-
-
-class _Shape:
-    """A shape where check_grad_shape expects an array (it reads .shape)."""
-    __slots__ = ("shape",)
-
-    def __init__(self, shape):
-        self.shape = shape
 
 
 def _forward(x, w, b, padding, mode):
