@@ -303,6 +303,8 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
     4% of the paper's easy conv1 forward on two cores (errors are not cached: a bad call raises
     every time)."""
     out_shape, stride, oy, ox = _output(x_shape, w_shape, padding, mode)
+    if b_shape is not None:
+        check_dims(b_shape, "b")
     if b_shape is not None and b_shape != (w_shape[0],):
         raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
     kernel = _forward_kernel(w_shape, out_shape[3], dtype)
