@@ -165,10 +165,9 @@ def _int(value, name, minimum, maximum):
     return value if type(value) is int else check_int(value, name, minimum, maximum)
 
 
-@functools.lru_cache(maxsize=1024)
 def _check_geometry(x_shape, w_shape, padding):
     """Raise unless x (N, C, H, W), w (O, C, kh, kw) and padding make a convolution the kernels
-    can run. Cached: a training step asks the same every time (only valid shapes are cached)."""
+    can run (called from the cached _forward_call / _backward_call)."""
     if w_shape[1] != x_shape[1]:
         raise ValueError(
             f"w has {w_shape[1]} input channels (w.shape[1]) but x has {x_shape[1]} (x.shape[1]); "
@@ -216,7 +215,6 @@ def conv2d_output_shape(x_shape, w_shape, padding=0):
     return (n, o, h + 2 * padding - kh + 1, wd + 2 * padding - kw + 1)
 
 
-@functools.lru_cache(maxsize=1024)
 def _easy_shape(x_shape, w_shape, padding):
     n, o, ho, wo = conv2d_output_shape(x_shape, w_shape, padding)
     if ho < 2 or wo < 2:
@@ -242,13 +240,11 @@ def _bias(b, w):
     return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
 
 
-@functools.lru_cache(maxsize=512)
 def _direct_group(n, pixels, nr):
     """Samples per item of the direct kernels, whose scratch does not grow with the item: the
     fewest samples whose output pixels fill whole panels of ``nr`` pixels (32 in float32, 16 in
     float64; up to 4 panels' worth), so that few panels run part-empty and the items are many, to
-    share evenly among the threads (the paper's conv2: 2 samples of 16 easy pixels, 1 of 64 full).
-    Cached: it depends on its arguments alone, and a training step asks the same every time."""
+    share evenly among the threads (the paper's conv2: 2 samples of 16 easy pixels, 1 of 64 full)."""
     best, best_waste = 1, 1.0
     for g in range(1, -(-4 * nr // max(pixels, 1)) + 1):
         waste = (-(g * pixels) % nr) / (g * pixels)
@@ -305,8 +301,8 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, tunables):
     out_shape, stride, oy, ox = _output(x_shape, w_shape, padding, mode)
     if b_shape is not None:
         check_dims(b_shape, "b")
-    if b_shape is not None and b_shape != (w_shape[0],):
-        raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+        if b_shape != (w_shape[0],):
+            raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
     kernel = _forward_kernel(w_shape, out_shape[3], dtype)
     group, rows = _plan(x_shape, w_shape, dtype, padding, stride, kernel != 0)
     return (out_shape, stride, oy, ox, kernel, _sample_items(x_shape[0], group), rows,

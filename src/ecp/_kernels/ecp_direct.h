@@ -279,10 +279,11 @@ ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src,
  * parity of lanes, column j = 2p + (j % 2) p lanes further on than column j % 2. A row's even
  * columns are therefore summed into one half vector and its odd ones into another, column j
  * loaded p lanes early, and one interleaving permute merges them (one permute per pair of
- * columns was 13 cycles a row; 0.6 of that in this form). Half vectors, as the interleave reads
- * the low half of each operand (a third fewer cycles than full loads, which mostly straddle two
- * cache lines). Each lane adds its own parity's j in increasing order, as ecp_scatter_row.
- * mk[p]: lanes p .. p+len-1 (ecp_s2_masks). */
+ * columns, three for kw = 5, was 2% slower on the paper's easy conv2: the scatter, about 14
+ * cycles a row, is not bound by its permutes). Half vectors, as the interleave reads the low
+ * half of each operand (a third fewer cycles than full loads, which mostly straddle two cache
+ * lines). Each lane adds its own parity's j in increasing order, as ecp_scatter_row.
+ * mk[p]: lanes p .. p+len-1, len the run's pixels (made by each caller). */
 #define ECP_DEFINE_SCATTER_S2(T, SUF, VL, MASK, HMASK, VT, HVT, HLOAD, HADD, HZERO, ZEXT, LOADZ,  \
                               PERM2, ADD, STOREM, ZERO, ILV)                                   \
 __attribute__((target("avx512f,avx512vl"))) static inline VT                                   \
@@ -540,7 +541,7 @@ static void ecp_transpose_f(const float *restrict src, ptrdiff_t lds, ptrdiff_t 
 
 /* ecp_pack_weights_v for float, nr a multiple of 16: each block of 16 filters transposed by
  * ecp_transpose_f (4.5 -> 1.2 us for the paper's conv2, 32 x 500; the scalar copy's writes, a
- * row of nr apart, cost about 4 cycles each, and it runs before the threads start) */
+ * row of nr apart, cost about 4 cycles each, and every thread packs its own copy per call) */
 __attribute__((target("avx512f")))
 static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr,
                                  float *restrict wv)
