@@ -865,6 +865,18 @@ def test_scratch_reuse_across_shapes_gives_correct_results(dtype):
     _check_case(SCRATCH_CASES[0], dtype, 6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_per_thread_scratch_follows_the_thread_count(dtype):
+    """Each OpenMP thread of a call has its own scratch area, kept between calls and grown when
+    too small: calls whose thread counts rise, fall and rise again (new areas, areas too small
+    for the next shape) and whose shapes alternate, all against the oracles."""
+    ecp.clear_scratch()
+    for i, (geom, n) in enumerate([(SCRATCH_CASES[1], 1), (SCRATCH_CASES[0], 3), (SCRATCH_CASES[2], 2),
+                                    (SCRATCH_CASES[1], 4), (SCRATCH_CASES[0], 1), (SCRATCH_CASES[2], 4)]):
+        with ecp.num_threads(n):
+            _check_case(geom, dtype, 20 + i)
+
+
 def test_python_threads_do_not_share_scratch():
     """Concurrent calls from several Python threads, each with other shapes, stay correct."""
     import concurrent.futures
