@@ -112,7 +112,7 @@ def ext(name):
 
 setup(
     ext_modules=cythonize(
-        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool", "_optim")],
+        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool", "_activation", "_optim")],
         compiler_directives=directives,
         force=debug,  # directives are not in Cython's up-to-date check: regenerate the C
         compile_time_env={},

@@ -6,6 +6,7 @@ The functional API (NCHW, float32 / float64):
 - :func:`easy_conv2d`, :func:`easy_conv2d_backward` -- only the outputs Random Pooling keeps
 - :func:`neighbor_fill` -- copy each value back into its 2x2 window
 - :func:`random_pool2d`, :func:`max_pool2d`, :func:`avg_pool2d` and their ``*_backward``
+- :func:`relu`, :func:`relu_backward` -- the activation, threaded as the kernels around it
 - :func:`clear_scratch` -- free the convolution kernels' cached scratch for this thread
 
 Mode K is the kept pixel of each 2x2 window, row-major: 0 top-left, 1 top-right,
@@ -13,6 +14,7 @@ Mode K is the kept pixel of each 2x2 window, row-major: 0 top-left, 1 top-right,
 """
 from ._kernels._openmp import openmp_enabled
 from ._threads import get_num_threads, num_threads, set_num_threads
+from .activation import relu, relu_backward
 from .conv import (
     clear_scratch,
     conv2d,
@@ -37,6 +39,6 @@ __version__ = "0.1.0"
 __all__ = [
     "clear_scratch", "conv2d", "conv2d_backward", "conv2d_output_shape", "easy_conv2d", "easy_conv2d_backward",
     "neighbor_fill", "neighbor_fill_backward", "random_pool2d", "random_pool2d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "relu", "relu_backward",
     "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
 ]

@@ -16,12 +16,13 @@ def _describe(value):
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
-    """Return ``value`` as a C-contiguous float32/float64 ndarray with ``ndim`` dimensions.
+def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None, like="x"):
+    """Return ``value`` as a C-contiguous float32/float64 ndarray with ``ndim`` dimensions (any
+    number when ``ndim`` is None).
 
     Copies only when the input is not already C-contiguous (read-only input is fine: the
     kernels never write to their inputs). ``dtype``, when given, is the dtype the array must
-    share (that of ``x``).
+    share (that of the argument named ``like``).
     """
     if not isinstance(value, np.ndarray):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__array__") and not isinstance(
@@ -41,11 +42,11 @@ def as_float_array(value, name, ndim, dims="(N, C, H, W)", dtype=None):
             + (" (convert it with .astype(np.float32))" if value.dtype.kind in "iub" else "")
         )
     if dtype is not None and value.dtype != dtype:
-        raise TypeError(f"{name} must have the same dtype as x ({dtype}), got {value.dtype}")
-    if value.ndim != ndim:
+        raise TypeError(f"{name} must have the same dtype as {like} ({dtype}), got {value.dtype}")
+    if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D {dims} array, got shape {value.shape}")
     check_dims(value.shape, name)
-    return np.ascontiguousarray(value)
+    return np.asarray(value, order="C")  # not ascontiguousarray: that makes a 0-d array 1-D
 
 
 def kernel_ready(value, ndim):

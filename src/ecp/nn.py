@@ -28,9 +28,10 @@ import time
 
 import numpy as np
 
+from . import activation as _activation
 from . import conv as _conv
 from . import pool as _pool
-from ._validation import check_int
+from ._validation import check_int, kernel_ready
 
 __all__ = [
     "as_generator", "resolve_mode", "Layer", "Conv2D", "EasyConvPool2D", "RandomPool2D",
@@ -318,7 +319,8 @@ class AvgPool2D(Layer):
 
 
 class ReLU(Layer):
-    """max(x, 0), any shape.
+    """max(x, 0), any shape (float32 or float64), through :func:`ecp.relu`, whose threads share
+    the batch as the convolution and pooling kernels do.
 
     Parameters
     ----------
@@ -334,16 +336,18 @@ class ReLU(Layer):
         self._y = None
 
     def forward(self, x, training=True):
-        y = np.maximum(x, 0, out=x if self.inplace else None)
+        y = _activation.relu(x, out=x if self.inplace and kernel_ready(x, getattr(x, "ndim", -1)) else None)
         self._y = y if training else None
         return y
 
     def backward(self, dy):
         if self._y is None:
             raise RuntimeError("ReLU.backward called before a training forward")
-        if dy.shape != self._y.shape:
-            raise ValueError(f"ReLU: dy must have shape {self._y.shape} (the output's), got {dy.shape}")
-        return np.multiply(dy, self._y > 0, out=dy if self.inplace else None)
+        if getattr(dy, "shape", None) != self._y.shape:
+            raise ValueError(f"ReLU: dy must have shape {self._y.shape} (the output's), got "
+                             f"{getattr(dy, 'shape', type(dy).__name__)}")
+        inplace = self.inplace and kernel_ready(dy, dy.ndim) and dy.dtype == self._y.dtype
+        return _activation.relu_backward(dy, self._y, out=dy if inplace else None)
 
     def __repr__(self):
         return f"ReLU(inplace={self.inplace})"
