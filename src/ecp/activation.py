@@ -9,7 +9,7 @@ import numpy as np
 
 from ._kernels import _activation
 from ._threads import get_num_threads
-from ._validation import as_float_array, kernel_ready
+from ._validation import as_float_array
 
 __all__ = ["relu", "relu_backward"]
 
@@ -22,14 +22,6 @@ def _rows(a):
     if a.ndim < 2:
         return a.reshape(1, a.size)
     return a.reshape(a.shape[0], a.size // a.shape[0])
-
-
-def _input(value, name, **like):
-    """``value`` as the kernels take it: as it is when it already is (a network's steady state:
-    a few attribute checks), else through the full checks."""
-    if not like and kernel_ready(value, value.ndim if type(value) is np.ndarray else -1):
-        return value
-    return as_float_array(value, name, None, "of any shape", **like)
 
 
 def _out(out, like, name):
@@ -77,7 +69,7 @@ def relu(x, out=None):
     array([[0. , 0.5],
            [2. , 0. ]])
     """
-    x = _input(x, "x")
+    x = as_float_array(x, "x", None, "of any shape")
     y = _out(out, x, "x")
     if x.size:
         (_activation.relu_forward_f if x.dtype.char == "f" else _activation.relu_forward_d)(
@@ -101,9 +93,8 @@ def relu_backward(dy, y, out=None):
     dx : ndarray like ``dy``; where y is not > 0, ``dy * 0`` (so a NaN or infinite dy stays
     visible as NaN, as in NumPy)
     """
-    dy = _input(dy, "dy")
-    if not (kernel_ready(y, dy.ndim) and y.dtype is dy.dtype):
-        y = _input(y, "y", dtype=dy.dtype, like="dy")
+    dy = as_float_array(dy, "dy", None, "of any shape")
+    y = as_float_array(y, "y", None, "of any shape", dtype=dy.dtype, like="dy")
     if y.shape != dy.shape:
         raise ValueError(f"y must have dy's shape {dy.shape}, got {y.shape}")
     dx = _out(out, dy, "dy")

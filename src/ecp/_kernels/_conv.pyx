@@ -434,7 +434,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
     cdef Py_ssize_t sz = sizeof(floating), used = 0, tused = 0, o_koff = -1
-    cdef Py_ssize_t wp_n, tile_row, panel_row, o_tile, o_wp, o_panel, o_cols, o_ybuf
+    cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
     cdef char *base
     cdef char **tbase
     cdef floating *wpt
@@ -447,16 +447,16 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         kernel = 0
     if kernel == 1 or kernel == 2:
         if kernel == 1:
-            tile_row = _row((O + 7) // 8 * 8 * nr_cols, sz)   # a tile per filter block
+            tile_n = (O + 7) // 8 * 8 * nr_cols   # a tile per filter block
             wp_n = ((O + 7) // 8) * 8 * K
-            panel_row = _row(K * nr_cols, sz)
+            panel_n = K * nr_cols
         else:
-            tile_row = _row((O + nr_cols - 1) // nr_cols * 32 * nr_cols, sz)
+            tile_n = (O + nr_cols - 1) // nr_cols * 32 * nr_cols
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
-            panel_row = _row(32 * K + nr_cols // 2, sz)  # + a vector of slack
-        o_tile = _carve(&tused, tile_row * sz)
+            panel_n = 32 * K + nr_cols // 2   # + a vector of slack
+        o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
         o_wp = _carve(&tused, wp_n * sz)   # a copy per thread, packed by that thread
-        o_panel = _carve(&tused, panel_row * sz)
+        o_panel = _carve(&tused, panel_n * sz)
         if kernel == 2 and C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
             o_koff = _carve(&used, K * sizeof(int))
             koffp = <int *> (_scratch(used) + o_koff)
