@@ -253,21 +253,25 @@ def _direct_group(n, pixels, nr):
     return max(1, min(best, n))
 
 
-def _plan(x_shape, w_shape, dtype, padding, stride, direct):
-    """(samples per item, output rows per forward item). For im2col + BLAS, the samples per item
-    are planned on the FULL convolution's output for both kernels: an easy-convolution item
-    covers the same samples as a full one, so its scratch is a quarter of the full convolution's,
-    as its output is (and the paper's conv1 keeps one sample per item: 4 per item measured 1.3x
-    slower in its easy backward on two cores, 13 items among 2 threads). Rows are planned on the
-    call's own output: the full conv1's 24 rows exceed an item, its easy 12 rows do not (cutting
-    them 10 + 2 cost 1.3x on two cores). The direct kernels' scratch is a few panels, whatever
-    the item."""
+def _plan(x_shape, w_shape, dtype, padding, stride, direct, backward=False):
+    """(samples per item, output rows per forward item). For im2col + BLAS, a forward item is
+    planned on the FULL convolution's output for both kernels (an easy-convolution item covers
+    the same samples as a full one, its scratch a quarter of the full one's), a backward item on
+    the call's own output (an easy one holds about four times the samples, so that its dW GEMM
+    sums as long a run, in fewer GEMM calls). Measured on two cores: the paper's easy conv1
+    backward (dW only) took 79-82 us in 50 items of 1 sample against 68-71 in its own plan's 14
+    items of 3-4 while the host had placed the two vCPUs far apart (a core-to-core round trip of
+    350 ns), 59 either way with them close (60 ns), its forward 55-56 either way; with im2col +
+    BLAS, the easy conv2's backward took 718 / 722 us in 8 / 2 items, its forward 279 / 320 (so
+    the forward keeps the full plan). Rows are planned on the call's own output: the full conv1's
+    24 rows exceed an item, its easy 12 rows do not (cutting them 10 + 2 cost 1.3x on two cores).
+    The direct kernels' scratch is a few panels, whatever the item."""
     full_hw = conv2d_output_shape(x_shape, w_shape, padding)[2:]
     out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
     rows = _rows(x_shape, w_shape, out_hw)
     if direct:
         return _direct_group(x_shape[0], out_hw[0] * out_hw[1], _panel_width(dtype)), rows
-    return _group(x_shape, w_shape, full_hw), rows
+    return _group(x_shape, w_shape, out_hw if backward else full_hw), rows
 
 
 def _tunables():
@@ -317,7 +321,7 @@ def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, tunables):
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
     kernel = _backward_kernel(w_shape)
-    group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct")
+    group, _ = _plan(x_shape, w_shape, dtype, padding, stride, kernel == "direct", backward=True)
     dx_group = _plan(x_shape, w_shape, dtype, padding, stride, True)[0] if kernel == "split" else 1
     return (stride, oy, ox, kernel, _sample_items(x_shape[0], group),
             _sample_items(x_shape[0], dx_group), _threaded(w_shape, dy_shape))
