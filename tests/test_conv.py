@@ -693,6 +693,35 @@ def test_kernels_give_identical_results_at_any_thread_count(kernel, dtype):
             np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("padding", [0, 2], ids=["windows-inside", "padded"])
+def test_dw_slots_are_added_only_when_every_thread_has_finished(kernel, padding):
+    """The backward sums dW in one slot per thread and then adds the slots, in the same parallel
+    region: a thread that finishes its samples early must wait for the others' slots. Uneven
+    shares (3 and 5 samples: one thread has half the work of another), many calls, dW and db
+    the same bits on 2 and 3 threads as on 1 -- a missing wait reads half-summed slots."""
+    rng = np.random.default_rng(41 + padding)
+    w = rng.standard_normal((32, 20, 5, 5)).astype(np.float32)
+    for n in (3, 5):
+        x = rng.standard_normal((n, 20, 12, 12)).astype(np.float32)
+        calls = []
+        for mode in (None, 2):
+            out = conv_ref(x, w, None, padding).shape if mode is None else easy_ref(x, w, None, mode, padding).shape
+            dy = rng.standard_normal(out).astype(np.float32)
+            if mode is None:
+                calls.append(lambda dy=dy: ecp.conv2d_backward(dy, x, w, padding=padding, compute_dx=False)[1:])
+            else:
+                calls.append(lambda dy=dy: ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding,
+                                                                    compute_dx=False)[1:])
+        for call in calls:
+            with ecp.num_threads(1):
+                want = call()
+            for threads in (2, 3):
+                with ecp.num_threads(threads):
+                    for _ in range(40):
+                        for got, ref in zip(call(), want):
+                            np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no AVX-512 direct kernels on this CPU")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, oy, ox", [(1, 0, 0), (2, 1, 0), (2, 0, 1), (2, 1, 1)])

@@ -352,19 +352,31 @@ cdef enum:
     _KBLOCK = 16
 
 
-cdef inline void _reduce_columns(floating *dwp, floating *dws, Py_ssize_t kb, Py_ssize_t K,
+cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t kb, Py_ssize_t K,
                                  Py_ssize_t O, Py_ssize_t ld, Py_ssize_t n_slots,
-                                 Py_ssize_t slot_size) noexcept nogil:
+                                 Py_ssize_t slot_size, floating *acc) noexcept nogil:
     """Columns kb*_KBLOCK .. of dW from slots laid out k-major (rows ld apart): the block's rows of
-    the later slots are added into slot 0's, in slot order (whole rows, so the adds vectorize;
-    element by element, with the slot loop innermost, this was a fifth of the paper's easy conv2
-    backward at N = 2), then moved into dW's columns (in float32 on AVX-512 by 16 x 16 register
-    transposes). Each element is the sum _sum_rows makes."""
+    the slots added in slot order into ``acc``, the calling thread's own _KBLOCK rows (whole
+    rows, so the adds vectorize; element by element, with the slot loop innermost, this was a
+    fifth of the paper's easy conv2 backward at N = 2), then moved into dW's columns (in float32
+    on AVX-512 by 16 x 16 register transposes). Each element is the sum _sum_rows makes.
+    The slots are only read. Summed into slot 0 in place, as they were, half of slot 0 was
+    written by the other thread, and those lines went back and forth between the cores every
+    call: with the host's two vCPUs far apart (a core-to-core round trip of 350 ns instead of
+    60), the paper's easy conv2 backward without dx took 44-46 us at batch 2 and 178-193 at
+    batch 50, against 40-41 and 175-177 now (the same with the cores close, 15 and 137; what
+    remains of the 25-40 us extra is the reading of the other slot and the waits)."""
     cdef Py_ssize_t k0 = kb * _KBLOCK, k1 = min(K, k0 + _KBLOCK)
     cdef Py_ssize_t n = (k1 - k0) * ld, r, i, k, o
-    cdef floating *acc = dws + k0 * ld
+    cdef const floating *first = dws + k0 * ld
     cdef const floating *src
-    for r in range(1, n_slots):
+    if n_slots == 1:
+        memcpy(acc, first, n * sizeof(floating))
+    else:
+        src = first + slot_size
+        for i in range(n):
+            acc[i] = first[i] + src[i]
+    for r in range(2, n_slots):
         src = dws + r * slot_size + k0 * ld
         for i in range(n):
             acc[i] = acc[i] + src[i]
@@ -575,7 +587,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
     cdef Py_ssize_t sz = sizeof(floating), used = 0, tused = 0, slot_size, o_dws, o_koff = -1
-    cdef Py_ssize_t o_wt, dp_row, o_rp, o_dp, o_xp, o_cols, o_dybuf, o_dcols
+    cdef Py_ssize_t o_wt, dp_row, o_rp, o_red, o_dp, o_xp, o_cols, o_dybuf, o_dcols
     cdef char *base
     cdef char **tbase
     cdef floating *dws
@@ -602,6 +614,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
             o_koff = _carve(&used, nkb * 8 * sizeof(int))
         o_wt = _carve(&tused, (nkb * 8 * O if need_dx else 1) * sz)   # packed by its thread
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
+        o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
         dp_row = nob * 8 * nr_cols
         o_dp = _carve(&tused, dp_row * sz)
         o_xp = _carve(&tused, (nkb * 8 * nr_cols if need_dx else 1) * sz)
@@ -646,10 +659,16 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
-                # in the same parallel region: one fork and join per call
+                # In the same parallel region: one fork and join per call. Cython makes each prange
+                # of a parallel block an `omp for nowait`, but the threads still meet before the
+                # slots are added: the loops below have an index that is firstprivate and
+                # lastprivate, which GCC's OpenMP opens with a barrier (a thread that finished its
+                # slot early was seen waiting there). A reduction loop without that wait fails
+                # test_dw_slots_are_added_only_when_every_thread_has_finished.
                 if inside:
                     for o in prange((K + _KBLOCK - 1) // _KBLOCK, schedule='static'):
-                        _reduce_columns(dwp, dws, o, K, O, ob_ld, n_slots, slot_size)
+                        _reduce_columns(dwp, dws, o, K, O, ob_ld, n_slots, slot_size,
+                                        <floating *> (tbase[t] + o_red))
                     for o in prange(O, schedule='static'):
                         db[o] = <floating> _filter_bias_grad(&dy[0, 0, 0, 0], o, N, O, P)
                 elif need_dw:
@@ -683,7 +702,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         nb = (it + 1) * N // n_items - n0
                         _backward_item(dy, x, w, dx, dws + s * slot_size, need_dx, n0, nb, pad,
                                        stride, oy, ox, cols, dybuf, dcols)
-                for o in prange(O, schedule='static'):
+                for o in prange(O, schedule='static'):   # opens with a barrier: see above
                     _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size,
                                    &dy[0, 0, 0, 0], &db[0], N, O, P)
             blas_set_num_threads(prev)
