@@ -467,7 +467,8 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t sz = sizeof(floating), used = 0, tused = 0, o_koff = -1
+    cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
+    cdef bint use_koff
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
     cdef char *base
     cdef char **tbase
@@ -491,15 +492,17 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
         o_wp = _carve(&tused, wp_n * sz)   # a copy per thread, packed by that thread
         o_panel = _carve(&tused, panel_n * sz)
-        if kernel == 2 and C * H * W <= INT_MAX:   # the window offsets, for reading windows in place
-            o_koff = _carve(&used, K * sizeof(int))
-            koffp = <int *> (_scratch(used) + o_koff)
+        use_koff = kernel == 2 and C * H * W <= INT_MAX
+        if use_koff:   # the window offsets, for reading windows in place: each thread its own copy
+            o_koff = _carve(&tused, K * sizeof(int))
         tbase = _thread_scratch(nt, tused)
         with nogil:
-            if koffp != NULL:
-                ecp_window_offsets(C, H, W, kh, kw, K, koffp)
             with parallel(num_threads=nt):
                 t = threadid()
+                koffp = NULL
+                if use_koff:   # (one copy written by the first core was fetched by the other every call)
+                    koffp = <int *> (tbase[t] + o_koff)
+                    ecp_window_offsets(C, H, W, kh, kw, K, koffp)
                 wpt = <floating *> (tbase[t] + o_wp)
                 tile = <floating *> (tbase[t] + o_tile)
                 panel = <floating *> (tbase[t] + o_panel)
@@ -635,8 +638,8 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
         slot_size = _row((nkb * 8 * ob_ld if inside else nob * 8 * ld) if need_dw else 1, sz)
         o_dws = _carve(&used, n_slots * slot_size * sz)
         o_dbs = _carve(&used, n_slots * dbs_row * sizeof(double))
-        if inside:
-            o_koff = _carve(&used, nkb * 8 * sizeof(int))
+        if inside:   # the window offsets: each thread its own copy, as in conv_forward
+            o_koff = _carve(&tused, nkb * 8 * sizeof(int))
         o_wt = _carve(&tused, (nkb * 8 * O if need_dx else 1) * sz)   # packed by its thread
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
         o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
@@ -647,13 +650,13 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
         tbase = _thread_scratch(nt, tused)
         dws = <floating *> (base + o_dws)
         dbs = <double *> (base + o_dbs)
-        if inside:
-            koffp = <int *> (base + o_koff)
         with nogil:
-            if inside:
-                ecp_window_offsets(C, H, W, kh, kw, nkb * 8, koffp)
             with parallel(num_threads=nt):
                 t = threadid()
+                koffp = NULL
+                if inside:
+                    koffp = <int *> (tbase[t] + o_koff)
+                    ecp_window_offsets(C, H, W, kh, kw, nkb * 8, koffp)
                 wtt = <floating *> (tbase[t] + o_wt)
                 rpanel = <floating *> (tbase[t] + o_rp)
                 dpanel = <floating *> (tbase[t] + o_dp)
