@@ -386,8 +386,10 @@ cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t 
     written by the other thread, and those lines went back and forth between the cores every
     call: with the host's two vCPUs far apart (a core-to-core round trip of 350 ns instead of
     60), the paper's easy conv2 backward without dx took 44-46 us at batch 2 and 178-193 at
-    batch 50, against 40-41 and 175-177 now (the same with the cores close, 15 and 137; what
-    remains of the 25-40 us extra is the reading of the other slot and the waits)."""
+    batch 50, against 40-41 and 175-177 now (the same with the cores close, 15 and 137). What
+    remains of the 25-40 us extra is inherent to sharing the partial sums: each core reads half
+    of the other's slot here, and the owner takes those lines back when it rewrites its slot in
+    the next call; software prefetches of either measured no faster."""
     cdef Py_ssize_t k0 = kb * _KBLOCK, k1 = min(K, k0 + _KBLOCK)
     cdef Py_ssize_t n = (k1 - k0) * ld, r, i, k, o
     cdef const floating *first = dws + k0 * ld
