@@ -60,8 +60,8 @@ cdef char *_scratch(Py_ssize_t nbytes) except NULL:
     every call (5-9% of the paper's conv2 backward). One area rather than a buffer per use, so a
     call pays one lookup (six lookups and views were 4 us of the paper's easy conv2 backward).
     Each Python thread has its own, so concurrent calls never share scratch. This area holds what
-    the threads of a call share (dW slots, window offsets); each thread's own buffers live in its
-    own area (``_thread_scratch``)."""
+    the threads of a call share (the backward's dW slots and their db partials); each thread's
+    own buffers live in its own area (``_thread_scratch``)."""
     cdef _Arena arena = getattr(_local, "arena", None)
     if arena is None or arena.size < nbytes:
         arena = _Arena(max(nbytes, 64))
@@ -329,10 +329,15 @@ cdef inline double _plane_sum(const floating *src, Py_ssize_t n) noexcept nogil:
 
 cdef inline void _sum_rows(floating *dst, const floating *src, Py_ssize_t n, Py_ssize_t stride,
                            Py_ssize_t length) noexcept nogil:
-    """dst[k] = ((src[k] + src[stride + k]) + src[2*stride + k]) + ... over n rows, k < length."""
+    """dst[k] = ((src[k] + src[stride + k]) + src[2*stride + k]) + ... over n rows, k < length
+    (the first two rows in one pass; src is only read)."""
     cdef Py_ssize_t r, k
-    memcpy(dst, src, length * sizeof(floating))
-    for r in range(1, n):
+    if n == 1:
+        memcpy(dst, src, length * sizeof(floating))
+        return
+    for k in range(length):
+        dst[k] = src[k] + src[stride + k]
+    for r in range(2, n):
         for k in range(length):
             dst[k] = dst[k] + src[r * stride + k]
 
@@ -378,10 +383,10 @@ cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t 
                                  Py_ssize_t O, Py_ssize_t ld, Py_ssize_t n_slots,
                                  Py_ssize_t slot_size, floating *acc) noexcept nogil:
     """Columns kb*_KBLOCK .. of dW from slots laid out k-major (rows ld apart): the block's rows of
-    the slots added in slot order into ``acc``, the calling thread's own _KBLOCK rows (whole
-    rows, so the adds vectorize; element by element, with the slot loop innermost, this was a
-    fifth of the paper's easy conv2 backward at N = 2), then moved into dW's columns (in float32
-    on AVX-512 by 16 x 16 register transposes). Each element is the sum _sum_rows makes.
+    the slots added in slot order by _sum_rows into ``acc``, the calling thread's own _KBLOCK
+    rows (whole rows, so the adds vectorize; element by element, with the slot loop innermost,
+    this was a fifth of the paper's easy conv2 backward at N = 2), then moved into dW's columns
+    (in float32 on AVX-512 by 16 x 16 register transposes).
     The slots are only read. Summed into slot 0 in place, as they were, half of slot 0 was
     written by the other thread, and those lines went back and forth between the cores every
     call: with the host's two vCPUs far apart (a core-to-core round trip of 350 ns instead of
@@ -391,19 +396,8 @@ cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t 
     of the other's slot here, and the owner takes those lines back when it rewrites its slot in
     the next call; software prefetches of either measured no faster."""
     cdef Py_ssize_t k0 = kb * _KBLOCK, k1 = min(K, k0 + _KBLOCK)
-    cdef Py_ssize_t n = (k1 - k0) * ld, r, i, k, o
-    cdef const floating *first = dws + k0 * ld
-    cdef const floating *src
-    if n_slots == 1:
-        memcpy(acc, first, n * sizeof(floating))
-    else:
-        src = first + slot_size
-        for i in range(n):
-            acc[i] = first[i] + src[i]
-    for r in range(2, n_slots):
-        src = dws + r * slot_size + k0 * ld
-        for i in range(n):
-            acc[i] = acc[i] + src[i]
+    cdef Py_ssize_t k, o
+    _sum_rows(acc, dws + k0 * ld, n_slots, slot_size, (k1 - k0) * ld)
     if floating is float:
         if _avx512:
             ecp_transpose_f(acc, ld, k1 - k0, O, dwp + k0, K)
