@@ -884,6 +884,58 @@ def test_cached_call_plans_follow_a_changed_setting(name, monkeypatch):
         assert_close(got, want, np.float32)
 
 
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
+    """A call's plan (what a layer hands back to _forward / _backward on its next call) runs a
+    call only for exactly the arrays it was planned for: any other dtype, byte order, shape,
+    layout or array type, padding, mode or setting is refused by ``fits``, and ``run`` raises
+    rather than read it."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 9, 8)).astype(dtype)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    tunables = ecp.conv._tunables()
+    y, fplan = ecp.conv._forward(x, w, b, 1, 2)
+    (dx, dw, db), bplan = ecp.conv._backward(y, x, w, 1, 2, True)
+    assert fplan.fits(x, w, b, 1, 2, tunables) and bplan.fits(y, x, w, 1, 2, tunables)
+    assert_close(y, easy_ref(x, w, b, 2, 1), dtype)
+    np.testing.assert_array_equal(fplan.run(x, w, b, 2), y)
+    for got, want in zip(bplan.run(y, x, w, True, 2), (dx, dw, db)):
+        np.testing.assert_array_equal(got, want)
+    assert bplan.run(y, x, w, False, 2)[0] is None
+
+    other = np.float64 if dtype == np.float32 else np.float32
+    def variants(a):
+        return {"dtype": a.astype(other), "byte order": a.astype(a.dtype.newbyteorder()),
+                "shape": np.ascontiguousarray(a[:-1]), "layout": np.asfortranarray(a),
+                "subclass": a.view(_Sub), "list": a.tolist()}
+    for name, bad in variants(x).items():
+        assert not fplan.fits(bad, w, b, 1, 2, tunables), name
+        assert not bplan.fits(y, bad, w, 1, 2, tunables), name
+        with pytest.raises(ValueError, match="not the arrays this convolution was planned for"):
+            fplan.run(bad, w, b, 1)
+        with pytest.raises(ValueError, match="not the arrays this convolution was planned for"):
+            bplan.run(y, bad, w, True, 1)
+    for name, bad in variants(w).items():
+        assert not fplan.fits(x, bad, b, 1, 2, tunables) and not bplan.fits(y, x, bad, 1, 2, tunables), name
+    for name, bad in variants(y).items():
+        assert not bplan.fits(bad, x, w, 1, 2, tunables), name
+    assert not fplan.fits(x, w, b.astype(other), 1, 2, tunables)
+    assert not fplan.fits(x, w, None, 1, 2, tunables)
+    for padding, mode in ((0, 2), (2, 2), (1.0, 2), (True, 2), (1, 3), (1, None), (1, 2.0), (1, "2")):
+        assert not fplan.fits(x, w, b, padding, mode, tunables), (padding, mode)
+        assert not bplan.fits(y, x, w, padding, mode, tunables), (padding, mode)
+    changed = tunables[:-1] + (tunables[-1] + 1,)
+    assert not fplan.fits(x, w, b, 1, 2, changed) and not bplan.fits(y, x, w, 1, 2, changed)
+    # a full convolution's plan is not an easy one's
+    _, full = ecp.conv._forward(x, w, b, 1, None)
+    assert full.fits(x, w, b, 1, None, tunables) and not full.fits(x, w, b, 1, 0, tunables)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_scratch_reuse_across_shapes_gives_correct_results(dtype):
     """Kernels keep their scratch between calls: a large call, small ones, the large again, and

@@ -349,6 +349,54 @@ def test_sequential_flat_buffers_are_the_layers_parameters():
         nn.Sequential([nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=0, dtype=np.float64)])
 
 
+@pytest.mark.parametrize("cls", [nn.Conv2D, nn.EasyConvPool2D])
+def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
+    """A conv layer runs each call through the plan of its previous call when that fits (the fast
+    path of a training loop) and through the checked path otherwise: after every change below
+    the layer must give exactly what the public functions give for its current settings."""
+    easy = cls is nn.EasyConvPool2D
+    layer = cls(2, 3, 3, rng=1, dtype=F64, **({"mode": 1} if easy else {}))
+    layer.params["b"][:] = rng(2).standard_normal(3)
+
+    def check(x):
+        w, b = layer.params["w"], layer.params["b"]
+        y = layer.forward(x)
+        want = (ecp.easy_conv2d(x, w, b, layer.mode, layer.padding) if easy
+                else ecp.conv2d(x, w, b, layer.padding))
+        np.testing.assert_array_equal(y, want)
+        dy = rng(4).standard_normal(y.shape)
+        dx = layer.backward(dy)
+        want = (ecp.easy_conv2d_backward(dy, x, w, layer.mode, layer.padding) if easy
+                else ecp.conv2d_backward(dy, x, w, layer.padding))
+        for got, ref in zip((dx, layer.grads["w"], layer.grads["b"]), want):
+            np.testing.assert_array_equal(got, ref)
+        assert all(p.tunables == ecp.conv._tunables() for p in layer._plans)
+        return list(layer._plans)
+
+    x = rng(3).standard_normal((2, 2, 9, 8))
+    first = check(x)
+    assert check(x.copy()) == first   # the same plans, reused
+    if easy:
+        layer.mode = 3
+        assert check(x) != first
+        layer.mode = None
+        with pytest.raises(ValueError, match="mode must be an integer 0..3, got None"):
+            layer.forward(x)
+        layer.mode = 2
+    layer.padding = 1
+    check(x)
+    check(x[:1].copy())
+    check(rng(5).standard_normal((2, 2, 11, 10)))
+    check(np.asfortranarray(x))
+    layer.params["w"] = layer.params["w"][:, :, ::-1]   # a view, not C-contiguous
+    check(x)
+    before = check(x)
+    monkeypatch.setattr(ecp.conv, "ITEM_COLUMNS", ecp.conv.ITEM_COLUMNS + 1)
+    assert check(x) != before
+    with pytest.raises(TypeError, match="same dtype as x"):
+        layer.forward(x.astype(np.float32))
+
+
 def test_conv_seconds_accumulate():
     model = build_network("two-conv", "max", seed=0)
     assert model.conv_seconds == 0.0

@@ -146,6 +146,7 @@ class _ConvBase(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.conv_seconds = 0.0
         self._x = None
+        self._plans = [None, None]   # of the last forward and backward call (see conv._forward)
 
     @property
     def in_channels(self):
@@ -159,12 +160,18 @@ class _ConvBase(Layer):
     def kernel_size(self):
         return self.params["w"].shape[2]
 
-    # Subclasses give the two kernel calls; timing, caching and gradients live here once.
+    # The mode K of the easy convolution, None for the full one (Conv2D).
+    _mode = None
+
     def _kernel_forward(self, x):
-        raise NotImplementedError
+        y, self._plans[0] = _conv._forward(x, self.params["w"], self.params["b"], self.padding, self._mode,
+                                           self._plans[0])
+        return y
 
     def _kernel_backward(self, dy, x):
-        raise NotImplementedError
+        grads, self._plans[1] = _conv._backward(dy, x, self.params["w"], self.padding, self._mode,
+                                                self.input_grad, self._plans[1])
+        return grads
 
     def forward(self, x, training=True):
         t0 = _perf_counter()
@@ -205,11 +212,6 @@ class Conv2D(_ConvBase):
                  input_grad=True):
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
 
-    def _kernel_forward(self, x):
-        return _conv.conv2d(x, self.params["w"], self.params["b"], self.padding)
-
-    def _kernel_backward(self, dy, x):
-        return _conv.conv2d_backward(dy, x, self.params["w"], self.padding, self.input_grad)
 
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, padding={self.padding}, "
@@ -240,11 +242,11 @@ class EasyConvPool2D(_ConvBase):
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
         self.mode = resolve_mode(mode, rng)
 
-    def _kernel_forward(self, x):
-        return _conv.easy_conv2d(x, self.params["w"], self.params["b"], self.mode, self.padding)
-
-    def _kernel_backward(self, dy, x):
-        return _conv.easy_conv2d_backward(dy, x, self.params["w"], self.mode, self.padding, self.input_grad)
+    @property
+    def _mode(self):
+        if self.mode is None:   # (None would make the kernels run the full convolution)
+            raise ValueError("EasyConvPool2D.mode must be an integer 0..3, got None")
+        return self.mode
 
     def __repr__(self):
         return (f"EasyConvPool2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "

@@ -29,9 +29,13 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy, memset
 
+cimport numpy as cnp
+
 import threading
 
 import numpy as np
+
+cnp.import_array()
 
 from ._blas cimport blas_set_num_threads, gemm
 
@@ -214,6 +218,21 @@ def _use_vector_helpers(bint flag):
     return old
 
 
+cdef struct _Geom:
+    # A call's geometry: x (N, C, H, W), w (O, C, kh, kw), zero padding pad, and the output (or
+    # dy) (N, O, hq, wq) on the sampling grid (stride, oy, ox) of the padded input
+    Py_ssize_t N, C, H, W, O, kh, kw, hq, wq, pad, stride, oy, ox
+
+
+cdef _Geom _geom(const Py_ssize_t *xs, const Py_ssize_t *ws, Py_ssize_t hq, Py_ssize_t wq,
+                 Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox) noexcept:
+    cdef _Geom g
+    g.N, g.C, g.H, g.W = xs[0], xs[1], xs[2], xs[3]
+    g.O, g.kh, g.kw = ws[0], ws[2], ws[3]
+    g.hq, g.wq, g.pad, g.stride, g.oy, g.ox = hq, wq, pad, stride, oy, ox
+    return g
+
+
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
@@ -243,16 +262,12 @@ cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
         ecp_col2im_plane_d(src0, ld, H, W, kh, kw, pad, s, oy, ox, hq, wq, dxp)
 
 
-cdef void _forward_item(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
-                        const floating[::1] bias, floating[:, :, :, ::1] y,
-                        Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
-                        Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
+cdef void _forward_item(const floating *x, const floating *w, const floating *bias, floating *y,
+                        const _Geom *g, Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
                         floating *cols, floating *ybuf) noexcept nogil:
     """Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1: im2col, one GEMM, move to NCHW
     adding the bias."""
-    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t wq = y.shape[3]
+    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, O = g.O, kh = g.kh, kw = g.kw, wq = g.wq
     cdef Py_ssize_t P = nr * wq, K = C * kh * kw, ld = nb * P
     cdef Py_ssize_t b, c, o, p
     cdef floating *dst
@@ -260,50 +275,46 @@ cdef void _forward_item(const floating[:, :, :, ::1] x, const floating[:, :, :, 
     cdef floating bval
     for b in range(nb):
         for c in range(C):
-            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy + stride * r0, ox,
-                          nr, wq, cols + c * kh * kw * ld + b * P, ld)
-    gemm(False, False, <int> O, <int> ld, <int> K, <floating> 1.0, &w[0, 0, 0, 0],
+            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.pad, g.stride,
+                          g.oy + g.stride * r0, g.ox, nr, wq, cols + c * kh * kw * ld + b * P, ld)
+    gemm(False, False, <int> O, <int> ld, <int> K, <floating> 1.0, w,
          <int> K, cols, <int> ld, <floating> 0.0, ybuf, <int> ld)
     for b in range(nb):
         for o in range(O):
-            dst = &y[n0 + b, o, r0, 0]
+            dst = y + ((n0 + b) * O + o) * g.hq * wq + r0 * wq
             src = ybuf + o * ld + b * P
             bval = bias[o]
             for p in range(P):
                 dst[p] = src[p] + bval
 
 
-cdef void _backward_item(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
-                         const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                         floating *dw, bint need_dx,
-                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t stride,
-                         Py_ssize_t oy, Py_ssize_t ox,
+cdef void _backward_item(const floating *dy, const floating *x, const floating *w, floating *dx,
+                         floating *dw, bint need_dx, const _Geom *g, Py_ssize_t n0, Py_ssize_t nb,
                          floating *cols, floating *dybuf, floating *dcols) noexcept nogil:
     """Samples n0 .. n0+nb-1: dw (O, K) += dY cols^T; dx of those samples = col2im(W^T dY)."""
-    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t hq = dy.shape[2], wq = dy.shape[3]
+    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, O = g.O, kh = g.kh, kw = g.kw
+    cdef Py_ssize_t hq = g.hq, wq = g.wq
     cdef Py_ssize_t P = hq * wq, K = C * kh * kw, ld = nb * P
     cdef Py_ssize_t b, c, o
-    cdef const floating *dyp = &dy[n0, 0, 0, 0]   # one sample's dY is already O x P
+    cdef const floating *dyp = dy + n0 * O * P   # one sample's dY is already O x P
     for b in range(nb):
         for c in range(C):
-            _im2col_plane(&x[n0 + b, c, 0, 0], H, W, kh, kw, pad, stride, oy, ox,
-                          hq, wq, cols + c * kh * kw * ld + b * P, ld)
+            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.pad, g.stride, g.oy,
+                          g.ox, hq, wq, cols + c * kh * kw * ld + b * P, ld)
         if nb > 1:
             for o in range(O):
-                memcpy(dybuf + o * ld + b * P, &dy[n0 + b, o, 0, 0], P * sizeof(floating))
+                memcpy(dybuf + o * ld + b * P, dy + ((n0 + b) * O + o) * P, P * sizeof(floating))
     if nb > 1:
         dyp = dybuf
     gemm(False, True, <int> O, <int> K, <int> ld, <floating> 1.0, dyp, <int> ld,
          cols, <int> ld, <floating> 1.0, dw, <int> K)
     if need_dx:
         gemm(True, False, <int> K, <int> ld, <int> O, <floating> 1.0,
-             &w[0, 0, 0, 0], <int> K, dyp, <int> ld, <floating> 0.0, dcols, <int> ld)
+             w, <int> K, dyp, <int> ld, <floating> 0.0, dcols, <int> ld)
         for b in range(nb):
             for c in range(C):
-                _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, pad,
-                              stride, oy, ox, hq, wq, &dx[n0 + b, c, 0, 0])
+                _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, g.pad,
+                              g.stride, g.oy, g.ox, hq, wq, dx + ((n0 + b) * C + c) * H * W)
 
 
 cdef inline double _plane_sum(const floating *src, Py_ssize_t n) noexcept nogil:
@@ -423,35 +434,15 @@ cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_
     return acc
 
 
-def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
-                 const floating[::1] bias, floating[:, :, :, ::1] y,
-                 Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
-                 Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads, int kernel=0):
-    """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
-
-    ``kernel`` (1 and 2 only where DIRECT_SUPPORTED): 0 im2col + BLAS; 1 ecp_direct.h's panel
-    kernel (windows packed a run of same-row pixels at a time, 8 filters x 32 pixels per
-    register tile); 2 its pixel-rows kernel (windows packed a pixel at a time, 8 pixels x 32
-    filters per tile), for output rows too short for runs to pay.
-
-    Work is cut into items: ``n_sitems`` runs of whole samples (item i: samples i*N // n_sitems
-    up to (i+1)*N // n_sitems, so their sizes differ by one at most), or (when ``rows`` < the
-    output height) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
-    its own scratch and its own single-threaded GEMM. The items are dealt statically, in
-    contiguous runs: thread t takes the same share of the samples in every call (forward,
-    backward, and the pooling and ReLU kernels, whose static loops over samples cut the batch
-    the same way), so a sample's activations stay in the cache of the core that produced them.
-    Handed out dynamically, a sample's data moved between the cores from one call to the next:
-    when the host placed the two vCPUs of this machine far apart (a core-to-core round trip of
-    350 ns instead of 60), a training step of the paper's ECP network took 0.96 ms of conv time
-    instead of 0.59. Every output is written by its item alone, so the results are the same.
-    """
-    cdef Py_ssize_t N = x.shape[0], K = x.shape[1] * w.shape[2] * w.shape[3], O = w.shape[0]
-    cdef Py_ssize_t hq = y.shape[2], wq = y.shape[3]
+cdef int _run_forward(const floating *x, const floating *w, const floating *bias, floating *y,
+                      const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads,
+                      int kernel) except -1:
+    cdef Py_ssize_t N = g.N, K = g.C * g.kh * g.kw, O = g.O, hq = g.hq, wq = g.wq
+    cdef Py_ssize_t pad = g.pad, stride = g.stride, oy = g.oy, ox = g.ox
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     cdef int prev
     if N == 0 or hq * wq == 0:
-        return
+        return 0
     n_sitems = max(1, min(n_sitems, N))
     rows = max(1, min(rows, hq))
     if rows < hq:
@@ -461,8 +452,7 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     n_items = n_sitems * n_rb
     nt = max(1, min(n_threads, n_items))
     cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
-    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
     cdef bint use_koff
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
@@ -504,14 +494,14 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                 panel = <floating *> (tbase[t] + o_panel)
                 if kernel == 1:
                     if floating is float:
-                        ecp_pack_weights_f(&w[0, 0, 0, 0], O, K, wpt)
+                        ecp_pack_weights_f(w, O, K, wpt)
                     else:
-                        ecp_pack_weights_d(&w[0, 0, 0, 0], O, K, wpt)
+                        ecp_pack_weights_d(w, O, K, wpt)
                 else:
                     if floating is float:
-                        ecp_pack_weights_v_f(&w[0, 0, 0, 0], O, K, nr_cols, wpt)
+                        ecp_pack_weights_v_f(w, O, K, nr_cols, wpt)
                     else:
-                        ecp_pack_weights_v_d(&w[0, 0, 0, 0], O, K, nr_cols, wpt)
+                        ecp_pack_weights_v_d(w, O, K, nr_cols, wpt)
                 for it in prange(n_items, schedule='static'):
                     ib = it // n_rb
                     n0 = ib * N // n_sitems
@@ -519,27 +509,27 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     r0 = (it % n_rb) * rows
                     if kernel == 1:
                         if floating is float:
-                            ecp_direct_item_f(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
-                                              &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                            ecp_direct_item_f(x, C, H, W, wpt, O, kh, kw,
+                                              bias, y, hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
                                               panel, tile)
                         else:
-                            ecp_direct_item_d(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
-                                              &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                            ecp_direct_item_d(x, C, H, W, wpt, O, kh, kw,
+                                              bias, y, hq, wq, n0, nb, r0,
                                               min(rows, hq - r0), pad, stride, oy, ox,
                                               panel, tile)
                     else:
                         if floating is float:
-                            ecp_direct_rows_item_f(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
-                                                   &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                            ecp_direct_rows_item_f(x, C, H, W, wpt, O, kh, kw,
+                                                   bias, y, hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
                                                    panel, tile, koffp)
                         else:
-                            ecp_direct_rows_item_d(&x[0, 0, 0, 0], C, H, W, wpt, O, kh, kw,
-                                                   &bias[0], &y[0, 0, 0, 0], hq, wq, n0, nb, r0,
+                            ecp_direct_rows_item_d(x, C, H, W, wpt, O, kh, kw,
+                                                   bias, y, hq, wq, n0, nb, r0,
                                                    min(rows, hq - r0), pad, stride, oy, ox,
                                                    panel, tile, koffp)
-        return
+        return 0
     o_cols = _carve(&tused, K * group * rows * wq * sz)
     o_ybuf = _carve(&tused, O * group * rows * wq * sz)
     tbase = _thread_scratch(nt, tused)
@@ -554,53 +544,63 @@ def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                 n0 = ib * N // n_sitems
                 nb = (ib + 1) * N // n_sitems - n0
                 r0 = (it % n_rb) * rows
-                _forward_item(x, w, bias, y, n0, nb, r0, min(rows, hq - r0), pad, stride,
-                              oy, ox, cols, ybuf)
+                _forward_item(x, w, bias, y, g, n0, nb, r0, min(rows, hq - r0), cols, ybuf)
         blas_set_num_threads(prev)
+    return 0
 
 
-def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
-                  const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                  floating[:, :, :, ::1] dw, floating[::1] db,
-                  bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
-                  Py_ssize_t ox, Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads,
-                  bint direct=False, bint need_dw=True, bint in_place=True):
-    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten
-    when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
-    ``in_place`` (direct only): when every window lies inside the plane, read the windows for dW
-    from x in place rather than packing them (the same bits; False packs, for tests).
+def conv_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                 const floating[::1] bias, floating[:, :, :, ::1] y,
+                 Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox,
+                 Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads, int kernel=0):
+    """y[n, o, r, q] = bias[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy+s*r+i, ox+s*q+j].
 
-    The batch is cut into ``n_sitems`` items of whole samples as in conv_forward, dealt to
-    ``n_slots`` slots in contiguous runs; each slot sums its items' dW in its own buffer (and its
-    samples' db, in double), and the slots are added in order at the end. Slots, not
-    threads, own the partial sums, so the result does not depend on the thread count, nor on which
-    thread takes which slot (they are dealt statically, as conv_forward's items: with as many
-    threads as slots, thread t sums slot t, the samples it took in the forward pass).
-    ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused kernel
-    (packed panels of pixels, dx accumulated straight from each panel) instead of im2col + BLAS
-    + col2im.
+    ``kernel`` (1 and 2 only where DIRECT_SUPPORTED): 0 im2col + BLAS; 1 ecp_direct.h's panel
+    kernel (windows packed a run of same-row pixels at a time, 8 filters x 32 pixels per
+    register tile); 2 its pixel-rows kernel (windows packed a pixel at a time, 8 pixels x 32
+    filters per tile), for output rows too short for runs to pay.
+
+    Work is cut into items: ``n_sitems`` runs of whole samples (item i: samples i*N // n_sitems
+    up to (i+1)*N // n_sitems, so their sizes differ by one at most), or (when ``rows`` < the
+    output height) blocks of ``rows`` output rows of one sample. Each thread takes whole items, with
+    its own scratch and its own single-threaded GEMM. The items are dealt statically, in
+    contiguous runs: thread t takes the same share of the samples in every call (forward,
+    backward, and the pooling and ReLU kernels, whose static loops over samples cut the batch
+    the same way), so a sample's activations stay in the cache of the core that produced them.
+    Handed out dynamically, a sample's data moved between the cores from one call to the next:
+    when the host placed the two vCPUs of this machine far apart (a core-to-core round trip of
+    350 ns instead of 60), a training step of the paper's ECP network took 0.96 ms of conv time
+    instead of 0.59. Every output is written by its item alone, so the results are the same.
     """
-    cdef Py_ssize_t N = x.shape[0], O = w.shape[0]
-    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], hq = dy.shape[2], wq = dy.shape[3]
+    cdef _Geom g = _geom(&x.shape[0], &w.shape[0], y.shape[2], y.shape[3], pad, stride, oy, ox)
+    if g.N == 0 or g.hq * g.wq == 0:
+        return
+    _run_forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], &y[0, 0, 0, 0], &g, n_sitems, rows,
+                 n_threads, kernel)
+
+
+cdef int _run_backward(const floating *dy, const floating *x, const floating *w, floating *dx,
+                       floating *dw, floating *db, const _Geom *g, bint need_dx,
+                       Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads, bint direct,
+                       bint need_dw, bint in_place) except -1:
+    cdef Py_ssize_t N = g.N, O = g.O, C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
+    cdef Py_ssize_t hq = g.hq, wq = g.wq, pad = g.pad, stride = g.stride, oy = g.oy, ox = g.ox
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
     cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld, group
     cdef int prev
-    cdef floating *dwp = &dw[0, 0, 0, 0]
-    cdef floating *dxp = NULL
+    cdef floating *dwp = dw
+    cdef floating *dxp = dx if need_dx else NULL
     cdef floating *dwsp
     if not (direct and DIRECT_SUPPORTED):
         need_dw = True
     if N == 0 or P == 0:   # nothing to sum: zero gradients (else the reductions write them all)
         if need_dw:
             memset(dwp, 0, O * K * sizeof(floating))
-            memset(&db[0], 0, O * sizeof(floating))
+            memset(db, 0, O * sizeof(floating))
         if need_dx and N > 0:
-            memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
-        return
-    if need_dx:
-        dxp = &dx[0, 0, 0, 0]
+            memset(dx, 0, N * C * H * W * sizeof(floating))
+        return 0
     n_items = max(1, min(n_sitems, N))
     group = (N + n_items - 1) // n_items   # samples of the largest item
     n_slots = max(1, min(n_slots, n_items))
@@ -660,9 +660,9 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                 memset(dpanel, 0, dp_row * sz)   # rows past O stay 0
                 if need_dx:
                     if floating is float:
-                        ecp_pack_weights_t_f(&w[0, 0, 0, 0], O, K, wtt)
+                        ecp_pack_weights_t_f(w, O, K, wtt)
                     else:
-                        ecp_pack_weights_t_d(&w[0, 0, 0, 0], O, K, wtt)
+                        ecp_pack_weights_t_d(w, O, K, wtt)
                 for s in prange(n_slots, schedule='static'):
                     dwsp = NULL
                     if need_dw:   # the slot's first item overwrites it: no zeroing
@@ -674,18 +674,18 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                         nb = (it + 1) * N // n_items - n0
                         if floating is float:
                             ecp_direct_backward_item_f(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wtt,
+                                x, C, H, W, dy, O, hq, wq, wtt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
                         else:
                             ecp_direct_backward_item_d(
-                                &x[0, 0, 0, 0], C, H, W, &dy[0, 0, 0, 0], O, hq, wq, wtt,
+                                x, C, H, W, dy, O, hq, wq, wtt,
                                 kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
                     if need_dw:
-                        _slot_bias(&dy[0, 0, 0, 0], dbs + s * dbs_row, it0 * N // n_items,
+                        _slot_bias(dy, dbs + s * dbs_row, it0 * N // n_items,
                                    it1 * N // n_items, O, P)
                 # In the same parallel region: one fork and join per call. Cython makes each prange
                 # of a parallel block an `omp for nowait`, but the threads still meet before the
@@ -702,7 +702,7 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                                 db[k] = <floating> _bias_from_slots(dbs, k, n_slots, dbs_row)
                 elif need_dw:
                     for o in prange(O, schedule='static'):
-                        _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size, &db[0], dbs, dbs_row)
+                        _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size, db, dbs, dbs_row)
     else:
         ld = K
         slot_size = _row(O * K, sz)
@@ -730,10 +730,202 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
                     for it in range(it0, it1):
                         n0 = it * N // n_items
                         nb = (it + 1) * N // n_items - n0
-                        _backward_item(dy, x, w, dx, dws + s * slot_size, need_dx, n0, nb, pad,
-                                       stride, oy, ox, cols, dybuf, dcols)
-                    _slot_bias(&dy[0, 0, 0, 0], dbs + s * dbs_row, it0 * N // n_items,
+                        _backward_item(dy, x, w, dx, dws + s * slot_size, need_dx, g, n0, nb,
+                                       cols, dybuf, dcols)
+                    _slot_bias(dy, dbs + s * dbs_row, it0 * N // n_items,
                                it1 * N // n_items, O, P)
                 for o in prange(O, schedule='static'):   # opens with a barrier: see above
-                    _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size, &db[0], dbs, dbs_row)
+                    _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size, db, dbs, dbs_row)
             blas_set_num_threads(prev)
+    return 0
+
+
+def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                  const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                  floating[:, :, :, ::1] dw, floating[::1] db,
+                  bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
+                  Py_ssize_t ox, Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads,
+                  bint direct=False, bint need_dw=True, bint in_place=True):
+    """Gradients of conv_forward: dx (when need_dx; every element written), dw, db (overwritten
+    when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
+    ``in_place`` (direct only): when every window lies inside the plane, read the windows for dW
+    from x in place rather than packing them (the same bits; False packs, for tests).
+
+    The batch is cut into ``n_sitems`` items of whole samples as in conv_forward, dealt to
+    ``n_slots`` slots in contiguous runs; each slot sums its items' dW in its own buffer (and its
+    samples' db, in double), and the slots are added in order at the end. Slots, not
+    threads, own the partial sums, so the result does not depend on the thread count, nor on which
+    thread takes which slot (they are dealt statically, as conv_forward's items: with as many
+    threads as slots, thread t sums slot t, the samples it took in the forward pass).
+    ``direct`` (only where DIRECT_SUPPORTED) runs each item through ecp_direct.h's fused kernel
+    (packed panels of pixels, dx accumulated straight from each panel) instead of im2col + BLAS
+    + col2im.
+    """
+    cdef _Geom g = _geom(&x.shape[0], &w.shape[0], dy.shape[2], dy.shape[3], pad, stride, oy, ox)
+    cdef bint full = g.N > 0 and g.hq * g.wq > 0
+    _run_backward(&dy[0, 0, 0, 0] if full else NULL, &x[0, 0, 0, 0] if full else NULL,
+                  &w[0, 0, 0, 0], &dx[0, 0, 0, 0] if need_dx and g.N > 0 else NULL,
+                  &dw[0, 0, 0, 0], &db[0], &g, need_dx, n_sitems, n_slots, n_threads, direct,
+                  need_dw, in_place)
+
+
+# ------------------------------------------------------------------------------ planned calls
+
+cdef inline bint _is_array(object a, int type_num, int ndim, const Py_ssize_t *dims) noexcept:
+    """Whether ``a`` is exactly what a planned call takes: an ndarray (not a subclass) of
+    ``type_num`` in native byte order, C-contiguous, with dimensions ``dims``."""
+    cdef cnp.ndarray arr
+    cdef int i
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    arr = <cnp.ndarray> a
+    if (cnp.PyArray_TYPE(arr) != type_num or cnp.PyArray_NDIM(arr) != ndim
+            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISNOTSWAPPED(arr)):
+        return False
+    for i in range(ndim):
+        if cnp.PyArray_DIM(arr, i) != dims[i]:
+            return False
+    return True
+
+
+cdef inline void *_data(object a) noexcept:
+    return cnp.PyArray_DATA(<cnp.ndarray> a)
+
+
+cdef class _Plan:
+    """A convolution call planned once for one geometry (x's and w's shapes, dtype, padding,
+    mode) and the module settings it was planned under: ``ecp.conv`` checks the geometry, plans
+    the call and caches the plan. Running it checks in C that the arrays are exactly those the
+    plan was made for (``fits``) and calls the kernel on their data, so that a call of the
+    steady state of a training loop costs a few attribute reads instead of the Python checks,
+    the cache lookup and the buffer acquisitions of ``conv_forward`` / ``conv_backward``."""
+    cdef _Geom g
+    cdef int type_num
+    cdef Py_ssize_t x_dims[4]
+    cdef Py_ssize_t w_dims[4]
+    cdef Py_ssize_t y_dims[4]     # the output of the forward pass, dy of the backward
+    cdef readonly object padding, mode, tunables
+    cdef readonly int kernel
+    cdef readonly Py_ssize_t items
+    cdef readonly bint threaded
+
+    def __init__(self, tuple x_shape, tuple w_shape, tuple y_shape, str dtype_char, padding,
+                 mode, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox, int kernel,
+                 Py_ssize_t items, bint threaded, tunables):
+        cdef int i
+        if dtype_char not in ("f", "d"):
+            raise ValueError(f"dtype_char must be 'f' or 'd', got {dtype_char!r}")
+        if len(x_shape) != 4 or len(w_shape) != 4 or len(y_shape) != 4:
+            raise ValueError(f"shapes must have 4 dimensions, got {x_shape}, {w_shape}, {y_shape}")
+        self.type_num = cnp.NPY_FLOAT if dtype_char == "f" else cnp.NPY_DOUBLE
+        for i in range(4):
+            self.x_dims[i], self.w_dims[i], self.y_dims[i] = x_shape[i], w_shape[i], y_shape[i]
+        self.g = _geom(self.x_dims, self.w_dims, y_shape[2], y_shape[3], padding, stride, oy, ox)
+        self.padding, self.mode, self.tunables = padding, mode, tunables
+        self.kernel, self.items, self.threaded = kernel, items, threaded
+
+    cdef bint _inputs_fit(self, x, w) noexcept:
+        return (_is_array(x, self.type_num, 4, self.x_dims)
+                and _is_array(w, self.type_num, 4, self.w_dims))
+
+    cdef bint _same_call(self, padding, mode, tunables) except -1:
+        # ints compared as the checked path would take them (it refuses floats, say)
+        return (type(padding) is int and padding == self.padding
+                and (mode is None if self.mode is None else (type(mode) is int and mode == self.mode))
+                and tunables == self.tunables)
+
+    cdef int _threads(self, int n_threads) noexcept:
+        return n_threads if self.threaded else 1
+
+
+cdef class ForwardPlan(_Plan):
+    """A planned forward call (conv_forward): ``run(x, w, b, n_threads)`` returns y."""
+    cdef readonly Py_ssize_t rows
+    cdef Py_ssize_t b_dims[1]
+
+    def __init__(self, x_shape, w_shape, y_shape, dtype_char, padding, mode, stride, oy, ox,
+                 kernel, items, rows, threaded, tunables):
+        super().__init__(x_shape, w_shape, y_shape, dtype_char, padding, mode, stride, oy, ox,
+                         kernel, items, threaded, tunables)
+        self.rows = rows
+        self.b_dims[0] = self.w_dims[0]
+
+    @property
+    def out_shape(self):
+        return tuple(self.y_dims[i] for i in range(4))
+
+    def fits(self, x, w, b, padding, mode, tunables):
+        """Whether this plan runs a call with these arguments (b an array: not None)."""
+        return (self._inputs_fit(x, w) and _is_array(b, self.type_num, 1, self.b_dims)
+                and self._same_call(padding, mode, tunables))
+
+    def run(self, x, w, b, int n_threads):
+        """y (a new array) for x, w, b of the planned shapes and dtype (else ValueError)."""
+        if not (self._inputs_fit(x, w) and _is_array(b, self.type_num, 1, self.b_dims)):
+            raise ValueError("x, w and b are not the arrays this convolution was planned for")
+        y = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.y_dims, self.type_num, 0)
+        if self.g.N == 0 or self.g.hq * self.g.wq == 0:
+            return y
+        if self.type_num == cnp.NPY_FLOAT:
+            _run_forward(<const float *> _data(x), <const float *> _data(w),
+                         <const float *> _data(b), <float *> _data(y), &self.g, self.items,
+                         self.rows, self._threads(n_threads), self.kernel)
+        else:
+            _run_forward(<const double *> _data(x), <const double *> _data(w),
+                         <const double *> _data(b), <double *> _data(y), &self.g, self.items,
+                         self.rows, self._threads(n_threads), self.kernel)
+        return y
+
+
+cdef class BackwardPlan(_Plan):
+    """A planned backward call (conv_backward): ``run(dy, x, w, compute_dx, n_threads)`` returns
+    (dx or None, dw, db). ``kernel``: 0 im2col + BLAS, 1 direct, 2 split (dW and db through
+    im2col + BLAS, then dx alone through the direct kernel in ``dx_items`` items)."""
+    cdef readonly Py_ssize_t dx_items, slots
+
+    def __init__(self, x_shape, w_shape, dy_shape, dtype_char, padding, mode, stride, oy, ox,
+                 kernel, items, dx_items, slots, threaded, tunables):
+        super().__init__(x_shape, w_shape, dy_shape, dtype_char, padding, mode, stride, oy, ox,
+                         kernel, items, threaded, tunables)
+        self.dx_items, self.slots = dx_items, slots
+
+    def fits(self, dy, x, w, padding, mode, tunables):
+        """Whether this plan runs a call with these arguments."""
+        return (self._inputs_fit(x, w) and _is_array(dy, self.type_num, 4, self.y_dims)
+                and self._same_call(padding, mode, tunables))
+
+    def run(self, dy, x, w, bint compute_dx, int n_threads):
+        """(dx or None, dw, db), new arrays, for dy, x, w of the planned shapes and dtype (else
+        ValueError)."""
+        if not (self._inputs_fit(x, w) and _is_array(dy, self.type_num, 4, self.y_dims)):
+            raise ValueError("dy, x and w are not the arrays this convolution was planned for")
+        dx = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.x_dims, self.type_num, 0) if compute_dx else None
+        dw = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
+        db = cnp.PyArray_EMPTY(1, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
+        cdef int nt = self._threads(n_threads)
+        if self.type_num == cnp.NPY_FLOAT:
+            _backward_planned(<const float *> _data(dy), <const float *> _data(x),
+                              <const float *> _data(w),
+                              <float *> _data(dx) if compute_dx else NULL, <float *> _data(dw),
+                              <float *> _data(db), &self.g, compute_dx, self.kernel,
+                              self.items, self.dx_items, self.slots, nt)
+        else:
+            _backward_planned(<const double *> _data(dy), <const double *> _data(x),
+                              <const double *> _data(w),
+                              <double *> _data(dx) if compute_dx else NULL, <double *> _data(dw),
+                              <double *> _data(db), &self.g, compute_dx, self.kernel,
+                              self.items, self.dx_items, self.slots, nt)
+        return dx, dw, db
+
+
+cdef int _backward_planned(const floating *dy, const floating *x, const floating *w, floating *dx,
+                           floating *dw, floating *db, const _Geom *g, bint compute_dx, int kernel,
+                           Py_ssize_t items, Py_ssize_t dx_items, Py_ssize_t slots,
+                           int n_threads) except -1:
+    """BackwardPlan.run's kernel calls: one, or for the split kernel (2) dW and db through
+    im2col + BLAS and then dx alone through the direct kernel."""
+    _run_backward(dy, x, w, dx, dw, db, g, compute_dx and kernel != 2, items, slots, n_threads,
+                  kernel == 1, True, True)
+    if kernel == 2 and compute_dx:
+        _run_backward(dy, x, w, dx, dw, db, g, True, dx_items, slots, n_threads, True, False, True)
+    return 0
