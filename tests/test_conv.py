@@ -909,6 +909,26 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     assert bplan.run(y, x, w, False, 2)[0] is None
 
     other = np.float64 if dtype == np.float32 else np.float32
+    # dW and db go into the arrays given when the kernels may write them, else into new ones
+    dw_out, db_out = np.empty_like(dw), np.empty_like(db)
+    got = bplan.run(y, x, w, True, 2, dw_out, db_out)
+    assert got[1] is dw_out and got[2] is db_out
+    np.testing.assert_array_equal(dw_out, dw)
+    np.testing.assert_array_equal(db_out, db)
+    read_only = np.zeros_like(dw)
+    read_only.flags.writeable = False
+    shared = np.zeros(w.size + 4, dtype)   # db over the end of dw
+    w_before, y_before = w.copy(), y.copy()
+    for out_dw, out_db, dw_there in ((read_only, b.astype(other), False), (w, y.reshape(-1)[:4], False),
+                                     (np.asfortranarray(dw), np.zeros(5, dtype), False),
+                                     (shared[:w.size].reshape(w.shape), shared[w.size - 2:w.size + 2], True)):
+        got = bplan.run(y, x, w, True, 2, out_dw, out_db)
+        assert (got[1] is out_dw) == dw_there and got[2] is not out_db
+        np.testing.assert_array_equal(got[1], dw)
+        np.testing.assert_array_equal(got[2], db)
+    assert not read_only.any()
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(y, y_before)
     def variants(a):
         return {"dtype": a.astype(other), "byte order": a.astype(a.dtype.newbyteorder()),
                 "shape": np.ascontiguousarray(a[:-1]), "layout": np.asfortranarray(a),

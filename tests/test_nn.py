@@ -360,6 +360,7 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
 
     def check(x):
         w, b = layer.params["w"], layer.params["b"]
+        grads = dict(layer.grads)
         y = layer.forward(x)
         want = (ecp.easy_conv2d(x, w, b, layer.mode, layer.padding) if easy
                 else ecp.conv2d(x, w, b, layer.padding))
@@ -370,6 +371,7 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
                 else ecp.conv2d_backward(dy, x, w, layer.padding))
         for got, ref in zip((dx, layer.grads["w"], layer.grads["b"]), want):
             np.testing.assert_array_equal(got, ref)
+        assert all(layer.grads[k] is grads[k] for k in grads)   # written in place
         assert all(p.tunables == ecp.conv._tunables() for p in layer._plans)
         return list(layer._plans)
 

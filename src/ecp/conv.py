@@ -355,17 +355,18 @@ def _forward(x, w, b, padding, mode, plan=None):
     return plan.run(x, w, _bias(b, w), get_num_threads()), plan
 
 
-def _backward(dy, x, w, padding, mode, compute_dx, plan=None):
+def _backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     """conv2d_backward (mode None) or easy_conv2d_backward (mode K): ((dx, dw, db), the plan that
-    ran it), trying ``plan`` first."""
+    ran it), trying ``plan`` first; dW and db go into ``dw`` and ``db`` where BackwardPlan.run
+    can write them (a layer's gradients), else into new arrays."""
     if plan is not None and plan.fits(dy, x, w, padding, mode, _tunables()):
-        return plan.run(dy, x, w, compute_dx, get_num_threads()), plan
+        return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
     x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)")
     padding = _int(padding, "padding", 0, INT_MAX)
     if mode is not None:
         mode = _int(mode, "mode", 0, 3)
     plan = _backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, _tunables())
-    return plan.run(dy, x, w, compute_dx, get_num_threads()), plan
+    return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
 
 
 def conv2d(x, w, b=None, padding=0):

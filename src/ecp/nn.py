@@ -170,7 +170,8 @@ class _ConvBase(Layer):
 
     def _kernel_backward(self, dy, x):
         grads, self._plans[1] = _conv._backward(dy, x, self.params["w"], self.padding, self._mode,
-                                                self.input_grad, self._plans[1])
+                                                self.input_grad, self._plans[1], self.grads["w"],
+                                                self.grads["b"])
         return grads
 
     def forward(self, x, training=True):
@@ -186,8 +187,9 @@ class _ConvBase(Layer):
         t0 = _perf_counter()
         dx, dw, db = self._kernel_backward(dy, self._x)
         self.conv_seconds += _perf_counter() - t0
-        self.grads["w"][...] = dw
-        self.grads["b"][...] = db
+        for name, g in (("w", dw), ("b", db)):   # the kernels wrote them in place where they could
+            if g is not self.grads[name]:
+                self.grads[name][...] = g
         return dx
 
 

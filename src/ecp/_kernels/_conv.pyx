@@ -788,6 +788,20 @@ cdef inline bint _is_array(object a, int type_num, int ndim, const Py_ssize_t *d
     return True
 
 
+cdef inline bint _apart(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """Whether the bytes of two C-contiguous arrays do not overlap."""
+    cdef char *pa = <char *> cnp.PyArray_DATA(a)
+    cdef char *pb = <char *> cnp.PyArray_DATA(b)
+    return pa + cnp.PyArray_NBYTES(a) <= pb or pb + cnp.PyArray_NBYTES(b) <= pa
+
+
+cdef inline bint _writes_apart(object out, object a, object b, object c) noexcept:
+    """Whether the C-contiguous array ``out`` is writeable and shares no memory with a, b, c
+    (C-contiguous arrays too), so that the kernels may write it while reading them."""
+    return (cnp.PyArray_ISWRITEABLE(<cnp.ndarray> out) and _apart(out, a) and _apart(out, b)
+            and _apart(out, c))
+
+
 cdef inline void *_data(object a) noexcept:
     return cnp.PyArray_DATA(<cnp.ndarray> a)
 
@@ -894,14 +908,19 @@ cdef class BackwardPlan(_Plan):
         return (self._inputs_fit(x, w) and _is_array(dy, self.type_num, 4, self.y_dims)
                 and self._same_call(padding, mode, tunables))
 
-    def run(self, dy, x, w, bint compute_dx, int n_threads):
-        """(dx or None, dw, db), new arrays, for dy, x, w of the planned shapes and dtype (else
-        ValueError)."""
+    def run(self, dy, x, w, bint compute_dx, int n_threads, dw=None, db=None):
+        """(dx or None, dw, db) for dy, x, w of the planned shapes and dtype (else ValueError).
+        dx is a new array; dw and db are written into the arrays given (a layer's gradients,
+        saving two allocations and a copy) when they are of the planned shape and dtype,
+        C-contiguous, writeable and share no memory with dy, x or w; else into new arrays."""
         if not (self._inputs_fit(x, w) and _is_array(dy, self.type_num, 4, self.y_dims)):
             raise ValueError("dy, x and w are not the arrays this convolution was planned for")
         dx = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.x_dims, self.type_num, 0) if compute_dx else None
-        dw = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
-        db = cnp.PyArray_EMPTY(1, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
+        if not (dw is not None and _is_array(dw, self.type_num, 4, self.w_dims) and _writes_apart(dw, dy, x, w)):
+            dw = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
+        if not (db is not None and _is_array(db, self.type_num, 1, self.w_dims) and _writes_apart(db, dy, x, w)
+                and _writes_apart(db, dw, dw, dw)):
+            db = cnp.PyArray_EMPTY(1, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
         cdef int nt = self._threads(n_threads)
         if self.type_num == cnp.NPY_FLOAT:
             _backward_planned(<const float *> _data(dy), <const float *> _data(x),
