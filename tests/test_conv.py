@@ -951,6 +951,16 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
         assert not bplan.fits(y, x, w, padding, mode, tunables), (padding, mode)
     changed = tunables[:-1] + (tunables[-1] + 1,)
     assert not fplan.fits(x, w, b, 1, 2, changed) and not bplan.fits(y, x, w, 1, 2, changed)
+    # a plan made by hand for a geometry the kernels cannot run is refused
+    ok = dict(x_shape=(3, 2, 9, 8), w_shape=(4, 2, 3, 3), y_shape=(3, 4, 4, 4), dtype_char=x.dtype.char,
+              padding=1, mode=2, stride=2, oy=1, ox=0, kernel=0, items=2, rows=4, threaded=True,
+              tunables=tunables)
+    ecp.conv._conv.ForwardPlan(**ok)
+    for name, value in (("y_shape", (3, 4, 5, 4)), ("y_shape", (3, 5, 4, 4)), ("y_shape", (2, 4, 4, 4)),
+                        ("w_shape", (4, 3, 3, 3)), ("w_shape", (4, 2, 0, 3)), ("padding", 0),
+                        ("padding", -1), ("stride", 3), ("oy", 2), ("ox", -1), ("kernel", 3)):
+        with pytest.raises(ValueError, match="not a convolution the kernels can run"):
+            ecp.conv._conv.ForwardPlan(**dict(ok, **{name: value}))
     # a full convolution's plan is not an easy one's
     _, full = ecp.conv._forward(x, w, b, 1, None)
     assert full.fits(x, w, b, 1, None, tunables) and not full.fits(x, w, b, 1, 0, tunables)

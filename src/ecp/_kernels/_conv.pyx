@@ -18,7 +18,9 @@ Two implementations, chosen per call by ``ecp.conv`` (the one that measured fast
 Work is cut into items of whole samples (or, forward, of output rows), spread over OpenMP
 threads, each with its own scratch (cached per Python thread between calls, see ``_scratch``).
 
-Every function here assumes valid, C-contiguous input of one dtype: ``ecp.conv`` checks it.
+The entry points ``conv_forward`` / ``conv_backward`` assume valid, C-contiguous input of one
+dtype (``ecp.conv`` checks it); the planned calls (``ForwardPlan`` / ``BackwardPlan``, which
+``ecp.conv`` builds and caches) check their arrays themselves, in C, on every call.
 Results do not depend on the thread count: every output element is written by one thread in
 a fixed order, the BLAS never splits the reduction dimension across threads, dW is summed in
 per-slot buffers added in slot order, and the chunking depends only on the shapes.
@@ -827,6 +829,7 @@ cdef class _Plan:
                  mode, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox, int kernel,
                  Py_ssize_t items, bint threaded, tunables):
         cdef int i
+        cdef _Geom *g
         if dtype_char not in ("f", "d"):
             raise ValueError(f"dtype_char must be 'f' or 'd', got {dtype_char!r}")
         if len(x_shape) != 4 or len(w_shape) != 4 or len(y_shape) != 4:
@@ -835,6 +838,18 @@ cdef class _Plan:
         for i in range(4):
             self.x_dims[i], self.w_dims[i], self.y_dims[i] = x_shape[i], w_shape[i], y_shape[i]
         self.g = _geom(self.x_dims, self.w_dims, y_shape[2], y_shape[3], padding, stride, oy, ox)
+        # ecp.conv plans only checked geometries; a plan made by hand must still never let the
+        # kernels read or write outside the arrays
+        g = &self.g
+        if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or g.pad < 0
+                or stride not in (1, 2) or not (0 <= oy < stride and 0 <= ox < stride)
+                or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
+                or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.pad)
+                or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pad)
+                or not (0 <= kernel <= 2)):
+            raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
+                             f"output {y_shape}, padding {padding}, stride {stride}, offset "
+                             f"({oy}, {ox}), kernel {kernel}")
         self.padding, self.mode, self.tunables = padding, mode, tunables
         self.kernel, self.items, self.threaded = kernel, items, threaded
 
