@@ -399,6 +399,24 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
         layer.forward(x.astype(np.float32))
 
 
+def test_a_trained_network_pickles_and_copies(tmp_path):
+    """Pickled or deep-copied after a training step (its conv layers then hold their last call
+    plans), a network computes what the original does, and goes on training alike."""
+    import copy
+    import pickle
+    net = build_network("two-conv", "ecp", 2, seed=0)
+    x = rng(0).random((4, 1, 28, 28)).astype(np.float32)
+    net.forward(x)
+    net.backward(np.ones((4, 10), np.float32))
+    path = tmp_path / "net.pkl"
+    path.write_bytes(pickle.dumps(net))
+    for other in (pickle.loads(path.read_bytes()), copy.deepcopy(net)):
+        np.testing.assert_array_equal(other.forward(x), net.forward(x))
+        other.backward(np.ones((4, 10), np.float32))
+        net.backward(np.ones((4, 10), np.float32))
+        np.testing.assert_array_equal(other.flat_grads, net.flat_grads)
+
+
 def test_conv_seconds_accumulate():
     model = build_network("two-conv", "max", seed=0)
     assert model.conv_seconds == 0.0

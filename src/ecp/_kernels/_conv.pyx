@@ -871,6 +871,7 @@ cdef class ForwardPlan(_Plan):
     """A planned forward call (conv_forward): ``run(x, w, b, n_threads)`` returns y."""
     cdef readonly Py_ssize_t rows
     cdef Py_ssize_t b_dims[1]
+    cdef tuple _args
 
     def __init__(self, x_shape, w_shape, y_shape, dtype_char, padding, mode, stride, oy, ox,
                  kernel, items, rows, threaded, tunables):
@@ -878,6 +879,11 @@ cdef class ForwardPlan(_Plan):
                          kernel, items, threaded, tunables)
         self.rows = rows
         self.b_dims[0] = self.w_dims[0]
+        self._args = (x_shape, w_shape, y_shape, dtype_char, padding, mode, stride, oy, ox, kernel,
+                      items, rows, threaded, tunables)
+
+    def __reduce__(self):   # (layers keep their last plan: a pickled or copied network keeps it too)
+        return type(self), self._args
 
     @property
     def out_shape(self):
@@ -911,12 +917,18 @@ cdef class BackwardPlan(_Plan):
     (dx or None, dw, db). ``kernel``: 0 im2col + BLAS, 1 direct, 2 split (dW and db through
     im2col + BLAS, then dx alone through the direct kernel in ``dx_items`` items)."""
     cdef readonly Py_ssize_t dx_items, slots
+    cdef tuple _args
 
     def __init__(self, x_shape, w_shape, dy_shape, dtype_char, padding, mode, stride, oy, ox,
                  kernel, items, dx_items, slots, threaded, tunables):
         super().__init__(x_shape, w_shape, dy_shape, dtype_char, padding, mode, stride, oy, ox,
                          kernel, items, threaded, tunables)
         self.dx_items, self.slots = dx_items, slots
+        self._args = (x_shape, w_shape, dy_shape, dtype_char, padding, mode, stride, oy, ox,
+                      kernel, items, dx_items, slots, threaded, tunables)
+
+    def __reduce__(self):
+        return type(self), self._args
 
     def fits(self, dy, x, w, padding, mode, tunables):
         """Whether this plan runs a call with these arguments."""
