@@ -918,8 +918,9 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     read_only = np.zeros_like(dw)
     read_only.flags.writeable = False
     shared = np.zeros(w.size + 4, dtype)   # db over the end of dw
-    w_before, y_before = w.copy(), y.copy()
+    w_before, y_before, x_before = w.copy(), y.copy(), x.copy()
     for out_dw, out_db, dw_there in ((read_only, b.astype(other), False), (w, y.reshape(-1)[:4], False),
+                                     (dw.copy(), x.reshape(-1)[4:8], True),
                                      (np.asfortranarray(dw), np.zeros(5, dtype), False),
                                      (shared[:w.size].reshape(w.shape), shared[w.size - 2:w.size + 2], True)):
         got = bplan.run(y, x, w, True, 2, out_dw, out_db)
@@ -929,17 +930,24 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     assert not read_only.any()
     np.testing.assert_array_equal(w, w_before)
     np.testing.assert_array_equal(y, y_before)
+    np.testing.assert_array_equal(x, x_before)
     def variants(a):
         return {"dtype": a.astype(other), "byte order": a.astype(a.dtype.newbyteorder()),
                 "shape": np.ascontiguousarray(a[:-1]), "layout": np.asfortranarray(a),
                 "subclass": a.view(_Sub), "list": a.tolist()}
+    want = rf"x must be a C-contiguous {np.dtype(dtype)} ndarray of shape \(3, 2, 9, 8\)"
     for name, bad in variants(x).items():
         assert not fplan.fits(bad, w, b, 1, 2, tunables), name
         assert not bplan.fits(y, bad, w, 1, 2, tunables), name
-        with pytest.raises(ValueError, match="not the arrays this convolution was planned for"):
+        error = TypeError if name in ("list", "subclass") else ValueError
+        with pytest.raises(error, match=want + ".*got " + {"list": "list", "subclass": "_Sub"}.get(name, "")):
             fplan.run(bad, w, b, 1)
-        with pytest.raises(ValueError, match="not the arrays this convolution was planned for"):
+        with pytest.raises(error, match=want):
             bplan.run(y, bad, w, True, 1)
+    with pytest.raises(ValueError, match=r"^dy must be .* shape \(3, 4, 4, 4\) .*got .* shape \(3, 4, 4, 3\)"):
+        bplan.run(y[..., :3].copy(), x, w, True, 1)
+    with pytest.raises(ValueError, match=r"^b must be .* shape \(4,\)"):
+        fplan.run(x, w, b[:3].copy(), 1)
     for name, bad in variants(w).items():
         assert not fplan.fits(x, bad, b, 1, 2, tunables) and not bplan.fits(y, x, bad, 1, 2, tunables), name
     for name, bad in variants(y).items():
@@ -956,11 +964,19 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
               padding=1, mode=2, stride=2, oy=1, ox=0, kernel=0, items=2, rows=4, threaded=True,
               tunables=tunables)
     ecp.conv._conv.ForwardPlan(**ok)
-    for name, value in (("y_shape", (3, 4, 5, 4)), ("y_shape", (3, 5, 4, 4)), ("y_shape", (2, 4, 4, 4)),
-                        ("w_shape", (4, 3, 3, 3)), ("w_shape", (4, 2, 0, 3)), ("padding", 0),
-                        ("padding", -1), ("stride", 3), ("oy", 2), ("ox", -1), ("kernel", 3)):
+    for name, value in (("y_shape", (3, 4, 5, 4)), ("y_shape", (3, 4, 4, 5)), ("y_shape", (3, 5, 4, 4)),
+                        ("y_shape", (2, 4, 4, 4)), ("w_shape", (4, 3, 3, 3)), ("w_shape", (4, 2, 0, 3)),
+                        ("padding", 0), ("padding", -1), ("stride", 3), ("oy", 2), ("ox", -1),
+                        ("kernel", 3), ("mode", 3), ("mode", None), ("mode", 2.0)):
         with pytest.raises(ValueError, match="not a convolution the kernels can run"):
             ecp.conv._conv.ForwardPlan(**dict(ok, **{name: value}))
+    backward = dict(ok, dy_shape=ok["y_shape"], dx_items=2, slots=2)
+    for name in ("y_shape", "rows"):
+        del backward[name]
+    ecp.conv._conv.BackwardPlan(**backward)
+    for name, value in (("dy_shape", (3, 4, 4, 5)), ("dtype_char", "e"), ("x_shape", (3, 2, 9))):
+        with pytest.raises(ValueError):
+            ecp.conv._conv.BackwardPlan(**dict(backward, **{name: value}))
     # a full convolution's plan is not an easy one's
     _, full = ecp.conv._forward(x, w, b, 1, None)
     assert full.fits(x, w, b, 1, None, tunables) and not full.fits(x, w, b, 1, 0, tunables)

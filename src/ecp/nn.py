@@ -174,6 +174,11 @@ class _ConvBase(Layer):
                                                 self.grads["b"])
         return grads
 
+    def __setstate__(self, state):
+        # layers pickled before they kept their call plans have none
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_plans", [None, None])
+
     def forward(self, x, training=True):
         t0 = _perf_counter()
         y = self._kernel_forward(x)
@@ -246,9 +251,8 @@ class EasyConvPool2D(_ConvBase):
 
     @property
     def _mode(self):
-        if self.mode is None:   # (None would make the kernels run the full convolution)
-            raise ValueError("EasyConvPool2D.mode must be an integer 0..3, got None")
-        return self.mode
+        # checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
+        return check_int(self.mode, "mode", 0, 3)
 
     def __repr__(self):
         return (f"EasyConvPool2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "

@@ -790,6 +790,18 @@ cdef inline bint _is_array(object a, int type_num, int ndim, const Py_ssize_t *d
     return True
 
 
+cdef str _mismatch(str name, object a, int type_num, int ndim, const Py_ssize_t *dims):
+    """The error message for an argument ``a`` that a planned call does not take."""
+    want = (f"a C-contiguous {np.dtype(np.float32 if type_num == cnp.NPY_FLOAT else np.float64)} "
+            f"ndarray of shape {tuple(dims[i] for i in range(ndim))} (the shape this call was planned for)")
+    if type(a) is not np.ndarray:
+        got = type(a).__name__
+    else:
+        got = (f"{a.dtype} {'C-contiguous' if a.flags.c_contiguous else 'non-contiguous'} array of "
+               f"shape {a.shape}")
+    return f"{name} must be {want}, got {got}"
+
+
 cdef inline bint _apart(cnp.ndarray a, cnp.ndarray b) noexcept:
     """Whether the bytes of two C-contiguous arrays do not overlap."""
     cdef char *pa = <char *> cnp.PyArray_DATA(a)
@@ -846,10 +858,13 @@ cdef class _Plan:
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.pad)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pad)
-                or not (0 <= kernel <= 2)):
+                or not (0 <= kernel <= 2)
+                or g.C * g.kh * g.kw > INT_MAX or g.hq * g.wq > INT_MAX   # (the BLAS takes ints)
+                or not (mode is None and stride == 1 if type(mode) is not int
+                        else 0 <= mode <= 3 and stride == 2 and (oy, ox) == divmod(mode, 2))):
             raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
-                             f"output {y_shape}, padding {padding}, stride {stride}, offset "
-                             f"({oy}, {ox}), kernel {kernel}")
+                             f"output {y_shape}, padding {padding}, mode {mode!r}, stride {stride}, "
+                             f"offset ({oy}, {ox}), kernel {kernel}")
         self.padding, self.mode, self.tunables = padding, mode, tunables
         self.kernel, self.items, self.threaded = kernel, items, threaded
 
@@ -865,6 +880,14 @@ cdef class _Plan:
 
     cdef int _threads(self, int n_threads) noexcept:
         return n_threads if self.threaded else 1
+
+    cdef int _check(self, str name, object a, int ndim, const Py_ssize_t *dims) except -1:
+        """Raise unless ``a`` is what this plan takes for argument ``name``: a TypeError naming
+        it when it is not an ndarray, else a ValueError saying what was expected."""
+        if not _is_array(a, self.type_num, ndim, dims):
+            raise (ValueError if type(a) is np.ndarray else TypeError)(
+                _mismatch(name, a, self.type_num, ndim, dims))
+        return 0
 
 
 cdef class ForwardPlan(_Plan):
@@ -895,9 +918,11 @@ cdef class ForwardPlan(_Plan):
                 and self._same_call(padding, mode, tunables))
 
     def run(self, x, w, b, int n_threads):
-        """y (a new array) for x, w, b of the planned shapes and dtype (else ValueError)."""
-        if not (self._inputs_fit(x, w) and _is_array(b, self.type_num, 1, self.b_dims)):
-            raise ValueError("x, w and b are not the arrays this convolution was planned for")
+        """y (a new array) for x, w, b of the planned shapes and dtype (else a ValueError, or a
+        TypeError for what is not an ndarray, naming the argument)."""
+        self._check("x", x, 4, self.x_dims)
+        self._check("w", w, 4, self.w_dims)
+        self._check("b", b, 1, self.b_dims)
         y = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.y_dims, self.type_num, 0)
         if self.g.N == 0 or self.g.hq * self.g.wq == 0:
             return y
@@ -936,12 +961,14 @@ cdef class BackwardPlan(_Plan):
                 and self._same_call(padding, mode, tunables))
 
     def run(self, dy, x, w, bint compute_dx, int n_threads, dw=None, db=None):
-        """(dx or None, dw, db) for dy, x, w of the planned shapes and dtype (else ValueError).
+        """(dx or None, dw, db) for dy, x, w of the planned shapes and dtype (else an error naming
+        the argument, as ForwardPlan.run).
         dx is a new array; dw and db are written into the arrays given (a layer's gradients,
         saving two allocations and a copy) when they are of the planned shape and dtype,
         C-contiguous, writeable and share no memory with dy, x or w; else into new arrays."""
-        if not (self._inputs_fit(x, w) and _is_array(dy, self.type_num, 4, self.y_dims)):
-            raise ValueError("dy, x and w are not the arrays this convolution was planned for")
+        self._check("dy", dy, 4, self.y_dims)
+        self._check("x", x, 4, self.x_dims)
+        self._check("w", w, 4, self.w_dims)
         dx = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.x_dims, self.type_num, 0) if compute_dx else None
         if not (dw is not None and _is_array(dw, self.type_num, 4, self.w_dims) and _writes_apart(dw, dy, x, w)):
             dw = cnp.PyArray_EMPTY(4, <cnp.npy_intp *> self.w_dims, self.type_num, 0)
