@@ -219,7 +219,6 @@ class Conv2D(_ConvBase):
                  input_grad=True):
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
 
-
     def __repr__(self):
         return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, padding={self.padding}, "
                 f"dtype={self.dtype.name})")

@@ -458,7 +458,6 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
     cdef bint use_koff
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
-    cdef char *base
     cdef char **tbase
     cdef floating *wpt
     cdef floating *tile
