@@ -643,6 +643,29 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
     ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
+/* ecp_tile for panels at most half full (jn <= VL: a batch's odd sample, alone in its panel), \
+ * one vector of columns: C[m][0:VL] = sum_l A(l, m) * b[l][0:VL], each output the same chain \
+ * of products as in ecp_tile (so the same bits) at half its cost; C's other VL columns are    \
+ * not written. */                                                                             \
+__attribute__((target("avx512f,avx512vl,fma")))                                                \
+static inline void ecp_tile_h_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl,            \
+                                    ptrdiff_t sm, const T *restrict bp, ptrdiff_t ldb,         \
+                                    T *restrict c, ptrdiff_t ldc)                              \
+{                                                                                              \
+    V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0}, c5 = {0}, c6 = {0}, c7 = {0};           \
+    const T *a0 = a, *a1 = a + sm, *a2 = a + 2 * sm, *a3 = a + 3 * sm, *a4 = a + 4 * sm;       \
+    const T *a5 = a + 5 * sm, *a6 = a + 6 * sm, *a7 = a + 7 * sm;                              \
+    for (ptrdiff_t l = 0; l < L; l++) {                                                        \
+        const V b0 = *(const VU *)(bp + ldb * l);                                              \
+        const ptrdiff_t e = sl * l;                                                            \
+        c0 += a0[e] * b0; c1 += a1[e] * b0; c2 += a2[e] * b0; c3 += a3[e] * b0;                \
+        c4 += a4[e] * b0; c5 += a5[e] * b0; c6 += a6[e] * b0; c7 += a7[e] * b0;                \
+    }                                                                                          \
+    *(VU *)c = c0; *(VU *)(c + ldc) = c1; *(VU *)(c + 2 * ldc) = c2;                           \
+    *(VU *)(c + 3 * ldc) = c3; *(VU *)(c + 4 * ldc) = c4; *(VU *)(c + 5 * ldc) = c5;           \
+    *(VU *)(c + 6 * ldc) = c6; *(VU *)(c + 7 * ldc) = c7;                                      \
+}                                                                                              \
+                                                                                               \
 /* ecp_tile with A read from the input itself: A(l, m) = px[m][koff[l]], 8 pixels' window     \
  * corners px[m] and koff[l] the offset of window element l (c*H*W + i*W + j) -- the windows    \
  * of pixels whose windows lie inside the plane, with no packing. Same chain over l.         \
@@ -942,9 +965,14 @@ static void ecp_direct_backward_item_##SUF(                                     
         for (ptrdiff_t cb = 0, kbd = 0; cb < C; cb += CC) {                                    \
             const ptrdiff_t ce = C - cb < CC ? C : cb + CC;                                    \
             const ptrdiff_t kbe = (ce * kh * kw + ECP_MR - 1) / ECP_MR;                        \
-            for (; kbd < kbe; kbd++)                                                           \
-                ecp_tile_##SUF(O, wt + kbd * O * ECP_MR, 8, 1, dpanel, NR,                     \
-                               xpanel + kbd * ECP_MR * NR, NR, 0);                             \
+            for (; kbd < kbe; kbd++) {   /* (a half-full panel: its half only) */              \
+                if (jn <= VL)                                                                  \
+                    ecp_tile_h_##SUF(O, wt + kbd * O * ECP_MR, 8, 1, dpanel, NR,               \
+                                     xpanel + kbd * ECP_MR * NR, NR);                          \
+                else                                                                           \
+                    ecp_tile_##SUF(O, wt + kbd * O * ECP_MR, 8, 1, dpanel, NR,                 \
+                                   xpanel + kbd * ECP_MR * NR, NR, 0);                         \
+            }                                                                                  \
             if (planes) {   /* the block's planes of the panel's samples, written whole */     \
                 for (ptrdiff_t t = 0; t < jn; t += P)                                          \
                     ecp_scatter_planes_s2_##SUF(dx + (n0 + (j0 + t) / P) * C * HW, xpanel + t,   \
