@@ -331,23 +331,28 @@ ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR
 {                                                                                              \
     const ptrdiff_t HW = H * W, na = 2 * (hq - 1) + kh;                                        \
     const MASK in = (MASK)ecp_lanes(-c0, W - c0, VL);       /* the lanes inside the plane */   \
+    const MASK wall = (MASK)ecp_lanes(0, W, VL);            /* a whole row, when W <= VL */    \
     const ptrdiff_t lo = c0 > 0 ? (c0 < W ? c0 : W) : 0;    /* columns left of lane 0 */       \
     const ptrdiff_t hi = c0 + VL < W ? (c0 + VL > 0 ? c0 + VL : 0) : W; /* right of the last */ \
     HMASK mk[VL / 2];                                                                          \
     VT acc[ECP_S2_ROWS];                                                                       \
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + wq, VL / 2);        \
     for (ptrdiff_t c = cb; c < ce; c++) {                                                      \
-        for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                                    \
+        /* rows start from zero where first reached -- (r, i) with no (r - 1, i + 2) -- not    \
+         * zeroed beforehand: the compiler made that loop a call to memset, 4 us of the paper's \
+         * easy conv2 backward. (kh = 1 leaves odd rows unreached: zeroed.) */                 \
+        if (kh < 2) for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                        \
         for (ptrdiff_t r = 0; r < hq; r++)                                                     \
-            for (ptrdiff_t i = 0; i < kh; i++)                                                 \
-                acc[2 * r + i] = ADD(acc[2 * r + i],                                           \
-                                     ecp_s2_row_##SUF(src + (c * kh + i) * kw * NR + r * wq,    \
-                                                      NR, kw, mk));                            \
+            for (ptrdiff_t i = 0; i < kh; i++) {                                               \
+                const VT v = ecp_s2_row_##SUF(src + (c * kh + i) * kw * NR + r * wq, NR, kw, mk); \
+                acc[2 * r + i] = ADD(r == 0 || i + 2 >= kh ? ZERO() : acc[2 * r + i], v);       \
+            }                                                                                  \
         for (ptrdiff_t y = 0; y < H; y++) {                                                    \
             T *row = dxs + c * HW + y * W;                                                     \
             const ptrdiff_t a = y - rbase;                                                     \
-            if (a < 0 || a >= na) {                                                            \
-                memset(row, 0, (size_t)W * sizeof(T));                                         \
+            if (a < 0 || a >= na) {   /* (a vector store, not a call: one row a plane) */      \
+                if (W <= VL) STOREM(row, wall, ZERO());                                        \
+                else memset(row, 0, (size_t)W * sizeof(T));                                    \
                 continue;                                                                      \
             }                                                                                  \
             if (in) STOREM(row + c0, in, acc[a]);                                              \
