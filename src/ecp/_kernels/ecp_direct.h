@@ -324,10 +324,10 @@ ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, p
  * no window reaches. Against the run form: no pass zeroing dx, 11 stores a plane instead of 20 \
  * read-modify-writes (the paper's easy conv2), and no update reading a row that an update of  \
  * the previous run has only just written. na = 2*(hq-1) + kh <= ECP_S2_ROWS. */               \
-__attribute__((target("avx512f,avx512vl"))) static inline void                                 \
-ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb, \
-                            ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,  \
-                            ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t hq, ptrdiff_t wq)          \
+__attribute__((target("avx512f,avx512vl"), always_inline)) static inline void                  \
+ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb,          \
+                    ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,          \
+                    ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t hq, ptrdiff_t wq)                  \
 {                                                                                              \
     const ptrdiff_t HW = H * W, na = 2 * (hq - 1) + kh;                                        \
     const MASK in = (MASK)ecp_lanes(-c0, W - c0, VL);       /* the lanes inside the plane */   \
@@ -360,6 +360,18 @@ ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR
             for (ptrdiff_t x = hi; x < W; x++) row[x] = (T)0;                                  \
         }                                                                                      \
     }                                                                                          \
+}                                                                                              \
+/* ecp_planes_s2 with the window a constant for the usual 5 x 5 and 3 x 3 (its loops over the \
+ * window unrolled, the column masks kept in mask registers): the paper's easy conv2 backward  \
+ * 553 -> 546 us on one core */                                                                \
+__attribute__((target("avx512f,avx512vl"))) static inline void                                 \
+ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb, \
+                            ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,  \
+                            ptrdiff_t rbase, ptrdiff_t c0, ptrdiff_t hq, ptrdiff_t wq)          \
+{                                                                                              \
+    if (kh == 5 && kw == 5) ecp_planes_s2_##SUF(dxs, src, NR, cb, ce, H, W, 5, 5, rbase, c0, hq, wq); \
+    else if (kh == 3 && kw == 3) ecp_planes_s2_##SUF(dxs, src, NR, cb, ce, H, W, 3, 3, rbase, c0, hq, wq); \
+    else ecp_planes_s2_##SUF(dxs, src, NR, cb, ce, H, W, kh, kw, rbase, c0, hq, wq);            \
 }
 #define ECP_S2_ROWS 32
 ECP_DEFINE_SCATTER_S2(float, f, 16, __mmask16, __mmask8, __m512, __m256, _mm256_maskz_loadu_ps,
