@@ -338,7 +338,8 @@ ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdif
     VT acc[ECP_S2_ROWS];                                                                       \
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + wq, VL / 2);        \
     for (ptrdiff_t c = cb; c < ce; c++) {                                                      \
-        /* rows start from zero where first reached -- (r, i) with no (r - 1, i + 2) -- not    \
+        /* rows start from zero where first reached -- with r the outer loop, at (r, i) with   \
+         * no (r - 1, i + 2) -- not                                                            \
          * zeroed beforehand: the compiler made that loop a call to memset, 4 us of the paper's \
          * easy conv2 backward. (kh = 1 leaves odd rows unreached: zeroed.) */                 \
         if (kh < 2) for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                        \
@@ -350,7 +351,8 @@ ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdif
         for (ptrdiff_t y = 0; y < H; y++) {                                                    \
             T *row = dxs + c * HW + y * W;                                                     \
             const ptrdiff_t a = y - rbase;                                                     \
-            if (a < 0 || a >= na) {   /* (a vector store, not a call: one row a plane) */      \
+            if (a < 0 || a >= na) {   /* (a vector store, not a call to memset; the paper's   \
+                                         * conv2 has one such row a plane) */                  \
                 if (W <= VL) STOREM(row, wall, ZERO());                                        \
                 else memset(row, 0, (size_t)W * sizeof(T));                                    \
                 continue;                                                                      \
@@ -660,10 +662,10 @@ static inline void ecp_tile_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl
     ECP_TILE_STORE(V, VU, c, ldc)                                                              \
 }                                                                                              \
                                                                                                \
-/* ecp_tile for panels at most half full (jn <= VL: a batch's odd sample, alone in its panel), \
- * one vector of columns: C[m][0:VL] = sum_l A(l, m) * b[l][0:VL], each output the same chain \
- * of products as in ecp_tile (so the same bits) at half its cost; C's other VL columns are    \
- * not written. */                                                                             \
+/* ecp_tile for panels at most half full (jn <= VL: a batch's odd sample alone in its panel, or \
+ * any short last panel), one vector of columns: C[m][0:VL] = sum_l A(l, m) * b[l][0:VL], each  \
+ * output the same chain of products as in ecp_tile (so the same bits) at half its cost; C's    \
+ * other VL columns are not written (no reader of the panel looks past its jn columns). */     \
 __attribute__((target("avx512f,avx512vl,fma")))                                                \
 static inline void ecp_tile_h_##SUF(ptrdiff_t L, const T *restrict a, ptrdiff_t sl,            \
                                     ptrdiff_t sm, const T *restrict bp, ptrdiff_t ldb,         \
