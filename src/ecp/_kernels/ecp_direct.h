@@ -339,9 +339,9 @@ ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdif
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + wq, VL / 2);        \
     for (ptrdiff_t c = cb; c < ce; c++) {                                                      \
         /* rows start from zero where first reached -- with r the outer loop, at (r, i) with   \
-         * no (r - 1, i + 2) -- not                                                            \
-         * zeroed beforehand: the compiler made that loop a call to memset, 4 us of the paper's \
-         * easy conv2 backward. (kh = 1 leaves odd rows unreached: zeroed.) */                 \
+         * no (r - 1, i + 2) -- rather than zeroed beforehand: the compiler made that loop a    \
+         * call to memset, 4 us of the paper's easy conv2 backward. (kh = 1 leaves odd rows     \
+         * unreached: zeroed.) */                                                              \
         if (kh < 2) for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                        \
         for (ptrdiff_t r = 0; r < hq; r++)                                                     \
             for (ptrdiff_t i = 0; i < kh; i++) {                                               \
