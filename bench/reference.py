@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 import ecp
-from ecp.benchmark import SHAPES
+from ecp.experiments.benchmark import SHAPES
 
 MODE = 3  # Easy Convolution / Random Pooling mode K used throughout (bottom-right)
 # max |got - ref| / max |ref|; a wrong kernel is off by O(1)

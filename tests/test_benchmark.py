@@ -1,4 +1,4 @@
-"""``ecp bench`` and ecp.benchmark.run_bench: runs, record keys, shape parsing, errors, no PyTorch.
+"""``ecp bench`` and ecp.experiments.benchmark.run_bench: runs, record keys, shape parsing, errors, no PyTorch.
 
 No timing is asserted: only that the command runs, checks results, and reports sane numbers.
 """
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import ecp
-from ecp import benchmark
-from ecp.benchmark import BenchShape, VerificationError, parse_shapes, run_bench
+from ecp.experiments import benchmark
+from ecp.experiments.benchmark import BenchShape, VerificationError, parse_shapes, run_bench
 
 SMALL_GEMM = 128  # the reference GEMM is not what these tests are about: keep it cheap
 
@@ -70,7 +70,7 @@ def _check_record(record, names, with_torch):
 
 
 def test_cli_bench_small_writes_json(tmp_path, capsys):
-    from ecp.cli import main
+    from ecp.experiments.cli import main
 
     path = tmp_path / "bench.json"
     assert main(["bench", "--shapes", "small", "--repeats", "2", "--json", str(path)]) == 0
@@ -98,7 +98,7 @@ def test_run_bench_without_torch(monkeypatch):
 
 
 def test_cli_without_torch(monkeypatch, capsys):
-    from ecp.cli import main
+    from ecp.experiments.cli import main
 
     monkeypatch.setitem(sys.modules, "torch", None)
     assert main(["bench", "--shapes", "small", "--repeats", "1", "--gemm-size", "64",
@@ -170,7 +170,7 @@ def test_bad_shapes_name_the_option(spec, match):
     (["--shapes", "small", "--json", "/nonexistent-dir/x.json"], "--json: the folder"),
 ])
 def test_cli_bad_options_exit_2(argv, message, capsys):
-    from ecp.cli import main
+    from ecp.experiments.cli import main
 
     assert main(["bench"] + argv) == 2
     out, err = capsys.readouterr()
@@ -199,7 +199,7 @@ def test_wrong_forward_is_not_timed(monkeypatch, capsys):
     monkeypatch.setattr(benchmark, "easy_conv2d", off_by_one_pixel)
     with pytest.raises(VerificationError, match="easy_conv2d forward vs conv2d"):
         run_bench(["small"], repeats=1, gemm_size=SMALL_GEMM, use_torch=False)
-    from ecp.cli import main
+    from ecp.experiments.cli import main
 
     assert main(["bench", "--shapes", "small", "--repeats", "1", "--gemm-size", "64", "-q"]) == 1
     out, err = capsys.readouterr()

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 import ecp
-from ecp import _threads, cli, reproduce, train
+from ecp import _threads
+from ecp.experiments import cli, reproduce, train
 
 TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98"}
 EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}

@@ -1,4 +1,4 @@
-"""ecp.data: IDX reading, MNIST loading, to_float, and `ecp data download` against a loopback server.
+"""ecp.experiments.data: IDX reading, MNIST loading, to_float, and `ecp data download` against a loopback server.
 
 No test touches the network: downloads are served by an http.server on 127.0.0.1 in a thread.
 """
@@ -17,8 +17,8 @@ import threading
 import numpy as np
 import pytest
 
-from ecp import data
-from ecp.data import DataError, DownloadError
+from ecp.experiments import data
+from ecp.experiments.data import DataError, DownloadError
 
 STEMS = data.MNIST_FILES
 GZ_NAMES = [stem + ".gz" for stem in STEMS]
@@ -661,9 +661,9 @@ def test_cli_bad_arguments(argv, capsys):
 
 def test_ecp_cli_main_data_errors(server, served_synthetic, tmp_path, capsys):
     """Through the real `ecp` entry point: failures are one `ecp data: error:` line, exit 2."""
-    for module in ("ecp.benchmark", "ecp.train", "ecp.reproduce"):
+    for module in ("ecp.experiments.benchmark", "ecp.experiments.train", "ecp.experiments.reproduce"):
         pytest.importorskip(module, reason=f"{module} (another CLI subcommand) is not there yet")
-    from ecp.cli import main
+    from ecp.experiments.cli import main
 
     dest = tmp_path / "dest"
     assert main(["data", "download", str(dest), "--base-url", server.url + "missing/", "-q"]) == 2

@@ -5,8 +5,8 @@ import pytest
 
 import ecp
 from gradcheck import numerical_grad
-from ecp import nn, optim
-from ecp.models import NETS, POOLS, build_network, seed_streams
+from ecp.nn import layers as nn, optim
+from ecp.nn.models import NETS, POOLS, build_network, seed_streams
 
 F64 = np.float64
 

@@ -3,8 +3,8 @@ exactly; the per-epoch record and its timings are consistent."""
 import numpy as np
 import pytest
 
-from ecp import data, train
-from ecp.models import build_network
+from ecp.experiments import data, train
+from ecp.nn.models import build_network
 
 KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
 
@@ -146,7 +146,7 @@ def test_run_applies_the_schedule_to_the_optimizer(small_mnist, monkeypatch):
 
 
 def test_paper_settings_flag():
-    from ecp import cli
+    from ecp.experiments import cli
 
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--net", "two-conv", "--pool", "ecp", "--paper-settings",

@@ -36,6 +36,10 @@ from .pool import (
 
 __version__ = "0.1.0"
 
+from . import _compat
+
+_compat.install()
+
 __all__ = [
     "clear_scratch", "conv2d", "conv2d_backward", "conv2d_output_shape", "easy_conv2d", "easy_conv2d_backward",
     "neighbor_fill", "neighbor_fill_backward", "random_pool2d", "random_pool2d_backward",

@@ -22,7 +22,7 @@ weights from the same seed (the weights and the modes come from separate streams
 """
 import numpy as np
 
-from . import nn
+from . import layers as nn
 
 __all__ = ["NETS", "POOLS", "seed_streams", "build_network"]
 
@@ -95,7 +95,7 @@ def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.flo
     Examples
     --------
     >>> import numpy as np
-    >>> from ecp.models import build_network
+    >>> from ecp.nn.models import build_network
     >>> net = build_network("two-conv", "ecp", mode=2, seed=0)
     >>> net.modes, net.forward(np.zeros((3, 1, 28, 28), np.float32)).shape
     ([2, 2], (3, 10))

@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from . import models, nn, optim
-from ._threads import get_num_threads, set_num_threads
-from ._validation import check_int
+from ..nn import layers as nn, models, optim
+from .._threads import get_num_threads, set_num_threads
+from .._validation import check_int
 
 __all__ = [
     "OPTIMIZERS", "TrainConfig", "make_optimizer", "train_epoch", "evaluate", "run",
@@ -117,7 +117,7 @@ def make_optimizer(net, name="adam", lr=1e-3, momentum=0.0):
 
 def _check_xy(x, y, dtype, what):
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype != dtype:
-        raise TypeError(f"{what} images must be a (N, 1, H, W) {dtype} array (see ecp.data.to_float), got "
+        raise TypeError(f"{what} images must be a (N, 1, H, W) {dtype} array (see ecp.experiments.data.to_float), got "
                         f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
     y = np.asarray(y)
     if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
@@ -131,7 +131,7 @@ def train_epoch(net, optimizer, x, y, *, batch_size=50, rng, on_batch=None):
     Parameters
     ----------
     net : ecp.nn.Sequential
-    optimizer : ecp.optim.Optimizer over ``net``'s parameters
+    optimizer : ecp.nn.optim.Optimizer over ``net``'s parameters
     x : ndarray (N, 1, H, W) of the network's dtype; y : integer ndarray (N,)
     batch_size : int
     rng : numpy.random.Generator (or int seed) for the order of the examples
@@ -206,7 +206,7 @@ def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
     Parameters
     ----------
     config : TrainConfig
-    dataset : ecp.data.Dataset (uint8 images, as :func:`ecp.data.load_mnist` returns)
+    dataset : ecp.experiments.data.Dataset (uint8 images, as :func:`ecp.experiments.data.load_mnist` returns)
     on_start : callable ``(net)``, optional, called with the network before training
     on_batch : callable ``(epoch, batches_done, batches_total, mean_loss)``, optional
     on_epoch : callable ``(record)``, optional, called with each epoch's record

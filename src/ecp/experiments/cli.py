@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from .. import __version__
 
 
 def build_parser():

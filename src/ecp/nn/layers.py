@@ -28,10 +28,10 @@ import time
 
 import numpy as np
 
-from . import activation as _activation
-from . import conv as _conv
-from . import pool as _pool
-from ._validation import check_int, kernel_ready
+from .. import activation as _activation
+from .. import conv as _conv
+from .. import pool as _pool
+from .._validation import check_int, kernel_ready
 
 __all__ = [
     "as_generator", "resolve_mode", "Layer", "Conv2D", "EasyConvPool2D", "RandomPool2D",

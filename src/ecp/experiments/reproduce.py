@@ -23,7 +23,7 @@ import sys
 import time
 
 from . import train
-from ._threads import get_num_threads, set_num_threads
+from .._threads import get_num_threads, set_num_threads
 
 __all__ = ["RUNS", "run_name", "run_matrix", "load_runs", "build_tables", "tables_markdown",
            "write_tables", "write_figures", "add_parser"]
@@ -99,10 +99,10 @@ def run_matrix(base_config, out_dir, load_dataset, *, limit_train=None, limit_te
 
     Parameters
     ----------
-    base_config : ecp.train.TrainConfig
+    base_config : ecp.experiments.train.TrainConfig
         Everything but net, pool and mode.
     out_dir : path
-    load_dataset : callable ``() -> ecp.data.Dataset``
+    load_dataset : callable ``() -> ecp.experiments.data.Dataset``
         Called once, and only if some run must be trained.
     limit_train, limit_test : int or None
         Recorded in the settings (the dataset must have been cut accordingly).

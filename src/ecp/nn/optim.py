@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._kernels import _optim
+from .._kernels import _optim
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 

@@ -53,11 +53,11 @@ import tracemalloc
 
 import numpy as np
 
-from . import __version__
-from . import conv as _ecp_conv
-from ._threads import get_num_threads, num_threads
-from ._validation import check_int
-from .conv import (
+from .. import __version__
+from .. import conv as _ecp_conv
+from .._threads import get_num_threads, num_threads
+from .._validation import check_int
+from ..conv import (
     clear_scratch,
     conv2d,
     conv2d_backward,
@@ -65,7 +65,7 @@ from .conv import (
     easy_conv2d,
     easy_conv2d_backward,
 )
-from .pool import max_pool2d, max_pool2d_backward
+from ..pool import max_pool2d, max_pool2d_backward
 
 __all__ = ["SHAPES", "BenchShape", "parse_shapes", "run_bench", "format_report", "add_parser"]
 
@@ -244,7 +244,7 @@ def _system_info(torch):
     import scipy
     import threadpoolctl
 
-    from ._kernels._openmp import openmp_enabled
+    from .._kernels._openmp import openmp_enabled
 
     info = threadpoolctl.threadpool_info()
     return {
@@ -370,7 +370,7 @@ def _peak_extra_mb(fn):
 
 
 def _measure_gemm(size, dtype, repeats, warmup, progress):
-    from ._kernels._blas import _gemm_for_tests
+    from .._kernels._blas import _gemm_for_tests
 
     m, k, n = size
     rng = np.random.default_rng(1)
