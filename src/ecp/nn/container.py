@@ -94,6 +94,7 @@ class Sequential:
         Parameters
         ----------
         mode : bool, default True
+            True for training mode, False for evaluation mode.
 
         Returns
         -------
@@ -144,6 +145,7 @@ class Sequential:
         Returns
         -------
         ndarray
+            The last layer's output.
 
         Raises
         ------
@@ -165,7 +167,20 @@ class Sequential:
         return x
 
     def __call__(self, x: np.ndarray, training: bool | None = None) -> np.ndarray:
-        """Same as :meth:`forward`."""
+        """Same as :meth:`forward`.
+
+        Parameters
+        ----------
+        x : ndarray
+            The input.
+        training : bool, optional
+            Deprecated, as in :meth:`forward`.
+
+        Returns
+        -------
+        ndarray
+            The output.
+        """
         return self.forward(x) if training is None else self.forward(x, training)
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -199,6 +214,7 @@ class Sequential:
         x : ndarray (N, ...)
             Of the network's dtype.
         batch_size : int, default 1000
+            Samples per forward call (bounds the memory of the activations).
 
         Returns
         -------
@@ -226,6 +242,7 @@ class Sequential:
         Returns
         -------
         list of ndarray
+            One array: the flat parameter buffer.
         """
         return [self.flat_params]
 
@@ -235,6 +252,7 @@ class Sequential:
         Returns
         -------
         list of ndarray
+            One array: the flat gradient buffer.
         """
         return [self.flat_grads]
 

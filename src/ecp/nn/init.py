@@ -31,6 +31,7 @@ def as_generator(rng: np.random.Generator | int, name: str = "rng") -> np.random
     Returns
     -------
     numpy.random.Generator
+        ``rng`` itself, or a new generator seeded with it.
 
     Raises
     ------
@@ -86,14 +87,18 @@ def he_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dty
     Parameters
     ----------
     rng : numpy.random.Generator
+        Advanced by one ``standard_normal(shape)`` draw.
     shape : tuple of int
+        Of the weights.
     fan_in : int
         Inputs feeding one output (``in_channels * k * k`` for a convolution).
     dtype : float32 or float64
+        Of the weights.
 
     Returns
     -------
     ndarray of ``shape`` and ``dtype``
+        The weights.
     """
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
@@ -104,12 +109,17 @@ def lecun_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, 
     Parameters
     ----------
     rng : numpy.random.Generator
+        Advanced by one ``standard_normal(shape)`` draw.
     shape : tuple of int
+        Of the weights.
     fan_in : int
+        Inputs feeding one output.
     dtype : float32 or float64
+        Of the weights.
 
     Returns
     -------
     ndarray of ``shape`` and ``dtype``
+        The weights.
     """
     return (rng.standard_normal(shape) * np.sqrt(1.0 / fan_in)).astype(dtype)

@@ -131,6 +131,7 @@ class Layer:
         Parameters
         ----------
         mode : bool, default True
+            True for training mode, False for evaluation mode.
 
         Returns
         -------
@@ -170,7 +171,20 @@ class Layer:
         return self._forward(x, training_override(training, type(self).__name__))
 
     def __call__(self, x: np.ndarray, training: bool | None = None) -> np.ndarray:
-        """Same as :meth:`forward`."""
+        """Same as :meth:`forward`.
+
+        Parameters
+        ----------
+        x : ndarray
+            The input.
+        training : bool, optional
+            Deprecated, as in :meth:`forward`.
+
+        Returns
+        -------
+        ndarray
+            The output.
+        """
         return self.forward(x) if training is None else self.forward(x, training)
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
@@ -308,11 +322,13 @@ class Conv2d(_ConvBase):
     out_channels : int
         O, at least 1.
     kernel_size : int
-        k, at least 1: weights ``w`` (O, C, k, k), He-normal from ``rng``; bias ``b`` (O,) zeros.
+        Window size k, at least 1: weights ``w`` (O, C, k, k), He-normal from ``rng``; bias ``b`` (O,) zeros.
     padding : int, default 0
+        Zeros added on every side of each input plane.
     rng : numpy.random.Generator or int
         Source of the weights (a Generator is advanced; an int seeds a new one).
     dtype : float32 (default) or float64
+        Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         False: :meth:`backward` skips the input gradient and returns None (the first layer of a
         network, whose input is the data, needs none): a third of its backward saved.
@@ -352,8 +368,11 @@ class EasyConvPool2d(_ConvBase):
         3 bottom-right). ``"random"`` draws K once, from ``rng`` after the weights; the same K
         then serves training and evaluation (attribute ``mode``).
     padding : int, default 0
+        Zeros added on every side of each input plane.
     rng : numpy.random.Generator or int
+        Source of the weights, then of K when ``mode="random"``.
     dtype : float32 (default) or float64
+        Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         As :class:`Conv2d`.
 
@@ -415,10 +434,12 @@ class RandomPool2d(Layer):
         Parameters
         ----------
         dy : ndarray (N, C, H // 2, W // 2)
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, C, H, W)
+            Gradient with respect to the input.
 
         Raises
         ------
@@ -458,10 +479,12 @@ class MaxPool2d(Layer):
         Parameters
         ----------
         dy : ndarray (N, C, H // 2, W // 2)
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, C, H, W)
+            Gradient with respect to the input.
 
         Raises
         ------
@@ -491,10 +514,12 @@ class AvgPool2d(Layer):
         Parameters
         ----------
         dy : ndarray (N, C, H // 2, W // 2)
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, C, H, W)
+            Gradient with respect to the input.
 
         Raises
         ------
@@ -507,7 +532,7 @@ class AvgPool2d(Layer):
 
 
 class ReLU(Layer):
-    """max(x, 0), any shape (float32 or float64), through :func:`ecp.relu`.
+    """Rectified linear unit, max(x, 0), any shape (float32 or float64), through :func:`ecp.relu`.
 
     Parameters
     ----------
@@ -534,10 +559,12 @@ class ReLU(Layer):
         Parameters
         ----------
         dy : ndarray of the output's shape
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray
+            Gradient with respect to the input.
 
         Raises
         ------
@@ -579,10 +606,12 @@ class Flatten(Layer):
         Parameters
         ----------
         dy : ndarray (N, d1 * d2 * ...)
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, d1, d2, ...)
+            A view of ``dy``.
 
         Raises
         ------
@@ -604,7 +633,9 @@ class Linear(Layer):
     in_features, out_features : int
         ``w`` (in_features, out_features), ``b`` (out_features,) zeros.
     rng : numpy.random.Generator or int
+        Source of the weights.
     dtype : float32 (default) or float64
+        Of the parameters, and of the inputs the layer takes.
     init : {"he", "lecun"}
         He normal (std sqrt(2 / in), for a layer followed by ReLU; default) or LeCun normal
         (std sqrt(1 / in), for the output layer).
@@ -651,10 +682,12 @@ class Linear(Layer):
         Parameters
         ----------
         dy : ndarray (N, out_features)
+            Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, in_features) or None
+            Gradient with respect to the input.
 
         Raises
         ------

@@ -26,8 +26,10 @@ class SoftmaxCrossEntropy:
 
         Parameters
         ----------
-        logits : ndarray (N, K), float32 or float64
-        labels : integer array-like (N,), values in 0..K-1
+        logits : ndarray (N, K)
+            Scores, float32 or float64.
+        labels : array-like of int (N,)
+            Classes in 0..K-1.
 
         Returns
         -------
@@ -65,7 +67,20 @@ class SoftmaxCrossEntropy:
         return loss
 
     def __call__(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        """Same as :meth:`forward`."""
+        """Same as :meth:`forward`.
+
+        Parameters
+        ----------
+        logits : ndarray (N, K)
+            Scores, float32 or float64.
+        labels : array-like of int (N,)
+            Classes in 0..K-1.
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         return self.forward(logits, labels)
 
     def backward(self) -> np.ndarray:

@@ -48,10 +48,12 @@ def seed_streams(seed: int | np.random.SeedSequence) -> tuple[np.random.SeedSequ
     Parameters
     ----------
     seed : int >= 0 or numpy.random.SeedSequence
+        The run's seed.
 
     Returns
     -------
     tuple of 3 numpy.random.SeedSequence
+        Spawned from ``seed``: the same seed always gives the same three streams.
 
     Raises
     ------
@@ -95,6 +97,7 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
     seed : int or numpy.random.SeedSequence
         Seeds the weights and the modes (see :func:`seed_streams`).
     dtype : float32 (default) or float64
+        Of the parameters and of the inputs the network takes.
 
     Returns
     -------
