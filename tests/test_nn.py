@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import ecp
-from gradcheck import numerical_grad
-from ecp.nn import layers as nn, optim
+from ecp import nn
+from ecp.nn import optim
 from ecp.nn.models import NETS, POOLS, build_network, seed_streams
+from gradcheck import numerical_grad
 
 F64 = np.float64
 
@@ -34,13 +35,13 @@ def sample(size, count, seed=1):
 
 def check_layer(layer, x, *, count=60, rtol=1e-6, atol=1e-8):
     """Gradient check of a layer: input and every parameter, loss = sum(forward(x) * R)."""
-    y = layer.forward(x.copy(), True)
+    y = layer(x.copy())
     r = rng(7).standard_normal(y.shape)
 
     def loss():
-        return float(np.sum(layer.forward(x.copy(), True) * r))
+        return float(np.sum(layer(x.copy()) * r))
 
-    layer.forward(x.copy(), True)
+    layer(x.copy())
     dx = layer.backward(r.copy())
     grads = {k: v.copy() for k, v in layer.grads.items()}
     if dx is not None:
@@ -57,7 +58,7 @@ def check_layer(layer, x, *, count=60, rtol=1e-6, atol=1e-8):
 
 @pytest.mark.parametrize("padding", [0, 1, 2])
 def test_conv2d_gradients(padding):
-    layer = nn.Conv2D(3, 4, 3, padding=padding, rng=1, dtype=F64)
+    layer = nn.Conv2d(3, 4, 3, padding=padding, rng=1, dtype=F64)
     layer.params["b"][:] = rng(2).standard_normal(4)
     check_layer(layer, rng(3).standard_normal((2, 3, 7, 6)))
 
@@ -65,7 +66,7 @@ def test_conv2d_gradients(padding):
 @pytest.mark.parametrize("mode", [0, 1, 2, 3])
 @pytest.mark.parametrize("padding", [0, 1])
 def test_easy_conv_pool_gradients(mode, padding):
-    layer = nn.EasyConvPool2D(2, 3, 3, mode=mode, padding=padding, rng=1, dtype=F64)
+    layer = nn.EasyConvPool2d(2, 3, 3, mode=mode, padding=padding, rng=1, dtype=F64)
     layer.params["b"][:] = rng(2).standard_normal(3)
     check_layer(layer, rng(3).standard_normal((2, 2, 9, 8)))
 
@@ -73,10 +74,10 @@ def test_easy_conv_pool_gradients(mode, padding):
 @pytest.mark.parametrize("mode", [0, 1, 2, 3])
 @pytest.mark.parametrize("padding, size", [(0, (9, 8)), (1, (7, 10)), (2, (6, 5))])
 def test_easy_conv_pool_equals_conv_then_random_pool(mode, padding, size):
-    """The fused layer against Conv2D + RandomPool2D with the same weights (odd maps included)."""
+    """The fused layer against Conv2d + RandomPool2d with the same weights (odd maps included)."""
     x = rng(3).standard_normal((3, 2) + size)
-    easy = nn.EasyConvPool2D(2, 4, 3, mode=mode, padding=padding, rng=9, dtype=F64)
-    conv, pool = nn.Conv2D(2, 4, 3, padding=padding, rng=9, dtype=F64), nn.RandomPool2D(mode)
+    easy = nn.EasyConvPool2d(2, 4, 3, mode=mode, padding=padding, rng=9, dtype=F64)
+    conv, pool = nn.Conv2d(2, 4, 3, padding=padding, rng=9, dtype=F64), nn.RandomPool2d(mode)
     np.testing.assert_array_equal(easy.params["w"], conv.params["w"])
     y = easy.forward(x)
     np.testing.assert_allclose(y, pool.forward(conv.forward(x)), rtol=1e-12, atol=1e-12)
@@ -88,7 +89,7 @@ def test_easy_conv_pool_equals_conv_then_random_pool(mode, padding, size):
 
 def test_conv_input_grad_false_skips_dx_but_not_weights():
     x = rng(3).standard_normal((2, 1, 8, 8))
-    for cls, kw in ((nn.Conv2D, {}), (nn.EasyConvPool2D, {"mode": 2})):
+    for cls, kw in ((nn.Conv2d, {}), (nn.EasyConvPool2d, {"mode": 2})):
         a = cls(1, 3, 3, rng=5, dtype=F64, input_grad=False, **kw)
         b = cls(1, 3, 3, rng=5, dtype=F64, **kw)
         dy = rng(4).standard_normal(a.forward(x).shape)
@@ -102,7 +103,7 @@ def test_conv_input_grad_false_skips_dx_but_not_weights():
 @pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 5)])
 def test_pool_gradients(shape):
     x = rng(3).standard_normal(shape)
-    for layer in [nn.MaxPool2D(), nn.AvgPool2D()] + [nn.RandomPool2D(k) for k in range(4)]:
+    for layer in [nn.MaxPool2d(), nn.AvgPool2d()] + [nn.RandomPool2d(k) for k in range(4)]:
         check_layer(layer, x)
 
 
@@ -175,7 +176,7 @@ def test_network_gradient_check(net, pool):
     loss = nn.SoftmaxCrossEntropy()
 
     def f():
-        return loss.forward(model.forward(x, True), labels)
+        return loss.forward(model(x), labels)
 
     f()
     assert model.backward(loss.backward()) is None  # the first conv skips its input gradient
@@ -204,14 +205,14 @@ def test_random_and_ecp_compute_the_same_function(net, mode):
         outs, grads = [], []
         for model in (full, easy):
             loss = nn.SoftmaxCrossEntropy()
-            outs.append(model.forward(x, True))
+            outs.append(model(x))
             loss.forward(outs[-1].copy(), labels)
             model.backward(loss.backward())
             grads.append(model.flat_grads.copy())
         scale = np.abs(outs[0]).max()
         np.testing.assert_allclose(outs[1], outs[0], rtol=tol, atol=tol * scale)
         np.testing.assert_allclose(grads[1], grads[0], rtol=tol, atol=tol * np.abs(grads[0]).max())
-        np.testing.assert_allclose(easy.forward(x, False), full.forward(x, False), rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(easy.eval()(x), full.eval()(x), rtol=tol, atol=tol * scale)
 
 
 def test_all_poolings_share_initial_weights_and_modes_follow_the_seed():
@@ -235,10 +236,10 @@ def test_network_shapes_and_dtypes():
             model = build_network(net, pool, mode=None if pool in ("max", "avg") else 0)
             linear = [layer for layer in model.layers if isinstance(layer, nn.Linear)]
             assert [lin.params["w"].shape for lin in linear] == [(flat, 100), (100, 10)]
-            out = model.forward(np.zeros((2, 1, 28, 28), np.float32), False)
+            out = model.eval()(np.zeros((2, 1, 28, 28), np.float32))
             assert out.shape == (2, 10) and out.dtype == np.float32
     m64 = build_network("one-conv", "ecp", 0, dtype=np.float64)
-    assert m64.forward(np.zeros((1, 1, 28, 28)), False).dtype == np.float64
+    assert m64.eval()(np.zeros((1, 1, 28, 28))).dtype == np.float64
     with pytest.raises(TypeError, match="dtype float64"):
         m64.forward(np.zeros((1, 1, 28, 28), np.float32))
 
@@ -250,7 +251,7 @@ def test_network_matches_pytorch(torch):
     x = rng(1).random((4, 1, 28, 28))
     labels = np.array([3, 1, 4, 1])
     loss = nn.SoftmaxCrossEntropy()
-    value = loss.forward(model.forward(x, True), labels)
+    value = loss.forward(model(x), labels)
     model.backward(loss.backward())
     conv1, _, _, conv2, _, _, _, fc1, _, fc2 = model.layers
     tp = {name: torch.tensor(layer.params[k], requires_grad=True)
@@ -344,17 +345,17 @@ def test_sequential_flat_buffers_are_the_layers_parameters():
     assert model.parameters()[0] is model.flat_params and model.gradients()[0] is model.flat_grads
     x = rng(0).random((7, 1, 28, 28)).astype(np.float32)
     pred = model.predict(x, batch_size=3)
-    np.testing.assert_array_equal(pred, model.forward(x, False).argmax(1))
+    np.testing.assert_array_equal(pred, model.eval()(x).argmax(1))
     with pytest.raises(TypeError, match="one dtype"):
         nn.Sequential([nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=0, dtype=np.float64)])
 
 
-@pytest.mark.parametrize("cls", [nn.Conv2D, nn.EasyConvPool2D])
+@pytest.mark.parametrize("cls", [nn.Conv2d, nn.EasyConvPool2d])
 def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
     """A conv layer runs each call through the plan of its previous call when that fits (the fast
     path of a training loop) and through the checked path otherwise: after every change below
     the layer must give exactly what the public functions give for its current settings."""
-    easy = cls is nn.EasyConvPool2D
+    easy = cls is nn.EasyConvPool2d
     layer = cls(2, 3, 3, rng=1, dtype=F64, **({"mode": 1} if easy else {}))
     layer.params["b"][:] = rng(2).standard_normal(3)
 
@@ -362,13 +363,13 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
         w, b = layer.params["w"], layer.params["b"]
         grads = dict(layer.grads)
         y = layer.forward(x)
-        want = (ecp.easy_conv2d(x, w, b, layer.mode, layer.padding) if easy
-                else ecp.conv2d(x, w, b, layer.padding))
+        want = (ecp.easy_conv2d(x, w, b, mode=layer.mode, padding=layer.padding) if easy
+                else ecp.conv2d(x, w, b, padding=layer.padding))
         np.testing.assert_array_equal(y, want)
         dy = rng(4).standard_normal(y.shape)
         dx = layer.backward(dy)
-        want = (ecp.easy_conv2d_backward(dy, x, w, layer.mode, layer.padding) if easy
-                else ecp.conv2d_backward(dy, x, w, layer.padding))
+        want = (ecp.easy_conv2d_backward(dy, x, w, mode=layer.mode, padding=layer.padding) if easy
+                else ecp.conv2d_backward(dy, x, w, padding=layer.padding))
         for got, ref in zip((dx, layer.grads["w"], layer.grads["b"]), want):
             np.testing.assert_array_equal(got, ref)
         assert all(layer.grads[k] is grads[k] for k in grads)
@@ -438,20 +439,20 @@ def test_conv_seconds_accumulate():
 
 def test_layer_errors():
     with pytest.raises(ValueError, match="mode must be an integer 0..3 or 'random'"):
-        nn.RandomPool2D("sometimes")
+        nn.RandomPool2d("sometimes")
     with pytest.raises(ValueError, match="mode must be an integer in 0..3"):
-        nn.EasyConvPool2D(1, 1, 3, mode=4, rng=0)
+        nn.EasyConvPool2d(1, 1, 3, mode=4, rng=0)
     with pytest.raises(TypeError, match="needs a seeded generator"):
-        nn.RandomPool2D("random")
-    assert nn.RandomPool2D("random", rng=3).mode == nn.RandomPool2D("random", rng=3).mode
+        nn.RandomPool2d("random")
+    assert nn.RandomPool2d("random", rng=3).mode == nn.RandomPool2d("random", rng=3).mode
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
-        nn.Conv2D(1, 2, 3, rng=None)
+        nn.Conv2d(1, 2, 3, rng=None)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         nn.Linear(2, 2, rng=0, dtype=np.int32)
     with pytest.raises(RuntimeError, match="before a training forward"):
-        nn.MaxPool2D().backward(np.zeros((1, 1, 1, 1)))
-    conv = nn.Conv2D(1, 2, 3, rng=0)
-    conv.forward(np.zeros((1, 1, 5, 5), np.float32), training=False)
+        nn.MaxPool2d().backward(np.zeros((1, 1, 1, 1)))
+    conv = nn.Conv2d(1, 2, 3, rng=0)
+    conv.eval()(np.zeros((1, 1, 5, 5), np.float32))
     with pytest.raises(RuntimeError, match="before a training forward"):
         conv.backward(np.zeros((1, 2, 3, 3), np.float32))
     with pytest.raises(TypeError, match="same dtype as x"):
@@ -490,3 +491,221 @@ def test_fused_optimizer_step_matches_the_numpy_expressions(make, dtype):
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(fused, strided, rtol=tol, atol=tol)
     assert not np.array_equal(fused, p0)
+
+
+# ------------------------------------------------------------- conventions, old spellings
+
+def test_layers_call_train_and_eval():
+    """``layer(x)`` is ``forward(x)``; ``train()`` / ``eval()`` return the layer and set ``training``,
+    through every layer of a Sequential; evaluation mode caches nothing for backward."""
+    x = rng(3).standard_normal((2, 1, 8, 8))
+    conv = nn.Conv2d(1, 2, 3, rng=0, dtype=F64)
+    assert conv.training is True
+    np.testing.assert_array_equal(conv(x), conv.forward(x))
+    assert conv.eval() is conv and conv.training is False
+    conv(x)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        conv.backward(np.zeros((2, 2, 6, 6)))
+    assert conv.train() is conv and conv.training is True
+    assert conv.train(False).training is False
+    model = build_network("one-conv", "ecp", 1, seed=0)
+    assert model.training and all(layer.training for layer in model.layers)
+    assert model.eval() is model
+    assert not model.training and not any(layer.training for layer in model.layers)
+    xb = rng(0).random((3, 1, 28, 28)).astype(np.float32)
+    evaluated = model(xb)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        model.backward(np.ones((3, 10), np.float32))
+    assert model.train() is model and all(layer.training for layer in model.layers)
+    np.testing.assert_array_equal(model(xb), evaluated)   # the modes differ only in what they cache
+    model.backward(np.ones((3, 10), np.float32))
+    loss = nn.SoftmaxCrossEntropy()
+    assert loss(evaluated, np.arange(3)) == nn.SoftmaxCrossEntropy().forward(evaluated, np.arange(3))
+
+
+def test_predict_restores_each_layers_mode():
+    model = build_network("one-conv", "max", seed=0)
+    model.layers[-1].eval()
+    x = rng(0).random((5, 1, 28, 28)).astype(np.float32)
+    before = [layer.training for layer in model.layers]
+    pred = model.predict(x, batch_size=2)
+    assert [layer.training for layer in model.layers] == before and model.training
+    np.testing.assert_array_equal(pred, model.eval()(x).argmax(1))
+
+
+@pytest.mark.parametrize("old, new", [("Conv2D", "Conv2d"), ("EasyConvPool2D", "EasyConvPool2d"),
+                                      ("RandomPool2D", "RandomPool2d"), ("MaxPool2D", "MaxPool2d"),
+                                      ("AvgPool2D", "AvgPool2d")])
+def test_old_class_names_warn_and_give_the_new_class(old, new):
+    import ecp.nn.layers
+    for module in (nn, ecp.nn.layers):
+        with pytest.warns(FutureWarning, match=f"ecp.nn.{old} is renamed ecp.nn.{new}"):
+            cls = getattr(module, old)
+        assert cls is getattr(nn, new)
+    with pytest.warns(FutureWarning):
+        from ecp.nn import Conv2D  # noqa: F401
+    with pytest.raises(AttributeError):
+        nn.Conv3D   # noqa: B018
+    assert old not in nn.__all__ and new in nn.__all__
+
+
+def test_forward_training_argument_warns_and_overrides_for_one_call():
+    x = rng(3).standard_normal((2, 1, 8, 8))
+    conv = nn.Conv2d(1, 2, 3, rng=0, dtype=F64).eval()
+    with pytest.warns(FutureWarning, match=r"forward\(x, training\) is deprecated"):
+        y = conv.forward(x, True)
+    assert conv.training is False   # the mode itself is unchanged
+    np.testing.assert_array_equal(y, conv(x))
+    with pytest.warns(FutureWarning):
+        conv.forward(x, training=True)
+    conv.backward(np.ones_like(y))   # that call cached its input
+    with pytest.warns(FutureWarning):
+        conv.train().forward(x, training=False)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        conv.backward(np.ones_like(y))
+    model = build_network("two-conv", "random", 2, seed=1)
+    xb = rng(0).random((2, 1, 28, 28)).astype(np.float32)
+    with pytest.warns(FutureWarning, match=r"Sequential.forward\(x, training\)"):
+        out = model.forward(xb, False)
+    assert model.training and all(layer.training for layer in model.layers)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        model.backward(np.ones((2, 10), np.float32))
+    np.testing.assert_array_equal(out, model(xb))
+
+
+def test_the_package_itself_raises_no_future_warning():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        for pool in POOLS:
+            model = build_network("two-conv", pool, seed=0)
+            x = rng(0).random((2, 1, 28, 28)).astype(np.float32)
+            loss = nn.SoftmaxCrossEntropy()
+            loss(model(x), np.array([1, 2]))
+            model.backward(loss.backward())
+            model.predict(x)
+            repr(model)
+
+
+# A network pickled by ecp 0.1 (module ``ecp.nn``, class names ``Conv2D`` ...; zlib, base64): made at
+# commit 504a1b3 by pickle.dumps((net, nn.SoftmaxCrossEntropy()), protocol=4) with net = the
+# Sequential that test_a_network_pickled_by_ecp_0_1_loads builds with the old names.
+OLD_PICKLE = (
+    "eNrtVltMFFcY3l1uZdmS4gXWCtEmrEGrtIG2MQU9LYu1dXBKIW1J2mY6uzvLbJmdHWZmKWsxyh3KWC8cQwgYU4sNhijVxKJ0m1O1VBRsuQRphA"
+    "cu1orlARTRXu3sLApdA9GmTXzgf9hk5z/nv3z/951ztvvvvaZTKSYFUmYulmWhpE2nsp0UK9pIBlbClflwK4yRAhnSRfECfA/G0PJao4PNiUue"
+    "dgdxpMViYzMhppICLKKLo6AUwDrtnAve/V8JJY11LSwvK4VpMAbzk9SJEMfxTXdkU34wlQhNktbGck6RyORJCyyXAjmSJ+2CkkP9IZTClZixhN"
+    "nBU7F2JyMXyfOknERH8JTZwQoi7zSLci76cSmItXidlXJVxdCoNkFvanUMpsHUmB/mJ0J6QblxV323HqvNOAJu7M77OG+oEbUmV1ekpHWDF7R/"
+    "Nu984xCoFxpHEld2oM41RYU7OluA4bWsvKaGYVCkj9jXsqcflBavCsMSelD8eCPnDh9G7r7QkUsXutCrWfnnL1+vBA3u4y1vlY+j7Ns9B9/ObE"
+    "YD+JZ4S9sQOjAR+vShiIvoD7yAhlkdqJLIiBxafAZBDxByufRSOspTOr1sqnBMU6xU/ITKxzw7nFKABzUFLFp/317fplWPmHlaoA0P27JOHnoO"
+    "IXhmL3e+8a5T0hC5EJcCCY4hWYW1OE45TTJ1dWkka3HYUx0OZiaB/e0OCwUxtbxFoEmZrriy2j+NSnlzBs1lcjKkmYJlcgLX1JrQDaTg8gjCJy"
+    "YdgqlpHb2AXlxGh88+E829mSQtV6tUF5N/G7Bu/RosGtMwT5V2AtPBuLCCODcIbh3r/7W9D93qk9YLqd3gmUlNS3XIGVCr3xk2efU7tGb10r/e"
+    "aWsF6/YO1j4XiYD9x5poZslJsKzdsMOQWQj2hR94fVf6WTAGzw5qmR9Q9DZptO5CA2ruOYcH7fkWhV5h378jnQPBNdvU41EVwJD46dGOiRPogx"
+    "UlRuORDvSFe1GScP04OlX7/c22BCtwbU+N+ayoCeVfM2Sk1vSBnMmSmtAtPaC6Yu3Yxl9GER6ru21ccRl9UpV1+mr3YWTdb53I9juNlkgR655M"
+    "OAZuZnyUnltxDIwNTVZFVl0Bn2sDvow62Ys67O7lYuQ36PmAukvLz/8ETC/l1Z2oagODmtHdWZvawb+iCb36gfGft/9BpvSL95RJJ+B0olePdB"
+    "KmURQUvJnM9RXkY4SNtdjMlABx2ugVWvDLOZn/XCZ7BI8n6BWGFEWK9f0emGJjKZKflqQsR8nfxtpE+VpiKLOThXOo00ONEqWrZzc3F/4sRp4C"
+    "twbK4lfV96I06gbPHe1CC7X9jev3/46+iu6iCt6dAD29h3ObhkdmZamfFyX9XOjOytYZ9fxXU3uwehJk/CkFuxCrDDQxdSnfH86ohEvSa1SqR+"
+    "1O9e1s/pyd+5z1xethFTAXoyStQiPva2VOFs3bvM16LnlO+IXpDqtoJ3ONvEMQNrAi7+Bc05eIhuDkV2AQwZAmihE877USGPs3VI+j0A=="
+)
+
+
+def test_a_network_pickled_by_ecp_0_1_loads():
+    import base64
+    import pickle
+    import zlib
+    with pytest.warns(FutureWarning, match="renamed"):
+        old, old_loss = pickle.loads(zlib.decompress(base64.b64decode("".join(OLD_PICKLE))))
+    net = nn.Sequential([
+        nn.Conv2d(1, 2, 3, rng=0, dtype=F64, input_grad=False), nn.RandomPool2d(1), nn.ReLU(inplace=True),
+        nn.EasyConvPool2d(2, 2, 3, mode=2, padding=1, rng=1, dtype=F64), nn.MaxPool2d(), nn.AvgPool2d(),
+        nn.Flatten(), nn.Linear(2, 3, rng=2, dtype=F64, init="lecun"),
+    ])
+    assert [type(layer) for layer in old.layers] == [type(layer) for layer in net.layers]
+    assert type(old) is nn.Sequential and type(old_loss) is nn.SoftmaxCrossEntropy
+    assert repr(old) == repr(net)
+    np.testing.assert_array_equal(old.flat_params, net.flat_params)
+    assert old.training and all(layer.training for layer in old.layers)
+    x = rng(5).random((2, 1, 20, 20))
+    np.testing.assert_array_equal(old(x), net(x))
+    labels = np.array([0, 2])
+    for model in (old, net):
+        old_loss(model(x), labels)
+        model.backward(old_loss.backward())
+    np.testing.assert_array_equal(old.flat_grads, net.flat_grads)
+    # the buffers are shared again: an optimizer step over parameters() moves the layers
+    optim.SGD(old.parameters(), old.gradients(), lr=0.1).step()
+    assert np.shares_memory(old.layers[0].params["w"], old.flat_params)
+    assert not np.array_equal(old.layers[0].params["w"], net.layers[0].params["w"])
+    np.testing.assert_array_equal(old.predict(x), old.eval()(x).argmax(1))
+
+
+def test_an_unpickled_or_copied_network_trains_its_layers():
+    """Pickling copies views as separate arrays; Sequential shares its flat buffers again, so an
+    optimizer over ``parameters()`` still updates the layers."""
+    import copy
+    import pickle
+    net = build_network("one-conv", "ecp", 0, seed=0)
+    x = rng(0).random((4, 1, 28, 28)).astype(np.float32)
+    labels = np.arange(4)
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        for layer in other.layers:
+            for name in layer.params:
+                assert np.shares_memory(layer.params[name], other.flat_params)
+                assert np.shares_memory(layer.grads[name], other.flat_grads)
+        for model in (net, other):
+            loss = nn.SoftmaxCrossEntropy()
+            loss(model(x), labels)
+            model.backward(loss.backward())
+        np.testing.assert_array_equal(other.flat_grads, net.flat_grads)
+        before = other(x)
+        optim.Adam(other.parameters(), other.gradients(), lr=0.01).step()
+        assert not np.array_equal(other(x), before)
+
+
+# --------------------------------------------------- optimizer steps against their formulas
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_sgd_momentum_steps_match_the_formula(dtype, layout):
+    """v = momentum * v - lr * g; p += v, over several steps with changing gradients (fused
+    kernel for C order, the NumPy path for F order); no PyTorch needed."""
+    p0 = rng(1).standard_normal((3, 4))
+    grads = [rng(20 + t).standard_normal((3, 4)) for t in range(5)]
+    p = np.array(p0, dtype=dtype, order=layout)
+    g = np.zeros_like(p)
+    opt = optim.SGD([p], [g], lr=0.05, momentum=0.9)
+    ref, v = p0.copy(), np.zeros_like(p0)
+    for gt in grads:
+        g[...] = gt
+        opt.step()
+        v = 0.9 * v - 0.05 * gt.astype(dtype)
+        ref += v
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(p, ref, rtol=tol, atol=tol)
+    assert opt.steps == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_adam_steps_match_the_formula_with_bias_correction(dtype, layout):
+    """Adam's update, bias correction included, against the formula of Kingma & Ba in float64
+    over several steps (fused kernel for C order, the NumPy path for F order); no PyTorch needed.
+    The first step moves every parameter by about lr: without the correction it would be
+    about lr * (1 - b1) / sqrt(1 - b2) = 3.2 lr."""
+    lr, b1, b2, eps = 0.01, 0.8, 0.99, 1e-8
+    p0 = rng(1).standard_normal((3, 4))
+    grads = [rng(10 + t).standard_normal((3, 4)) for t in range(6)]
+    p = np.array(p0, dtype=dtype, order=layout)
+    g = np.zeros_like(p)
+    opt = optim.Adam([p], [g], lr=lr, betas=(b1, b2), eps=eps)
+    ref, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for t, gt in enumerate(grads, 1):
+        gt = gt.astype(dtype).astype(np.float64)
+        g[...] = gt
+        opt.step()
+        m = b1 * m + (1 - b1) * gt
+        v = b2 * v + (1 - b2) * gt * gt
+        ref -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        if t == 1:
+            np.testing.assert_allclose(np.abs(p - p0), lr, rtol=1e-4)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(p, ref, rtol=tol, atol=tol)

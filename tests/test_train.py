@@ -82,7 +82,7 @@ def test_evaluate_is_independent_of_batch_size():
     x = rng.random((37, 1, 28, 28)).astype(np.float32)
     y = rng.integers(10, size=37)
     net = build_network("two-conv", "ecp", 3, seed=0)
-    pred = net.forward(x, False).argmax(1)
+    pred = net.eval()(x).argmax(1)
     expected = float(np.mean(pred == y))
     for bs in (1, 5, 37, 1000):
         assert train.evaluate(net, x, y, batch_size=bs) == pytest.approx(expected)

@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
-from ..nn import layers as nn, models, optim
 from .._threads import get_num_threads, set_num_threads
 from .._validation import check_int
+from ..nn import SoftmaxCrossEntropy, models, optim
+from ..nn.init import as_generator
 
 __all__ = [
     "OPTIMIZERS", "TrainConfig", "make_optimizer", "train_epoch", "evaluate", "run",
@@ -143,14 +144,15 @@ def train_epoch(net, optimizer, x, y, *, batch_size=50, rng, on_batch=None):
     """
     batch_size = check_int(batch_size, "batch_size", 1)
     y = _check_xy(x, y, net.dtype, "training")
-    rng = nn.as_generator(rng)
+    rng = as_generator(rng)
     n = x.shape[0]
     if n == 0:
         raise ValueError("the training set is empty")
-    loss_fn = nn.SoftmaxCrossEntropy()
+    loss_fn = SoftmaxCrossEntropy()
     n_batches = -(-n // batch_size)
     xbuf = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
     total_loss = 0.0
+    net.train()
     conv0 = net.conv_seconds
     t0 = time.perf_counter()
     order = rng.permutation(n)
@@ -158,7 +160,7 @@ def train_epoch(net, optimizer, x, y, *, batch_size=50, rng, on_batch=None):
         idx = order[b * batch_size:(b + 1) * batch_size]
         m = idx.shape[0]
         xb = np.take(x, idx, axis=0, out=xbuf[:m])
-        loss = loss_fn.forward(net.forward(xb, True), y[idx])
+        loss = loss_fn(net(xb), y[idx])
         net.backward(loss_fn.backward())
         optimizer.step()
         total_loss += loss * m
@@ -178,10 +180,7 @@ def evaluate(net, x, y, *, batch_size=1000):
     batch_size = check_int(batch_size, "batch_size", 1)
     if x.shape[0] == 0:
         raise ValueError("the test set is empty")
-    correct = 0
-    for start in range(0, x.shape[0], batch_size):
-        logits = net.forward(x[start:start + batch_size], False)
-        correct += int(np.count_nonzero(logits.argmax(axis=1) == y[start:start + batch_size]))
+    correct = int(np.count_nonzero(net.predict(x, batch_size=batch_size) == y))
     return correct / x.shape[0]
 
 

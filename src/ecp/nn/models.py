@@ -20,9 +20,14 @@ With the same seed, ``random`` and ``ecp`` networks have identical weights and m
 compute the same function; only their time differs. All four poolings get identical initial
 weights from the same seed (the weights and the modes come from separate streams).
 """
-import numpy as np
+from __future__ import annotations
 
-from . import layers as nn
+import numpy as np
+from numpy.typing import DTypeLike
+
+from .container import Sequential
+from .init import resolve_mode
+from .layers import AvgPool2d, Conv2d, EasyConvPool2d, Flatten, Linear, MaxPool2d, RandomPool2d, ReLU
 
 __all__ = ["NETS", "POOLS", "seed_streams", "build_network"]
 
@@ -37,16 +42,23 @@ _CLASSES = 10
 _IMAGE = 28
 
 
-def seed_streams(seed):
+def seed_streams(seed: int | np.random.SeedSequence) -> tuple[np.random.SeedSequence, ...]:
     """Three independent seed sequences from one seed: (weights, modes, data order).
 
     Parameters
     ----------
     seed : int >= 0 or numpy.random.SeedSequence
+        The run's seed.
 
     Returns
     -------
     tuple of 3 numpy.random.SeedSequence
+        Spawned from ``seed``: the same seed always gives the same three streams.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``seed`` neither a non-negative integer nor a SeedSequence.
     """
     if isinstance(seed, np.random.SeedSequence):
         ss = seed
@@ -67,10 +79,11 @@ def _modes(pool, mode, count, rng):
     if mode is None:
         mode = "random"
     # One K per pooling layer; "random" draws each from the seeded mode stream.
-    return [nn.resolve_mode(mode, rng) for _ in range(count)]
+    return [resolve_mode(mode, rng) for _ in range(count)]
 
 
-def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.float32):
+def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | None = None, *,
+                  seed: int | np.random.SeedSequence = 0, dtype: DTypeLike = np.float32) -> Sequential:
     """One of the paper's networks as a :class:`ecp.nn.Sequential`.
 
     Parameters
@@ -84,6 +97,7 @@ def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.flo
     seed : int or numpy.random.SeedSequence
         Seeds the weights and the modes (see :func:`seed_streams`).
     dtype : float32 (default) or float64
+        Of the parameters and of the inputs the network takes.
 
     Returns
     -------
@@ -91,6 +105,13 @@ def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.flo
         Input (N, 1, 28, 28) of ``dtype``, output logits (N, 10). ``.modes`` lists the K of
         each pooling layer (empty for max / avg). The first convolution skips its input
         gradient.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``net`` or ``pool``, a bad ``mode``, or a ``mode`` given to max / avg pooling.
+    TypeError
+        A ``dtype`` other than float32 / float64, or a bad ``seed``.
 
     Examples
     --------
@@ -117,18 +138,18 @@ def build_network(net="two-conv", pool="ecp", mode=None, *, seed=0, dtype=np.flo
     for i, (out_ch, k) in enumerate(zip(channels, modes)):
         common = dict(rng=init_rng, dtype=dtype, input_grad=i > 0)
         if pool == "ecp":
-            layers.append(nn.EasyConvPool2D(in_ch, out_ch, _KERNEL, mode=k, **common))
+            layers.append(EasyConvPool2d(in_ch, out_ch, _KERNEL, mode=k, **common))
         else:
-            layers.append(nn.Conv2D(in_ch, out_ch, _KERNEL, **common))
-            layers.append({"max": nn.MaxPool2D, "avg": nn.AvgPool2D}[pool]() if pool != "random"
-                          else nn.RandomPool2D(k))
+            layers.append(Conv2d(in_ch, out_ch, _KERNEL, **common))
+            layers.append({"max": MaxPool2d, "avg": AvgPool2d}[pool]() if pool != "random"
+                          else RandomPool2d(k))
         # Pool, then ReLU (the paper's order); in place: no layer needs its output back.
-        layers.append(nn.ReLU(inplace=True))
+        layers.append(ReLU(inplace=True))
         in_ch, size = out_ch, (size - _KERNEL + 1) // 2
     layers += [
-        nn.Flatten(),
-        nn.Linear(in_ch * size * size, _HIDDEN, rng=init_rng, dtype=dtype, init="he"),
-        nn.ReLU(inplace=True),
-        nn.Linear(_HIDDEN, _CLASSES, rng=init_rng, dtype=dtype, init="lecun"),
+        Flatten(),
+        Linear(in_ch * size * size, _HIDDEN, rng=init_rng, dtype=dtype, init="he"),
+        ReLU(inplace=True),
+        Linear(_HIDDEN, _CLASSES, rng=init_rng, dtype=dtype, init="lecun"),
     ]
-    return nn.Sequential(layers)
+    return Sequential(layers)

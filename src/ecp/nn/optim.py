@@ -7,7 +7,10 @@ Their state buffers are allocated once, at construction; a step allocates nothin
 C-contiguous arrays is one fused pass (``ecp/_kernels/_optim.pyx``); other layouts take the
 NumPy expressions, with the same arithmetic.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -36,9 +39,30 @@ def _flat(p, g):
 
 
 class Optimizer:
-    """Base class: holds the parameter and gradient lists; subclasses implement :meth:`step`."""
+    """Base class: holds the parameter and gradient lists; subclasses implement :meth:`step`.
 
-    def __init__(self, params, grads):
+    Parameters
+    ----------
+    params : iterable of ndarray
+        Float32 or float64, writeable: updated in place.
+    grads : iterable of ndarray
+        One per parameter, of its shape and dtype; read by each :meth:`step`.
+
+    Attributes
+    ----------
+    params, grads : list of ndarray
+    steps : int
+        Steps taken so far.
+
+    Raises
+    ------
+    TypeError
+        A parameter or gradient that is not a float32 / float64 ndarray.
+    ValueError
+        Lists of different lengths, a gradient not matching its parameter, or a read-only parameter.
+    """
+
+    def __init__(self, params: Iterable[np.ndarray], grads: Iterable[np.ndarray]) -> None:
         params, grads = list(params), list(grads)
         if len(params) != len(grads):
             raise ValueError(f"params and grads must be lists of the same length, got {len(params)} and {len(grads)}")
@@ -54,31 +78,42 @@ class Optimizer:
         self.params, self.grads = params, grads
         self.steps = 0
 
-    def step(self):  # pragma: no cover - abstract
+    def step(self) -> None:  # pragma: no cover - abstract
+        """Apply one update from the current gradients."""
         raise NotImplementedError
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (heavy-ball) momentum.
 
-    ``v = momentum * v - lr * g; p += v`` (with ``momentum=0``: ``p -= lr * g``).
+    ``v = momentum * v - lr * g; p += v`` (with ``momentum=0``: ``p -= lr * g``), in the
+    parameters' dtype.
 
     Parameters
     ----------
-    params, grads : lists of ndarrays (same shapes and dtype, pairwise)
-    lr : float > 0, default 1e-3 (the paper's learning rate)
+    params, grads : iterable of ndarray
+        Same shapes and dtype, pairwise (see :class:`Optimizer`).
+    lr : float > 0, default 1e-3
+        The paper's learning rate.
     momentum : float in [0, 1), default 0
+        Weight of the previous step (0: plain SGD, no velocity buffer).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`Optimizer`, or ``lr`` / ``momentum`` out of range.
     """
 
-    def __init__(self, params, grads, *, lr=1e-3, momentum=0.0):
+    def __init__(self, params: Iterable[np.ndarray], grads: Iterable[np.ndarray], *, lr: float = 1e-3,
+                 momentum: float = 0.0) -> None:
         super().__init__(params, grads)
         self.lr = _check_rate(lr, "lr", open_min=True)
         self.momentum = _check_rate(momentum, "momentum", maximum=1.0, open_max=True)
         self._velocity = [np.zeros_like(p) for p in self.params] if self.momentum else None
         self._tmp = [np.empty_like(p) for p in self.params]
 
-    def step(self):
-        """Apply one update from the current gradients."""
+    def step(self) -> None:
+        """Apply one update from the current gradients (allocates nothing)."""
         self.steps += 1
         for i, (p, g) in enumerate(zip(self.params, self.grads)):
             if _flat(p, g):
@@ -96,7 +131,7 @@ class SGD(Optimizer):
                 v -= tmp
                 p += v
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum})"
 
 
@@ -104,17 +139,28 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction.
 
     ``m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``
+    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`` at step t = 1, 2, ...
+    (PyTorch's ``torch.optim.Adam`` without weight decay), in the parameters' dtype.
 
     Parameters
     ----------
-    params, grads : lists of ndarrays
+    params, grads : iterable of ndarray
+        Same shapes and dtype, pairwise (see :class:`Optimizer`).
     lr : float > 0, default 1e-3
+        Step size.
     betas : (float, float) in [0, 1), default (0.9, 0.999)
+        Decay rates of the first and second moment averages.
     eps : float > 0, default 1e-8
+        Added to the root of the corrected second moment.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`Optimizer`, or ``lr``, ``betas`` or ``eps`` not numbers in range.
     """
 
-    def __init__(self, params, grads, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params: Iterable[np.ndarray], grads: Iterable[np.ndarray], *, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, grads)
         self.lr = _check_rate(lr, "lr", open_min=True)
         try:
@@ -128,8 +174,8 @@ class Adam(Optimizer):
         self._v = [np.zeros_like(p) for p in self.params]
         self._tmp = [np.empty_like(p) for p in self.params]
 
-    def step(self):
-        """Apply one update from the current gradients."""
+    def step(self) -> None:
+        """Apply one update from the current gradients (allocates nothing)."""
         self.steps += 1
         b1, b2 = self.betas
         bc1 = 1.0 - b1 ** self.steps
@@ -157,5 +203,5 @@ class Adam(Optimizer):
             tmp *= t(step_size)
             p -= tmp
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"
