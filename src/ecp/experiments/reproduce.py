@@ -22,8 +22,8 @@ import os
 import sys
 import time
 
-from . import train
 from .._threads import get_num_threads, set_num_threads
+from . import train
 
 __all__ = ["RUNS", "run_name", "run_matrix", "load_runs", "build_tables", "tables_markdown",
            "write_tables", "write_figures", "add_parser"]

@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
-from ..nn import layers as nn, models, optim
 from .._threads import get_num_threads, set_num_threads
 from .._validation import check_int
+from ..nn import layers as nn
+from ..nn import models, optim
 
 __all__ = [
     "OPTIMIZERS", "TrainConfig", "make_optimizer", "train_epoch", "evaluate", "run",
