@@ -80,6 +80,8 @@ class BatchBar:
             self._label = label
         self._bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
         self._bar.update(done - self._bar.n)
+        if done == total:
+            self._bar.refresh()  # the last state is always drawn, however soon it came
 
     def clear(self) -> None:
         """Erase the bar (before printing a result line)."""
@@ -107,6 +109,8 @@ class ByteBar:
                              file=self.stream, leave=True, dynamic_ncols=True, mininterval=0.1)
             self._name = name
         self._bar.update(done - self._bar.n)
+        if total is not None and done == total:
+            self._bar.refresh()
 
     def end(self) -> None:
         """Finish the current file's bar (it stays on screen)."""

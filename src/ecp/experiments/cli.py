@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ecp`` argument parser with every subcommand."""
-    from . import data, reproduce, train
+    from . import data, reproduce, train_cli
     from .bench import cli as bench_cli
 
     parser = argparse.ArgumentParser(
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ecp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bench_cli.add_parser(sub)
-    train.add_parser(sub)
+    train_cli.add_parser(sub)
     reproduce.add_parser(sub)
     data.add_parser(sub)
     return parser
