@@ -79,8 +79,9 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[IO[bytes
     if target.is_dir():
         raise IsADirectoryError(f"{os.fspath(path)!r} is a directory, expected a file path")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.absolute().parent)
+    os.close(fd)
     try:
-        with open(fd, "wb") as f:
+        with open(tmp, "wb") as f:  # f.name is the temporary path: a writer may read it back
             if isinstance(data, str):
                 f.write(data.encode("utf-8"))
             elif isinstance(data, (bytes, bytearray, memoryview)):

@@ -19,7 +19,8 @@ from ._machine import machine_line, source_revision
 
 __all__ = ["update_section", "stamp", "begin_marker", "end_marker"]
 
-_TITLE = "# ecp results\n\nWritten by `ecp bench --results-md` and `ecp reproduce --results-md`; each tool replaces\nonly its own section.\n"
+_TITLE = ("# ecp results\n\nWritten by `ecp bench --results-md` and `ecp reproduce --results-md`; each tool "
+          "replaces\nonly its own section.\n")
 
 
 def begin_marker(tool: str) -> str:

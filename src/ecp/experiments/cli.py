@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ecp`` argument parser with every subcommand."""
-    from . import data, reproduce, train_cli
+    from . import download, reproduce, train_cli
     from .bench import cli as bench_cli
 
     parser = argparse.ArgumentParser(
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_parser(sub)
     train_cli.add_parser(sub)
     reproduce.add_parser(sub)
-    data.add_parser(sub)
+    download.add_parser(sub)
     return parser
 
 
