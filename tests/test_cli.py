@@ -246,3 +246,15 @@ def test_write_atomic_and_strict_json(tmp_path, monkeypatch):
         _files.write_atomic(tmp_path, "x")
     with pytest.raises(ValueError, match="--json: .* is a directory"):
         _files.check_output_file(tmp_path, "--json")
+
+
+@pytest.mark.mnist
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_train_cli_diverged_run_is_valid_json(mnist_path, tmp_path, capsys):
+    out = tmp_path / "div.json"
+    assert cli.main(["train", "--net", "one-conv", "--pool", "max", "--epochs", "1", "--limit-train", "200",
+                     "--limit-test", "50", "--optimizer", "sgd", "--lr", "1e30", "--data", str(mnist_path),
+                     "--json", str(out)]) == 0
+    assert "the run diverged" in capsys.readouterr().out
+    result = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert result["diverged"] is True and result["epochs"][0]["train_loss"] is None

@@ -2,9 +2,12 @@
 
 The record :func:`run_bench` returns is described in :mod:`ecp.experiments.bench`.
 """
+from __future__ import annotations
+
 import datetime
 import os
 import platform
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +29,11 @@ DEFAULT_REPEATS = 15
 DEFAULT_WARMUP = 2
 DEFAULT_GEMM_SIZE = 2048
 GEMM_MAX_REPEATS = 7  # the GEMM yardstick costs ~0.1 s a call; its median settles within a few runs
+# Kernel choice codes (forward IM2COL_BLAS=0, DIRECT_PANEL=1, DIRECT_ROWS=2; backward BLAS=0,
+# DIRECT=1, SPLIT=2; the backward choice may also come as its older string name) -> record names.
+_FORWARD_NAMES = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
+_BACKWARD_NAMES = {0: "im2col+blas", 1: "direct", 2: "direct dx + im2col+blas dW",
+                   "blas": "im2col+blas", "direct": "direct", "split": "direct dx + im2col+blas dW"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -85,15 +93,13 @@ def _measure_gemm(size, dtype, repeats, warmup, progress):
 
 
 
-def kernels_used(shape, dtype):
-    """Which kernel ecp runs for each pass of a layer shape (ecp.conv picks the direct AVX-512
-    kernels where they measured faster, else im2col + BLAS)."""
-    fwd = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
+def kernels_used(shape, dtype) -> dict[str, str]:
+    """Which kernel ecp runs for each pass of a layer shape: ``{"forward", "easy_forward",
+    "backward"}`` -> kernel name (ecp.conv's own choice, asked, not re-derived)."""
     full_wq = shape.full_shape[3]
-    return {"forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, full_wq, dtype)],
-            "easy_forward": fwd[_ecp_conv._forward_kernel(shape.w_shape, full_wq // 2, dtype)],
-            "backward": {"direct": "direct", "blas": "im2col+blas",
-                         "split": "direct dx + im2col+blas dW"}[_ecp_conv._backward_kernel(shape.w_shape)]}
+    return {"forward": _FORWARD_NAMES[_ecp_conv._forward_kernel(shape.w_shape, full_wq, dtype)],
+            "easy_forward": _FORWARD_NAMES[_ecp_conv._forward_kernel(shape.w_shape, full_wq // 2, dtype)],
+            "backward": _BACKWARD_NAMES[_ecp_conv._backward_kernel(shape.w_shape)]}
 
 
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):
@@ -204,9 +210,10 @@ def gemm_dims(size, option="gemm_size"):
     return tuple(int(d) for d in dims)
 
 
-def run_bench(shapes=None, dtype="float32", threads=None, repeats=DEFAULT_REPEATS, *,
-              warmup=DEFAULT_WARMUP, mode=3, gemm_size=DEFAULT_GEMM_SIZE, use_torch=True,
-              memory=True, progress=None, on_shape=None):
+def run_bench(shapes=None, dtype: str = "float32", threads: int | None = None, repeats: int = DEFAULT_REPEATS, *,
+              warmup: int = DEFAULT_WARMUP, mode: int = 3, gemm_size=DEFAULT_GEMM_SIZE, use_torch: bool = True,
+              memory: bool = True, progress: Callable | None = None,
+              on_shape: Callable[[dict, dict], None] | None = None) -> dict:
     """Benchmark the convolution kernels; return the record described in the module docstring.
 
     Parameters

@@ -1,4 +1,6 @@
 """The layer shapes ``ecp bench`` measures: the named ones and ``N,C,H,W:O,kh,kw[:pad]`` specs."""
+from __future__ import annotations
+
 import numpy as np
 
 from ...conv import conv2d_output_shape
@@ -77,11 +79,27 @@ def _parse_ints(text, count, what, spec, option):
     return values
 
 
-def parse_shape(spec, option="--shapes"):
+def parse_shape(spec: str | BenchShape, option: str = "--shapes") -> BenchShape:
     """One shape: a name from :data:`SHAPES` or ``N,C,H,W:O,kh,kw[:pad]`` (kernel ``O, C, kh, kw``).
 
-    Raises ValueError naming ``option`` when the text is neither, or the layer cannot be
-    benchmarked (non-positive sizes, kernel larger than the padded input, output smaller than 2x2).
+    Parameters
+    ----------
+    spec : str or BenchShape
+        The name or custom spec (a BenchShape is returned as is).
+    option : str
+        Named in error messages (the CLI flag, or the argument of :func:`run_bench`).
+
+    Returns
+    -------
+    BenchShape
+
+    Raises
+    ------
+    TypeError
+        ``spec`` is neither a string nor a BenchShape.
+    ValueError
+        The text is neither a name nor a spec, or the layer cannot be benchmarked (non-positive
+        sizes, kernel larger than the padded input, output smaller than 2x2).
     """
     if isinstance(spec, BenchShape):
         return spec
@@ -116,11 +134,27 @@ def parse_shape(spec, option="--shapes"):
     return BenchShape(text, (n, c, h, w), (o, c, kh, kw), pad)
 
 
-def parse_shapes(specs, option="--shapes"):
+def parse_shapes(specs, option: str = "--shapes") -> list[BenchShape]:
     """A list of :class:`BenchShape` from names / custom specs.
 
     Each item may also hold several names joined by commas (``"conv1,conv2"``); a custom shape
     (it contains ``:``) stands alone. Duplicates are dropped, order is kept.
+
+    Parameters
+    ----------
+    specs : str, BenchShape, or a list of them, or None
+        None: :data:`DEFAULT_SHAPES`.
+    option : str
+        Named in error messages.
+
+    Returns
+    -------
+    list of BenchShape
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`parse_shape`; ValueError also when no shape is given.
     """
     if specs is None:
         specs = DEFAULT_SHAPES
