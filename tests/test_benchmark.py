@@ -1,4 +1,4 @@
-"""``ecp bench`` and ecp.experiments.benchmark.run_bench: runs, record keys, shape parsing, errors, no PyTorch.
+"""``ecp bench`` and ecp.experiments.bench.run_bench: runs, record keys, shape parsing, errors, no PyTorch.
 
 No timing is asserted: only that the command runs, checks results, and reports sane numbers.
 """
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import ecp
-from ecp.experiments import benchmark
-from ecp.experiments.benchmark import BenchShape, VerificationError, parse_shapes, run_bench
+from ecp.experiments import bench as benchmark
+from ecp.experiments.bench import BenchShape, VerificationError, parse_shapes, run_bench
+from ecp.experiments.bench import verify as bench_verify
+from ecp.experiments.bench.verify import reference_forward
 
 SMALL_GEMM = 128  # the reference GEMM is not what these tests are about: keep it cheap
 
@@ -164,10 +166,10 @@ def test_bad_shapes_name_the_option(spec, match):
 @pytest.mark.parametrize("argv, message", [
     (["--shapes", "conv9"], "--shapes: unknown shape 'conv9'"),
     (["--shapes", "small", "1,1,8,8:1,9,9"], "--shapes: custom shape '1,1,8,8:1,9,9' gives a 0x0"),
-    (["--shapes", "small", "--threads", "0"], "--threads must be an integer >= 1, got 0"),
-    (["--shapes", "small", "--repeats", "two"], "--repeats must be an integer >= 1, got 'two'"),
     (["--shapes", "small", "--gemm-size", "0"], "--gemm-size must be M or M,K,N"),
     (["--shapes", "small", "--json", "/nonexistent-dir/x.json"], "--json: the folder"),
+    (["--shapes", "small", "--json", "."], "--json: '.' is a directory"),
+    (["--shapes", "small", "--results-md", "."], "--results-md: '.' is a directory"),
 ])
 def test_cli_bad_options_exit_2(argv, message, capsys):
     from ecp.experiments.cli import main
@@ -176,6 +178,20 @@ def test_cli_bad_options_exit_2(argv, message, capsys):
     out, err = capsys.readouterr()
     assert err.startswith("ecp bench: error: ") and message in err
     assert out == ""  # refused before measuring anything
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "0"], "argument --threads: expected an integer >= 1, got '0'"),
+    (["--repeats", "two"], "argument --repeats: expected an integer >= 1, got 'two'"),
+    (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got '-1'"),
+])
+def test_cli_bad_numbers_exit_2(argv, message, capsys):
+    from ecp.experiments.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--shapes", "small"] + argv)
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and message in err and out == ""
 
 
 def test_run_bench_argument_errors():
@@ -191,12 +207,12 @@ def test_run_bench_argument_errors():
 
 def test_wrong_forward_is_not_timed(monkeypatch, capsys):
     """A kernel returning wrong numbers makes the benchmark fail instead of reporting its time."""
-    real = benchmark.easy_conv2d
+    real = bench_verify.easy_conv2d
 
     def off_by_one_pixel(x, w, b=None, mode=0, padding=0):
         return real(x, w, b, mode=(mode + 1) % 4, padding=padding)  # wrong kept pixel
 
-    monkeypatch.setattr(benchmark, "easy_conv2d", off_by_one_pixel)
+    monkeypatch.setattr(bench_verify, "easy_conv2d", off_by_one_pixel)
     with pytest.raises(VerificationError, match="easy_conv2d forward vs conv2d"):
         run_bench(["small"], repeats=1, gemm_size=SMALL_GEMM, use_torch=False)
     from ecp.experiments.cli import main
@@ -207,33 +223,64 @@ def test_wrong_forward_is_not_timed(monkeypatch, capsys):
 
 
 def test_wrong_backward_is_not_timed(monkeypatch):
-    real = benchmark.conv2d_backward
+    real = bench_verify.conv2d_backward
 
     def scaled_dx(dy, x, w, padding=0, compute_dx=True):
         dx, dw, db = real(dy, x, w, padding=padding, compute_dx=compute_dx)
         return dx * 1.01, dw, db
 
-    monkeypatch.setattr(benchmark, "conv2d_backward", scaled_dx)
+    monkeypatch.setattr(bench_verify, "conv2d_backward", scaled_dx)
     with pytest.raises(VerificationError, match="conv2d backward dx"):
         run_bench(["small"], repeats=1, gemm_size=SMALL_GEMM, use_torch=False)
 
 
 def test_progress_line_terminal_and_pipe():
+    from ecp.experiments._progress import StatusLine
+
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
     pipe = io.StringIO()
-    progress = benchmark._Progress(pipe)
+    progress = StatusLine("ecp bench", pipe)
     progress("conv1: checking")
     progress("conv1: timing run 1/3", transient=True)  # counters only on a terminal
     assert pipe.getvalue() == "ecp bench: conv1: checking\n"
     tty = Tty()
-    progress = benchmark._Progress(tty)
+    progress = StatusLine("ecp bench", tty)
     progress("a")
     progress("b", transient=True)
     progress.clear()
-    assert tty.getvalue() == "\r\033[Kecp bench: a\r\033[Kecp bench: b\r\033[K"
+    text = tty.getvalue()
+    assert "ecp bench: a" in text and "ecp bench: b" in text and "\r" in text and "\n" not in text
     quiet = io.StringIO()
-    benchmark._Progress(quiet, enabled=False)("x")
+    StatusLine("ecp bench", quiet, enabled=False)("x")
     assert quiet.getvalue() == ""
+
+
+def test_reference_forward_matches_a_loop():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    got = reference_forward(x, w, b, 1, 1)
+    xp = np.pad(x[1], ((0, 0), (1, 1), (1, 1)))
+    want = np.array([[[np.sum(xp[:, i:i + 3, j:j + 2] * w[o]) + b[o] for j in range(6)] for i in range(6)]
+                     for o in range(4)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_cli_results_md_and_strict_json(tmp_path, capsys):
+    from ecp.experiments.cli import main
+
+    md, path = tmp_path / "results.md", tmp_path / "bench.json"
+    md.write_text("# Results\n\nintro\n\n<!-- begin: ecp bench -->\nold\n<!-- end: ecp bench -->\n\ntail\n")
+    assert main(["bench", "--shapes", "small", "--repeats", "1", "--gemm-size", "64", "--no-torch", "-q",
+                 "--json", str(path), "--results-md", str(md)]) == 0
+    text = md.read_text()
+    assert text.startswith("# Results\n\nintro\n\n<!-- begin: ecp bench -->") and text.endswith("\n\ntail\n")
+    assert "old" not in text and text.count("<!-- begin: ecp bench -->") == 1
+    for stamp in ("- commit: `", "- date: ", "- machine: ", "cores, ISA", "BLAS: ",
+                  "- command: `ecp bench --shapes small"):
+        assert stamp in text, stamp
+    assert "easy speedup over full" in text and "summary: speedups" in text
+    json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left

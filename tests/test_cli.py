@@ -10,9 +10,10 @@ import pytest
 
 import ecp
 from ecp import _threads
-from ecp.experiments import cli, reproduce, train
+from ecp.experiments import cli, reproduce
+from ecp.experiments._progress import BatchBar
 
-TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98"}
+TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged"}
 EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
 
 
@@ -94,15 +95,38 @@ def test_train_cli_bad_arguments(mnist_path, capsys):
     assert code == 2 and "momentum applies only to optimizer sgd" in capsys.readouterr().err
 
 
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
 def test_progress_bar_draws_one_line():
-    stream = io.StringIO()
-    bar = train.ProgressBar(stream)
+    stream = _Tty()
+    bar = BatchBar(stream)
     for done in range(1, 4):
         bar("epoch 1/1", done, 3, 0.5)
-    text = stream.getvalue()
-    assert text.startswith("\repoch 1/1 [") and "3/3 loss 0.5000" in text and "\n" not in text
     bar.clear()
-    assert stream.getvalue().endswith("\r")
+    text = stream.getvalue()
+    assert "epoch 1/1" in text and "3/3" in text and "loss 0.5000" in text and "\n" not in text
+    pipe = io.StringIO()  # not a terminal: nothing drawn
+    bar = BatchBar(pipe)
+    bar("epoch 1/1", 1, 3, 0.5)
+    bar.clear()
+    assert pipe.getvalue() == "" and not bar.enabled
+
+
+def test_train_cli_json_directory_refused_before_training(tmp_path, capsys):
+    code = cli.main(["train", "--net", "one-conv", "--pool", "ecp", "--data", str(tmp_path / "nowhere"),
+                     "--json", str(tmp_path)])
+    assert code == 2 and "--json: " in (err := capsys.readouterr().err) and "is a directory" in err
+
+
+def test_reproduce_out_file_and_results_md_directory_refused(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(["reproduce", "--out", str(tmp_path / "afile"), "--data", str(tmp_path)]) == 2
+    assert "--out: " in (err := capsys.readouterr().err) and "is not a directory" in err
+    assert cli.main(["reproduce", "--out", str(tmp_path / "o"), "--results-md", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def _run_names():
@@ -151,8 +175,12 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
     # Second run: everything is recorded -- nothing is trained, so not even the data is needed.
     stamps = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
     monkeypatch.delenv("ECP_DATA_DIR", raising=False)
-    assert cli.main(argv) == 0
+    results_md = tmp_path / "results.md"
+    assert cli.main(argv + ["--results-md", str(results_md)]) == 0
     second = capsys.readouterr().out
+    text = results_md.read_text()
+    assert "<!-- begin: ecp reproduce -->" in text and text.rstrip().endswith("<!-- end: ecp reproduce -->")
+    assert "- command: `ecp reproduce --quick" in text and "### Table 4:" in text
     assert second.count(": skipped") == 20
     assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == stamps
     assert (out / "tables.md").read_text() == md
@@ -179,3 +207,54 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
 def test_reproduce_tables_need_every_run():
     with pytest.raises(ValueError, match="runs missing for the tables: two-conv-max"):
         reproduce.build_tables({})
+
+
+def test_results_md_sections(tmp_path):
+    from ecp.experiments._results_md import update_section
+
+    path = tmp_path / "results.md"
+    update_section(path, "ecp bench", "bench one", argv=["bench"])
+    update_section(path, "ecp reproduce", "rep one", argv=["reproduce"])
+    update_section(path, "ecp bench", "bench two", argv=["bench", "-q"])
+    text = path.read_text()
+    assert text.startswith("# ecp results") and "bench one" not in text and "rep one" in text
+    assert text.index("bench two") < text.index("rep one")  # replaced in place
+    assert "- command: `ecp bench -q`" in text and "- commit: `" in text and "- machine: " in text
+    path.write_text("<!-- begin: ecp bench -->\nno end\n")
+    with pytest.raises(ValueError, match="markers"):
+        update_section(path, "ecp bench", "x", argv=[])
+    assert path.read_text() == "<!-- begin: ecp bench -->\nno end\n"
+
+
+def test_write_atomic_and_strict_json(tmp_path, monkeypatch):
+    import numpy as np
+
+    from ecp.experiments import _files
+
+    path = tmp_path / "r.json"
+    _files.write_json(path, {"a": float("nan"), "b": [np.float32(1.5), float("-inf")], "c": np.int64(3)})
+    assert json.loads(path.read_text()) == {"a": None, "b": [1.5, None], "c": 3}
+
+    def boom(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _files.write_atomic(path, boom)
+    assert json.loads(path.read_text())["c"] == 3 and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        _files.write_atomic(tmp_path, "x")
+    with pytest.raises(ValueError, match="--json: .* is a directory"):
+        _files.check_output_file(tmp_path, "--json")
+
+
+@pytest.mark.mnist
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_train_cli_diverged_run_is_valid_json(mnist_path, tmp_path, capsys):
+    out = tmp_path / "div.json"
+    assert cli.main(["train", "--net", "one-conv", "--pool", "max", "--epochs", "1", "--limit-train", "200",
+                     "--limit-test", "50", "--optimizer", "sgd", "--lr", "1e30", "--data", str(mnist_path),
+                     "--json", str(out)]) == 0
+    assert "the run diverged" in capsys.readouterr().out
+    result = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert result["diverged"] is True and result["epochs"][0]["train_loss"] is None

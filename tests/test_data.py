@@ -1,4 +1,5 @@
-"""ecp.experiments.data: IDX reading, MNIST loading, to_float, and `ecp data download` against a loopback server.
+"""ecp.experiments.data and .download: IDX reading, MNIST loading, to_float, and `ecp data download` against a
+loopback server.
 
 No test touches the network: downloads are served by an http.server on 127.0.0.1 in a thread.
 """
@@ -8,7 +9,6 @@ import gzip
 import hashlib
 import http.server
 import io
-import os
 import pathlib
 import shutil
 import struct
@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from ecp.experiments import data
-from ecp.experiments.data import DataError, DownloadError
+from ecp.experiments import download as download_mod
+from ecp.experiments.data import DataError
+from ecp.experiments.download import DownloadError
 
 STEMS = data.MNIST_FILES
 GZ_NAMES = [stem + ".gz" for stem in STEMS]
@@ -166,7 +168,8 @@ def test_read_idx_truncated_payload(tmp_path):
     full = idx_bytes(np.ones((10, 4, 4), np.uint8))
     raw = tmp_path / "short-images"
     raw.write_bytes(full[:-7])
-    with pytest.raises(DataError, match=r"short-images: truncated: header declares 10 x 4 x 4 uint8 = 160 bytes.*only 153"):
+    with pytest.raises(DataError, match=r"short-images: truncated: header declares "
+                       r"10 x 4 x 4 uint8 = 160 bytes.*only 153"):
         data.read_idx(raw)
     gz = tmp_path / "short-images.gz"
     gz.write_bytes(gzip.compress(full[:-1]))  # valid gzip, short IDX payload inside
@@ -260,7 +263,8 @@ def test_load_prefers_gz_and_mixes_forms(tmp_path):
 def test_load_label_count_mismatch(tmp_path):
     ds = synthetic()
     write_dataset(tmp_path, ds._replace(train_labels=ds.train_labels[:5]))
-    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: 5 training labels but .*train-images-idx3-ubyte\.gz has 6 images"):
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: 5 training labels but "
+                       r".*train-images-idx3-ubyte\.gz has 6 images"):
         data.load_mnist(tmp_path)
 
 
@@ -284,7 +288,8 @@ def test_load_swapped_or_mismatched_files(tmp_path):
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: expected an IDX file of uint8, 3 dimensions"):
         data.load_mnist(tmp_path)
     write_dataset(tmp_path, ds._replace(test_images=np.zeros((3, 5, 4), np.uint8)))
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: test images are 5 x 4 but the training images .* are 4 x 5"):
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: test images are 5 x 4 "
+                       r"but the training images .* are 4 x 5"):
         data.load_mnist(tmp_path)
 
 
@@ -305,7 +310,8 @@ def test_load_missing_file(tmp_path):
 
 def test_load_limits_checked(tmp_path):
     write_dataset(tmp_path, synthetic())
-    with pytest.raises(ValueError, match=r"limit_train=7 exceeds the 6 training examples in .*train-images-idx3-ubyte\.gz"):
+    with pytest.raises(ValueError, match=r"limit_train=7 exceeds the 6 training examples in "
+                        r".*train-images-idx3-ubyte\.gz"):
         data.load_mnist(tmp_path, limit_train=7)
     with pytest.raises(ValueError, match=r"limit_test must be >= 0, got -1"):
         data.load_mnist(tmp_path, limit_test=-1)
@@ -452,33 +458,33 @@ def test_download_real_mnist_from_loopback(server, mnist_path, tmp_path):
         shutil.copyfile(mnist_path / name, server.root / name)
     dest = tmp_path / "dest" / "mnist"  # created with parents
     lines = []
-    results = data.download(dest, base_url=server.url, log=lines.append, timeout=10)
+    results = download_mod.download(dest, base_url=server.url, log=lines.append, timeout=10)
     assert [r.status for r in results] == ["downloaded"] * 4
     for name in GZ_NAMES:
-        assert md5(dest / name) == data.DATASETS["mnist"]["md5"][name]
+        assert md5(dest / name) == download_mod.DATASETS["mnist"]["md5"][name]
         assert (dest / name).read_bytes() == (mnist_path / name).read_bytes()
-    assert [r.md5 for r in results] == [data.DATASETS["mnist"]["md5"][n] for n in GZ_NAMES]
+    assert [r.md5 for r in results] == [download_mod.DATASETS["mnist"]["md5"][n] for n in GZ_NAMES]
     assert len(lines) == 4 and all("MD5 ok" in line for line in lines)
     assert sorted(p.name for p in dest.iterdir()) == sorted(GZ_NAMES)
     # Run again: every file present and correct -> skipped, no request made.
     before = len(server.requests)
-    results = data.download(dest, base_url=server.url, timeout=10)
+    results = download_mod.download(dest, base_url=server.url, timeout=10)
     assert [r.status for r in results] == ["skipped"] * 4 and len(server.requests) == before
 
 
 def test_download_with_md5_override(server, served_synthetic, tmp_path):
     ds, sums = served_synthetic
     dest = tmp_path / "dest"
-    results = data.download(dest, base_url=server.url.rstrip("/"), md5=sums, timeout=10)
+    results = download_mod.download(dest, base_url=server.url.rstrip("/"), md5=sums, timeout=10)
     assert [r.path.name for r in results] == GZ_NAMES
     assert {r.path.name: r.md5 for r in results} == sums
     assert [p for p in server.requests] == ["/" + n for n in GZ_NAMES]
     for a, b in zip(ds, data.load_mnist(dest)):
         np.testing.assert_array_equal(a, b)
     # Existing good files are skipped; --force fetches them again.
-    assert {r.status for r in data.download(dest, base_url=server.url, md5=sums)} == {"skipped"}
+    assert {r.status for r in download_mod.download(dest, base_url=server.url, md5=sums)} == {"skipped"}
     assert len(server.requests) == 4
-    assert {r.status for r in data.download(dest, base_url=server.url, md5=sums, force=True)} == {"downloaded"}
+    assert {r.status for r in download_mod.download(dest, base_url=server.url, md5=sums, force=True)} == {"downloaded"}
     assert len(server.requests) == 8
     assert leftovers(dest) == []
 
@@ -492,7 +498,7 @@ def test_download_bad_checksum_leaves_nothing(server, served_synthetic, tmp_path
     bad_md5 = hashlib.md5(bytes(corrupted)).hexdigest()
     dest = tmp_path / "dest"
     with pytest.raises(DataError) as info:
-        data.download(dest, base_url=server.url, md5=sums, timeout=10)
+        download_mod.download(dest, base_url=server.url, md5=sums, timeout=10)
     message = str(info.value)
     assert "train-labels-idx1-ubyte.gz" in message
     assert sums["train-labels-idx1-ubyte.gz"] in message and bad_md5 in message
@@ -507,22 +513,24 @@ def test_download_replaces_bad_existing_file(server, served_synthetic, tmp_path)
     stale = dest / "t10k-images-idx3-ubyte.gz"
     stale.write_bytes(b"half a file")
     lines = []
-    results = data.download(dest, base_url=server.url, md5=sums, log=lines.append)
+    results = download_mod.download(dest, base_url=server.url, md5=sums, log=lines.append)
     assert [r.status for r in results] == ["downloaded"] * 4
     assert md5(stale) == sums["t10k-images-idx3-ubyte.gz"]
     assert any("t10k-images-idx3-ubyte.gz: present but MD5 is" in line for line in lines)
 
 
 def test_download_default_md5_mismatch_hints_override(server, served_synthetic, tmp_path):
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: MD5 mismatch .*expected f68b3c2dcbeaaa9fbdd348bbdeb94873.*--md5 NAME=HASH"):
-        data.download(tmp_path / "dest", base_url=server.url)
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: MD5 mismatch "
+                       r".*expected f68b3c2dcbeaaa9fbdd348bbdeb94873.*--md5 NAME=HASH"):
+        download_mod.download(tmp_path / "dest", base_url=server.url)
     assert list((tmp_path / "dest").iterdir()) == []
 
 
 def test_download_404(server, tmp_path):
     dest = tmp_path / "dest"
-    with pytest.raises(DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/train-images-idx3-ubyte\.gz: HTTP 404") as info:
-        data.download(dest, base_url=server.url, timeout=10)
+    with pytest.raises(DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/"
+                       r"train-images-idx3-ubyte\.gz: HTTP 404") as info:
+        download_mod.download(dest, base_url=server.url, timeout=10)
     assert isinstance(info.value, OSError)
     assert list(dest.iterdir()) == []
 
@@ -530,20 +538,20 @@ def test_download_404(server, tmp_path):
 def test_download_truncated_transfer(server, tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError, match=r"truncated/train-images-idx3-ubyte\.gz"):
-        data.download(dest, base_url=server.url + "truncated/", timeout=10)
+        download_mod.download(dest, base_url=server.url + "truncated/", timeout=10)
     assert list(dest.iterdir()) == []
 
 
 def test_download_timeout(server, tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError, match=r"silent/train-images-idx3-ubyte\.gz: .*timed out"):
-        data.download(dest, base_url=server.url + "silent/", timeout=0.3)
+        download_mod.download(dest, base_url=server.url + "silent/", timeout=0.3)
     assert list(dest.iterdir()) == []
 
 
 def test_download_interrupted_leaves_nothing(server, served_synthetic, tmp_path, monkeypatch):
     _, sums = served_synthetic
-    monkeypatch.setattr(data, "_CHUNK", 64)  # several chunks per file
+    monkeypatch.setattr(download_mod, "_CHUNK", 64)  # several chunks per file
 
     seen = []
 
@@ -554,7 +562,7 @@ def test_download_interrupted_leaves_nothing(server, served_synthetic, tmp_path,
 
     dest = tmp_path / "dest"
     with pytest.raises(KeyboardInterrupt):
-        data.download(dest, base_url=server.url, md5=sums, progress=progress)
+        download_mod.download(dest, base_url=server.url, md5=sums, progress=progress)
     assert sorted(p.name for p in dest.iterdir()) == ["train-images-idx3-ubyte.gz"]
     image_calls = [s for s in seen if s[0] == "train-images-idx3-ubyte.gz"]
     size = (server.root / "train-images-idx3-ubyte.gz").stat().st_size
@@ -564,15 +572,15 @@ def test_download_interrupted_leaves_nothing(server, served_synthetic, tmp_path,
 def test_download_no_verify(server, served_synthetic, tmp_path):
     ds, _ = served_synthetic
     dest = tmp_path / "dest"
-    results = data.download(dest, base_url=server.url, verify=False)
+    results = download_mod.download(dest, base_url=server.url, verify=False)
     assert [r.status for r in results] == ["downloaded"] * 4
     np.testing.assert_array_equal(data.load_mnist(dest).train_labels, ds.train_labels)
-    assert {r.status for r in data.download(dest, base_url=server.url, verify=False)} == {"skipped"}
+    assert {r.status for r in download_mod.download(dest, base_url=server.url, verify=False)} == {"skipped"}
     # Without a checksum the content must still be IDX: an error page is refused.
     (server.root / "t10k-images-idx3-ubyte.gz").write_bytes(b"<html>gone</html>")
     dest2 = tmp_path / "dest2"
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz from http://.*not a valid gzip"):
-        data.download(dest2, base_url=server.url, verify=False)
+        download_mod.download(dest2, base_url=server.url, verify=False)
     assert sorted(p.name for p in dest2.iterdir()) == GZ_NAMES[:2]
 
 
@@ -580,35 +588,71 @@ def test_download_argument_checks(tmp_path):
     dest = tmp_path / "never-created"
     good = "0" * 32
     with pytest.raises(ValueError, match="md5: unknown file 'foo.gz'"):
-        data.download(dest, md5={"foo.gz": good})
+        download_mod.download(dest, md5={"foo.gz": good})
     with pytest.raises(ValueError, match="must be 32 hexadecimal digits"):
-        data.download(dest, md5={GZ_NAMES[0]: "xyz"})
+        download_mod.download(dest, md5={GZ_NAMES[0]: "xyz"})
     with pytest.raises(ValueError, match="contradict"):
-        data.download(dest, md5={GZ_NAMES[0]: good}, verify=False)
+        download_mod.download(dest, md5={GZ_NAMES[0]: good}, verify=False)
     with pytest.raises(ValueError, match="dataset must be one of"):
-        data.download(dest, dataset="cifar")
+        download_mod.download(dest, dataset="cifar")
     with pytest.raises(ValueError, match="base_url must be a URL"):
-        data.download(dest, base_url="no-scheme/")
+        download_mod.download(dest, base_url="no-scheme/")
     with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
-        data.download(dest, timeout=0)
+        download_mod.download(dest, timeout=0)
     assert not dest.exists()
 
 
 def test_progress_line():
-    stream = io.StringIO()
-    line = data._ProgressLine(stream)
+    from ecp.experiments._progress import ByteBar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    line = ByteBar(stream)
     line("f.gz", 500_000, 1_000_000)
-    line("f.gz", 600_000, 1_000_000)  # within 0.1 s: not redrawn
     line("f.gz", 1_000_000, 1_000_000)  # completion always drawn
     line.end()
     text = stream.getvalue()
-    first, second = text.split("\r")[1:]
-    assert first == "f.gz  500.0 kB / 1.0 MB   50%"
-    # The shorter second text is padded with spaces to erase the first one.
-    assert second.rstrip(" \n") == "f.gz  1.0 MB / 1.0 MB  100%"
-    assert len(second) == len(first) + 1 and second.endswith("\n")
-    line.end()  # nothing drawn since: no extra newline
+    assert "f.gz" in text and "1.00M/1.00M" in text and "100%" in text and text.endswith("\n")
+    line.end()  # nothing drawn since: no extra output
     assert stream.getvalue() == text
+    pipe = io.StringIO()  # not a terminal: no bar
+    ByteBar(pipe)("f.gz", 1, 2)
+    assert pipe.getvalue() == ""
+
+
+def test_names_of_the_download_module_still_reachable_from_data():
+    assert data.download is download_mod.download and data.DownloadError is DownloadError
+    assert data.DATASETS is download_mod.DATASETS and data.md5sum is download_mod.md5sum
+    with pytest.raises(AttributeError):
+        data.no_such_name  # noqa: B018
+
+
+def test_download_without_pooch_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from ecp.experiments.cli import main
+
+    monkeypatch.setitem(sys.modules, "pooch", None)  # `import pooch` now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "ecp\[data\]"'):
+        download_mod.download(tmp_path / "d")
+    assert main(["data", "download", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ecp data: error: ") and 'pip install "ecp[data]"' in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_download_file_url_mirror(tmp_path):
+    ds = synthetic(n_train=5, n_test=3, rows=4, cols=4, seed=1)
+    src = tmp_path / "mirror"
+    src.mkdir()
+    write_dataset(src, ds)
+    sums = {name: md5(src / name) for name in GZ_NAMES}
+    results = download_mod.download(tmp_path / "dest", base_url=src.as_uri(), md5=sums)
+    assert [r.status for r in results] == ["downloaded"] * 4
+    np.testing.assert_array_equal(data.load_mnist(tmp_path / "dest").test_labels, ds.test_labels)
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -616,7 +660,7 @@ def test_progress_line():
 def _cli(argv):
     parser = argparse.ArgumentParser(prog="ecp")
     sub = parser.add_subparsers(dest="command", required=True)
-    data.add_parser(sub)
+    download_mod.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -661,7 +705,7 @@ def test_cli_bad_arguments(argv, capsys):
 
 def test_ecp_cli_main_data_errors(server, served_synthetic, tmp_path, capsys):
     """Through the real `ecp` entry point: failures are one `ecp data: error:` line, exit 2."""
-    for module in ("ecp.experiments.benchmark", "ecp.experiments.train", "ecp.experiments.reproduce"):
+    for module in ("ecp.experiments.bench", "ecp.experiments.train", "ecp.experiments.reproduce"):
         pytest.importorskip(module, reason=f"{module} (another CLI subcommand) is not there yet")
     from ecp.experiments.cli import main
 

@@ -3,7 +3,7 @@ exactly; the per-epoch record and its timings are consistent."""
 import numpy as np
 import pytest
 
-from ecp.experiments import data, train
+from ecp.experiments import data, train, train_cli
 from ecp.nn.models import build_network
 
 KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
@@ -22,7 +22,9 @@ def test_short_training_run_learns(small_mnist, pool):
     config = train.TrainConfig(net="two-conv", pool=pool, mode=0 if pool == "ecp" else None, epochs=2)
     seen = []
     result = train.run(config, small_mnist, on_epoch=seen.append)
-    assert set(result) == {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98"}
+    assert set(result) == {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98",
+                           "diverged"}
+    assert result["diverged"] is False
     assert result["mode"] == (0 if pool == "ecp" else None)
     assert [e["epoch"] for e in result["epochs"]] == [1, 2] and seen == result["epochs"]
     for e in result["epochs"]:
@@ -151,9 +153,9 @@ def test_paper_settings_flag():
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--net", "two-conv", "--pool", "ecp", "--paper-settings",
                               "--lr", "0.1", "--lr-decay", "0.3", "--optimizer", "adam", "--batch-size", "7"])
-    cfg = train.config_from_args(args)
+    cfg = train_cli.config_from_args(args)
     assert (cfg.optimizer, cfg.batch_size, cfg.lr, cfg.lr_decay, cfg.momentum) == ("sgd", 50, 1e-3, 1.0, 0.0)
-    default = train.config_from_args(parser.parse_args(["train", "--net", "one-conv", "--pool", "max"]))
+    default = train_cli.config_from_args(parser.parse_args(["train", "--net", "one-conv", "--pool", "max"]))
     assert (default.optimizer, default.lr, default.lr_decay, default.lr_min) == ("adam", 1e-3, 0.5, 1e-5)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--net", "one-conv", "--pool", "max", "--lr-decay", "0"])

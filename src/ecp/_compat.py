@@ -15,7 +15,7 @@ MOVED_MODULES = {
     "ecp.optim": "ecp.nn.optim",
     "ecp.models": "ecp.nn.models",
     "ecp.train": "ecp.experiments.train",
-    "ecp.benchmark": "ecp.experiments.benchmark",
+    "ecp.benchmark": "ecp.experiments.bench",
     "ecp.reproduce": "ecp.experiments.reproduce",
     "ecp.data": "ecp.experiments.data",
     "ecp.cli": "ecp.experiments.cli",

@@ -1,7 +1,9 @@
 """The ``ecp`` command line: ``ecp bench``, ``ecp train``, ``ecp reproduce``, ``ecp data download``.
 
-Each subcommand lives in its own module, which provides ``add_parser(subparsers)``; the parser it
-adds sets ``func`` to the function that runs it (returning an exit code).
+Each subcommand's module provides ``add_parser(subparsers)``; the parser it adds sets ``func`` to
+the function that runs it (returning an exit code). Errors a user can fix (bad input, missing or
+corrupt files, a missing optional package) end the command with one line on stderr and exit
+status 2; ``ECP_DEBUG=1`` shows the traceback instead.
 """
 import argparse
 import os
@@ -9,9 +11,13 @@ import sys
 
 from .. import __version__
 
+__all__ = ["main", "build_parser"]
 
-def build_parser():
-    from . import benchmark, data, reproduce, train
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ecp`` argument parser with every subcommand."""
+    from . import download, reproduce, train_cli
+    from .bench import cli as bench_cli
 
     parser = argparse.ArgumentParser(
         prog="ecp",
@@ -19,24 +25,25 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"ecp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    benchmark.add_parser(sub)
-    train.add_parser(sub)
+    bench_cli.add_parser(sub)
+    train_cli.add_parser(sub)
     reproduce.add_parser(sub)
-    data.add_parser(sub)
+    download.add_parser(sub)
     return parser
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``ecp`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line, for the stamp of docs/results.md
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("ecp: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as exc:
-        # Bad input, missing or corrupt files: one clear line, no traceback.
-        # ECP_DEBUG=1 shows the traceback instead.
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         if os.environ.get("ECP_DEBUG"):
             raise
         print(f"ecp {args.command}: error: {exc}", file=sys.stderr)

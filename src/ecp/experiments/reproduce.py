@@ -22,11 +22,14 @@ import os
 import sys
 import time
 
-from . import train
 from .._threads import get_num_threads, set_num_threads
+from . import train, train_cli
+from ._files import check_output_file, write_atomic, write_json
+from ._progress import BatchBar
+from ._results_md import update_section
 
-__all__ = ["RUNS", "run_name", "run_matrix", "load_runs", "build_tables", "tables_markdown",
-           "write_tables", "write_figures", "add_parser"]
+__all__ = ["RUNS", "run_name", "method_label", "run_matrix", "load_runs", "build_tables", "tables_markdown",
+           "write_tables", "write_figures"]
 
 NETS_ORDER = ("two-conv", "one-conv")  # two-conv first: Tables 3 and 4 need only it
 TABLE_ECP_MODE = 0  # the ECP row of Tables 3, 5 and 6 (the paper's shows K = 0)
@@ -142,7 +145,7 @@ def run_matrix(base_config, out_dir, load_dataset, *, limit_train=None, limit_te
         wall = time.perf_counter() - t0
         record = dict(result)
         record["settings"] = dict(wanted, threads=get_num_threads())
-        train.write_json(record, path)
+        write_json(path, record)
         records[name] = record
         if progress is not None and hasattr(progress, "clear"):
             progress.clear()
@@ -288,13 +291,11 @@ def write_tables(tables, out_dir, settings=None):
     out_dir = os.fspath(out_dir)
     paths = []
     md = os.path.join(out_dir, "tables.md")
-    with open(md, "w", encoding="utf-8") as f:
-        f.write(tables_markdown(tables, settings))
+    write_atomic(md, tables_markdown(tables, settings))
     paths.append(md)
     for number, (_, rows) in sorted(tables.items()):
         path = os.path.join(out_dir, f"table{number}.csv")
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(_table_csv(rows))
+        write_atomic(path, _table_csv(rows))
         paths.append(path)
     return paths
 
@@ -350,7 +351,7 @@ def write_figures(records, out_dir):
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         path = os.path.join(os.fspath(out_dir), f"figure{number}.png")
-        fig.savefig(path)
+        write_atomic(path, lambda f, fig=fig: fig.savefig(f, format="png"))
         plt.close(fig)
         paths.append(path)
     return paths
@@ -375,8 +376,11 @@ def add_parser(subparsers):
     p.add_argument("--out", metavar="DIR", default="ecp-reproduce",
                    help="output folder (default: ./ecp-reproduce)")
     p.add_argument("--quick", action="store_true", help="a run of minutes: subset of the data, 1 epoch")
-    train.add_common_arguments(p, epochs_default=None,
+    train_cli.add_common_arguments(p, epochs_default=None,
                                epochs_help=f"training epochs per run (default: {DEFAULT_EPOCHS}; 1 with --quick)")
+    p.add_argument("--results-md", metavar="PATH", default=None,
+                   help="replace the `ecp reproduce` section of this Markdown file (e.g. docs/results.md) with "
+                        "the tables, stamped with the commit, date, machine and command")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(func=main)
     return p
@@ -393,17 +397,21 @@ def main(args):
     elif epochs is None:
         epochs = DEFAULT_EPOCHS
     args.epochs = epochs
-    base = train.config_from_args(args, net="two-conv", pool="max", mode=None)
+    base = train_cli.config_from_args(args, net="two-conv", pool="max", mode=None)
+    out_dir = args.out
+    # Refused before any training: an --out that is a file, a --results-md that is a folder.
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out: {out_dir!r} is not a directory")
+    if args.results_md is not None:
+        check_output_file(args.results_md, "--results-md")
     if args.threads is not None:
         set_num_threads(args.threads)
-    out_dir = args.out
     os.makedirs(out_dir, exist_ok=True)
     out = sys.stdout
-    bar = train.ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
+    bar = BatchBar(sys.stderr, enabled=not args.no_progress)
 
     def log(line):
-        if bar is not None:
-            bar.clear()
+        bar.clear()
         print(line, file=out, flush=True)
 
     def load():
@@ -413,13 +421,13 @@ def main(args):
 
     settings = _settings(base, limit_train, limit_test)
     log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
-        f"{base.optimizer} lr {base.lr:g}{train.describe_decay(base)}, batch {base.batch_size}, "
+        f"{base.optimizer} lr {base.lr:g}{train_cli.describe_decay(base)}, batch {base.batch_size}, "
         f"seed {base.seed}, {base.dtype}, "
         f"{get_num_threads()} threads"
         + (f"; first {limit_train} training images" if limit_train else "")
         + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
     records = run_matrix(base, out_dir, load, limit_train=limit_train, limit_test=limit_test, log=log,
-                         progress=bar)
+                         progress=bar if bar.enabled else None)
     tables = build_tables(records)
     shown = {k: v for k, v in settings.items() if v is not None}
     paths = write_tables(tables, out_dir, shown)
@@ -431,4 +439,8 @@ def main(args):
         print("matplotlib is not installed: figures skipped (pip install matplotlib)", file=out)
     else:
         print("wrote " + ", ".join(figures), file=out)
+    if args.results_md is not None:
+        body = tables_markdown(tables, shown).split("\n", 2)[2]  # without the document's title
+        update_section(args.results_md, "ecp reproduce", body, argv=getattr(args, "argv", None))
+        print(f"wrote the ecp reproduce section of {args.results_md}", file=out)
     return 0

@@ -1,4 +1,4 @@
-"""Training with the paper's timings, and the ``ecp train`` command.
+"""Training with the paper's timings (the command line is :mod:`ecp.experiments.train_cli`).
 
 Per epoch (:func:`train_epoch` then :func:`evaluate`), as the paper measures them:
 
@@ -13,25 +13,24 @@ Per epoch (:func:`train_epoch` then :func:`evaluate`), as the paper measures the
 :func:`run` builds a network from a :class:`TrainConfig`, trains it and returns the result
 dictionary that ``ecp train --json`` writes.
 """
-import argparse
+from __future__ import annotations
+
 import contextlib
 import dataclasses
-import json
 import math
 import os
-import sys
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .._threads import get_num_threads, set_num_threads
 from .._validation import check_int
 from ..nn import SoftmaxCrossEntropy, models, optim
 from ..nn.init import as_generator
 
 __all__ = [
-    "OPTIMIZERS", "TrainConfig", "make_optimizer", "train_epoch", "evaluate", "run",
-    "summarize", "write_json", "add_parser",
+    "OPTIMIZERS", "TARGET_ACCURACY", "TrainConfig", "lr_for_epoch", "make_optimizer", "train_epoch", "evaluate",
+    "run", "summarize", "mode_record", "numpy_blas_single_thread",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
@@ -47,9 +46,8 @@ class TrainConfig:
     schedule; plain SGD with its batch size and a constant learning rate is
     ``optimizer="sgd", lr_decay=1.0`` (``ecp train --paper-settings``).
 
-    The decay: measured on full MNIST (two-conv, seeds 0-2), a constant rate left ECP's second
-    epoch at 97.98-98.54% test accuracy; halving it after the first gave 98.29-98.57% (max
-    pooling 98.55-98.93% -> 98.59-98.99%).
+    Why the decay: with it, ECP and max pooling reach the paper's 98% within two epochs on MNIST
+    (``ecp reproduce`` shows it; ``--lr-decay 1`` gives the constant rate).
 
     A seed fixes the initial weights, the random modes and the order of the examples, so the
     same config on the same data reproduces a run exactly (the kernels give the same results on
@@ -70,8 +68,19 @@ class TrainConfig:
     dtype: str = "float32"
     eval_batch_size: int = 1000
 
-    def validate(self):
-        """Raise ValueError / TypeError naming the bad field; returns self."""
+    def validate(self) -> TrainConfig:
+        """Check every field.
+
+        Returns
+        -------
+        TrainConfig
+            ``self``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A field is out of range or of the wrong type (the message names it).
+        """
         if self.net not in models.NETS:
             raise ValueError(f"net must be one of {', '.join(models.NETS)}, got {self.net!r}")
         if self.pool not in models.POOLS:
@@ -101,13 +110,13 @@ class TrainConfig:
         return self
 
 
-def lr_for_epoch(config, epoch):
+def lr_for_epoch(config: TrainConfig, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (1-based): lr * lr_decay**(epoch - 1), not below
     lr_min (nor above lr, when lr itself is below lr_min)."""
     return max(min(config.lr, config.lr_min), config.lr * config.lr_decay ** (epoch - 1))
 
 
-def make_optimizer(net, name="adam", lr=1e-3, momentum=0.0):
+def make_optimizer(net, name: str = "adam", lr: float = 1e-3, momentum: float = 0.0) -> optim.Optimizer:
     """Adam or SGD over all of ``net``'s parameters (its flat buffers)."""
     if name == "adam":
         return optim.Adam(net.parameters(), net.gradients(), lr=lr)
@@ -126,7 +135,8 @@ def _check_xy(x, y, dtype, what):
     return y.astype(np.intp, copy=False)
 
 
-def train_epoch(net, optimizer, x, y, *, batch_size=50, rng, on_batch=None):
+def train_epoch(net, optimizer, x: np.ndarray, y: np.ndarray, *, batch_size: int = 50, rng,
+                on_batch: Callable[[int, int, float], None] | None = None) -> dict:
     """One pass over the training set in a random order.
 
     Parameters
@@ -174,7 +184,7 @@ def train_epoch(net, optimizer, x, y, *, batch_size=50, rng, on_batch=None):
     }
 
 
-def evaluate(net, x, y, *, batch_size=1000):
+def evaluate(net, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1000) -> float:
     """Accuracy (a fraction 0..1) of ``net`` on ``x`` (N, 1, H, W), labels ``y`` (N,), in batches."""
     y = _check_xy(x, y, net.dtype, "test")
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -184,14 +194,14 @@ def evaluate(net, x, y, *, batch_size=1000):
     return correct / x.shape[0]
 
 
-def summarize(epochs, target=TARGET_ACCURACY):
+def summarize(epochs: list[dict], target: float = TARGET_ACCURACY) -> tuple[float | None, int | None]:
     """``(best_test_accuracy, first_epoch_at_target or None)`` from per-epoch records."""
     best = max((e["test_accuracy"] for e in epochs), default=None)
     first = next((e["epoch"] for e in epochs if e["test_accuracy"] >= target), None)
     return best, first
 
 
-def mode_record(modes):
+def mode_record(modes: list[int]) -> int | list[int] | None:
     """The JSON ``mode``: None without random pooling, the K when every pooling layer uses the
     same one, else the list of per-layer K."""
     if not modes:
@@ -199,7 +209,8 @@ def mode_record(modes):
     return modes[0] if len(set(modes)) == 1 else list(modes)
 
 
-def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
+def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_batch: Callable | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Build the network of ``config``, train it on ``dataset`` and evaluate after each epoch.
 
     Parameters
@@ -215,7 +226,14 @@ def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
     dict with exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`),
     ``epochs`` (list of per-epoch records: ``epoch``, ``train_time_s``, ``test_time_s``,
     ``conv_time_s``, ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1) and
-    ``first_epoch_at_98`` (first epoch with test accuracy >= 0.98, or None).
+    ``first_epoch_at_98`` (first epoch with test accuracy >= 0.98, or None) and ``diverged``
+    (True when some epoch's training loss is NaN or infinite; such a loss is written as ``null``
+    by ``ecp train --json``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad ``config`` field, or images that are not 28x28, or an empty test set.
     """
     from . import data
 
@@ -262,11 +280,12 @@ def run(config, dataset, *, on_start=None, on_batch=None, on_epoch=None):
         "epochs": records,
         "best_test_accuracy": best,
         "first_epoch_at_98": first,
+        "diverged": not all(math.isfinite(e["train_loss"]) for e in records),
     }
 
 
 @contextlib.contextmanager
-def numpy_blas_single_thread():
+def numpy_blas_single_thread() -> Iterator[None]:
     """Run the block with NumPy's own BLAS (the one behind ``@``) on one thread.
 
     The Linear layers' products are tiny (batch x 512 x 100), so threads gain nothing there; but
@@ -285,250 +304,3 @@ def numpy_blas_single_thread():
         return
     with controller.select(filepath=paths).limit(limits=1):
         yield
-
-
-def write_json(obj, path):
-    """Write ``obj`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-# ------------------------------------------------------------------------------------ output
-
-class ProgressBar:
-    """A progress bar over batches on one self-overwriting terminal line (at most 10 redraws/s)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.last = 0.0
-        self.width = 0
-        self.start = None  # (time, batches done) at the first call of the current pass
-
-    def __call__(self, label, done, total, loss):
-        now = time.perf_counter()
-        if self.start is None or done <= self.start[1]:
-            self.start = (now, done)
-        if done != total and now - self.last < 0.1:
-            return
-        self.last = now
-        bar = "#" * int(28 * done / total)
-        text = f"{label} [{bar:<28}] {done}/{total} loss {loss:.4f}"
-        elapsed = now - self.start[0]
-        if elapsed > 0 and done > self.start[1]:
-            text += f" {(done - self.start[1]) / elapsed:.0f} batch/s"
-        self.stream.write("\r" + text + " " * max(0, self.width - len(text)))
-        self.stream.flush()
-        self.width = len(text)
-
-    def clear(self):
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-            self.width = 0
-
-
-def format_epoch(record, epochs):
-    return (f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
-            f"test accuracy {100 * record['test_accuracy']:.2f}%  train {record['train_time_s']:.2f} s  "
-            f"test {record['test_time_s']:.2f} s  conv {record['conv_time_s']:.2f} s")
-
-
-def describe_modes(modes):
-    if not modes:
-        return ""
-    return f", mode K={modes[0]}" if len(set(modes)) == 1 else f", mode K={modes} (per layer)"
-
-
-def describe_decay(config):
-    """' x0.5/epoch (min 1e-05)', or '' for a constant rate."""
-    return f" x{config.lr_decay:g}/epoch (min {config.lr_min:g})" if config.lr_decay != 1 else ""
-
-
-def describe_run(config, modes):
-    """One line: network, pooling, modes and training settings."""
-    return (f"{config.net} / {config.pool}{describe_modes(modes)}; {config.optimizer} lr {config.lr:g}"
-            f"{describe_decay(config)}"
-            f"{f' momentum {config.momentum:g}' if config.momentum else ''}, batch {config.batch_size}, "
-            f"seed {config.seed}, {config.dtype}, {get_num_threads()} threads")
-
-
-# --------------------------------------------------------------------------------------- CLI
-
-def mode_arg(text):
-    """argparse type for --mode: an integer 0..3 or 'random'."""
-    if text == "random":
-        return text
-    if text in ("0", "1", "2", "3"):
-        return int(text)
-    raise argparse.ArgumentTypeError(f"expected 0, 1, 2, 3 or random, got {text!r}")
-
-
-def _int_at_least(minimum):
-    """An argparse type: an integer >= minimum, with a message saying so."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-positive_int = _int_at_least(1)
-nonnegative_int = _int_at_least(0)
-
-
-def _float_arg(ok, expected):
-    """An argparse type: a finite float for which ``ok(value)`` holds, with a message saying what
-    was expected."""
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not (math.isfinite(value) and ok(value)):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-    return parse
-
-
-positive_float = _float_arg(lambda v: v > 0, "a number > 0")
-nonnegative_float = _float_arg(lambda v: v >= 0, "a number >= 0")
-decay_arg = _float_arg(lambda v: 0 < v <= 1, "a number in (0, 1]")
-momentum_arg = _float_arg(lambda v: 0 <= v < 1, "a number in [0, 1)")
-
-
-def add_common_arguments(p, *, epochs_default, epochs_help=None):
-    """Flags shared by ``ecp train`` and ``ecp reproduce``."""
-    p.add_argument("--epochs", type=positive_int, default=epochs_default, metavar="E",
-                   help=epochs_help or f"training epochs (default: {epochs_default})")
-    p.add_argument("--batch-size", type=positive_int, default=50, metavar="B",
-                   help="training batch size (default: 50, the paper's)")
-    p.add_argument("--lr", type=positive_float, default=1e-3,
-                   help="learning rate (default: 0.001, the paper's)")
-    p.add_argument("--lr-decay", type=decay_arg, default=0.5, metavar="G",
-                   help="multiply the learning rate by G after every epoch (default: 0.5; 1: constant)")
-    p.add_argument("--lr-min", type=nonnegative_float, default=1e-5, metavar="LR",
-                   help="the decay stops at this rate (default: 1e-5)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
-                   help="adam (default) or sgd (plain SGD with the paper's batch 50 and lr 0.001)")
-    p.add_argument("--paper-settings", action="store_true",
-                   help="the paper's bare settings: plain SGD, batch 50, constant lr 0.001 (overrides "
-                        "--optimizer, --batch-size, --lr, --lr-decay and --momentum)")
-    p.add_argument("--momentum", type=momentum_arg, default=0.0,
-                   help="SGD momentum (default: 0, plain SGD)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="seeds the weights, the random modes and the data order (default: 0)")
-    p.add_argument("--data", metavar="DIR",
-                   help="folder with the MNIST files (default: $ECP_DATA_DIR)")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="threads for the kernels and BLAS (default: all cores)")
-    p.add_argument("--limit-train", type=positive_int, metavar="N",
-                   help="use only the first N training images (quick runs)")
-    p.add_argument("--limit-test", type=positive_int, metavar="N",
-                   help="use only the first N test images (quick runs)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="floating-point type (default: float32)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=1000, metavar="B",
-                   help="batch size for evaluating the test set (default: 1000)")
-
-
-def add_parser(subparsers):
-    """Add ``ecp train`` to the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "train",
-        help="train one of the paper's networks on MNIST, timing it like the paper",
-        description=(
-            "Train the paper's one-conv or two-conv network on MNIST with max, average, random "
-            "(full conv + random pooling) or ECP (easy conv + random pooling) pooling. Each epoch "
-            "reports the training loss, the test accuracy, the training pass time, the test time "
-            "and the time inside the convolution kernels (the paper's PureConvTime)."
-        ),
-        epilog=("Defaults: Adam, lr 0.001 halved after every epoch (down to 1e-5), batch 50. The paper "
-                "gives batch 50 and lr 0.001 but no optimiser or schedule: --paper-settings trains with "
-                "plain SGD and those numbers, constant. Data: --data DIR or ECP_DATA_DIR; get MNIST "
-                "with `ecp data download DIR`."),
-    )
-    p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
-    p.add_argument("--pool", choices=models.POOLS, required=True,
-                   help="max, avg, random (full conv then random pooling) or ecp (easy conv)")
-    p.add_argument("--mode", type=mode_arg, metavar="{0,1,2,3,random}",
-                   help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
-    add_common_arguments(p, epochs_default=5)
-    p.add_argument("--json", metavar="PATH",
-                   help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
-                        "K when they differ; null for max/avg), epochs (per epoch: epoch, train_time_s, "
-                        "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
-                        "first_epoch_at_98 (or null)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
-    p.set_defaults(func=main)
-    return p
-
-
-def config_from_args(args, **overrides):
-    fields = dict(
-        net=getattr(args, "net", "two-conv"), pool=getattr(args, "pool", "ecp"), mode=getattr(args, "mode", None),
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        lr_min=args.lr_min, optimizer=args.optimizer, momentum=args.momentum, seed=args.seed,
-        dtype=args.dtype, eval_batch_size=args.eval_batch_size,
-    )
-    if getattr(args, "paper_settings", False):
-        fields.update(optimizer="sgd", batch_size=50, lr=1e-3, lr_decay=1.0, momentum=0.0)
-    fields.update(overrides)
-    return TrainConfig(**fields).validate()
-
-
-def load_data(args):
-    """MNIST from --data / ECP_DATA_DIR with the --limit-* flags (FileNotFoundError if absent)."""
-    from . import data
-
-    return data.load_mnist(data.resolve_data_dir(args.data), limit_train=args.limit_train,
-                           limit_test=args.limit_test)
-
-
-def main(args):
-    """Run ``ecp train``; returns the exit code."""
-    config = config_from_args(args)
-    if args.threads is not None:
-        set_num_threads(args.threads)
-    if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"--json: folder {folder} does not exist")
-    dataset = load_data(args)
-    out = sys.stdout
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
-
-    def on_start(net):
-        print(f"ecp train: {describe_run(config, net.modes)}; {len(dataset.train_labels)} training / "
-              f"{len(dataset.test_labels)} test images", file=out, flush=True)
-
-    def on_batch(epoch, done, total, loss):
-        bar(f"epoch {epoch}/{config.epochs}", done, total, loss)
-
-    def on_epoch(record):
-        if bar is not None:
-            bar.clear()
-        print(format_epoch(record, config.epochs), file=out, flush=True)
-
-    result = run(config, dataset, on_start=on_start, on_batch=on_batch if bar is not None else None, on_epoch=on_epoch)
-    first = result["first_epoch_at_98"]
-    print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "
-          f"{first if first is not None else 'none'}", file=out, flush=True)
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}", file=out, flush=True)
-    return 0

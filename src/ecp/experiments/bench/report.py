@@ -1,0 +1,131 @@
+"""The text tables ``ecp bench`` prints (and puts in ``docs/results.md``)."""
+from .._machine import blas_summary
+
+__all__ = ["format_header", "format_shape", "format_summary", "format_report"]
+
+
+def _num(value, suffix=""):
+    """Three significant digits or more: 149, 23.2, 1.71, 0.214, 0.0186."""
+    if value is None:
+        return "-"
+    a = abs(value)
+    digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3 if a >= 0.1 else 4
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _ratio(value):
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_header(record):
+    """The lines printed before the per-shape tables."""
+    cfg, sysinfo, gemm = record["config"], record["system"], record["gemm"]
+    gemm_name = "SGEMM" if gemm["dtype"] == "float32" else "DGEMM"
+    lines = [
+        f"ecp {record['ecp_version']} bench: {cfg['dtype']}, {cfg['threads']} thread(s) "
+        f"(ecp OpenMP {'on' if sysinfo['openmp_enabled'] else 'OFF'}, ecp threads "
+        f"{sysinfo['ecp_num_threads']}, direct AVX-512 conv kernels "
+        f"{'on' if sysinfo.get('conv_direct_kernels') else 'off'}), "
+        f"mode K={cfg['mode']}; ms: median (min) of "
+        f"{cfg['repeats']} runs after {cfg['warmup']} warm-up, contenders interleaved",
+        f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores); NumPy {sysinfo['numpy']}, "
+        f"SciPy {sysinfo['scipy']}, PyTorch {sysinfo['torch'] or 'not installed'}"
+        + (f"; load average {sysinfo['loadavg'][0]:.2f} at the start" if sysinfo.get("loadavg")
+           else ""),
+    ]
+    load, cores = sysinfo.get("loadavg"), sysinfo.get("cpu_count") or 1
+    if load and load[0] > 0.5 * cores:
+        lines.append(f"warning: the machine is busy (load {load[0]:.2f} on {cores} cores): "
+                     "threads wait for time slices and timings are noisy")
+    env = ", ".join(f"{k}={v}" for k, v in sysinfo["env"].items() if v is not None)
+    lines.append("BLAS: " + "; ".join(blas_summary(sysinfo["threadpool_info"])) + (f" [{env}]" if env else ""))
+    lines.append(
+        f"{gemm_name} {gemm['m']}x{gemm['k']}x{gemm['n']}: ecp's BLAS (SciPy) "
+        f"{gemm['ecp_blas']['gflops']:.1f} GFLOP/s, NumPy {gemm['numpy']['gflops']:.1f} GFLOP/s "
+        f"(median of {gemm['runs']}); '% {gemm_name}' below is of ecp's BLAS rate")
+    return lines
+
+
+def format_shape(rec, record):
+    """The table of one shape: rows of quantities, columns forward / backward."""
+    tim = rec["timings"]
+    g, pct, sp, mem = rec["gflops"], rec["pct_of_gemm"] or {}, rec["speedup"], rec["memory_mb"]
+    gemm_name = "SGEMM" if record["gemm"]["dtype"] == "float32" else "DGEMM"
+
+    def ms(prefix):
+        return [_num(tim[f"{prefix}_{d}"]["median_ms"]) + f" ({_num(tim[f'{prefix}_{d}']['min_ms'])})"
+                for d in ("forward", "backward")]
+
+    def pair(values, kind, fmt):
+        return [fmt(values.get(f"{kind}_{d}")) for d in ("forward", "backward")]
+
+    def speed(key):
+        return [_ratio(sp[f"{key}_{d}"]) for d in ("forward", "backward")]
+
+    rows = [
+        ("full conv", "ms", *ms("full")),
+        ("easy conv (ECP layer)", "ms", *ms("easy")),
+        ("easy speedup over full", "", _ratio(sp["forward"]), _ratio(sp["backward"])),
+        ("full conv", "GFLOP/s", *pair(g, "full", _num)),
+        ("easy conv", "GFLOP/s", *pair(g, "easy", _num)),
+        ("full conv", f"% {gemm_name}", *pair(pct, "full", lambda v: _num(v, "%"))),
+        ("easy conv", f"% {gemm_name}", *pair(pct, "easy", lambda v: _num(v, "%"))),
+    ]
+    if mem is not None:
+        rows += [
+            ("full conv peak memory", "MB", *pair(mem, "full", _num)),
+            ("easy conv peak memory", "MB", *pair(mem, "easy", _num)),
+            ("easy / full memory", "", *pair(mem, "ratio", _ratio)),
+        ]
+    rows += [
+        ("ecp conv + max-pool", "ms", *ms("ecp_conv_maxpool")),
+        ("ECP layer speedup", "vs ecp conv+mp", *speed("layer_vs_ecp_conv_maxpool")),
+    ]
+    if "torch_conv_forward" in tim:
+        rows += [
+            ("PyTorch conv", "ms", *ms("torch_conv")),
+            ("PyTorch conv + max-pool", "ms", *ms("torch_conv_maxpool")),
+            ("PyTorch stride-2 conv", "ms", *ms("torch_stride2")),
+            ("ECP layer speedup", "vs torch conv+mp", *speed("layer_vs_torch_conv_maxpool")),
+            ("easy conv speedup", "vs torch stride-2", *speed("easy_vs_torch_stride2")),
+        ]
+    head = (f"{rec['name']}: x {tuple(rec['x_shape'])}, w {tuple(rec['w_shape'])}, padding "
+            f"{rec['padding']} -> full {tuple(rec['full_shape'])}, easy {tuple(rec['easy_shape'])}"
+            f"  [{record['config']['dtype']}, kernels: forward {rec['kernels']['forward']} (easy "
+            f"{rec['kernels']['easy_forward']}), backward {rec['kernels']['backward']}; results verified]")
+    lw = max(len(r[0]) for r in rows)
+    uw = max(len(r[1]) for r in rows)
+    cw = max([len("backward")] + [len(c) for r in rows for c in r[2:]])
+    lines = [head, f"  {'':<{lw}}  {'':<{uw}}  {'forward':>{cw}}  {'backward':>{cw}}"]
+    for label, unit, fwd, bwd in rows:
+        lines.append(f"  {label:<{lw}}  {unit:<{uw}}  {fwd:>{cw}}  {bwd:>{cw}}")
+    return lines
+
+
+def format_summary(record):
+    """One line per shape: the speedups side by side."""
+    has_torch = any("torch_conv_forward" in r["timings"] for r in record["shapes"])
+    cols = ["easy/full fwd", "easy/full bwd", "layer vs ecp c+mp fwd", "bwd"]
+    keys = ["forward", "backward", "layer_vs_ecp_conv_maxpool_forward",
+            "layer_vs_ecp_conv_maxpool_backward"]
+    if has_torch:
+        cols += ["layer vs torch c+mp fwd", "bwd"]
+        keys += ["layer_vs_torch_conv_maxpool_forward", "layer_vs_torch_conv_maxpool_backward"]
+    nw = max([len("shape")] + [len(r["name"]) for r in record["shapes"]]) + len(" (min)")
+    lines = ["summary: speedups (x, higher is faster for ecp's easy conv / ECP layer), from the "
+             "median times and from the minimum times (less sensitive to a busy machine)",
+             "  " + f"{'shape':<{nw}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in cols)]
+    for r in record["shapes"]:
+        for stat, label in (("speedup", r["name"]), ("speedup_min", f"{r['name']} (min)")):
+            lines.append("  " + f"{label:<{nw}}" + "".join(
+                f"  {_ratio(r[stat][k]):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
+    return lines
+
+
+def format_report(record):
+    """The whole text report of a finished run."""
+    lines = format_header(record) + [""]
+    for rec in record["shapes"]:
+        lines += format_shape(rec, record) + [""]
+    return "\n".join(lines + format_summary(record))
+

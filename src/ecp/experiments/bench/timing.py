@@ -1,0 +1,76 @@
+"""Measuring: round-robin interleaved timing and peak extra memory.
+
+No timing library interleaves contenders; on a shared, noisy machine timing them one after the
+other penalises whichever ran during a busy spell, so :func:`time_round_robin` takes one run of
+each in turn.
+"""
+import gc
+import time
+import tracemalloc
+
+import numpy as np
+
+from ...conv import clear_scratch
+
+__all__ = ["timing_record", "time_round_robin", "peak_extra_mb"]
+
+
+def timing_record(seconds):
+    """``{"median_ms", "min_ms", "runs_ms"}`` from a list of seconds."""
+    ms = [s * 1e3 for s in seconds]
+    return {"median_ms": float(np.median(ms)), "min_ms": float(min(ms)), "runs_ms": ms}
+
+
+def time_round_robin(calls, repeats, warmup, progress=None, label=""):
+    """Time each callable ``repeats`` times after ``warmup`` untimed calls, interleaved.
+
+    Interleaving spreads the machine's noise over every contender instead of penalising
+    whichever happened to run during a busy spell; the order rotates each round so that no
+    contender always runs first (after the others evicted its data from the caches).
+    Returns name -> list of seconds.
+    """
+    times = {name: [] for name in calls}
+    order = list(calls.items())
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(repeats):
+            if progress is not None:
+                progress(f"{label}: timing run {r + 1}/{repeats} of {len(calls)} kernels",
+                         transient=True)
+            for name, fn in order[r % len(order):] + order[:r % len(order)]:
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return times
+
+
+def peak_extra_mb(fn):
+    """Peak NumPy/Python memory allocated during ``fn()`` beyond what existed before (MB).
+
+    Includes the outputs and every scratch buffer the kernels take from NumPy (their per-thread
+    scratch cache is emptied first, so the call allocates it anew); excludes the inputs (they
+    exist before the call).
+    """
+    clear_scratch()
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+        del result
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return max(peak - base, 0) / 2**20

@@ -1,0 +1,179 @@
+"""``ecp train``: its flags, the progress bar, the per-epoch lines and ``--json``.
+
+The flags shared with ``ecp reproduce`` are added by :func:`add_common_arguments`; the training
+itself is :func:`ecp.experiments.train.run`.
+"""
+import argparse
+import sys
+
+from .._threads import get_num_threads, set_num_threads
+from ..nn import models
+from . import _args
+from ._files import check_output_file, write_json
+from ._progress import BatchBar
+from .train import OPTIMIZERS, TrainConfig, run
+
+__all__ = ["add_parser", "add_common_arguments", "config_from_args", "load_data", "main"]
+
+
+def format_epoch(record: dict, epochs: int) -> str:
+    """The line printed after an epoch."""
+    return (f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
+            f"test accuracy {100 * record['test_accuracy']:.2f}%  train {record['train_time_s']:.2f} s  "
+            f"test {record['test_time_s']:.2f} s  conv {record['conv_time_s']:.2f} s")
+
+
+def describe_modes(modes: list) -> str:
+    """``", mode K=1"`` (one K for every layer), per-layer Ks, or ``""`` without random pooling."""
+    if not modes:
+        return ""
+    return f", mode K={modes[0]}" if len(set(modes)) == 1 else f", mode K={modes} (per layer)"
+
+
+def describe_decay(config: TrainConfig) -> str:
+    """' x0.5/epoch (min 1e-05)', or '' for a constant rate."""
+    return f" x{config.lr_decay:g}/epoch (min {config.lr_min:g})" if config.lr_decay != 1 else ""
+
+
+def describe_run(config: TrainConfig, modes: list) -> str:
+    """One line: network, pooling, modes and training settings."""
+    return (f"{config.net} / {config.pool}{describe_modes(modes)}; {config.optimizer} lr {config.lr:g}"
+            f"{describe_decay(config)}"
+            f"{f' momentum {config.momentum:g}' if config.momentum else ''}, batch {config.batch_size}, "
+            f"seed {config.seed}, {config.dtype}, {get_num_threads()} threads")
+
+
+
+def mode_arg(text: str) -> int | str:
+    """argparse type for --mode: an integer 0..3 or 'random'."""
+    if text == "random":
+        return text
+    if text in ("0", "1", "2", "3"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 0, 1, 2, 3 or random, got {text!r}")
+
+
+
+
+def add_common_arguments(p: argparse.ArgumentParser, *, epochs_default: int | None,
+                         epochs_help: str | None = None) -> None:
+    """Flags shared by ``ecp train`` and ``ecp reproduce``."""
+    p.add_argument("--epochs", type=_args.positive_int, default=epochs_default, metavar="E",
+                   help=epochs_help or f"training epochs (default: {epochs_default})")
+    p.add_argument("--batch-size", type=_args.positive_int, default=50, metavar="B",
+                   help="training batch size (default: 50, the paper's)")
+    p.add_argument("--lr", type=_args.positive_float, default=1e-3,
+                   help="learning rate (default: 0.001, the paper's)")
+    p.add_argument("--lr-decay", type=_args.decay_float, default=0.5, metavar="G",
+                   help="multiply the learning rate by G after every epoch (default: 0.5; 1: constant)")
+    p.add_argument("--lr-min", type=_args.nonnegative_float, default=1e-5, metavar="LR",
+                   help="the decay stops at this rate (default: 1e-5)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                   help="adam (default) or sgd (plain SGD with the paper's batch 50 and lr 0.001)")
+    p.add_argument("--paper-settings", action="store_true",
+                   help="the paper's bare settings: plain SGD, batch 50, constant lr 0.001 (overrides "
+                        "--optimizer, --batch-size, --lr, --lr-decay and --momentum)")
+    p.add_argument("--momentum", type=_args.momentum_float, default=0.0,
+                   help="SGD momentum (default: 0, plain SGD)")
+    p.add_argument("--seed", type=_args.nonnegative_int, default=0,
+                   help="seeds the weights, the random modes and the data order (default: 0)")
+    p.add_argument("--data", metavar="DIR",
+                   help="folder with the MNIST files (default: $ECP_DATA_DIR)")
+    p.add_argument("--threads", type=_args.positive_int, metavar="N",
+                   help="threads for the kernels and BLAS (default: all cores)")
+    p.add_argument("--limit-train", type=_args.positive_int, metavar="N",
+                   help="use only the first N training images (quick runs)")
+    p.add_argument("--limit-test", type=_args.positive_int, metavar="N",
+                   help="use only the first N test images (quick runs)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="floating-point type (default: float32)")
+    p.add_argument("--eval-batch-size", type=_args.positive_int, default=1000, metavar="B",
+                   help="batch size for evaluating the test set (default: 1000)")
+
+
+def add_parser(subparsers):
+    """Add ``ecp train`` to the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "train",
+        help="train one of the paper's networks on MNIST, timing it like the paper",
+        description=(
+            "Train the paper's one-conv or two-conv network on MNIST with max, average, random "
+            "(full conv + random pooling) or ECP (easy conv + random pooling) pooling. Each epoch "
+            "reports the training loss, the test accuracy, the training pass time, the test time "
+            "and the time inside the convolution kernels (the paper's PureConvTime)."
+        ),
+        epilog=("Defaults: Adam, lr 0.001 halved after every epoch (down to 1e-5), batch 50. The paper "
+                "gives batch 50 and lr 0.001 but no optimiser or schedule: --paper-settings trains with "
+                "plain SGD and those numbers, constant. Data: --data DIR or ECP_DATA_DIR; get MNIST "
+                "with `ecp data download DIR`."),
+    )
+    p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
+    p.add_argument("--pool", choices=models.POOLS, required=True,
+                   help="max, avg, random (full conv then random pooling) or ecp (easy conv)")
+    p.add_argument("--mode", type=mode_arg, metavar="{0,1,2,3,random}",
+                   help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
+    add_common_arguments(p, epochs_default=5)
+    p.add_argument("--json", metavar="PATH",
+                   help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
+                        "K when they differ; null for max/avg), epochs (per epoch: epoch, train_time_s, "
+                        "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
+                        "first_epoch_at_98 (or null)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.set_defaults(func=main)
+    return p
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed flags (``--paper-settings`` applied), validated."""
+    fields = dict(
+        net=getattr(args, "net", "two-conv"), pool=getattr(args, "pool", "ecp"), mode=getattr(args, "mode", None),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+        lr_min=args.lr_min, optimizer=args.optimizer, momentum=args.momentum, seed=args.seed,
+        dtype=args.dtype, eval_batch_size=args.eval_batch_size,
+    )
+    if getattr(args, "paper_settings", False):
+        fields.update(optimizer="sgd", batch_size=50, lr=1e-3, lr_decay=1.0, momentum=0.0)
+    fields.update(overrides)
+    return TrainConfig(**fields).validate()
+
+
+def load_data(args: argparse.Namespace):
+    """MNIST from --data / ECP_DATA_DIR with the --limit-* flags (FileNotFoundError if absent)."""
+    from . import data
+
+    return data.load_mnist(data.resolve_data_dir(args.data), limit_train=args.limit_train,
+                           limit_test=args.limit_test)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``ecp train``; returns the exit code."""
+    config = config_from_args(args)
+    if args.json:
+        check_output_file(args.json, "--json")  # refused before the data is even read
+    if args.threads is not None:
+        set_num_threads(args.threads)
+    dataset = load_data(args)
+    out = sys.stdout
+    bar = BatchBar(sys.stderr, enabled=not args.no_progress)
+
+    def on_start(net):
+        print(f"ecp train: {describe_run(config, net.modes)}; {len(dataset.train_labels)} training / "
+              f"{len(dataset.test_labels)} test images", file=out, flush=True)
+
+    def on_batch(epoch, done, total, loss):
+        bar(f"epoch {epoch}/{config.epochs}", done, total, loss)
+
+    def on_epoch(record):
+        bar.clear()
+        print(format_epoch(record, config.epochs), file=out, flush=True)
+
+    result = run(config, dataset, on_start=on_start, on_batch=on_batch if bar.enabled else None,
+                 on_epoch=on_epoch)
+    first = result["first_epoch_at_98"]
+    print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "
+          f"{first if first is not None else 'none'}", file=out, flush=True)
+    if result["diverged"]:
+        print("warning: the training loss became NaN or infinite: the run diverged", file=out, flush=True)
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}", file=out, flush=True)
