@@ -1,3 +1,4 @@
+"""``python -m ecp``: the ``ecp`` command line."""
 import sys
 
 from .experiments.cli import main
