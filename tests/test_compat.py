@@ -4,7 +4,6 @@ import sys
 
 import pytest
 
-import ecp
 from ecp import _compat
 
 
