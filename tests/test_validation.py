@@ -367,7 +367,7 @@ def _zero_dim_variants(a):
 def test_zero_size_dimensions_never_crash(name, arg):
     """An empty dimension anywhere gives an empty (or padding-only) result or a clean error."""
     fn, kw = good_calls()[name]
-    for axis, bad in _zero_dim_variants(kw[arg]):
+    for _axis, bad in _zero_dim_variants(kw[arg]):
         if arg == "indices":
             bad = bad.astype(np.int64)
         try:
@@ -468,7 +468,8 @@ def _old_and_new():
          "easy_conv2d(x, w, b, mode=2, padding=1)"),
         (lambda: ecp.easy_conv2d(x, w, None, 1, padding=1), lambda: ecp.easy_conv2d(x, w, mode=1, padding=1),
          "easy_conv2d(x, w, b, mode=1)"),
-        (lambda: ecp.easy_conv2d_backward(dye, x, w, 2, 1), lambda: ecp.easy_conv2d_backward(dye, x, w, mode=2, padding=1),
+        (lambda: ecp.easy_conv2d_backward(dye, x, w, 2, 1),
+         lambda: ecp.easy_conv2d_backward(dye, x, w, mode=2, padding=1),
          "easy_conv2d_backward(dy, x, w, mode=2, padding=1)"),
         (lambda: ecp.easy_conv2d_backward(dye, x, w, 2, 1, False),
          lambda: ecp.easy_conv2d_backward(dye, x, w, mode=2, padding=1, compute_dx=False),

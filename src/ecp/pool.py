@@ -190,7 +190,7 @@ def max_pool2d_backward(dy: ArrayLike, indices: NDArray[np.integer], input_shape
     ----------
     dy : array_like, shape (N, C, H // 2, W // 2), float32 or float64
         The gradient with respect to the output.
-    indices : ndarray of an integer dtype, same shape
+    indices : ndarray of int, same shape
         From ``max_pool2d(x, return_indices=True)``.
     input_shape : tuple of 4 ints
         (N, C, H, W) of the pooled input.
