@@ -985,3 +985,17 @@ def test_python_threads_do_not_share_scratch():
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         for fut in [pool.submit(_check_case, *job) for job in jobs]:
             fut.result()
+
+
+def test_ecp_conv_kernel_blas_is_read_at_import():
+    """ECP_CONV_KERNEL=blas in the environment at import forces im2col + BLAS for every shape."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ecp._dispatch as d; t = d.thresholds; "
+            "print(t.direct, int(d.forward_kernel((64, 64, 3, 3), 4, 'f')), int(d.backward_kernel((64, 64, 5, 5))))")
+    env = {**os.environ, "ECP_CONV_KERNEL": "blas"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "0", "0"]

@@ -9,7 +9,8 @@ not cached: a bad call raises every time).
 
 A caller that keeps the plan of its previous call (a layer) passes it back: when the new call fits
 it (the same shapes, dtype, padding, mode and table: checked in C by the plan) it runs at once,
-skipping the conversions and the cache lookup.
+skipping the conversions and the cache lookup. (A plan unpickled or deep-copied with its layer
+holds a copy of the table, not the table itself, so its first call is planned afresh.)
 """
 from __future__ import annotations
 
