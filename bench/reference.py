@@ -1,13 +1,14 @@
-"""Float64 NumPy references and the inputs of each (layer shape, dtype) for the benchmarks.
+"""The inputs of each (layer shape, dtype) for the benchmarks, and their float64 references.
 
-A convolution is a sum over the kernel taps (i, j) of a GEMM between ``w[:, :, i, j]`` and the
-input shifted by (i, j): slow-ish, obviously right, and independent of ecp's im2col kernels.
+The references are :mod:`ecp.testing`'s (the one float64 NumPy oracle that tests/ and ``ecp bench``
+use too): slow-ish, obviously right, and independent of ecp's kernels. Computed once per case.
 """
 import functools
 
 import numpy as np
 
 import ecp
+import ecp.testing as reference
 from ecp.experiments.benchmark import SHAPES
 
 MODE = 3  # Easy Convolution / Random Pooling mode K used throughout (bottom-right)
@@ -17,39 +18,6 @@ RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-10}
 CASES = [(name, "float32") for name in ("conv1", "conv2", "vgg", "small")] + [
     (name, "float64") for name in ("conv1", "conv2", "vgg")
 ]
-
-
-def _pad(a, p):
-    return np.pad(a, ((0, 0), (0, 0), (p, p), (p, p))) if p else a
-
-
-def ref_conv2d(x, w, b, p):
-    x = _pad(x.astype(np.float64), p)
-    w = w.astype(np.float64)
-    o, _, kh, kw = w.shape
-    ho, wo = x.shape[2] - kh + 1, x.shape[3] - kw + 1
-    y = np.zeros((x.shape[0], o, ho, wo))
-    for i in range(kh):
-        for j in range(kw):
-            y += np.einsum("oc,nchw->nohw", w[:, :, i, j], x[:, :, i:i + ho, j:j + wo], optimize=True)
-    return y + b.astype(np.float64)[:, None, None]
-
-
-def ref_conv2d_backward(dy, x, w, p):
-    xp = _pad(x.astype(np.float64), p)
-    dy = dy.astype(np.float64)
-    w = w.astype(np.float64)
-    _, _, kh, kw = w.shape
-    ho, wo = dy.shape[2:]
-    dxp = np.zeros_like(xp)
-    dw = np.zeros(w.shape)
-    for i in range(kh):
-        for j in range(kw):
-            window = xp[:, :, i:i + ho, j:j + wo]
-            dw[:, :, i, j] = np.einsum("nohw,nchw->oc", dy, window, optimize=True)
-            dxp[:, :, i:i + ho, j:j + wo] += np.einsum("oc,nohw->nchw", w[:, :, i, j], dy, optimize=True)
-    dx = dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]]
-    return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
 def pool_windows(x):
@@ -109,37 +77,29 @@ class Case:
         self.flops = 2 * int(np.prod(self.full_shape)) * taps
         self.easy_flops = 2 * int(np.prod(self.easy_shape)) * taps
 
-    def crop_easy(self, full):
-        return full[:, :, self.oy::2, self.ox::2][:, :, :self.hq, :self.wq]
-
-    def scatter_easy(self, dy_easy):
-        full = np.zeros(self.full_shape, dtype=np.float64)
-        full[:, :, self.oy:self.oy + 2 * self.hq:2, self.ox:self.ox + 2 * self.wq:2] = dy_easy
-        return full
-
     @functools.cached_property
     def ref_full(self):
-        return ref_conv2d(self.x, self.w, self.b, self.padding)
+        return reference.conv2d(self.x, self.w, self.b, padding=self.padding)
 
     @functools.cached_property
     def ref_easy(self):
-        return self.crop_easy(self.ref_full)
+        return reference.easy_conv2d(self.x, self.w, self.b, mode=self.mode, padding=self.padding)
 
     @functools.cached_property
     def ref_full_backward(self):
-        return ref_conv2d_backward(self.dy_full, self.x, self.w, self.padding)
+        return reference.conv2d_backward(self.dy_full, self.x, self.w, padding=self.padding)
 
     @functools.cached_property
     def ref_easy_backward(self):
-        return ref_conv2d_backward(self.scatter_easy(self.dy_easy), self.x, self.w, self.padding)
+        return reference.easy_conv2d_backward(self.dy_easy, self.x, self.w, mode=self.mode, padding=self.padding)
 
     def ref_conv_maxpool_backward(self, conv_out):
         """Backward of conv + 2x2 max-pool with dy_easy as the pooled gradient; the maxima are
         taken in ``conv_out`` (the implementation's own forward output, so that near-ties
         resolve as the implementation resolved them)."""
-        pos = np.argmax(pool_windows(np.asarray(conv_out)), axis=-1)
-        return ref_conv2d_backward(scatter_windows(self.dy_easy, pos, self.full_shape),
-                                   self.x, self.w, self.padding)
+        _, idx = reference.max_pool2d(conv_out, return_indices=True)
+        return reference.conv2d_backward(reference.max_pool2d_backward(self.dy_easy, idx, self.full_shape),
+                                         self.x, self.w, padding=self.padding)
 
     def check_backward(self, got, ref, what):
         for name, g, r in zip(("dx", "dw", "db"), got, ref):

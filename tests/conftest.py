@@ -11,7 +11,8 @@ def mnist_dir():
     """ECP_DATA_DIR if set, else ../shared/data/mnist beside the checkout; None if absent."""
     env = os.environ.get("ECP_DATA_DIR")
     path = pathlib.Path(env) if env else REPO.parent / "shared" / "data" / "mnist"
-    return path if (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists() else None
+    found = (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists()
+    return path if found else None
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,20 @@
 """Correctness of the convolution kernels: ``ecp/_kernels/_conv.pyx`` through ``ecp/conv.py``.
 
-Every result is compared with a slow NumPy oracle written here (``sliding_window_view`` +
-``einsum`` for the forward pass, an explicit per-tap scatter for the backward pass), with
+Every result is compared with the slow float64 NumPy oracles of :mod:`ecp.testing`, with
 central differences, with the identities that define Easy Convolution, and with PyTorch.
 """
+import dataclasses
+
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
 
 import ecp
-from gradcheck import numerical_grad
+import ecp._dispatch
+import ecp._plans
 import ecp.conv
+import ecp.testing as reference
 from ecp._kernels import _blas
+from gradcheck import numerical_grad
 
 DTYPES = [np.float32, np.float64]
 MODES = [0, 1, 2, 3]
@@ -20,44 +23,12 @@ TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 # ----------------------------------------------------------------------------- oracles
 
-def conv_ref(x, w, b=None, padding=0, stride=1, offset=(0, 0), out_hw=None):
-    """y[n, o, r, q] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oy + s*r + i, ox + s*q + j],
-    in float64, cropped to ``out_hw`` when given."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    p = padding
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    win = sliding_window_view(xp, w.shape[2:], axis=(2, 3))  # (N, C, Ho, Wo, kh, kw)
-    oy, ox = offset
-    win = win[:, :, oy::stride, ox::stride]
-    if out_hw is not None:
-        win = win[:, :, : out_hw[0], : out_hw[1]]
-    y = np.einsum("ncrqij,ocij->norq", win, w)
-    if b is not None:
-        y = y + np.asarray(b, np.float64)[None, :, None, None]
-    return y
+def conv_ref(x, w, b=None, padding=0):
+    return reference.conv2d(x, w, b, padding=padding)
 
 
-def conv_backward_ref(dy, x, w, padding=0, stride=1, offset=(0, 0)):
-    """Adjoint of :func:`conv_ref`, one kernel tap (i, j) at a time: (dx, dw, db) in float64."""
-    dy = np.asarray(dy, np.float64)
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    h, wd = x.shape[2:]
-    kh, kw = w.shape[2:]
-    hq, wq = dy.shape[2:]
-    p = padding
-    oy, ox = offset
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(oy + i, oy + i + stride * (hq - 1) + 1, stride)
-            cols = slice(ox + j, ox + j + stride * (wq - 1) + 1, stride)
-            dxp[:, :, rows, cols] += np.einsum("norq,oc->ncrq", dy, w[:, :, i, j])
-            dw[:, :, i, j] = np.einsum("norq,ncrq->oc", dy, xp[:, :, rows, cols])
-    return dxp[:, :, p:p + h, p:p + wd], dw, dy.sum(axis=(0, 2, 3))
+def conv_backward_ref(dy, x, w, padding=0):
+    return reference.conv2d_backward(dy, x, w, padding=padding)
 
 
 def full_hw(x_shape, w_shape, padding):
@@ -65,13 +36,11 @@ def full_hw(x_shape, w_shape, padding):
 
 
 def easy_ref(x, w, b, mode, padding):
-    """Easy Convolution as a stride-2 convolution of the padded input shifted by (K//2, K%2)."""
-    ho, wo = full_hw(x.shape, w.shape, padding)
-    return conv_ref(x, w, b, padding, 2, divmod(mode, 2), (ho // 2, wo // 2))
+    return reference.easy_conv2d(x, w, b, mode=mode, padding=padding)
 
 
 def easy_backward_ref(dy, x, w, mode, padding):
-    return conv_backward_ref(dy, x, w, padding, 2, divmod(mode, 2))
+    return reference.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding)
 
 
 def assert_close(actual, expected, dtype):
@@ -90,6 +59,11 @@ def assert_grad(analytic, numeric):
     assert analytic.dtype == np.float64
     scale = max(1.0, float(np.max(np.abs(numeric), initial=0.0)))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6 * scale)
+
+
+def set_thresholds(monkeypatch, **changes):
+    """Replace ecp._dispatch.thresholds for one test (a new table: every cached plan is remade)."""
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds, **changes))
 
 
 # ----------------------------------------------------------------------------- cases
@@ -388,7 +362,7 @@ CHUNK_BATCH = 23  # prime: every chunk size from 2 up leaves a ragged last chunk
 @pytest.mark.parametrize("which", ["conv", "easy1", "easy2"])
 @pytest.mark.parametrize("budget", [1, 2.5, 3, 4.9])
 def test_chunking_does_not_change_results(monkeypatch, which, budget, dtype):
-    """``ecp.conv.COLS_BUDGET`` (elements of unrolled windows per chunk) cut small: one sample
+    """``cols_budget`` of ``ecp._dispatch.thresholds`` (elements of unrolled windows per chunk) cut small: one sample
     per chunk (budget 1 element), or budget/sample-size samples with a ragged last chunk."""
     x, w, b, p, rng = make((CHUNK_BATCH, 2, 9, 8, 3, 3, 2, 1), dtype, 40)
     mode = None if which == "conv" else int(which[-1])
@@ -408,11 +382,11 @@ def test_chunking_does_not_change_results(monkeypatch, which, budget, dtype):
         return (ecp.easy_conv2d(x, w, b, mode=mode, padding=p),) + ecp.easy_conv2d_backward(
             dy, x, w, mode=mode, padding=p)
 
-    natural = ecp.conv._group(x.shape, w.shape, out_hw)
+    natural = ecp._dispatch.group(x.shape, w.shape, out_hw)
     baseline = run()
     ps = _per_sample(x.shape, w.shape, out_hw)
-    monkeypatch.setattr(ecp.conv, "COLS_BUDGET", 1 if budget == 1 else int(budget * ps))
-    group = ecp.conv._group(x.shape, w.shape, out_hw)
+    set_thresholds(monkeypatch, cols_budget=1 if budget == 1 else int(budget * ps))
+    group = ecp._dispatch.group(x.shape, w.shape, out_hw)
     # the test exercises the chunking it means to: the budget binds
     if budget == 1:
         assert group == 1
@@ -424,7 +398,7 @@ def test_chunking_does_not_change_results(monkeypatch, which, budget, dtype):
         assert_close(got, base.astype(np.float64), dtype)
 
 
-# (N, C, H, W, O, kh, kw, padding) with at least 1.5 x ecp.conv.ITEM_COLUMNS (512) output pixels
+# (N, C, H, W, O, kh, kw, padding) with at least 1.5 x item_columns (512) output pixels
 # per sample: the forward pass cuts each sample into blocks of output rows. Full outputs 30x26 and
 # 50x47, Easy outputs 33x28.
 ROW_CASES = [((2, 2, 30, 25, 3, 3, 2, 1), None), ((1, 3, 50, 47, 2, 3, 3, 1), None)] + [
@@ -435,7 +409,7 @@ ROW_CASES = [((2, 2, 30, 25, 3, 3, 2, 1), None), ((1, 3, 50, 47, 2, 3, 3, 1), No
 @pytest.mark.parametrize("budget", [None, 1, 7])
 @pytest.mark.parametrize("geom,mode", ROW_CASES, ids=lambda v: gid(v) if isinstance(v, tuple) else f"mode{v}")
 def test_row_blocks_do_not_change_results(monkeypatch, geom, mode, budget, dtype):
-    """Large maps: row blocks of the default size, of one row (COLS_BUDGET = 1 element) and of
+    """Large maps: row blocks of the default size, of one row (cols_budget = 1 element) and of
     7 rows (a budget of 7 rows' unrolled windows, leaving a ragged last block)."""
     x, w, b, p, _ = make(geom, dtype, 45)
     if mode is None:
@@ -447,9 +421,9 @@ def test_row_blocks_do_not_change_results(monkeypatch, geom, mode, budget, dtype
     hq, wq = ref.shape[2:]
     if budget is not None:
         per_row = x.shape[1] * w.shape[2] * w.shape[3] * wq
-        monkeypatch.setattr(ecp.conv, "COLS_BUDGET", budget if budget == 1 else budget * per_row)
+        set_thresholds(monkeypatch, cols_budget=budget if budget == 1 else budget * per_row)
     # the test exercises the blocks it means to
-    rows = ecp.conv._rows(x.shape, w.shape, (hq, wq))
+    rows = ecp._dispatch.rows(x.shape, w.shape, (hq, wq))
     assert rows < hq
     if budget is not None:
         assert rows == budget and (budget == 1 or hq % budget), (rows, hq)
@@ -611,13 +585,10 @@ def kernel(request, monkeypatch):
     direct = request.param != "blas"
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
-    monkeypatch.setattr(ecp.conv, "DIRECT", direct)
-    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_K", 0)
-    monkeypatch.setattr(ecp.conv, "DIRECT_BACKWARD_MIN_KW", 1 << 30 if request.param == "split" else 0)
-    monkeypatch.setattr(ecp.conv, "DIRECT_FORWARD_MIN_O", 0)
     rows = request.param == "direct-rows"
-    monkeypatch.setattr(ecp.conv, "ROWS_KERNEL_MAX_WQ", 1 << 30 if rows else -1)
-    monkeypatch.setattr(ecp.conv, "ROWS_KERNEL_MAX_WASTE", 1.0 if rows else -1.0)
+    set_thresholds(monkeypatch, direct=direct, direct_backward_min_k=0,
+                   direct_backward_min_kw=1 << 30 if request.param == "split" else 0, direct_forward_min_o=0,
+                   rows_kernel_max_wq=1 << 30 if rows else -1, rows_kernel_max_waste=1.0 if rows else -1.0)
     return request.param
 
 
@@ -850,10 +821,10 @@ def test_sample_items_share_the_batch_evenly(cores, monkeypatch):
     """Items of at most ``group`` samples, a count that is a multiple of the cores (or every
     sample its own item), and sizes -- as the kernels cut them, at item * n // items -- that
     differ by one sample at most; with one slot per core, the slots' samples differ by one too."""
-    monkeypatch.setattr(ecp.conv, "_CORES", cores)
+    set_thresholds(monkeypatch, cores=cores)
     for n in range(1, 70):
         for group in range(1, 6):
-            items = ecp.conv._sample_items(n, group)
+            items = ecp._dispatch.sample_items(n, group)
             sizes = np.diff([i * n // items for i in range(items + 1)])
             assert sizes.max() <= group and sizes.max() - sizes.min() <= 1, (n, group, sizes)
             assert items % cores == 0 or items == n, (n, group, items)
@@ -863,26 +834,23 @@ def test_sample_items_share_the_batch_evenly(cores, monkeypatch):
             assert per_slot.max() - per_slot.min() <= 1, (n, group, per_slot)
 
 
-@pytest.mark.parametrize("name", ["DIRECT", "ITEM_COLUMNS", "COLS_BUDGET", "DIRECT_BACKWARD_MIN_K",
-                                  "DIRECT_BACKWARD_MIN_KW", "DIRECT_FORWARD_MIN_O",
-                                  "DIRECT_FORWARD_MIN_K", "ROWS_KERNEL_MAX_WQ",
-                                  "ROWS_KERNEL_MAX_WASTE", "PARALLEL_MIN_MACS", "_CORES"])
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(ecp._dispatch.Thresholds)])
 def test_cached_call_plans_follow_a_changed_setting(name, monkeypatch):
-    """The plans of calls are cached by shape: a setting of ecp.conv changed between two calls of
-    the same shapes must be planned afresh, not served from the cache, in both passes."""
+    """The plans of calls are cached by shape: a threshold changed between two calls of the same
+    shapes must be planned afresh, not served from the cache, in both passes."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4, 10, 10)).astype(np.float32)
     w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
     dy = rng.standard_normal((3, 5, 4, 4)).astype(np.float32)
     ecp.easy_conv2d(x, w, mode=1)
     ecp.easy_conv2d_backward(dy, x, w, mode=1)
-    fwd, bwd = ecp.conv._forward_call.cache_info().misses, ecp.conv._backward_call.cache_info().misses
-    value = getattr(ecp.conv, name)
-    monkeypatch.setattr(ecp.conv, name, (not value) if isinstance(value, bool) else value + 1)
+    fwd, bwd = ecp._plans._forward_call.cache_info().misses, ecp._plans._backward_call.cache_info().misses
+    value = getattr(ecp._dispatch.thresholds, name)
+    set_thresholds(monkeypatch, **{name: (not value) if isinstance(value, bool) else value + 1})
     y = ecp.easy_conv2d(x, w, mode=1)
     grads = ecp.easy_conv2d_backward(dy, x, w, mode=1)
-    assert ecp.conv._forward_call.cache_info().misses == fwd + 1
-    assert ecp.conv._backward_call.cache_info().misses == bwd + 1
+    assert ecp._plans._forward_call.cache_info().misses == fwd + 1
+    assert ecp._plans._backward_call.cache_info().misses == bwd + 1
     assert_close(y, easy_ref(x, w, None, 1, 0), np.float32)
     for got, want in zip(grads, easy_backward_ref(dy, x, w, 1, 0)):
         assert_close(got, want, np.float32)
@@ -894,7 +862,7 @@ class _Sub(np.ndarray):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
-    """A call's plan (what a layer hands back to _forward / _backward on its next call) runs a
+    """A call's plan (what a layer hands back to ecp._plans.forward / backward on its next call) runs a
     call only for exactly the arrays it was planned for: any other dtype, byte order, shape,
     layout or array type, padding, mode or setting is refused by ``fits``, and ``run`` raises
     rather than read it."""
@@ -902,9 +870,9 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     x = rng.standard_normal((3, 2, 9, 8)).astype(dtype)
     w = rng.standard_normal((4, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype)
-    tunables = ecp.conv._tunables()
-    y, fplan = ecp.conv._forward(x, w, b, 1, 2)
-    (dx, dw, db), bplan = ecp.conv._backward(y, x, w, 1, 2, True)
+    tunables = ecp._dispatch.thresholds
+    y, fplan = ecp._plans.forward(x, w, b, 1, 2)
+    (dx, dw, db), bplan = ecp._plans.backward(y, x, w, 1, 2, True)
     assert fplan.fits(x, w, b, 1, 2, tunables) and bplan.fits(y, x, w, 1, 2, tunables)
     assert_close(y, easy_ref(x, w, b, 2, 1), dtype)
     np.testing.assert_array_equal(fplan.run(x, w, b, 2), y)
@@ -961,7 +929,7 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     for padding, mode in ((0, 2), (2, 2), (1.0, 2), (True, 2), (1, 3), (1, None), (1, 2.0), (1, "2")):
         assert not fplan.fits(x, w, b, padding, mode, tunables), (padding, mode)
         assert not bplan.fits(y, x, w, padding, mode, tunables), (padding, mode)
-    changed = tunables[:-1] + (tunables[-1] + 1,)
+    changed = dataclasses.replace(tunables)   # equal values, but another table
     assert not fplan.fits(x, w, b, 1, 2, changed) and not bplan.fits(y, x, w, 1, 2, changed)
     # a plan made by hand for a geometry the kernels cannot run is refused
     ok = dict(x_shape=(3, 2, 9, 8), w_shape=(4, 2, 3, 3), y_shape=(3, 4, 4, 4), dtype_char=x.dtype.char,
@@ -982,7 +950,7 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
         with pytest.raises(ValueError):
             ecp.conv._conv.BackwardPlan(**dict(backward, **{name: value}))
     # a full convolution's plan is not an easy one's
-    _, full = ecp.conv._forward(x, w, b, 1, None)
+    _, full = ecp._plans.forward(x, w, b, 1, None)
     assert full.fits(x, w, b, 1, None, tunables) and not full.fits(x, w, b, 1, 0, tunables)
 
 
@@ -1017,3 +985,17 @@ def test_python_threads_do_not_share_scratch():
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         for fut in [pool.submit(_check_case, *job) for job in jobs]:
             fut.result()
+
+
+def test_ecp_conv_kernel_blas_is_read_at_import():
+    """ECP_CONV_KERNEL=blas in the environment at import forces im2col + BLAS for every shape."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ecp._dispatch as d; t = d.thresholds; "
+            "print(t.direct, int(d.forward_kernel((64, 64, 3, 3), 4, 'f')), int(d.backward_kernel((64, 64, 5, 5))))")
+    env = {**os.environ, "ECP_CONV_KERNEL": "blas"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "0", "0"]

@@ -1,5 +1,7 @@
 """The network layer: gradient checks (central differences, float64) of every layer and of the
 paper's networks, ECP == full conv + random pooling, optimizers, seeding, errors."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -375,7 +377,7 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
         assert all(layer.grads[k] is grads[k] for k in grads)
         _, dw, db = layer._kernel_backward(dy, x)   # the kernels wrote the gradients in place
         assert dw is layer.grads["w"] and db is layer.grads["b"]
-        assert all(p.tunables == ecp.conv._tunables() for p in layer._plans)
+        assert all(p.tunables is ecp._dispatch.thresholds for p in layer._plans)
         return list(layer._plans)
 
     x = rng(3).standard_normal((2, 2, 9, 8))
@@ -397,7 +399,8 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
     layer.params["w"] = layer.params["w"][:, :, ::-1]   # a view, not C-contiguous
     check(x)
     before = check(x)
-    monkeypatch.setattr(ecp.conv, "ITEM_COLUMNS", ecp.conv.ITEM_COLUMNS + 1)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
+        ecp._dispatch.thresholds, item_columns=ecp._dispatch.thresholds.item_columns + 1))
     assert check(x) != before
     with pytest.raises(TypeError, match="same dtype as x"):
         layer.forward(x.astype(np.float32))

@@ -1,12 +1,13 @@
 """Correctness of the pooling kernels: ``ecp/_kernels/_pool.pyx`` through ``ecp/pool.py``.
 
 Random / max / average 2x2 pooling, their backward scatters and the neighbor fill, compared with
-NumPy oracles written here by slicing, with central differences and with PyTorch.
+the float64 NumPy oracles of :mod:`ecp.testing`, with central differences and with PyTorch.
 """
 import numpy as np
 import pytest
 
 import ecp
+import ecp.testing as reference
 from gradcheck import numerical_grad
 
 DTYPES = [np.float32, np.float64]
@@ -32,72 +33,21 @@ def windows(x):
     return v.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, hq, wq, 4)
 
 
-def random_pool_ref(x, mode):
-    hq, wq = x.shape[2] // 2, x.shape[3] // 2
-    return x[:, :, mode // 2::2, mode % 2::2][:, :, :hq, :wq]
+random_pool_ref = reference.random_pool2d
+random_pool_backward_ref = reference.random_pool2d_backward
+avg_pool_ref = reference.avg_pool2d
+avg_pool_backward_ref = reference.avg_pool2d_backward
+max_pool_backward_ref = reference.max_pool2d_backward
+neighbor_fill_backward_ref = reference.neighbor_fill_backward
 
 
 def max_pool_ref(x):
     """Values and flat plane indices; np.argmax takes the first maximum and the first NaN."""
-    win = windows(x)
-    k = np.argmax(win, axis=-1)
-    values = np.take_along_axis(win, k[..., None], axis=-1)[..., 0]
-    hq, wq = win.shape[2:4]
-    r = np.arange(hq)[:, None]
-    q = np.arange(wq)[None, :]
-    idx = (2 * r + k // 2) * x.shape[3] + 2 * q + k % 2
-    return values, idx.astype(np.int64)
-
-
-def avg_pool_ref(x):
-    return windows(np.asarray(x, np.float64)).mean(axis=-1)
-
-
-def random_pool_backward_ref(dy, mode, shape):
-    dx = np.zeros(shape)
-    hq, wq = dy.shape[2:]
-    dx[:, :, mode // 2: 2 * hq: 2, mode % 2: 2 * wq: 2] = dy
-    return dx
-
-
-def max_pool_backward_ref(dy, idx, shape):
-    n, c, h, w = shape
-    dx = np.zeros((n, c, h * w))
-    for i in range(n):
-        for j in range(c):
-            np.add.at(dx[i, j], idx[i, j].ravel(), np.asarray(dy[i, j], np.float64).ravel())
-    return dx.reshape(shape)
-
-
-def avg_pool_backward_ref(dy, shape):
-    dx = np.zeros(shape)
-    hq, wq = dy.shape[2:]
-    for di in range(2):
-        for dj in range(2):
-            dx[:, :, di: 2 * hq: 2, dj: 2 * wq: 2] = np.asarray(dy, np.float64) / 4
-    return dx
+    return reference.max_pool2d(x, return_indices=True)
 
 
 def neighbor_fill_ref(y, shape=None):
-    out = np.asarray(y).repeat(2, axis=2).repeat(2, axis=3)
-    h, w = shape if shape is not None else out.shape[2:]
-    if h > out.shape[2]:
-        out = np.concatenate([out, out[:, :, -1:]], axis=2)   # repeat the row above
-    if w > out.shape[3]:
-        out = np.concatenate([out, out[:, :, :, -1:]], axis=3)  # repeat the column to the left
-    return out
-
-
-def neighbor_fill_backward_ref(dout):
-    d = np.array(dout, np.float64)
-    n, c, h, w = d.shape
-    if h % 2:
-        d[:, :, h - 2] += d[:, :, h - 1]
-        d = d[:, :, : h - 1]
-    if w % 2:
-        d[:, :, :, w - 2] += d[:, :, :, w - 1]
-        d = d[:, :, :, : w - 1]
-    return d.reshape(n, c, h // 2, 2, w // 2, 2).sum(axis=(3, 5))
+    return reference.neighbor_fill(y, shape=shape)
 
 
 def assert_close(actual, expected, dtype):
@@ -180,19 +130,17 @@ def test_neighbor_fill(shape, dtype):
     n, c, h, w = shape
     y = rand(pooled(shape), dtype, 7)
     want = neighbor_fill_ref(y, (h, w))
-    for mode in MODES:  # every pixel of a window gets the value: the mode does not matter
-        assert_exact(ecp.neighbor_fill(y, mode=mode, shape=(h, w)), want, dtype)
+    assert_exact(ecp.neighbor_fill(y, shape=(h, w)), want, dtype)
     assert_exact(ecp.neighbor_fill(y), neighbor_fill_ref(y), dtype)
     assert_exact(ecp.neighbor_fill(y, shape=np.array([h, w])), want, dtype)
-    dout = rand(shape, dtype, 8)
-    for mode in MODES:
-        assert_close(ecp.neighbor_fill_backward(dout, mode=mode), neighbor_fill_backward_ref(dout), dtype)
+    dy = rand(shape, dtype, 8)
+    assert_close(ecp.neighbor_fill_backward(dy), neighbor_fill_backward_ref(dy), dtype)
 
 
 def test_neighbor_fill_documented_edges():
     """Odd H / W: the leftover last row repeats the row above, the last column the one to its left."""
     y = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-    out = ecp.neighbor_fill(y, mode=2, shape=(5, 5))[0, 0]
+    out = ecp.neighbor_fill(y, shape=(5, 5))[0, 0]
     np.testing.assert_array_equal(out, [[1, 1, 2, 2, 2],
                                         [1, 1, 2, 2, 2],
                                         [3, 3, 4, 4, 4],
@@ -219,7 +167,7 @@ def test_pool_then_fill_round_trip():
     y = rand((2, 3, 4, 3), np.float64, 10)
     x = neighbor_fill_ref(y, (9, 7))
     for mode in MODES:
-        np.testing.assert_array_equal(ecp.neighbor_fill(ecp.random_pool2d(x, mode), mode, (9, 7)), x)
+        np.testing.assert_array_equal(ecp.neighbor_fill(ecp.random_pool2d(x, mode), shape=(9, 7)), x)
     np.testing.assert_array_equal(ecp.neighbor_fill(ecp.max_pool2d(x), shape=(9, 7)), x)
     np.testing.assert_allclose(ecp.neighbor_fill(ecp.avg_pool2d(x), shape=(9, 7)), x, rtol=1e-15)
 
@@ -258,8 +206,8 @@ def test_avg_pool2d_backward_gradcheck(shape):
 def test_neighbor_fill_backward_gradcheck(hw):
     y = rand((2, 2, hw[0] // 2, hw[1] // 2), np.float64, 60)
     g = rand((2, 2) + hw, np.float64, 61)
-    num = numerical_grad(lambda: float(np.sum(ecp.neighbor_fill(y, mode=1, shape=hw) * g)), y)
-    assert_grad(ecp.neighbor_fill_backward(g, mode=1), num)
+    num = numerical_grad(lambda: float(np.sum(ecp.neighbor_fill(y, shape=hw) * g)), y)
+    assert_grad(ecp.neighbor_fill_backward(g), num)
 
 
 # ----------------------------------------------------------------------------- ties, NaN, inf
@@ -387,8 +335,8 @@ def _pool_calls(dtype):
         "max_pool2d_backward": (lambda dy, idx: ecp.max_pool2d_backward(dy, idx, shape), dict(dy=dy, idx=idx)),
         "avg_pool2d": (lambda x: ecp.avg_pool2d(x), dict(x=x)),
         "avg_pool2d_backward": (lambda dy: ecp.avg_pool2d_backward(dy, shape), dict(dy=dy)),
-        "neighbor_fill": (lambda y: ecp.neighbor_fill(y, 3, (7, 6)), dict(y=dy)),
-        "neighbor_fill_backward": (lambda dout: ecp.neighbor_fill_backward(dout, 3), dict(dout=x)),
+        "neighbor_fill": (lambda y: ecp.neighbor_fill(y, shape=(7, 6)), dict(y=dy)),
+        "neighbor_fill_backward": (lambda dy: ecp.neighbor_fill_backward(dy), dict(dy=x)),
     }
 
 
@@ -475,8 +423,8 @@ def test_empty_inputs(shape, dtype):
     dy = np.zeros(p, dtype)
     for y in (ecp.random_pool2d(x, 3), ecp.max_pool2d(x), ecp.avg_pool2d(x), ecp.neighbor_fill_backward(x),
               ecp.random_pool2d_backward(dy, 1, shape), ecp.avg_pool2d_backward(dy, shape),
-              ecp.max_pool2d_backward(dy, np.zeros(p, np.int64), shape), ecp.neighbor_fill(dy, 0, shape[2:])):
+              ecp.max_pool2d_backward(dy, np.zeros(p, np.int64), shape), ecp.neighbor_fill(dy, shape=shape[2:])):
         assert y.dtype == dtype and y.flags.c_contiguous and y.size == 0
     assert ecp.max_pool2d(x, return_indices=True)[1].shape == p
     assert ecp.random_pool2d_backward(dy, 1, shape).shape == shape
-    assert ecp.neighbor_fill(dy, 0, shape[2:]).shape == shape
+    assert ecp.neighbor_fill(dy, shape=shape[2:]).shape == shape

@@ -2,7 +2,7 @@
 checks its argument and restores what it changes, and a build that lost OpenMP is noticed.
 
 The work is split over (sample, channel) planes in the pooling kernels and over items of whole
-samples in the convolution kernels (``ecp.conv._group``, ``_sample_items``); the shapes below make several of
+samples in the convolution kernels (``ecp._dispatch.group``, ``sample_items``); the shapes below make several of
 each, so two threads really do share the work.
 """
 import os
@@ -12,6 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import ecp
+import ecp._dispatch
 import ecp._threads
 import ecp.conv
 
@@ -69,8 +70,8 @@ def _items(geom, easy_backward=False):
     out_hw = (h + 2 * p - kh + 1, w + 2 * p - kw + 1)
     if easy_backward:
         out_hw = (out_hw[0] // 2, out_hw[1] // 2)
-    g = ecp.conv._group((n, c, h, w), (o, c, kh, kw), out_hw)
-    return ecp.conv._sample_items(n, g)
+    g = ecp._dispatch.group((n, c, h, w), (o, c, kh, kw), out_hw)
+    return ecp._dispatch.sample_items(n, g)
 
 
 CONV_FUNCS = ["conv2d", "conv2d_backward", "conv2d_backward_no_dx", "easy_conv2d", "easy_conv2d_backward"]
@@ -118,7 +119,7 @@ def test_pool_kernels_bitwise_identical_on_1_and_2_threads(shape, dtype):
     _assert_same_on_1_and_2_threads(lambda: ecp.max_pool2d_backward(dy, idx, shape))
     _assert_same_on_1_and_2_threads(lambda: ecp.avg_pool2d(x))
     _assert_same_on_1_and_2_threads(lambda: ecp.avg_pool2d_backward(dy, shape))
-    _assert_same_on_1_and_2_threads(lambda: ecp.neighbor_fill(dy, 0, shape[2:]))
+    _assert_same_on_1_and_2_threads(lambda: ecp.neighbor_fill(dy, shape=shape[2:]))
     _assert_same_on_1_and_2_threads(lambda: ecp.neighbor_fill_backward(x))
     for mode in range(4):
         _assert_same_on_1_and_2_threads(lambda: ecp.random_pool2d(x, mode))
@@ -196,3 +197,51 @@ def test_openmp_is_really_there():
     assert ecp.openmp_enabled(), "ecp was built without OpenMP: its kernels run on one thread"
     with ecp.num_threads(2):
         assert ecp.get_num_threads() == 2
+
+
+@pytest.mark.skipif(not ecp.openmp_enabled(), reason="a build without OpenMP always runs on one thread")
+def test_num_threads_is_local_to_each_python_thread(restore_threads):
+    """Two Python threads, each inside its own ``ecp.num_threads(k)`` block at the same time, each
+    read their own k (the blocks overlap in every order: entered A, B, left A, B), and threads
+    outside any block read the process-wide default; the BLAS count is restored at the end."""
+    import threading
+
+    ecp.set_num_threads(3)
+    before = _blas_threads()
+    inside = threading.Barrier(3)    # both threads in their blocks, and the main thread
+    a_left = threading.Event()
+    seen = {}
+
+    def worker(name, k, wait_for=None):
+        with ecp.num_threads(k):
+            inside.wait(timeout=10)
+            if wait_for is not None:
+                wait_for.wait(timeout=10)
+            seen[name] = [ecp.get_num_threads() for _ in range(1000)]
+        if name == "a":
+            a_left.set()
+        seen[name + " after"] = ecp.get_num_threads()
+
+    threads = [threading.Thread(target=worker, args=("a", 1)),
+               threading.Thread(target=worker, args=("b", 2, a_left))]
+    for t in threads:
+        t.start()
+    inside.wait(timeout=10)
+    seen["main"] = ecp.get_num_threads()
+    for t in threads:
+        t.join(timeout=20)
+    assert set(seen["a"]) == {1} and set(seen["b"]) == {2}
+    assert seen["main"] == seen["a after"] == seen["b after"] == 3 == ecp.get_num_threads()
+    assert _blas_threads() == before
+
+
+def test_set_num_threads_is_the_default_of_every_thread(restore_threads):
+    """set_num_threads is process-wide: a thread started after it (outside any block) reads it."""
+    import threading
+
+    ecp.set_num_threads(1)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(ecp.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [1]

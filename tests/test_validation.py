@@ -36,8 +36,8 @@ def good_calls(dtype=np.float64):
         "max_pool2d_backward": (ecp.max_pool2d_backward, dict(dy=pooled, indices=idx, input_shape=X_SHAPE)),
         "avg_pool2d": (ecp.avg_pool2d, dict(x=x)),
         "avg_pool2d_backward": (ecp.avg_pool2d_backward, dict(dy=pooled, input_shape=X_SHAPE)),
-        "neighbor_fill": (ecp.neighbor_fill, dict(y=pooled, mode=3, shape=(6, 6))),
-        "neighbor_fill_backward": (ecp.neighbor_fill_backward, dict(dout=x, mode=3)),
+        "neighbor_fill": (ecp.neighbor_fill, dict(y=pooled, shape=(6, 6))),
+        "neighbor_fill_backward": (ecp.neighbor_fill_backward, dict(dy=x)),
     }
 
 
@@ -327,7 +327,7 @@ def test_input_shapes_too_small_to_pool(name):
 
 def test_neighbor_fill_backward_too_small():
     for shape in ((2, 3, 1, 4), (2, 3, 4, 1), (2, 3, 0, 6)):
-        with raises(ValueError, "dout is too small to pool with a 2x2 window", f"got H={shape[2]}, W={shape[3]}"):
+        with raises(ValueError, "dy is too small to pool with a 2x2 window", f"got H={shape[2]}, W={shape[3]}"):
             ecp.neighbor_fill_backward(np.ones(shape))
 
 
@@ -367,7 +367,7 @@ def _zero_dim_variants(a):
 def test_zero_size_dimensions_never_crash(name, arg):
     """An empty dimension anywhere gives an empty (or padding-only) result or a clean error."""
     fn, kw = good_calls()[name]
-    for axis, bad in _zero_dim_variants(kw[arg]):
+    for _axis, bad in _zero_dim_variants(kw[arg]):
         if arg == "indices":
             bad = bad.astype(np.int64)
         try:
@@ -434,3 +434,139 @@ def test_big_endian_float_input_is_read_by_value():
         assert y.dtype == np.dtype(dt) and y.dtype.isnative
         np.testing.assert_array_equal(y, ecp.conv2d(xs, ws, padding=1))
         np.testing.assert_array_equal(ecp.max_pool2d(xb), ecp.max_pool2d(xs))
+
+
+# ----------------------------------------------------------------------------- old spellings
+
+def _same(got, want):
+    for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        if w is None:
+            assert g is None
+        else:
+            np.testing.assert_array_equal(g, w)
+
+
+def _old_and_new():
+    """(old call, new call, what the warning tells to write) for every old spelling kept a release."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    dy = rng.standard_normal((2, 4, 7, 7))
+    dye = rng.standard_normal((2, 4, 3, 3))
+    y = rng.standard_normal((2, 3, 3, 3))
+    full = rng.standard_normal((2, 3, 7, 6))
+    return [
+        (lambda: ecp.conv2d(x, w, b, 1), lambda: ecp.conv2d(x, w, b, padding=1), "conv2d(x, w, b, padding=1)"),
+        (lambda: ecp.conv2d_backward(dy, x, w, 1), lambda: ecp.conv2d_backward(dy, x, w, padding=1),
+         "conv2d_backward(dy, x, w, padding=1)"),
+        (lambda: ecp.conv2d_backward(dy, x, w, 1, False),
+         lambda: ecp.conv2d_backward(dy, x, w, padding=1, compute_dx=False),
+         "conv2d_backward(dy, x, w, padding=1, compute_dx=False)"),
+        (lambda: ecp.easy_conv2d(x, w, b, 3), lambda: ecp.easy_conv2d(x, w, b, mode=3), "easy_conv2d(x, w, b, mode=3)"),
+        (lambda: ecp.easy_conv2d(x, w, b, 2, 1), lambda: ecp.easy_conv2d(x, w, b, mode=2, padding=1),
+         "easy_conv2d(x, w, b, mode=2, padding=1)"),
+        (lambda: ecp.easy_conv2d(x, w, None, 1, padding=1), lambda: ecp.easy_conv2d(x, w, mode=1, padding=1),
+         "easy_conv2d(x, w, b, mode=1)"),
+        (lambda: ecp.easy_conv2d_backward(dye, x, w, 2, 1),
+         lambda: ecp.easy_conv2d_backward(dye, x, w, mode=2, padding=1),
+         "easy_conv2d_backward(dy, x, w, mode=2, padding=1)"),
+        (lambda: ecp.easy_conv2d_backward(dye, x, w, 2, 1, False),
+         lambda: ecp.easy_conv2d_backward(dye, x, w, mode=2, padding=1, compute_dx=False),
+         "compute_dx=False"),
+        (lambda: ecp.neighbor_fill(y, 2), lambda: ecp.neighbor_fill(y), "neighbor_fill(y)"),
+        (lambda: ecp.neighbor_fill(y, mode=1), lambda: ecp.neighbor_fill(y), "neighbor_fill(y)"),
+        (lambda: ecp.neighbor_fill(y, 1, (7, 6)), lambda: ecp.neighbor_fill(y, shape=(7, 6)),
+         "neighbor_fill(y, shape=(7, 6))"),
+        (lambda: ecp.neighbor_fill(y, mode=0, shape=(7, 7)), lambda: ecp.neighbor_fill(y, shape=(7, 7)),
+         "neighbor_fill(y, shape=(7, 7))"),
+        (lambda: ecp.neighbor_fill_backward(full, 3), lambda: ecp.neighbor_fill_backward(full),
+         "neighbor_fill_backward(dy)"),
+        (lambda: ecp.neighbor_fill_backward(full, mode=3), lambda: ecp.neighbor_fill_backward(full),
+         "neighbor_fill_backward(dy)"),
+        (lambda: ecp.neighbor_fill_backward(dout=full), lambda: ecp.neighbor_fill_backward(full),
+         "neighbor_fill_backward(dy)"),
+        (lambda: ecp.neighbor_fill_backward(dout=full, mode=1), lambda: ecp.neighbor_fill_backward(full),
+         "neighbor_fill_backward(dy)"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_old_and_new())))
+def test_old_spellings_warn_and_give_the_same_result(case):
+    """Each old spelling works for one more release: a FutureWarning saying what to write, pointing
+    at the caller's line, and the result of the new spelling."""
+    old, new, advice = _old_and_new()[case]
+    with pytest.warns(FutureWarning, match=re.escape(advice)) as record:
+        got = old()
+    assert all(r.filename == __file__ for r in record), [r.filename for r in record]
+    _same(got, new())
+
+
+def test_new_spellings_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _, new, _ in _old_and_new():
+            new()
+
+
+def test_old_spellings_keep_their_checks_and_python_s_errors():
+    x = np.ones((1, 2, 6, 6))
+    w = np.ones((3, 2, 3, 3))
+    y = np.ones((1, 2, 3, 3))
+    with pytest.warns(FutureWarning), raises(ValueError, "mode must be an integer in 0..3, got 4"):
+        ecp.neighbor_fill(y, 4)
+    with pytest.warns(FutureWarning), raises(ValueError, "mode must be an integer in 0..3, got 7"):
+        ecp.neighbor_fill_backward(x, mode=7)
+    with pytest.warns(FutureWarning), raises(ValueError, "mode must be an integer in 0..3, got 5"):
+        ecp.easy_conv2d(x, w, None, 5)
+    with raises(TypeError, "conv2d() got multiple values for argument 'padding'"):
+        ecp.conv2d(x, w, None, 1, padding=2)
+    with raises(TypeError, "conv2d() takes at most 4 positional arguments (5 given)"):
+        ecp.conv2d(x, w, None, 1, 2)
+    with raises(TypeError, "easy_conv2d_backward() takes at most 6 positional arguments (7 given)"):
+        ecp.easy_conv2d_backward(y, x, w, 0, 0, True, 1)
+    with raises(TypeError, "neighbor_fill() got multiple values for argument 'mode'"):
+        ecp.neighbor_fill(y, 1, mode=1)
+    with raises(TypeError, "neighbor_fill() got an unexpected keyword argument 'mdoe'"):
+        ecp.neighbor_fill(y, mdoe=1)
+    with raises(TypeError, "neighbor_fill_backward() got both dy and dout"):
+        ecp.neighbor_fill_backward(x, dout=x)
+    with raises(TypeError, "missing 1 required positional argument: 'dy'"):
+        ecp.neighbor_fill_backward()
+
+
+def test_public_signatures_show_the_keyword_only_api():
+    import inspect
+
+    def plain(fn):   # the signature without its type hints
+        sig = inspect.signature(fn)
+        return str(sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+                               return_annotation=sig.empty))
+
+    assert plain(ecp.conv2d) == "(x, w, b=None, *, padding=0)"
+    assert plain(ecp.conv2d_backward) == "(dy, x, w, *, padding=0, compute_dx=True)"
+    assert plain(ecp.easy_conv2d) == "(x, w, b=None, *, mode=0, padding=0)"
+    assert plain(ecp.easy_conv2d_backward) == "(dy, x, w, *, mode=0, padding=0, compute_dx=True)"
+    assert plain(ecp.neighbor_fill) == "(y, *, shape=None)"
+    assert plain(ecp.neighbor_fill_backward) == "(dy)"
+
+
+# ----------------------------------------------------------------------------- conv2d_output_shape
+
+def test_conv2d_output_shape_checks_as_conv2d_does():
+    assert ecp.conv2d_output_shape((2, 3, 7, 6), (4, 3, 3, 2), 1) == ecp.conv2d(
+        np.ones((2, 3, 7, 6)), np.ones((4, 3, 3, 2)), padding=1).shape
+    with raises(ValueError, "kernel 5x5 (w.shape[2:]) is larger than the padded input 2x2"):
+        ecp.conv2d_output_shape((1, 1, 2, 2), (1, 1, 5, 5))
+    with raises(ValueError, "w has 2 input channels"):
+        ecp.conv2d_output_shape((1, 1, 8, 8), (1, 2, 3, 3))
+    with raises(ValueError, "padding must be an integer in 0..", "got -1"):
+        ecp.conv2d_output_shape((1, 1, 8, 8), (1, 1, 3, 3), -1)
+    with raises(TypeError, "padding must be an integer, got float 1.0"):
+        ecp.conv2d_output_shape((1, 1, 8, 8), (1, 1, 3, 3), padding=1.0)
+    with raises(ValueError, "x_shape must be a tuple of 4 integers"):
+        ecp.conv2d_output_shape((8, 8), (1, 1, 3, 3))
+    with raises(ValueError, "w_shape[2] must be an integer >= 0, got -3"):
+        ecp.conv2d_output_shape((1, 1, 8, 8), (1, 1, -3, 3))

@@ -7,7 +7,12 @@ The functional API (NCHW, float32 / float64):
 - :func:`neighbor_fill` -- copy each value back into its 2x2 window
 - :func:`random_pool2d`, :func:`max_pool2d`, :func:`avg_pool2d` and their ``*_backward``
 - :func:`relu`, :func:`relu_backward` -- the activation, threaded as the kernels around it
+- :func:`conv2d_output_shape` -- the output shape of a convolution, checked
 - :func:`clear_scratch` -- free the convolution kernels' cached scratch for this thread
+- :func:`num_threads` (this Python thread, in a ``with`` block), :func:`set_num_threads` (the
+  process-wide default), :func:`get_num_threads` -- the kernels' thread count
+
+:mod:`ecp.testing` holds float64 NumPy reference implementations of all of these (slow oracles).
 
 Mode K is the kept pixel of each 2x2 window, row-major: 0 top-left, 1 top-right,
 2 bottom-left, 3 bottom-right.
@@ -36,7 +41,7 @@ from .pool import (
 
 __version__ = "0.1.0"
 
-from . import _compat
+from . import _compat, testing  # noqa: E402  (after the API they refer to)
 
 _compat.install()
 
@@ -44,5 +49,5 @@ __all__ = [
     "clear_scratch", "conv2d", "conv2d_backward", "conv2d_output_shape", "easy_conv2d", "easy_conv2d_backward",
     "neighbor_fill", "neighbor_fill_backward", "random_pool2d", "random_pool2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "relu", "relu_backward",
-    "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads",
+    "openmp_enabled", "get_num_threads", "set_num_threads", "num_threads", "testing", "__version__",
 ]

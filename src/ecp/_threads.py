@@ -1,19 +1,50 @@
-"""How many threads the kernels use: one setting for ecp's OpenMP loops and the BLAS behind them."""
+"""How many threads the kernels use: one setting for ecp's OpenMP loops and the BLAS behind them.
+
+Two levels: :func:`set_num_threads` sets the process-wide default (and the BLAS libraries' thread
+count, which is process-wide by nature); :func:`num_threads` overrides it for the calling Python
+thread only, for the length of a ``with`` block. The kernels read :func:`get_num_threads` at every
+call. Results never depend on the thread count (the work is cut the same way whatever it is).
+"""
+from __future__ import annotations
+
 import contextlib
 import os
+import threading
+from collections.abc import Iterator
 
 from ._kernels._blas import _register_thread_control
 from ._kernels._openmp import openmp_enabled, openmp_max_threads
 from ._validation import check_int
 
-_num_threads = None  # None: every core OpenMP sees
+__all__ = ["get_num_threads", "set_num_threads", "num_threads"]
+
+_num_threads = None  # the process-wide default; None: every core OpenMP sees
+_UNSET = object()
 
 
-def get_num_threads():
-    """Threads the kernels will use (always 1 in a build without OpenMP for ecp's own loops)."""
+class _Local(threading.local):
+    n = _UNSET   # this Python thread's override (a num_threads block), else _UNSET
+
+
+_local = _Local()
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use for a call made now from this Python thread.
+
+    Returns
+    -------
+    int
+        The innermost :func:`num_threads` block's count in this Python thread, else the
+        process-wide default of :func:`set_num_threads`, else every core OpenMP sees; always 1
+        in a build without OpenMP.
+    """
     if not openmp_enabled():
         return 1
-    return _num_threads if _num_threads is not None else openmp_max_threads()
+    n = _local.n
+    if n is _UNSET:
+        n = _num_threads
+    return n if n is not None else openmp_max_threads()
 
 
 def _blas_limits(n):
@@ -22,11 +53,24 @@ def _blas_limits(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def set_num_threads(n):
-    """Use ``n`` threads in ecp's kernels and in the BLAS they call (``None``: all cores).
+def set_num_threads(n: int | None) -> None:
+    """Set the process-wide default thread count of ecp's kernels and of the BLAS libraries.
 
-    This also sets the thread count of the BLAS libraries loaded in the process (through
-    threadpoolctl), so NumPy's matrix products follow it too.
+    Every Python thread uses it outside a :func:`num_threads` block. It also sets the thread count
+    of the BLAS libraries loaded in the process (through threadpoolctl), so NumPy's matrix products
+    follow it too.
+
+    Parameters
+    ----------
+    n : int >= 1 or None
+        The thread count; None means every core.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer (or None).
+    ValueError
+        If ``n`` is below 1.
     """
     global _num_threads
     if n is not None:
@@ -35,20 +79,74 @@ def set_num_threads(n):
     _blas_limits(n if n is not None else (os.cpu_count() or 1))
 
 
+# The BLAS thread count is one per process: while num_threads blocks are open (in any Python
+# thread), it follows the most recently opened one still open, and the last to close restores
+# what it was before the first opened.
+_blas_lock = threading.Lock()
+_blas_open = []        # [n] of each open block, in the order they were opened
+_blas_restore = None   # the limiter of the first block, which restores the original counts
+
+
+def _blas_enter(token):
+    global _blas_restore
+    with _blas_lock:
+        if not _blas_open:
+            _blas_restore = _blas_limits(token[0])
+        else:
+            _blas_limits(token[0])
+        _blas_open.append(token)
+
+
+def _blas_exit(token):
+    global _blas_restore
+    with _blas_lock:
+        del _blas_open[next(i for i, t in enumerate(_blas_open) if t is token)]   # this block's own
+        if not _blas_open:
+            restore, _blas_restore = _blas_restore, None
+            restore.restore_original_limits()
+        elif _blas_open[-1][0] != token[0]:
+            _blas_limits(_blas_open[-1][0])
+
+
 @contextlib.contextmanager
-def num_threads(n):
-    """Context manager: ``with ecp.num_threads(1): ...`` runs the block on one thread."""
-    global _num_threads
+def num_threads(n: int | None) -> Iterator[None]:
+    """Run a ``with`` block on ``n`` threads, in the calling Python thread only.
+
+    ``with ecp.num_threads(1): ...`` makes the kernels called from this Python thread inside the
+    block use one thread; other Python threads keep their own setting, so several may each use a
+    block of their own at once. Blocks nest; the previous setting returns on exit, also after an
+    exception. While blocks are open, the BLAS libraries (process-wide) follow the most recently
+    opened one.
+
+    Parameters
+    ----------
+    n : int >= 1 or None
+        The thread count; None means every core.
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer (or None).
+    ValueError
+        If ``n`` is below 1.
+    """
     if n is not None:
         n = check_int(n, "n", 1)
-    saved = _num_threads
-    limiter = _blas_limits(n) if n is not None else contextlib.nullcontext()
-    _num_threads = n
+    saved = _local.n
+    token = [n] if n is not None else None
+    if token is not None:
+        _blas_enter(token)
+    _local.n = n
     try:
-        with limiter:
-            yield
+        yield
     finally:
-        _num_threads = saved
+        _local.n = saved
+        if token is not None:
+            _blas_exit(token)
 
 
 def _kernel_blas():

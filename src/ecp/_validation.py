@@ -1,8 +1,10 @@
 """Input checks shared by every public function: one place that turns user input into what the
 kernels assume (4-D, float32 or float64, C-contiguous, one dtype) or raises an error that names
 the argument and says what was expected and what was got."""
+import inspect
 import numbers
 import operator
+import warnings
 
 import numpy as np
 
@@ -119,6 +121,58 @@ def check_poolable(shape, name):
         )
 
 
+def check_conv_geometry(x_shape, w_shape, padding):
+    """Raise unless x (N, C, H, W), w (O, C, kh, kw) and ``padding`` (checked already) make a
+    convolution the kernels can run; the error names the argument that does not fit."""
+    if w_shape[1] != x_shape[1]:
+        raise ValueError(
+            f"w has {w_shape[1]} input channels (w.shape[1]) but x has {x_shape[1]} (x.shape[1]); "
+            f"they must match: x {x_shape}, w {w_shape}"
+        )
+    if x_shape[1] == 0 or w_shape[0] == 0:
+        raise ValueError(f"x and w need at least one channel and one filter, got x {x_shape}, w {w_shape}")
+    if w_shape[2] == 0 or w_shape[3] == 0:
+        raise ValueError(f"w must have a kernel of at least 1x1, got w.shape {w_shape}")
+    if x_shape[2] == 0 or x_shape[3] == 0:
+        raise ValueError(f"x must have H >= 1 and W >= 1, got x.shape {x_shape}")
+    if x_shape[1] * w_shape[2] * w_shape[3] > INT_MAX:
+        raise ValueError(
+            f"x.shape[1] * kh * kw = {x_shape[1] * w_shape[2] * w_shape[3]} exceeds {INT_MAX}, "
+            "the largest matrix dimension the BLAS takes"
+        )
+    hp, wp = x_shape[2] + 2 * padding, x_shape[3] + 2 * padding
+    if w_shape[2] > hp or w_shape[3] > wp:
+        raise ValueError(
+            f"kernel {w_shape[2]}x{w_shape[3]} (w.shape[2:]) is larger than the padded input "
+            f"{hp}x{wp} (x.shape[2:] {x_shape[2:]} with padding={padding})"
+        )
+    ho, wo = hp - w_shape[2] + 1, wp - w_shape[3] + 1
+    if ho * wo > INT_MAX:
+        raise ValueError(
+            f"the output plane would have {ho}x{wo} = {ho * wo} pixels, more than {INT_MAX}, "
+            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x_shape[2:]}, padding={padding})"
+        )
+
+
+def conv_output_shape(x_shape, w_shape, padding):
+    """(N, O, H + 2p - kh + 1, W + 2p - kw + 1) of checked shapes (no checks here)."""
+    return (x_shape[0], w_shape[0], x_shape[2] + 2 * padding - w_shape[2] + 1,
+            x_shape[3] + 2 * padding - w_shape[3] + 1)
+
+
+def easy_output_shape(x_shape, w_shape, padding):
+    """The output shape of Easy Convolution (a quarter of the full one's pixels), or the error
+    when the full output is smaller than one 2x2 pooling window."""
+    n, o, ho, wo = conv_output_shape(x_shape, w_shape, padding)
+    if ho < 2 or wo < 2:
+        raise ValueError(
+            f"the convolution output {ho}x{wo} (x.shape[2:] {tuple(x_shape[2:])}, kernel "
+            f"{w_shape[2]}x{w_shape[3]}, padding={padding}) is too small to pool with a 2x2 window: "
+            "Easy Convolution needs an output of at least 2x2"
+        )
+    return (n, o, ho // 2, wo // 2)
+
+
 def check_grad_shape(dy, expected, name="dy"):
     check_grad_dims(dy.shape, expected, name)
 
@@ -127,3 +181,46 @@ def check_grad_dims(shape, expected, name="dy"):
     """A gradient's shape (a tuple) against the output's it belongs to."""
     if shape != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)} (the output's), got {shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Old spellings of the public API, kept for one release with a FutureWarning.
+
+MISSING = object()  # default of an argument whose old spelling may stand in for it
+
+
+def _given(value, default):
+    return not (value is default or (type(value) is type(default) and value == default))
+
+
+def old_positional(func, head, args, keywords, defaults, stacklevel=3):
+    """The values of the keyword-only arguments ``keywords`` (name: value as passed, in their old
+    positional order; ``defaults`` the same names with their defaults) after taking the extra
+    positional ``args`` of an old-style call, with a FutureWarning that says what to write.
+    ``head`` spells the call's other arguments for the message (e.g. "x, w, b")."""
+    names = list(keywords)
+    if len(args) > len(names):
+        n_head = head.count(",") + 1
+        raise TypeError(f"{func}() takes at most {n_head + len(names)} positional arguments "
+                        f"({n_head + len(args)} given)")
+    values = dict(keywords)
+    for name, value in zip(names, args):
+        if _given(keywords[name], defaults[name]):
+            raise TypeError(f"{func}() got multiple values for argument {name!r}")
+        values[name] = value
+    spelled = ", ".join(f"{name}={value!r}" for name, value in zip(names, args))
+    warnings.warn(f"{func}(): passing {', '.join(names[:len(args)])} by position is deprecated and will "
+                  f"be an error in the next release; write {func}({head}, {spelled})",
+                  FutureWarning, stacklevel=stacklevel)
+    return tuple(values.values())
+
+
+def public_signature(func):
+    """Give ``func`` the signature its documentation shows: without the ``*args`` / ``**kwargs``
+    that catch old spellings, and without a default where the default is :data:`MISSING`."""
+    sig = inspect.signature(func)
+    params = [p.replace(default=inspect.Parameter.empty) if p.default is MISSING else p
+              for p in sig.parameters.values()
+              if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    func.__signature__ = sig.replace(parameters=params)
+    return func

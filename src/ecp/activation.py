@@ -5,7 +5,10 @@ as the convolution and pooling kernels share it (in contiguous runs of samples),
 network each thread finds in its own cache what it wrote in the layer before. The values are
 NumPy's: ``np.maximum(x, 0)`` and ``dy * (y > 0)``, NaN and signed zeros included.
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _activation
 from ._threads import get_num_threads
@@ -49,18 +52,28 @@ def _threads(size):
     return get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
 
 
-def relu(x, out=None):
+def relu(x: ArrayLike, out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
     """Rectified linear unit: ``max(x, 0)`` elementwise.
 
     Parameters
     ----------
-    x : ndarray, any shape, float32 or float64 (the first axis is the batch)
+    x : array_like, any shape, float32 or float64
+        The input (its first axis is the batch).
     out : ndarray or None
         Where to write: an array of x's shape and dtype, C-contiguous, or ``x`` itself (in place).
 
     Returns
     -------
-    y : ndarray like ``x``; equal to ``np.maximum(x, 0)`` (NaN stays NaN, -0.0 becomes 0.0)
+    ndarray like ``x``
+        Equal to ``np.maximum(x, 0)`` (NaN stays NaN, -0.0 becomes 0.0).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a float32 / float64 array or ``out`` not an ndarray.
+    ValueError
+        If ``out`` does not have x's shape and dtype, is not C-contiguous and writeable, or
+        overlaps ``x`` without being ``x``.
 
     Examples
     --------
@@ -77,21 +90,36 @@ def relu(x, out=None):
     return y
 
 
-def relu_backward(dy, y, out=None):
+def relu_backward(dy: ArrayLike, y: ArrayLike, out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
     """Gradient of :func:`relu`: ``dy * (y > 0)``, with ``y`` the forward's output (or its input:
     both are > 0 at the same places).
 
     Parameters
     ----------
-    dy : ndarray, float32 or float64, the gradient of the loss with respect to the output
-    y : ndarray of dy's shape and dtype
+    dy : array_like, float32 or float64
+        The gradient of the loss with respect to the output.
+    y : array_like of dy's shape and dtype
+        The forward's output (or input).
     out : ndarray or None
         Where to write: an array of dy's shape and dtype, C-contiguous, or ``dy`` itself.
 
     Returns
     -------
-    dx : ndarray like ``dy``; where y is not > 0, ``dy * 0`` (so a NaN or infinite dy stays
-    visible as NaN, as in NumPy)
+    ndarray like ``dy``
+        Where y is not > 0, ``dy * 0`` (so a NaN or infinite dy stays visible as NaN, as in NumPy).
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` or ``y`` is not a float32 / float64 array, or their dtypes differ.
+    ValueError
+        If the shapes differ, or ``out`` is not a valid destination (see :func:`relu`).
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> ecp.relu_backward(np.array([1.0, 2.0]), np.array([0.0, 3.0]))
+    array([0., 2.])
     """
     dy = as_float_array(dy, "dy", None, "of any shape")
     y = as_float_array(y, "y", None, "of any shape", dtype=dy.dtype, like="dy")

@@ -8,16 +8,24 @@ Mode K (Random Pooling) is row-major within the window: 0 top-left, 1 top-right,
 2 bottom-left, 3 bottom-right. (The paper says "from up to down and left to right", which
 reads both ways; ecp fixes this order everywhere.)
 """
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _pool
 from ._threads import get_num_threads
 from ._validation import (
+    MISSING,
     as_float_array,
     check_grad_shape,
     check_mode,
     check_poolable,
     check_shape,
+    public_signature,
 )
 
 __all__ = [
@@ -55,17 +63,27 @@ def _grad_and_shape(dy, input_shape):
     return dy, input_shape
 
 
-def random_pool2d(x, mode=0):
+def random_pool2d(x: ArrayLike, mode: int = 0) -> NDArray[np.floating]:
     """Random Pooling: keep the pixel at position K of every 2x2 window.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64, H and W >= 2
-    mode : int in 0..3 (row-major position in the window)
+    x : array_like, shape (N, C, H, W), float32 or float64, H and W >= 2
+        The input.
+    mode : int in 0..3
+        The kept pixel's row-major position in the window.
 
     Returns
     -------
-    y : ndarray, shape (N, C, H // 2, W // 2), equal to ``x[:, :, K//2::2, K%2::2]`` cropped
+    ndarray, shape (N, C, H // 2, W // 2), dtype of ``x``
+        Equal to ``x[:, :, K//2::2, K%2::2]`` cropped.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a float32 / float64 array, or ``mode`` not an integer.
+    ValueError
+        If ``x`` is not 4-D or smaller than 2x2, or ``mode`` is outside 0..3.
 
     Examples
     --------
@@ -82,18 +100,29 @@ def random_pool2d(x, mode=0):
     return y
 
 
-def random_pool2d_backward(dy, mode, input_shape):
+def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int]) -> NDArray[np.floating]:
     """Gradient of :func:`random_pool2d`: ``dy`` at the mode-K positions, zeros elsewhere.
 
     Parameters
     ----------
-    dy : ndarray, shape (N, C, H // 2, W // 2)
+    dy : array_like, shape (N, C, H // 2, W // 2), float32 or float64
+        The gradient with respect to the output.
     mode : int in 0..3
-    input_shape : tuple (N, C, H, W) of the pooled input
+        As given to :func:`random_pool2d`.
+    input_shape : tuple of 4 ints
+        (N, C, H, W) of the pooled input.
 
     Returns
     -------
-    dx : ndarray, shape ``input_shape``, dtype of ``dy``
+    ndarray, shape ``input_shape``, dtype of ``dy``
+        The gradient with respect to the input.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` is not a float32 / float64 array, or ``mode`` not an integer.
+    ValueError
+        If ``dy`` does not have the pooled shape of ``input_shape``, or ``mode`` is outside 0..3.
 
     Examples
     --------
@@ -109,7 +138,8 @@ def random_pool2d_backward(dy, mode, input_shape):
     return dx
 
 
-def max_pool2d(x, return_indices=False):
+def max_pool2d(x: ArrayLike, return_indices: bool = False
+               ) -> NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.int64]]:
     """2x2 / stride-2 max pooling.
 
     Ties go to the first maximum in row-major window order (as in PyTorch); a NaN in a window
@@ -117,14 +147,25 @@ def max_pool2d(x, return_indices=False):
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64, H and W >= 2
+    x : array_like, shape (N, C, H, W), float32 or float64, H and W >= 2
+        The input.
     return_indices : bool
         Also return the int64 flat index ``h * W + w`` of each maximum within its (H, W) plane
         (PyTorch's convention), for :func:`max_pool2d_backward`.
 
     Returns
     -------
-    y : ndarray, shape (N, C, H // 2, W // 2); and indices of the same shape when asked
+    y : ndarray, shape (N, C, H // 2, W // 2), dtype of ``x``
+        The maxima.
+    indices : ndarray, int64, same shape
+        Only when ``return_indices``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a float32 / float64 array.
+    ValueError
+        If ``x`` is not 4-D or smaller than 2x2.
 
     Examples
     --------
@@ -141,18 +182,30 @@ def max_pool2d(x, return_indices=False):
     return (y, idx) if return_indices else y
 
 
-def max_pool2d_backward(dy, indices, input_shape):
+def max_pool2d_backward(dy: ArrayLike, indices: NDArray[np.integer], input_shape: Sequence[int]
+                        ) -> NDArray[np.floating]:
     """Gradient of :func:`max_pool2d`: each ``dy`` added at its maximum's position.
 
     Parameters
     ----------
-    dy : ndarray, shape (N, C, H // 2, W // 2)
-    indices : integer ndarray, same shape: from ``max_pool2d(x, return_indices=True)``
-    input_shape : tuple (N, C, H, W)
+    dy : array_like, shape (N, C, H // 2, W // 2), float32 or float64
+        The gradient with respect to the output.
+    indices : ndarray of int, same shape
+        From ``max_pool2d(x, return_indices=True)``.
+    input_shape : tuple of 4 ints
+        (N, C, H, W) of the pooled input.
 
     Returns
     -------
-    dx : ndarray, shape ``input_shape``
+    ndarray, shape ``input_shape``, dtype of ``dy``
+        The gradient with respect to the input.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` is not a float array or ``indices`` not an integer array.
+    ValueError
+        If the shapes do not match, or an index lies outside its plane.
 
     Examples
     --------
@@ -182,8 +235,25 @@ def max_pool2d_backward(dy, indices, input_shape):
     return dx
 
 
-def avg_pool2d(x):
-    """2x2 / stride-2 average pooling: ``y`` of shape (N, C, H // 2, W // 2).
+def avg_pool2d(x: ArrayLike) -> NDArray[np.floating]:
+    """2x2 / stride-2 average pooling.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W), float32 or float64, H and W >= 2
+        The input.
+
+    Returns
+    -------
+    ndarray, shape (N, C, H // 2, W // 2), dtype of ``x``
+        The mean of each window.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a float32 / float64 array.
+    ValueError
+        If ``x`` is not 4-D or smaller than 2x2.
 
     Examples
     --------
@@ -197,8 +267,27 @@ def avg_pool2d(x):
     return y
 
 
-def avg_pool2d_backward(dy, input_shape):
+def avg_pool2d_backward(dy: ArrayLike, input_shape: Sequence[int]) -> NDArray[np.floating]:
     """Gradient of :func:`avg_pool2d`: ``dy / 4`` in every cell of its window.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, C, H // 2, W // 2), float32 or float64
+        The gradient with respect to the output.
+    input_shape : tuple of 4 ints
+        (N, C, H, W) of the pooled input.
+
+    Returns
+    -------
+    ndarray, shape ``input_shape``, dtype of ``dy``
+        The gradient with respect to the input.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` is not a float32 / float64 array.
+    ValueError
+        If ``dy`` does not have the pooled shape of ``input_shape``.
 
     Examples
     --------
@@ -227,35 +316,90 @@ def _fill_shape(y_shape, shape):
     return (y_shape[0], y_shape[1], h, w)
 
 
-def neighbor_fill(y, mode=0, shape=None):
+def _old_fill_args(func, args, kwargs, shape):
+    """The ``shape`` of an old-style neighbor_fill call (a ``mode``, by position or keyword, then
+    perhaps ``shape`` by position), its mode checked as it was, with a FutureWarning."""
+    unknown = set(kwargs) - {"mode"}
+    if unknown:
+        raise TypeError(f"{func}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    if len(args) > 2:
+        raise TypeError(f"{func}() takes at most 3 positional arguments ({1 + len(args)} given)")
+    if args and "mode" in kwargs:
+        raise TypeError(f"{func}() got multiple values for argument 'mode'")
+    if len(args) == 2:
+        if shape is not None:
+            raise TypeError(f"{func}() got multiple values for argument 'shape'")
+        shape = args[1]
+    spelled = "y" if shape is None else f"y, shape={tuple(shape) if isinstance(shape, (tuple, list)) else shape!r}"
+    warnings.warn(f"{func}() no longer takes a mode (the fill is the same for every K); passing one is "
+                  f"deprecated and will be an error in the next release; write {func}({spelled})",
+                  FutureWarning, stacklevel=3)
+    check_mode(args[0] if args else kwargs["mode"])
+    return shape
+
+
+def _old_fill_backward_args(dy, args, kwargs):
+    """The ``dy`` of an old-style neighbor_fill_backward call (``dout=``, a ``mode`` by position or
+    keyword), its mode checked as it was, with a FutureWarning."""
+    if "dout" in kwargs:
+        if dy is not MISSING:
+            raise TypeError("neighbor_fill_backward() got both dy and dout: write dy only")
+        dy = kwargs.pop("dout")
+        warnings.warn("neighbor_fill_backward(dout=...) is deprecated and will be an error in the next "
+                      "release; write neighbor_fill_backward(dy)", FutureWarning, stacklevel=3)
+    if args or kwargs:
+        unknown = set(kwargs) - {"mode"}
+        if unknown:
+            raise TypeError(f"neighbor_fill_backward() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        if len(args) > 1:
+            raise TypeError(f"neighbor_fill_backward() takes at most 2 positional arguments ({1 + len(args)} given)")
+        if args and "mode" in kwargs:
+            raise TypeError("neighbor_fill_backward() got multiple values for argument 'mode'")
+        warnings.warn("neighbor_fill_backward() no longer takes a mode (the fill is the same for every K); "
+                      "passing one is deprecated and will be an error in the next release; write "
+                      "neighbor_fill_backward(dy)", FutureWarning, stacklevel=3)
+        check_mode(args[0] if args else kwargs["mode"])
+    return dy
+
+
+@public_signature
+def neighbor_fill(y: ArrayLike, *args, shape: Sequence[int] | None = None, **kwargs) -> NDArray[np.floating]:
     """Restore a pooled / easy-convolved map to full size by copying each value into its 2x2 window.
 
     This is the paper's "padding of the neighbor pixels": ``out[..., 2r:2r+2, 2q:2q+2] = y[..., r, q]``.
-    Every pixel of a window receives the value, so the result is the same for every mode; ``mode``
-    is accepted (and checked) so that calls can pass the K they used.
+    Every pixel of a window receives the value, so the result does not depend on the mode K.
 
     Parameters
     ----------
-    y : ndarray, shape (N, C, Hq, Wq), float32 or float64, Hq and Wq >= 1
-    mode : int in 0..3
+    y : array_like, shape (N, C, Hq, Wq), float32 or float64, Hq and Wq >= 1
+        The pooled map.
     shape : (H, W) or None
-        Full size, ``2*Hq`` or ``2*Hq + 1`` (likewise W). None means (2*Hq, 2*Wq). When H (W) is odd,
-        the leftover last row (column) -- which no pooling window covers -- repeats the row
-        (column) above (left of) it: the neighbor fill carried to the edge.
+        Full size, ``2*Hq`` or ``2*Hq + 1`` (likewise W); None means (2*Hq, 2*Wq) (keyword only).
+        When H (W) is odd, the leftover last row (column) -- which no pooling window covers --
+        repeats the row (column) above (left of) it: the neighbor fill carried to the edge.
 
     Returns
     -------
-    out : ndarray, shape (N, C, H, W)
+    ndarray, shape (N, C, H, W), dtype of ``y``
+        The filled map.
+
+    Raises
+    ------
+    TypeError
+        If ``y`` is not a float32 / float64 array (or convertible).
+    ValueError
+        If ``y`` is not 4-D, is empty in H or W, or ``shape`` is not a size ``y`` was pooled from.
 
     Examples
     --------
     >>> import numpy as np, ecp
-    >>> ecp.neighbor_fill(np.array([[[[1., 2.]]]]), mode=0, shape=(3, 4))[0, 0]
+    >>> ecp.neighbor_fill(np.array([[[[1., 2.]]]]), shape=(3, 4))[0, 0]
     array([[1., 1., 2., 2.],
            [1., 1., 2., 2.],
            [1., 1., 2., 2.]])
     """
-    check_mode(mode)
+    if args or kwargs:
+        shape = _old_fill_args("neighbor_fill", args, kwargs, shape)
     y = as_float_array(y, "y", 4, "(N, C, Hq, Wq)")
     if y.shape[2] < 1 or y.shape[3] < 1:
         raise ValueError(f"y must have Hq >= 1 and Wq >= 1, got shape {y.shape}")
@@ -264,9 +408,27 @@ def neighbor_fill(y, mode=0, shape=None):
     return out
 
 
-def neighbor_fill_backward(dout, mode=0):
-    """Gradient of :func:`neighbor_fill`: each pooled cell gets the sum of ``dout`` over the
-    cells it was copied to. ``dout`` is (N, C, H, W); the result is (N, C, H // 2, W // 2).
+@public_signature
+def neighbor_fill_backward(dy: ArrayLike = MISSING, *args, **kwargs) -> NDArray[np.floating]:
+    """Gradient of :func:`neighbor_fill`: each pooled cell gets the sum of ``dy`` over the cells it
+    was copied to.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, C, H, W), float32 or float64, H and W >= 2
+        The gradient with respect to the filled map.
+
+    Returns
+    -------
+    ndarray, shape (N, C, H // 2, W // 2), dtype of ``dy``
+        The gradient with respect to the pooled map.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` is not a float32 / float64 array (or convertible).
+    ValueError
+        If ``dy`` is not 4-D or smaller than 2x2.
 
     Examples
     --------
@@ -274,9 +436,12 @@ def neighbor_fill_backward(dout, mode=0):
     >>> float(ecp.neighbor_fill_backward(np.ones((1, 1, 3, 2)))[0, 0, 0, 0])
     6.0
     """
-    check_mode(mode)
-    dout = as_float_array(dout, "dout", 4)
-    check_poolable(dout.shape, "dout")
-    dy = np.empty(_pooled(dout.shape), dtype=dout.dtype)
-    _pool.neighbor_fill_backward(dout, dy, _threads(dout.size))
-    return dy
+    if args or kwargs:
+        dy = _old_fill_backward_args(dy, args, kwargs)
+    if dy is MISSING:
+        raise TypeError("neighbor_fill_backward() missing 1 required positional argument: 'dy'")
+    dy = as_float_array(dy, "dy", 4)
+    check_poolable(dy.shape, "dy")
+    dx = np.empty(_pooled(dy.shape), dtype=dy.dtype)
+    _pool.neighbor_fill_backward(dy, dx, _threads(dy.size))
+    return dx

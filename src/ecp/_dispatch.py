@@ -1,0 +1,208 @@
+"""Kernel choice and work cutting of the convolution calls: which kernel runs, in how many items.
+
+Every decision here is a pure function of the call's shapes, dtype and :data:`thresholds`, never of
+the thread count of a call, so a call's result (its summation order) is the same whatever
+:func:`ecp.num_threads` says. The thresholds live in ONE table, :class:`Thresholds`; each value's
+why points to the benchmark that justifies it (``bench/bench_conv.py``, ``ecp bench``; the design
+and its numbers are in ``docs/performance.md``).
+
+To try other values at run time, replace the table (the plan cache sees it: plans are keyed on it)::
+
+    import dataclasses
+    from ecp import _dispatch
+    _dispatch.thresholds = dataclasses.replace(_dispatch.thresholds, item_columns=1024)
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+
+import numpy as np
+
+from ._kernels import _conv
+
+__all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
+           "plan_forward", "plan_backward", "sample_items", "threaded"]
+
+
+class ForwardKernel(enum.IntEnum):
+    """The forward kernels (``ForwardPlan``'s kernel codes)."""
+
+    IM2COL_BLAS = 0   #: unroll the windows (im2col), then one GEMM
+    DIRECT_PANEL = 1  #: ecp_direct.h's AVX-512 kernel packing a run of same-row pixels per tap
+    DIRECT_ROWS = 2   #: ecp_direct.h's AVX-512 kernel packing (or reading in place) one pixel's window
+
+
+class BackwardKernel(enum.IntEnum):
+    """The backward kernels (``BackwardPlan``'s kernel codes)."""
+
+    BLAS = 0    #: im2col + GEMM for dW, GEMM + col2im for dx
+    DIRECT = 1  #: ecp_direct.h's AVX-512 kernels for dx and dW
+    SPLIT = 2   #: dx through the direct kernel, dW and db through im2col + BLAS
+
+
+def _cores():
+    """The cores this process may run on (not OMP_NUM_THREADS: the plan must not depend on it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Thresholds:
+    """The settings every convolution plan reads; one immutable table.
+
+    Compared (and hashed) by identity: a plan made under one table is reused only while that same
+    table is :data:`thresholds`, so replacing it (``dataclasses.replace``) invalidates every cached
+    plan at the cost of one attribute read a call.
+    """
+
+    # Whether the direct AVX-512 kernels run: the CPU has them and ECP_CONV_KERNEL is not "blas"
+    # (read at import; "blas" forces im2col + BLAS for both passes).
+    direct: bool = dataclasses.field(default_factory=lambda: bool(
+        _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower() != "blas"))
+    # Output pixels of the full convolution per work item (the GEMM's n): large enough for a
+    # GEMM near peak, small enough for many items to share among the threads (bench_conv.py).
+    item_columns: int = 512
+    # Elements of unrolled windows per item where the shapes allow (4 MB in float32: within L2).
+    cols_budget: int = 1 << 20
+    # The direct backward packs a window one kernel row at a time, which pays for long windows
+    # (K = C*kh*kw) of long rows only: the paper's conv2 (K = 500, 5x5) gains, conv1 (K = 25) and
+    # the VGG-like 3x3 layer lose in dW (bench_conv.py, backward rows).
+    direct_backward_min_k: int = 128
+    direct_backward_min_kw: int = 4
+    # The direct forward's tile holds 8 filters x 32 pixels, refilled every K products: with few
+    # filters and short windows (the paper's conv1: O = 20, K = 25) im2col + BLAS is faster; from
+    # 32 filters or K >= 96 the direct kernel is as fast or faster (bench_conv.py, forward rows).
+    direct_forward_min_o: int = 32
+    direct_forward_min_k: int = 96
+    # The pixel-rows kernel serves short output rows (<= 8 pixels, e.g. the paper's conv2) where
+    # the panel kernel's per-tap packing dominates, if the filters leave at most 1/8 of the
+    # vector lanes idle (bench_conv.py, conv2 forward and easy forward).
+    rows_kernel_max_wq: int = 8
+    rows_kernel_max_waste: float = 0.125
+    # Below this many multiply-adds a call runs on one thread: starting the team costs more.
+    parallel_min_macs: int = 1 << 18
+    # Cores of the machine: sample items come in multiples of it (even shares), and the backward
+    # sums dW in one slot per core.
+    cores: int = dataclasses.field(default_factory=_cores)
+
+
+#: The table in force. Replace it (never mutate: it is frozen) to change a setting at run time.
+thresholds = Thresholds()
+
+
+def panel_width(dtype) -> int:
+    """Pixels (or filters) across the direct kernels' register tile: two AVX-512 vectors."""
+    return 32 if np.dtype(dtype) == np.float32 else 16
+
+
+def _direct_forward(w_shape, t):
+    k = w_shape[1] * w_shape[2] * w_shape[3]
+    return t.direct and (w_shape[0] >= t.direct_forward_min_o or k >= t.direct_forward_min_k)
+
+
+def forward_kernel(w_shape, wq, dtype, t=None) -> ForwardKernel:
+    """The forward kernel for filters ``w_shape`` and output rows of ``wq`` pixels."""
+    t = thresholds if t is None else t
+    if not _direct_forward(w_shape, t):
+        return ForwardKernel.IM2COL_BLAS
+    nr = panel_width(dtype)
+    lanes = -(-w_shape[0] // nr) * nr
+    if wq <= t.rows_kernel_max_wq and (lanes - w_shape[0]) / lanes <= t.rows_kernel_max_waste:
+        return ForwardKernel.DIRECT_ROWS
+    return ForwardKernel.DIRECT_PANEL
+
+
+def backward_kernel(w_shape, t=None) -> BackwardKernel:
+    """The backward kernel for filters ``w_shape``: SPLIT for long windows of short rows (3x3,
+    K >= 128), where the direct dx wins and the direct dW loses."""
+    t = thresholds if t is None else t
+    if not t.direct or w_shape[1] * w_shape[2] * w_shape[3] < t.direct_backward_min_k:
+        return BackwardKernel.BLAS
+    return BackwardKernel.DIRECT if w_shape[3] >= t.direct_backward_min_kw else BackwardKernel.SPLIT
+
+
+def group(x_shape, w_shape, out_hw, t=None) -> int:
+    """Whole samples per im2col + BLAS item: about ``item_columns`` output pixels, in a count of
+    items that is a multiple of the cores, the unrolled windows within ``cols_budget``."""
+    t = thresholds if t is None else t
+    n = x_shape[0]
+    pixels = out_hw[0] * out_hw[1]
+    per_sample = x_shape[1] * w_shape[2] * w_shape[3] * pixels
+    n_items = -(-n * pixels // t.item_columns)
+    n_items = min(n, -(-n_items // t.cores) * t.cores)
+    g = -(-n // max(n_items, 1))
+    return max(1, min(g, t.cols_budget // max(per_sample, 1)))
+
+
+def sample_items(n, group, t=None) -> int:
+    """Items of whole samples a batch of ``n`` is cut into, each of at most ``group`` samples: as
+    few as that allows, rounded up to a multiple of the cores (at most n). The kernels cut at
+    ``item * n // items``, so every core gets the same number of samples (+-1), and so do the
+    backward's dW slots."""
+    t = thresholds if t is None else t
+    items = -(-n // max(group, 1))
+    return max(1, min(n, -(-items // t.cores) * t.cores))
+
+
+def rows(x_shape, w_shape, out_hw, t=None) -> int:
+    """Output rows per forward item: all of them unless one sample is half as large again as an
+    item, then blocks of about ``item_columns`` pixels within ``cols_budget``."""
+    t = thresholds if t is None else t
+    hq, wq = out_hw
+    if 2 * hq * wq < 3 * t.item_columns:
+        return hq
+    per_row = x_shape[1] * w_shape[2] * w_shape[3] * wq
+    return max(1, min(hq, t.item_columns // max(wq, 1), t.cols_budget // max(per_row, 1)))
+
+
+def direct_group(n, pixels, nr) -> int:
+    """Samples per item of the direct kernels (whose scratch does not grow with the item): the
+    fewest samples whose output pixels fill whole panels of ``nr`` pixels (up to 4 panels' worth),
+    so that few panels run part-empty and the items are many."""
+    best, best_waste = 1, 1.0
+    for g in range(1, -(-4 * nr // max(pixels, 1)) + 1):
+        waste = (-(g * pixels) % nr) / (g * pixels)
+        if waste < best_waste:
+            best, best_waste = g, waste
+    return max(1, min(best, n))
+
+
+def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
+    """(samples per item, output rows per forward item). An im2col + BLAS forward item is planned
+    on the FULL convolution's output for both passes' forward (an easy item covers the same
+    samples as a full one), a backward item on the call's own output (an easy one then holds
+    about four times the samples: longer dW sums in fewer GEMM calls); rows on the call's own
+    output. The direct kernels' scratch is a few panels, whatever the item."""
+    out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
+    r = rows(x_shape, w_shape, out_hw, t)
+    if direct:
+        return direct_group(x_shape[0], out_hw[0] * out_hw[1], panel_width(dtype)), r
+    return group(x_shape, w_shape, out_hw if backward else full_hw, t), r
+
+
+def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None):
+    """(kernel, sample items, rows per item) of a forward call whose full convolution output is
+    ``full_hw`` and whose own output rows hold ``wq`` pixels."""
+    t = thresholds if t is None else t
+    kernel = forward_kernel(w_shape, wq, dtype, t)
+    g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
+    return kernel, sample_items(x_shape[0], g, t), r
+
+
+def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None):
+    """(kernel, sample items, sample items of the split kernel's direct dx pass, dW slots) of a
+    backward call."""
+    t = thresholds if t is None else t
+    kernel = backward_kernel(w_shape, t)
+    g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
+    dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
+        if kernel == BackwardKernel.SPLIT else 1
+    return kernel, sample_items(x_shape[0], g, t), sample_items(x_shape[0], dx_group, t), t.cores
+
+
+def threaded(w_shape, out_shape, t=None) -> bool:
+    """Whether a call of this many multiply-adds runs on the threads :func:`ecp.get_num_threads` gives."""
+    t = thresholds if t is None else t
+    macs = out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3] * w_shape[1] * w_shape[2] * w_shape[3]
+    return macs >= t.parallel_min_macs
