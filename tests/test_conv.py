@@ -795,7 +795,7 @@ def portable_helpers():
 def test_easy_conv_through_the_portable_stride2_im2col(geom, dtype, portable_helpers, monkeypatch):
     """The portable loops of the stride-2 im2col and of the bias gradient's sums (what a CPU
     without AVX-512 runs) against the oracle, forward and backward, through im2col + BLAS."""
-    monkeypatch.setattr(ecp.conv, "DIRECT", False)
+    set_thresholds(monkeypatch, direct=False)
     x, w, b, p, rng = make(geom, dtype, 11)
     for mode in MODES:
         assert_close(ecp.easy_conv2d(x, w, b, mode=mode, padding=p), easy_ref(x, w, b, mode, p), dtype)

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _dispatch
 from ._kernels import _conv
 from ._plans import backward as _backward
 from ._plans import forward as _forward
@@ -280,19 +279,3 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
             "easy_conv2d_backward", "dy, x, w", args, {"mode": mode, "padding": padding, "compute_dx": compute_dx},
             {"mode": 0, "padding": 0, "compute_dx": True})
     return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)[0]
-
-
-# Private names that other ecp modules read from here (ecp.nn.layers: _forward, _backward;
-# ecp.experiments.benchmark: DIRECT, _forward_kernel, _backward_kernel). Their home is now
-# ecp._plans / ecp._dispatch; these forwards last until those modules import from there.
-_BACKWARD_NAMES = {0: "blas", 1: "direct", 2: "split"}
-
-
-def __getattr__(name):
-    if name == "DIRECT":
-        return _dispatch.thresholds.direct
-    if name == "_forward_kernel":
-        return lambda w_shape, wq, dtype: int(_dispatch.forward_kernel(w_shape, wq, dtype))
-    if name == "_backward_kernel":
-        return lambda w_shape: _BACKWARD_NAMES[_dispatch.backward_kernel(w_shape)]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

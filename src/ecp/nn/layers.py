@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .. import _plans
 from .. import activation as _activation
-from .. import conv as _conv
 from .. import pool as _pool
 from .._validation import check_int, kernel_ready
 
@@ -236,7 +236,7 @@ class _ConvBase(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.conv_seconds = 0.0
         self._x = None
-        self._plans = [None, None]   # of the last forward and backward call (see conv._forward)
+        self._plans = [None, None]   # of the last forward and backward call (see ecp._plans.forward)
 
     @property
     def in_channels(self) -> int:
@@ -257,12 +257,12 @@ class _ConvBase(Layer):
     _mode = None
 
     def _kernel_forward(self, x):
-        y, self._plans[0] = _conv._forward(x, self.params["w"], self.params["b"], self.padding, self._mode,
+        y, self._plans[0] = _plans.forward(x, self.params["w"], self.params["b"], self.padding, self._mode,
                                            self._plans[0])
         return y
 
     def _kernel_backward(self, dy, x):
-        grads, self._plans[1] = _conv._backward(dy, x, self.params["w"], self.padding, self._mode,
+        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, self._mode,
                                                 self.input_grad, self._plans[1], self.grads["w"],
                                                 self.grads["b"])
         return grads

@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ... import __version__
-from ... import conv as _ecp_conv
+from ... import __version__, _dispatch
 from ..._threads import get_num_threads, num_threads
 from ..._validation import check_int
 from ...conv import conv2d, conv2d_backward, easy_conv2d, easy_conv2d_backward
@@ -29,11 +28,11 @@ DEFAULT_REPEATS = 15
 DEFAULT_WARMUP = 2
 DEFAULT_GEMM_SIZE = 2048
 GEMM_MAX_REPEATS = 7  # the GEMM yardstick costs ~0.1 s a call; its median settles within a few runs
-# Kernel choice codes (forward IM2COL_BLAS=0, DIRECT_PANEL=1, DIRECT_ROWS=2; backward BLAS=0,
-# DIRECT=1, SPLIT=2; the backward choice may also come as its older string name) -> record names.
-_FORWARD_NAMES = {0: "im2col+blas", 1: "direct", 2: "direct-rows"}
-_BACKWARD_NAMES = {0: "im2col+blas", 1: "direct", 2: "direct dx + im2col+blas dW",
-                   "blas": "im2col+blas", "direct": "direct", "split": "direct dx + im2col+blas dW"}
+# ecp._dispatch's kernel choices -> the names the JSON record and the tables give them.
+_FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.ForwardKernel.DIRECT_PANEL: "direct",
+                  _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows"}
+_BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
+                   _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -54,7 +53,7 @@ def _system_info(torch):
         "torch": torch.__version__ if torch is not None else None,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp_enabled": bool(openmp_enabled()),
-        "conv_direct_kernels": bool(_ecp_conv.DIRECT),
+        "conv_direct_kernels": bool(_dispatch.thresholds.direct),
         "ecp_num_threads": get_num_threads(),
         "torch_num_threads": torch.get_num_threads() if torch is not None else None,
         "threadpool_info": [{k: v for k, v in entry.items()} for entry in info],
@@ -97,9 +96,9 @@ def kernels_used(shape, dtype) -> dict[str, str]:
     """Which kernel ecp runs for each pass of a layer shape: ``{"forward", "easy_forward",
     "backward"}`` -> kernel name (ecp.conv's own choice, asked, not re-derived)."""
     full_wq = shape.full_shape[3]
-    return {"forward": _FORWARD_NAMES[_ecp_conv._forward_kernel(shape.w_shape, full_wq, dtype)],
-            "easy_forward": _FORWARD_NAMES[_ecp_conv._forward_kernel(shape.w_shape, full_wq // 2, dtype)],
-            "backward": _BACKWARD_NAMES[_ecp_conv._backward_kernel(shape.w_shape)]}
+    return {"forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq, dtype)],
+            "easy_forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq // 2, dtype)],
+            "backward": _BACKWARD_NAMES[_dispatch.backward_kernel(shape.w_shape)]}
 
 
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):

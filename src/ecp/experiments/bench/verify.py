@@ -4,6 +4,7 @@
 """
 import numpy as np
 
+from ... import testing
 from ...conv import conv2d, conv2d_backward, easy_conv2d, easy_conv2d_backward
 from ...pool import max_pool2d
 
@@ -31,11 +32,8 @@ def rel_err(got, ref):
 
 
 def reference_forward(x, w, b, padding, n):
-    """Direct NumPy convolution of sample ``n`` (float64): (O, Ho, Wo)."""
-    xp = np.pad(x[n].astype(np.float64), ((0, 0), (padding, padding), (padding, padding)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(1, 2))  # C,Ho,Wo,kh,kw
-    y = np.tensordot(w.astype(np.float64), win, axes=([1, 2, 3], [0, 3, 4]))
-    return y + b.astype(np.float64)[:, None, None]
+    """The float64 reference (:func:`ecp.testing.conv2d`) of sample ``n``: (O, Ho, Wo)."""
+    return testing.conv2d(x[n:n + 1], w, b, padding=padding)[0]
 
 
 def _scatter_easy(dy_easy, full_shape, oy, ox):
