@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     Raises
     ------
     SystemExit
-        From argparse, for ``--help``, ``--version`` or unparsable flags (status 2).
+        From argparse: status 0 after ``--help`` or ``--version``, 2 for unparsable flags.
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)

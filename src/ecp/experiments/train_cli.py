@@ -218,7 +218,8 @@ def main(args: argparse.Namespace) -> int:
     Raises
     ------
     ValueError, TypeError
-        A bad flag value or an unwritable ``--json`` path, before any training.
+        A bad flag value, or a ``--json`` path that is a folder or lies in a missing folder,
+        before any training.
     FileNotFoundError
         The MNIST files are missing.
     """
