@@ -15,7 +15,13 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ecp`` argument parser with every subcommand."""
+    """Build the ``ecp`` argument parser with every subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; a parsed subcommand's namespace has ``func``, the function that runs it.
+    """
     from . import download, reproduce, train_cli
     from .bench import cli as bench_cli
 
@@ -33,7 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``ecp`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the ``ecp`` command.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments after the program name; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: the subcommand's (0 on success), 2 after an error a user can fix
+        (ValueError, TypeError, OSError, ImportError: one line on stderr, or the traceback with
+        ``ECP_DEBUG`` set), 130 on Ctrl-C.
+
+    Raises
+    ------
+    SystemExit
+        From argparse: status 0 after ``--help`` or ``--version``, 2 for unparsable flags.
+    """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)

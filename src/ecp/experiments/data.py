@@ -116,6 +116,7 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None, dtype=None) ->
     Parameters
     ----------
     path : str or os.PathLike
+        The file, gzip-compressed or raw.
     ndim : int, optional
         Required number of dimensions (3 for images, 1 for labels); checked from the header.
     dtype : numpy dtype, optional
@@ -123,7 +124,9 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None, dtype=None) ->
 
     Returns
     -------
-    ndarray, shape as declared by the header, native byte order, writable, C-contiguous.
+    ndarray
+        Shape as declared by the header, native byte order, writable, C-contiguous, owning its
+        data.
 
     Raises
     ------
@@ -201,7 +204,7 @@ def _decode_idx(raw, label, *, gz, ndim=None, dtype=None):
 # ---------------------------------------------------------------------------------- folders
 
 def resolve_data_dir(path: str | os.PathLike | None = None) -> pathlib.Path:
-    """The folder holding the dataset files.
+    """Find the folder holding the dataset files.
 
     Parameters
     ----------
@@ -210,7 +213,8 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> pathlib.Path:
 
     Returns
     -------
-    pathlib.Path of an existing folder.
+    pathlib.Path
+        The folder, which exists (``~`` expanded).
 
     Raises
     ------
@@ -327,19 +331,29 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, limit_train: int | 
 
 
 def to_float(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """uint8 images (N, H, W) -> network input (N, 1, H, W) scaled to [0, 1].
+    """Convert uint8 images (N, H, W) to network input (N, 1, H, W) scaled to [0, 1].
 
     Each pixel becomes ``value / 255`` (0 -> 0.0, 255 -> 1.0 exactly), with one channel axis
     added: the NCHW layout of the ecp kernels. No mean/std normalisation is applied.
 
     Parameters
     ----------
-    images : ndarray, shape (N, H, W), uint8
-    dtype : float32 (default) or float64
+    images : ndarray of uint8, shape (N, H, W)
+        The images, 0..255.
+    dtype : numpy dtype
+        ``np.float32`` (default) or ``np.float64``.
 
     Returns
     -------
-    ndarray, shape (N, 1, H, W), ``dtype``, C-contiguous, a new array.
+    ndarray, shape (N, 1, H, W)
+        A new C-contiguous array of ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        ``images`` is not a uint8 ndarray, or ``dtype`` is not float32 or float64.
+    ValueError
+        ``images`` is not 3-D.
     """
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images must be a numpy array (N, H, W) of uint8, got {type(images).__name__}")

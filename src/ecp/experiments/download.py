@@ -67,8 +67,18 @@ class DownloadError(OSError):
 
 
 class FileStatus(NamedTuple):
-    """What :func:`download` did with one file: ``status`` is ``"downloaded"`` or ``"skipped"``;
-    ``md5`` is the file's MD5 (``None`` when verification was off and it was skipped)."""
+    """What :func:`download` did with one file.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file in the data folder.
+    status : str
+        ``"downloaded"`` or ``"skipped"`` (already present with the right MD5, or present and
+        unchecked with ``verify=False``).
+    md5 : str or None
+        The file's MD5 hex digest; None when verification was off and the file was skipped.
+    """
 
     path: pathlib.Path
     status: str
@@ -76,7 +86,23 @@ class FileStatus(NamedTuple):
 
 
 def md5sum(path: str | os.PathLike) -> str:
-    """MD5 hex digest of a file, read in chunks."""
+    """Compute the MD5 of a file, reading it in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The 32-digit lowercase hex digest.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read (FileNotFoundError when it does not exist).
+    """
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -236,10 +262,14 @@ def download(data_dir: str | os.PathLike, *, dataset: str = "mnist", base_url: s
 
     Returns
     -------
-    list of FileStatus ``(path, status, md5)``, one per file, in download order.
+    list of FileStatus
+        ``(path, status, md5)``, one per file, in download order.
 
     Raises
     ------
+    ValueError
+        An unknown ``dataset``, a bad ``md5`` entry, ``md5`` with ``verify=False``, a
+        ``base_url`` that is not an https, http, ftp or file URL, or a ``timeout`` not > 0.
     DataError (a ValueError)
         A bad checksum (names the file, the URL and both hashes) or, with ``verify=False``,
         content that is not IDX.

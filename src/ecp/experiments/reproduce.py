@@ -15,12 +15,16 @@ output folder:
 Times in the tables are totals over all epochs of a run; speedups are the baseline's time
 divided by the method's. Tables 3, 5 and 6 use ECP with K = 0, as the paper does.
 """
+from __future__ import annotations
+
+import argparse
 import csv
 import io
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from .._threads import get_num_threads, set_num_threads
 from . import train, train_cli
@@ -57,13 +61,42 @@ DEFAULT_EPOCHS = 10
 QUICK = {"epochs": 1, "limit_train": 10000, "limit_test": 2000}
 
 
-def run_name(net, pool, mode):
-    """File stem of a run: ``two-conv-max``, ``one-conv-ecp-k3``..."""
+def run_name(net: str, pool: str, mode: int | None) -> str:
+    """Name a run, as its record's file stem.
+
+    Parameters
+    ----------
+    net : str
+        ``"one-conv"`` or ``"two-conv"``.
+    pool : str
+        ``"max"``, ``"avg"``, ``"random"`` or ``"ecp"``.
+    mode : int or None
+        Mode K (None for max and average pooling).
+
+    Returns
+    -------
+    str
+        ``"<net>-<pool>"``, with ``"-k<K>"`` appended when ``mode`` is not None: ``two-conv-max``,
+        ``one-conv-ecp-k3``.
+    """
     return f"{net}-{pool}" + ("" if mode is None else f"-k{mode}")
 
 
-def method_label(pool, mode):
-    """Row label as in the paper: Max Pooling, Ave Pooling, Random k=K, ECP k=K."""
+def method_label(pool: str, mode: int | None) -> str:
+    """Label a method as the paper's tables do.
+
+    Parameters
+    ----------
+    pool : str
+        ``"max"``, ``"avg"``, ``"random"`` or ``"ecp"``.
+    mode : int or None
+        Mode K (ignored for max and average pooling).
+
+    Returns
+    -------
+    str
+        ``"Max Pooling"``, ``"Ave Pooling"``, ``"Random k=K"`` or ``"ECP k=K"``.
+    """
     return {"max": "Max Pooling", "avg": "Ave Pooling"}.get(pool) or \
         f"{'Random' if pool == 'random' else 'ECP'} k={mode}"
 
@@ -96,25 +129,34 @@ def _same_settings(recorded, wanted):
     return all(got.get(k) == wanted[k] for k in SETTING_KEYS)
 
 
-def run_matrix(base_config, out_dir, load_dataset, *, limit_train=None, limit_test=None, log=print,
-               progress=None):
+def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_dataset: Callable, *,
+               limit_train: int | None = None, limit_test: int | None = None, log: Callable[[str], object] = print,
+               progress: Callable | None = None) -> dict[str, dict]:
     """Train every run of :data:`RUNS` not yet recorded in ``out_dir/runs`` with these settings.
 
     Parameters
     ----------
     base_config : ecp.experiments.train.TrainConfig
         Everything but net, pool and mode.
-    out_dir : path
+    out_dir : str or os.PathLike
+        The output folder; ``runs/`` is created in it and each trained run's record is written to
+        ``runs/<name>.json`` as soon as it finishes (atomically), so an interrupted matrix resumes.
     load_dataset : callable ``() -> ecp.experiments.data.Dataset``
         Called once, and only if some run must be trained.
     limit_train, limit_test : int or None
         Recorded in the settings (the dataset must have been cut accordingly).
-    log : callable ``(line)``
-    progress : callable ``(label, done, total, loss)``, optional, for a progress bar
+    log : callable
+        Receives one line of text per run (skipped, retrained, or its result).
+    progress : callable or None
+        Called during training as ``progress(label, batches_done, batches_total, mean_loss)``;
+        its ``clear()`` method, when it has one, is called after each run.
 
     Returns
     -------
-    dict run name -> run record (as written to ``runs/<name>.json``)
+    dict of str to dict
+        Run name (:func:`run_name`) -> run record, as written to ``runs/<name>.json``: the keys
+        of :func:`ecp.experiments.train.run` plus ``settings``. Every run of :data:`RUNS` is
+        present.
     """
     runs_dir = os.path.join(os.fspath(out_dir), "runs")
     os.makedirs(runs_dir, exist_ok=True)
@@ -157,8 +199,20 @@ def run_matrix(base_config, out_dir, load_dataset, *, limit_train=None, limit_te
     return records
 
 
-def load_runs(out_dir):
-    """Every readable run record in ``out_dir/runs`` (name -> record)."""
+def load_runs(out_dir: str | os.PathLike) -> dict[str, dict]:
+    """Read the run records already in an output folder, whatever their settings.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The output folder of :func:`run_matrix`.
+
+    Returns
+    -------
+    dict of str to dict
+        Run name -> record, for every run of :data:`RUNS` whose ``runs/<name>.json`` is readable
+        JSON with ``settings`` and ``epochs``; missing and unreadable files are left out.
+    """
     runs_dir = os.path.join(os.fspath(out_dir), "runs")
     found = {}
     for net, pool, mode in RUNS:
@@ -200,13 +254,28 @@ def _block(records, net, baseline_pool, members, block):
     return rows
 
 
-def build_tables(records):
-    """Tables 3-6 as ``{number: (title, rows)}`` from the run records (all 20 needed).
+def build_tables(records: dict[str, dict]) -> dict[int, tuple[str, list[dict]]]:
+    """Build the paper's Tables 3-6 from the run records.
 
-    Each row is a dict: block, method, pool, mode, epochs_to_98 (None: not reached),
-    epochs_run, train_time_s, test_time_s, conv_time_s (totals over the run), best_accuracy_pct,
-    and against the block's baseline (None on the baseline row): train_speedup, test_speedup,
-    conv_speedup (baseline time / this time) and accuracy_delta_pts.
+    Parameters
+    ----------
+    records : dict of str to dict
+        Run name -> record, as :func:`run_matrix` or :func:`load_runs` return; all 20 runs are
+        needed.
+
+    Returns
+    -------
+    dict of int to (str, list of dict)
+        Table number (3..6) -> (title, rows). Each row is a dict: block, method, pool, mode,
+        epochs_to_98 (None: not reached), epochs_run, train_time_s, test_time_s, conv_time_s
+        (totals over the run, seconds), best_accuracy_pct, and against the block's baseline
+        (None on the baseline row): train_speedup, test_speedup, conv_speedup (baseline time /
+        this time; None when this time is 0) and accuracy_delta_pts.
+
+    Raises
+    ------
+    ValueError
+        Some run is missing (the message lists them).
     """
     missing = [run_name(*r) for r in RUNS if run_name(*r) not in records]
     if missing:
@@ -252,8 +321,22 @@ def _table_md(title, rows):
     return "\n".join(lines)
 
 
-def tables_markdown(tables, settings=None):
-    """All tables as one Markdown document."""
+def tables_markdown(tables: dict[int, tuple[str, list[dict]]], settings: dict | None = None) -> str:
+    """Render the tables as one Markdown document.
+
+    Parameters
+    ----------
+    tables : dict
+        As :func:`build_tables` returns.
+    settings : dict or None
+        Shown as a "Settings:" line under the title when not empty.
+
+    Returns
+    -------
+    str
+        A ``#`` title, the settings, a paragraph on how to read the tables, then one ``###``
+        section per table in table order; ends with a newline.
+    """
     parts = ["# EasyConvPooling: the paper's Tables 3-6, reproduced with ecp", ""]
     if settings:
         parts.append("Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".")
@@ -286,8 +369,25 @@ def _table_csv(rows):
     return buf.getvalue()
 
 
-def write_tables(tables, out_dir, settings=None):
-    """Write ``tables.md`` and ``table3.csv`` .. ``table6.csv``; returns the paths written."""
+def write_tables(tables: dict[int, tuple[str, list[dict]]], out_dir: str | os.PathLike,
+                 settings: dict | None = None) -> list[str]:
+    """Write the tables as Markdown and CSV files, each atomically.
+
+    Parameters
+    ----------
+    tables : dict
+        As :func:`build_tables` returns.
+    out_dir : str or os.PathLike
+        An existing folder.
+    settings : dict or None
+        Passed to :func:`tables_markdown`.
+
+    Returns
+    -------
+    list of str
+        The paths written: ``tables.md`` then ``table<N>.csv`` per table (columns
+        :data:`CSV_COLUMNS`; empty cells for None).
+    """
     out_dir = os.fspath(out_dir)
     paths = []
     md = os.path.join(out_dir, "tables.md")
@@ -318,9 +418,22 @@ def _figure_specs():
     }
 
 
-def write_figures(records, out_dir):
-    """Figures 5-10 (test accuracy per epoch) as PNG. Returns the paths written, or None when
-    matplotlib is not installed."""
+def write_figures(records: dict[str, dict], out_dir: str | os.PathLike) -> list[str] | None:
+    """Plot Figures 5-10 (test accuracy per epoch) as PNG files, each written atomically.
+
+    Parameters
+    ----------
+    records : dict of str to dict
+        Run name -> record; a curve whose run is missing is left out of its figure.
+    out_dir : str or os.PathLike
+        An existing folder.
+
+    Returns
+    -------
+    list of str or None
+        The paths written (``figure5.png`` .. ``figure10.png``), or None when matplotlib is not
+        installed.
+    """
     try:
         import matplotlib
     except ImportError:
@@ -382,12 +495,12 @@ def add_parser(subparsers):
                    help="replace the `ecp reproduce` section of this Markdown file (e.g. docs/results.md) with "
                         "the tables, stamped with the commit, date, machine and command")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
-    p.set_defaults(func=main)
+    p.set_defaults(func=_main)
     return p
 
 
-def main(args):
-    """Run ``ecp reproduce``; returns the exit code."""
+def _main(args: argparse.Namespace) -> int:
+    """Run ``ecp reproduce`` (the function ``add_parser`` sets as ``func``); return the exit code."""
     epochs = args.epochs
     limit_train, limit_test = args.limit_train, args.limit_test
     if args.quick:
@@ -410,23 +523,23 @@ def main(args):
     out = sys.stdout
     bar = BatchBar(sys.stderr, enabled=not args.no_progress)
 
-    def log(line):
+    def _log(line):
         bar.clear()
         print(line, file=out, flush=True)
 
-    def load():
+    def _load():
         from . import data
 
         return data.load_mnist(data.resolve_data_dir(args.data), limit_train=limit_train, limit_test=limit_test)
 
     settings = _settings(base, limit_train, limit_test)
-    log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
-        f"{base.optimizer} lr {base.lr:g}{train_cli.describe_decay(base)}, batch {base.batch_size}, "
+    _log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
+        f"{base.optimizer} lr {base.lr:g}{train_cli._describe_decay(base)}, batch {base.batch_size}, "
         f"seed {base.seed}, {base.dtype}, "
         f"{get_num_threads()} threads"
         + (f"; first {limit_train} training images" if limit_train else "")
         + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
-    records = run_matrix(base, out_dir, load, limit_train=limit_train, limit_test=limit_test, log=log,
+    records = run_matrix(base, out_dir, _load, limit_train=limit_train, limit_test=limit_test, log=_log,
                          progress=bar if bar.enabled else None)
     tables = build_tables(records)
     shown = {k: v for k, v in settings.items() if v is not None}

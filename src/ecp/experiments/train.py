@@ -111,13 +111,49 @@ class TrainConfig:
 
 
 def lr_for_epoch(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of epoch ``epoch`` (1-based): lr * lr_decay**(epoch - 1), not below
-    lr_min (nor above lr, when lr itself is below lr_min)."""
+    """Compute the learning rate of one epoch of the schedule.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Supplies ``lr``, ``lr_decay`` and ``lr_min``.
+    epoch : int
+        The epoch, 1-based.
+
+    Returns
+    -------
+    float
+        ``lr * lr_decay**(epoch - 1)``, not below ``lr_min`` (nor above ``lr``, when ``lr`` itself
+        is below ``lr_min``).
+    """
     return max(min(config.lr, config.lr_min), config.lr * config.lr_decay ** (epoch - 1))
 
 
 def make_optimizer(net, name: str = "adam", lr: float = 1e-3, momentum: float = 0.0) -> optim.Optimizer:
-    """Adam or SGD over all of ``net``'s parameters (its flat buffers)."""
+    """Build Adam or SGD over all of a network's parameters.
+
+    Parameters
+    ----------
+    net : ecp.nn.Sequential
+        The network; the optimizer updates its flat parameter buffers in place from its flat
+        gradient buffers.
+    name : {"adam", "sgd"}
+        The optimizer.
+    lr : float
+        Learning rate.
+    momentum : float
+        SGD momentum (ignored by Adam).
+
+    Returns
+    -------
+    ecp.nn.optim.Optimizer
+        :class:`ecp.nn.optim.Adam` or :class:`ecp.nn.optim.SGD`.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not one of :data:`OPTIMIZERS`.
+    """
     if name == "adam":
         return optim.Adam(net.parameters(), net.gradients(), lr=lr)
     if name == "sgd":
@@ -137,20 +173,39 @@ def _check_xy(x, y, dtype, what):
 
 def train_epoch(net, optimizer, x: np.ndarray, y: np.ndarray, *, batch_size: int = 50, rng,
                 on_batch: Callable[[int, int, float], None] | None = None) -> dict:
-    """One pass over the training set in a random order.
+    """Train for one pass over the training set, in a random order.
+
+    Puts ``net`` in training mode; the last batch may be smaller than ``batch_size``.
 
     Parameters
     ----------
     net : ecp.nn.Sequential
-    optimizer : ecp.nn.optim.Optimizer over ``net``'s parameters
-    x : ndarray (N, 1, H, W) of the network's dtype; y : integer ndarray (N,)
-    batch_size : int
-    rng : numpy.random.Generator (or int seed) for the order of the examples
-    on_batch : callable ``(batches_done, batches_total, mean_loss_so_far)``, optional
+        The network (from :func:`ecp.nn.models.build_network`), updated in place.
+    optimizer : ecp.nn.optim.Optimizer
+        An optimizer over ``net``'s parameters; stepped once per batch.
+    x : ndarray, shape (N, 1, H, W)
+        Training images, of the network's dtype (see :func:`ecp.experiments.data.to_float`).
+    y : ndarray of int, shape (N,)
+        Training labels.
+    batch_size : int >= 1
+        Examples per update.
+    rng : numpy.random.Generator or int
+        Draws the order of the examples (a seed makes a new Generator).
+    on_batch : callable or None
+        Called after each batch as ``on_batch(batches_done, batches_total, mean_loss_so_far)``.
 
     Returns
     -------
-    dict with ``train_time_s``, ``conv_time_s`` and ``train_loss`` (mean over examples).
+    dict
+        ``train_time_s`` (wall clock of the pass, seconds), ``conv_time_s`` (seconds inside the
+        convolution kernels during the pass) and ``train_loss`` (mean loss over the examples).
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a 4-D array of the network's dtype.
+    ValueError
+        ``y`` is not integer of shape (N,), the set is empty, or ``batch_size`` < 1.
     """
     batch_size = check_int(batch_size, "batch_size", 1)
     y = _check_xy(x, y, net.dtype, "training")
@@ -185,7 +240,31 @@ def train_epoch(net, optimizer, x: np.ndarray, y: np.ndarray, *, batch_size: int
 
 
 def evaluate(net, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1000) -> float:
-    """Accuracy (a fraction 0..1) of ``net`` on ``x`` (N, 1, H, W), labels ``y`` (N,), in batches."""
+    """Measure a network's accuracy on a labelled set, in batches.
+
+    Parameters
+    ----------
+    net : ecp.nn.Sequential
+        The network; evaluated through ``net.predict``.
+    x : ndarray, shape (N, 1, H, W)
+        Images, of the network's dtype.
+    y : ndarray of int, shape (N,)
+        Labels.
+    batch_size : int >= 1
+        Examples per forward pass (bounds the memory, not the result).
+
+    Returns
+    -------
+    float
+        The fraction of examples whose predicted class equals the label, in 0..1.
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not a 4-D array of the network's dtype.
+    ValueError
+        ``y`` is not integer of shape (N,), the set is empty, or ``batch_size`` < 1.
+    """
     y = _check_xy(x, y, net.dtype, "test")
     batch_size = check_int(batch_size, "batch_size", 1)
     if x.shape[0] == 0:
@@ -195,15 +274,41 @@ def evaluate(net, x: np.ndarray, y: np.ndarray, *, batch_size: int = 1000) -> fl
 
 
 def summarize(epochs: list[dict], target: float = TARGET_ACCURACY) -> tuple[float | None, int | None]:
-    """``(best_test_accuracy, first_epoch_at_target or None)`` from per-epoch records."""
+    """Summarise a run from its per-epoch records.
+
+    Parameters
+    ----------
+    epochs : list of dict
+        Per-epoch records with ``epoch`` and ``test_accuracy``, in epoch order.
+    target : float
+        The accuracy threshold, a fraction (the paper's 98% by default).
+
+    Returns
+    -------
+    best_test_accuracy : float or None
+        The highest test accuracy (None for no epoch).
+    first_epoch_at_target : int or None
+        The first epoch whose test accuracy is >= ``target``, or None.
+    """
     best = max((e["test_accuracy"] for e in epochs), default=None)
     first = next((e["epoch"] for e in epochs if e["test_accuracy"] >= target), None)
     return best, first
 
 
 def mode_record(modes: list[int]) -> int | list[int] | None:
-    """The JSON ``mode``: None without random pooling, the K when every pooling layer uses the
-    same one, else the list of per-layer K."""
+    """Give the ``mode`` entry of a run's JSON record.
+
+    Parameters
+    ----------
+    modes : list of int
+        Mode K of each random / ECP pooling layer (``net.modes``).
+
+    Returns
+    -------
+    int, list of int or None
+        None without random pooling, the K when every pooling layer uses the same one, else the
+        list of per-layer K.
+    """
     if not modes:
         return None
     return modes[0] if len(set(modes)) == 1 else list(modes)
@@ -216,19 +321,26 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
     Parameters
     ----------
     config : TrainConfig
-    dataset : ecp.experiments.data.Dataset (uint8 images, as :func:`ecp.experiments.data.load_mnist` returns)
-    on_start : callable ``(net)``, optional, called with the network before training
-    on_batch : callable ``(epoch, batches_done, batches_total, mean_loss)``, optional
-    on_epoch : callable ``(record)``, optional, called with each epoch's record
+        The run; validated first.
+    dataset : ecp.experiments.data.Dataset
+        Its images are uint8, as :func:`ecp.experiments.data.load_mnist` returns them; converted to
+        ``config.dtype``.
+    on_start : callable or None
+        Called as ``on_start(net)`` with the network before training.
+    on_batch : callable or None
+        Called after each batch as ``on_batch(epoch, batches_done, batches_total, mean_loss)``.
+    on_epoch : callable or None
+        Called with each epoch's record as it finishes.
 
     Returns
     -------
-    dict with exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`),
-    ``epochs`` (list of per-epoch records: ``epoch``, ``train_time_s``, ``test_time_s``,
-    ``conv_time_s``, ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1) and
-    ``first_epoch_at_98`` (first epoch with test accuracy >= 0.98, or None) and ``diverged``
-    (True when some epoch's training loss is NaN or infinite; such a loss is written as ``null``
-    by ``ecp train --json``).
+    dict
+        Exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`), ``epochs`` (list
+        of per-epoch records: ``epoch``, ``train_time_s``, ``test_time_s``, ``conv_time_s``,
+        ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1), ``first_epoch_at_98``
+        (first epoch with test accuracy >= 0.98, or None) and ``diverged`` (True when some
+        epoch's training loss is NaN or infinite; such a loss is written as ``null`` by
+        ``ecp train --json``).
 
     Raises
     ------
@@ -292,7 +404,12 @@ def numpy_blas_single_thread() -> Iterator[None]:
     an OpenBLAS worker thread, once woken, keeps polling for new work long after its call
     returns, and on a machine with as many cores as the kernels use it takes a core away from
     the kernels' OpenMP threads. Only NumPy's BLAS is limited (matched by its file path), not
-    the one the ecp kernels call.
+    the one the ecp kernels call. Without such a library (NumPy built on another BLAS) the
+    block runs unchanged.
+
+    Yields
+    ------
+    None
     """
     from threadpoolctl import ThreadpoolController
 

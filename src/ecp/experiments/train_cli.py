@@ -3,8 +3,11 @@
 The flags shared with ``ecp reproduce`` are added by :func:`add_common_arguments`; the training
 itself is :func:`ecp.experiments.train.run`.
 """
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .._threads import get_num_threads, set_num_threads
 from ..nn import models
@@ -13,38 +16,41 @@ from ._files import check_output_file, write_json
 from ._progress import BatchBar
 from .train import OPTIMIZERS, TrainConfig, run
 
+if TYPE_CHECKING:
+    from .data import Dataset
+
 __all__ = ["add_parser", "add_common_arguments", "config_from_args", "load_data", "main"]
 
 
-def format_epoch(record: dict, epochs: int) -> str:
+def _format_epoch(record: dict, epochs: int) -> str:
     """The line printed after an epoch."""
     return (f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
             f"test accuracy {100 * record['test_accuracy']:.2f}%  train {record['train_time_s']:.2f} s  "
             f"test {record['test_time_s']:.2f} s  conv {record['conv_time_s']:.2f} s")
 
 
-def describe_modes(modes: list) -> str:
+def _describe_modes(modes: list) -> str:
     """``", mode K=1"`` (one K for every layer), per-layer Ks, or ``""`` without random pooling."""
     if not modes:
         return ""
     return f", mode K={modes[0]}" if len(set(modes)) == 1 else f", mode K={modes} (per layer)"
 
 
-def describe_decay(config: TrainConfig) -> str:
+def _describe_decay(config: TrainConfig) -> str:
     """' x0.5/epoch (min 1e-05)', or '' for a constant rate."""
     return f" x{config.lr_decay:g}/epoch (min {config.lr_min:g})" if config.lr_decay != 1 else ""
 
 
-def describe_run(config: TrainConfig, modes: list) -> str:
+def _describe_run(config: TrainConfig, modes: list) -> str:
     """One line: network, pooling, modes and training settings."""
-    return (f"{config.net} / {config.pool}{describe_modes(modes)}; {config.optimizer} lr {config.lr:g}"
-            f"{describe_decay(config)}"
+    return (f"{config.net} / {config.pool}{_describe_modes(modes)}; {config.optimizer} lr {config.lr:g}"
+            f"{_describe_decay(config)}"
             f"{f' momentum {config.momentum:g}' if config.momentum else ''}, batch {config.batch_size}, "
             f"seed {config.seed}, {config.dtype}, {get_num_threads()} threads")
 
 
 
-def mode_arg(text: str) -> int | str:
+def _mode_arg(text: str) -> int | str:
     """argparse type for --mode: an integer 0..3 or 'random'."""
     if text == "random":
         return text
@@ -57,7 +63,17 @@ def mode_arg(text: str) -> int | str:
 
 def add_common_arguments(p: argparse.ArgumentParser, *, epochs_default: int | None,
                          epochs_help: str | None = None) -> None:
-    """Flags shared by ``ecp train`` and ``ecp reproduce``."""
+    """Add the flags shared by ``ecp train`` and ``ecp reproduce``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    epochs_default : int or None
+        Default of ``--epochs`` (None lets the command choose later).
+    epochs_help : str or None
+        Help text of ``--epochs``; None: one that states ``epochs_default``.
+    """
     p.add_argument("--epochs", type=_args.positive_int, default=epochs_default, metavar="E",
                    help=epochs_help or f"training epochs (default: {epochs_default})")
     p.add_argument("--batch-size", type=_args.positive_int, default=50, metavar="B",
@@ -110,7 +126,7 @@ def add_parser(subparsers):
     p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
     p.add_argument("--pool", choices=models.POOLS, required=True,
                    help="max, avg, random (full conv then random pooling) or ecp (easy conv)")
-    p.add_argument("--mode", type=mode_arg, metavar="{0,1,2,3,random}",
+    p.add_argument("--mode", type=_mode_arg, metavar="{0,1,2,3,random}",
                    help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
     add_common_arguments(p, epochs_default=5)
     p.add_argument("--json", metavar="PATH",
@@ -124,7 +140,28 @@ def add_parser(subparsers):
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
-    """The :class:`TrainConfig` of parsed flags (``--paper-settings`` applied), validated."""
+    """Build the training configuration from parsed flags.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed flags of ``ecp train`` or ``ecp reproduce`` (those of
+        :func:`add_common_arguments`; ``net``, ``pool`` and ``mode`` default to two-conv, ecp
+        and None when absent).
+    **overrides
+        Fields of :class:`~ecp.experiments.train.TrainConfig` set last, over the flags.
+
+    Returns
+    -------
+    TrainConfig
+        The validated configuration, with ``--paper-settings`` (plain SGD, batch 50, constant lr
+        0.001, no momentum) applied over the individual flags.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A field is out of range (from :meth:`TrainConfig.validate`).
+    """
     fields = dict(
         net=getattr(args, "net", "two-conv"), pool=getattr(args, "pool", "ecp"), mode=getattr(args, "mode", None),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
@@ -137,8 +174,27 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     return TrainConfig(**fields).validate()
 
 
-def load_data(args: argparse.Namespace):
-    """MNIST from --data / ECP_DATA_DIR with the --limit-* flags (FileNotFoundError if absent)."""
+def load_data(args: argparse.Namespace) -> Dataset:
+    """Load MNIST as the flags say.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed flags; ``data`` (the folder, else ``$ECP_DATA_DIR``), ``limit_train`` and
+        ``limit_test`` are read.
+
+    Returns
+    -------
+    ecp.experiments.data.Dataset
+        The uint8 images and the labels, cut to the limits.
+
+    Raises
+    ------
+    FileNotFoundError
+        No folder is given, or the MNIST files are not in it.
+    ValueError
+        A file is corrupt.
+    """
     from . import data
 
     return data.load_mnist(data.resolve_data_dir(args.data), limit_train=args.limit_train,
@@ -146,7 +202,27 @@ def load_data(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``ecp train``; returns the exit code."""
+    """Run ``ecp train``: train, print each epoch and the summary, write ``--json``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Flags parsed by the parser :func:`add_parser` adds.
+
+    Returns
+    -------
+    int
+        The exit status, 0 (errors are raised; :func:`ecp.experiments.cli.main` turns them into
+        status 2).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad flag value, or a ``--json`` path that is a folder or lies in a missing folder,
+        before any training.
+    FileNotFoundError
+        The MNIST files are missing.
+    """
     config = config_from_args(args)
     if args.json:
         check_output_file(args.json, "--json")  # refused before the data is even read
@@ -156,19 +232,19 @@ def main(args: argparse.Namespace) -> int:
     out = sys.stdout
     bar = BatchBar(sys.stderr, enabled=not args.no_progress)
 
-    def on_start(net):
-        print(f"ecp train: {describe_run(config, net.modes)}; {len(dataset.train_labels)} training / "
+    def _on_start(net):
+        print(f"ecp train: {_describe_run(config, net.modes)}; {len(dataset.train_labels)} training / "
               f"{len(dataset.test_labels)} test images", file=out, flush=True)
 
-    def on_batch(epoch, done, total, loss):
+    def _on_batch(epoch, done, total, loss):
         bar(f"epoch {epoch}/{config.epochs}", done, total, loss)
 
-    def on_epoch(record):
+    def _on_epoch(record):
         bar.clear()
-        print(format_epoch(record, config.epochs), file=out, flush=True)
+        print(_format_epoch(record, config.epochs), file=out, flush=True)
 
-    result = run(config, dataset, on_start=on_start, on_batch=on_batch if bar.enabled else None,
-                 on_epoch=on_epoch)
+    result = run(config, dataset, on_start=_on_start, on_batch=_on_batch if bar.enabled else None,
+                 on_epoch=_on_epoch)
     first = result["first_epoch_at_98"]
     print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "
           f"{first if first is not None else 'none'}", file=out, flush=True)

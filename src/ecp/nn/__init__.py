@@ -1,4 +1,4 @@
-"""ecp.nn: a small NumPy network stack over ecp's kernels, in PyTorch's conventions.
+"""A small NumPy network stack over ecp's kernels, in PyTorch's conventions.
 
 - layers (:mod:`ecp.nn.layers`): :class:`Conv2d`, :class:`EasyConvPool2d` (the fused
   EasyConvPooling layer), :class:`RandomPool2d`, :class:`MaxPool2d`, :class:`AvgPool2d`,
@@ -30,7 +30,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    cls = layers.renamed_class(name)
+    cls = layers._renamed_class(name)
     if cls is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return cls

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int
-from .layers import Layer, training_override
+from .layers import Layer, _training_override
 
 __all__ = ["Sequential"]
 
@@ -157,7 +157,7 @@ class Sequential:
         if x.dtype != self.dtype:
             raise TypeError(f"x must have dtype {self.dtype} (the network's), got {x.dtype}")
         if training is not None:
-            with self._mode(training_override(training, "Sequential")):
+            with self._mode(_training_override(training, "Sequential")):
                 return self._forward(x)
         return self._forward(x)
 
@@ -258,17 +258,36 @@ class Sequential:
 
     @property
     def num_parameters(self) -> int:
-        """Total number of parameters."""
+        """Count the network's parameters.
+
+        Returns
+        -------
+        int
+            The number of scalars in the flat parameter buffer (every layer's parameters).
+        """
         return self.flat_params.size
 
     @property
     def conv_seconds(self) -> float:
-        """Seconds spent inside the convolution kernels so far (forward and backward)."""
+        """Time spent inside the convolution kernels so far.
+
+        Returns
+        -------
+        float
+            Seconds (wall clock), forward and backward, summed over the layers that count it
+            since they were built.
+        """
         return sum(getattr(layer, "conv_seconds", 0.0) for layer in self.layers)
 
     @property
     def modes(self) -> list[int]:
-        """Mode K of each random-pooling or EasyConvPool layer, in order (empty for max / avg)."""
+        """Give the mode K of each random-pooling or EasyConvPool layer.
+
+        Returns
+        -------
+        list of int
+            One K (0..3) per such layer, in network order; empty for max / average pooling.
+        """
         return [layer.mode for layer in self.layers if hasattr(layer, "mode")]
 
     def __repr__(self) -> str:

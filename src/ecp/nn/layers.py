@@ -56,7 +56,7 @@ RENAMED = {
 _MOVED = {"SoftmaxCrossEntropy": "loss", "Sequential": "container"}
 
 
-def renamed_class(name: str) -> type | None:
+def _renamed_class(name: str) -> type | None:
     """The current class for an ecp 0.1 class name (with a FutureWarning), or None."""
     new = RENAMED.get(name)
     if new is None:
@@ -67,7 +67,7 @@ def renamed_class(name: str) -> type | None:
 
 
 def __getattr__(name: str) -> Any:
-    cls = renamed_class(name)
+    cls = _renamed_class(name)
     if cls is not None:
         return cls
     if name in _MOVED:
@@ -76,14 +76,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def training_override(training: bool, owner: str) -> bool:
+def _training_override(training: bool, owner: str) -> bool:
     """``training`` given to ``forward``: still obeyed for this call, with a FutureWarning."""
     warnings.warn(f"{owner}.forward(x, training) is deprecated: set the mode with .train() / .eval() and call "
                   f"forward(x); the argument is removed in ecp 0.3", FutureWarning, stacklevel=3)
     return bool(training)
 
 
-def check_dtype(dtype: DTypeLike) -> np.dtype:
+def _check_dtype(dtype: DTypeLike) -> np.dtype:
     """``dtype`` as a numpy dtype; TypeError unless float32 or float64."""
     dtype = np.dtype(dtype)
     if dtype not in _FLOATS:
@@ -91,7 +91,7 @@ def check_dtype(dtype: DTypeLike) -> np.dtype:
     return dtype
 
 
-def check_input(x: Any, owner: str, ndim: int, dtype: np.dtype | None) -> None:
+def _check_input(x: Any, owner: str, ndim: int, dtype: np.dtype | None) -> None:
     """TypeError / ValueError naming ``owner`` unless ``x`` is an ``ndim``-D array of ``dtype``."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{owner}: x must be a numpy array, got {type(x).__name__}")
@@ -168,7 +168,7 @@ class Layer:
         """
         if training is None:
             return self._forward(x, self.training)
-        return self._forward(x, training_override(training, type(self).__name__))
+        return self._forward(x, _training_override(training, type(self).__name__))
 
     def __call__(self, x: np.ndarray, training: bool | None = None) -> np.ndarray:
         """Same as :meth:`forward`.
@@ -224,7 +224,7 @@ class _ConvBase(Layer):
         out_channels = check_int(out_channels, "out_channels", 1)
         kernel_size = check_int(kernel_size, "kernel_size", 1)
         self.padding = check_int(padding, "padding", 0)
-        self.dtype = check_dtype(dtype)
+        self.dtype = _check_dtype(dtype)
         self.input_grad = bool(input_grad)
         self.training = True
         rng = as_generator(rng)
@@ -652,7 +652,7 @@ class Linear(Layer):
                  dtype: DTypeLike = np.float32, init: str = "he", input_grad: bool = True) -> None:
         in_features = check_int(in_features, "in_features", 1)
         out_features = check_int(out_features, "out_features", 1)
-        self.dtype = check_dtype(dtype)
+        self.dtype = _check_dtype(dtype)
         if init not in ("he", "lecun"):
             raise ValueError(f"init must be 'he' or 'lecun', got {init!r}")
         self.init = init
@@ -668,7 +668,7 @@ class Linear(Layer):
 
     def _forward(self, x, training):
         w = self.params["w"]
-        check_input(x, "Linear", 2, w.dtype)
+        _check_input(x, "Linear", 2, w.dtype)
         if x.shape[1] != w.shape[0]:
             raise ValueError(f"Linear: x must have {w.shape[0]} features (x.shape[1]), got shape {x.shape}")
         y = x @ w

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import _FLOATS, check_input
+from .layers import _FLOATS, _check_input
 
 __all__ = ["SoftmaxCrossEntropy"]
 
@@ -44,7 +44,7 @@ class SoftmaxCrossEntropy:
         ValueError
             An empty batch, or labels of the wrong shape, type or range.
         """
-        check_input(logits, "SoftmaxCrossEntropy", 2, None)
+        _check_input(logits, "SoftmaxCrossEntropy", 2, None)
         if logits.dtype not in _FLOATS:
             raise TypeError(f"logits must be float32 or float64, got {logits.dtype}")
         labels = np.asarray(labels)

@@ -35,7 +35,10 @@ kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
 ``easy_forward``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``; ``backward``: ``"direct"``,
 ``"im2col+blas"`` or ``"direct dx + im2col+blas dW"``: the kernels ecp picked), ``verification``,
-``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm``,
+``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm`` (None
+when the GEMM rate is zero), ``speedup`` and ``speedup_min`` (ratios from the median and from the
+minimum times; None where a contender is missing) and ``memory_mb`` (None with ``memory=False``).
+
 The modules, one job each: :mod:`.shapes` (what to measure), :mod:`.timing` (round-robin timing,
 peak memory), :mod:`.verify` (checking the numbers; the float64 reference), :mod:`.peers`
 (PyTorch), :mod:`.run` (the SGEMM yardstick, the record), :mod:`.report` (the text tables) and

@@ -17,8 +17,21 @@ def _ratio(value):
     return "-" if value is None else f"{value:.2f}x"
 
 
-def format_header(record):
-    """The lines printed before the per-shape tables."""
+def format_header(record: dict) -> list[str]:
+    """Format the lines printed before the per-shape tables.
+
+    Parameters
+    ----------
+    record : dict
+        A record from :func:`~ecp.experiments.bench.run_bench` (only ``config``, ``system`` and
+        ``gemm`` are read, so it may still lack ``shapes``).
+
+    Returns
+    -------
+    list of str
+        The configuration, the CPU and library versions, a warning when the load average exceeds
+        half the cores, the BLAS set-up and the measured GEMM rate; no trailing newlines.
+    """
     cfg, sysinfo, gemm = record["config"], record["system"], record["gemm"]
     gemm_name = "SGEMM" if gemm["dtype"] == "float32" else "DGEMM"
     lines = [
@@ -46,48 +59,62 @@ def format_header(record):
     return lines
 
 
-def format_shape(rec, record):
-    """The table of one shape: rows of quantities, columns forward / backward."""
+def format_shape(rec: dict, record: dict) -> list[str]:
+    """Format the table of one shape: rows of quantities, columns forward / backward.
+
+    Parameters
+    ----------
+    rec : dict
+        One entry of ``record["shapes"]``.
+    record : dict
+        The whole record (for the dtype and the GEMM name).
+
+    Returns
+    -------
+    list of str
+        A heading line then the aligned table; the PyTorch rows appear only when ``rec`` holds
+        PyTorch timings, the memory rows only when it holds memory figures.
+    """
     tim = rec["timings"]
     g, pct, sp, mem = rec["gflops"], rec["pct_of_gemm"] or {}, rec["speedup"], rec["memory_mb"]
     gemm_name = "SGEMM" if record["gemm"]["dtype"] == "float32" else "DGEMM"
 
-    def ms(prefix):
+    def _ms(prefix):
         return [_num(tim[f"{prefix}_{d}"]["median_ms"]) + f" ({_num(tim[f'{prefix}_{d}']['min_ms'])})"
                 for d in ("forward", "backward")]
 
-    def pair(values, kind, fmt):
+    def _pair(values, kind, fmt):
         return [fmt(values.get(f"{kind}_{d}")) for d in ("forward", "backward")]
 
-    def speed(key):
+    def _speed(key):
         return [_ratio(sp[f"{key}_{d}"]) for d in ("forward", "backward")]
 
     rows = [
-        ("full conv", "ms", *ms("full")),
-        ("easy conv (ECP layer)", "ms", *ms("easy")),
+        ("full conv", "ms", *_ms("full")),
+        ("easy conv (ECP layer)", "ms", *_ms("easy")),
         ("easy speedup over full", "", _ratio(sp["forward"]), _ratio(sp["backward"])),
-        ("full conv", "GFLOP/s", *pair(g, "full", _num)),
-        ("easy conv", "GFLOP/s", *pair(g, "easy", _num)),
-        ("full conv", f"% {gemm_name}", *pair(pct, "full", lambda v: _num(v, "%"))),
-        ("easy conv", f"% {gemm_name}", *pair(pct, "easy", lambda v: _num(v, "%"))),
+        ("full conv", "GFLOP/s", *_pair(g, "full", _num)),
+        ("easy conv", "GFLOP/s", *_pair(g, "easy", _num)),
+        ("full conv", f"% {gemm_name}", *_pair(pct, "full", lambda v: _num(v, "%"))),
+        ("easy conv", f"% {gemm_name}", *_pair(pct, "easy", lambda v: _num(v, "%"))),
     ]
     if mem is not None:
         rows += [
-            ("full conv peak memory", "MB", *pair(mem, "full", _num)),
-            ("easy conv peak memory", "MB", *pair(mem, "easy", _num)),
-            ("easy / full memory", "", *pair(mem, "ratio", _ratio)),
+            ("full conv peak memory", "MB", *_pair(mem, "full", _num)),
+            ("easy conv peak memory", "MB", *_pair(mem, "easy", _num)),
+            ("easy / full memory", "", *_pair(mem, "ratio", _ratio)),
         ]
     rows += [
-        ("ecp conv + max-pool", "ms", *ms("ecp_conv_maxpool")),
-        ("ECP layer speedup", "vs ecp conv+mp", *speed("layer_vs_ecp_conv_maxpool")),
+        ("ecp conv + max-pool", "ms", *_ms("ecp_conv_maxpool")),
+        ("ECP layer speedup", "vs ecp conv+mp", *_speed("layer_vs_ecp_conv_maxpool")),
     ]
     if "torch_conv_forward" in tim:
         rows += [
-            ("PyTorch conv", "ms", *ms("torch_conv")),
-            ("PyTorch conv + max-pool", "ms", *ms("torch_conv_maxpool")),
-            ("PyTorch stride-2 conv", "ms", *ms("torch_stride2")),
-            ("ECP layer speedup", "vs torch conv+mp", *speed("layer_vs_torch_conv_maxpool")),
-            ("easy conv speedup", "vs torch stride-2", *speed("easy_vs_torch_stride2")),
+            ("PyTorch conv", "ms", *_ms("torch_conv")),
+            ("PyTorch conv + max-pool", "ms", *_ms("torch_conv_maxpool")),
+            ("PyTorch stride-2 conv", "ms", *_ms("torch_stride2")),
+            ("ECP layer speedup", "vs torch conv+mp", *_speed("layer_vs_torch_conv_maxpool")),
+            ("easy conv speedup", "vs torch stride-2", *_speed("easy_vs_torch_stride2")),
         ]
     head = (f"{rec['name']}: x {tuple(rec['x_shape'])}, w {tuple(rec['w_shape'])}, padding "
             f"{rec['padding']} -> full {tuple(rec['full_shape'])}, easy {tuple(rec['easy_shape'])}"
@@ -102,8 +129,20 @@ def format_shape(rec, record):
     return lines
 
 
-def format_summary(record):
-    """One line per shape: the speedups side by side."""
+def format_summary(record: dict) -> list[str]:
+    """Format the speedups of every shape side by side.
+
+    Parameters
+    ----------
+    record : dict
+        A finished record from :func:`~ecp.experiments.bench.run_bench`.
+
+    Returns
+    -------
+    list of str
+        Two heading lines, then two lines per shape: speedups from the median times and from the
+        minimum times; ``-`` where a ratio is unavailable.
+    """
     has_torch = any("torch_conv_forward" in r["timings"] for r in record["shapes"])
     cols = ["easy/full fwd", "easy/full bwd", "layer vs ecp c+mp fwd", "bwd"]
     keys = ["forward", "backward", "layer_vs_ecp_conv_maxpool_forward",
@@ -122,8 +161,20 @@ def format_summary(record):
     return lines
 
 
-def format_report(record):
-    """The whole text report of a finished run."""
+def format_report(record: dict) -> str:
+    """Format the whole text report of a finished run.
+
+    Parameters
+    ----------
+    record : dict
+        A finished record from :func:`~ecp.experiments.bench.run_bench`.
+
+    Returns
+    -------
+    str
+        :func:`format_header`, every :func:`format_shape` table and :func:`format_summary`,
+        separated by blank lines, without a trailing newline.
+    """
     lines = format_header(record) + [""]
     for rec in record["shapes"]:
         lines += format_shape(rec, record) + [""]

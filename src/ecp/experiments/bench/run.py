@@ -93,8 +93,23 @@ def _measure_gemm(size, dtype, repeats, warmup, progress):
 
 
 def kernels_used(shape, dtype) -> dict[str, str]:
-    """Which kernel ecp runs for each pass of a layer shape: ``{"forward", "easy_forward",
-    "backward"}`` -> kernel name (ecp.conv's own choice, asked, not re-derived)."""
+    """Report which kernel ecp runs for each pass of a layer shape.
+
+    The answer is ecp.conv's own choice, asked, not re-derived.
+
+    Parameters
+    ----------
+    shape : BenchShape
+        The layer.
+    dtype : numpy.dtype or str
+        The data type, float32 or float64.
+
+    Returns
+    -------
+    dict of str to str
+        ``"forward"`` and ``"easy_forward"``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``;
+        ``"backward"``: ``"direct"``, ``"im2col+blas"`` or ``"direct dx + im2col+blas dW"``.
+    """
     full_wq = shape.full_shape[3]
     return {"forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq, dtype)],
             "easy_forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq // 2, dtype)],
@@ -191,8 +206,26 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
 
 
 
-def gemm_dims(size, option="gemm_size"):
-    """``(M, K, N)`` from an int, ``"M"``, ``"M,K,N"`` or a 3-sequence; ValueError naming ``option``."""
+def gemm_dims(size, option: str = "gemm_size") -> tuple[int, int, int]:
+    """Parse the size of the GEMM yardstick.
+
+    Parameters
+    ----------
+    size : int, str or sequence of 3 int
+        ``M`` (a square GEMM, as an int or a string), ``"M,K,N"`` or ``(M, K, N)``.
+    option : str
+        Named in error messages (the CLI flag or the argument name).
+
+    Returns
+    -------
+    tuple of 3 int
+        ``(M, K, N)``, each >= 1.
+
+    Raises
+    ------
+    ValueError
+        ``size`` is not one of those forms or holds a value below 1.
+    """
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         dims = (int(size),) * 3
     elif isinstance(size, str):
@@ -221,6 +254,7 @@ def run_bench(shapes=None, dtype: str = "float32", threads: int | None = None, r
         Names from :data:`SHAPES` (``conv1``, ``conv2``, ``vgg``, ``small``) or custom
         ``"N,C,H,W:O,kh,kw[:pad]"``; None: all four named shapes.
     dtype : ``"float32"`` or ``"float64"``
+        Precision of the data and of the GEMM yardstick (SGEMM or DGEMM).
     threads : int >= 1 or None
         Threads for ecp's kernels, the BLAS (NumPy's and SciPy's) and PyTorch; None: what
         :func:`ecp.get_num_threads` gives now (all cores by default).

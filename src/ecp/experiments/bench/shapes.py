@@ -22,35 +22,76 @@ _CUSTOM_FORMAT = "N,C,H,W:O,kh,kw[:pad]"
 
 
 class BenchShape:
-    """One layer shape to benchmark: input ``x_shape`` (N, C, H, W), weights ``w_shape``
-    (O, C, kh, kw) and zero ``padding``."""
+    """One layer shape to benchmark.
+
+    Not validated: :func:`parse_shape` checks specs before building one.
+
+    Parameters
+    ----------
+    name : str
+        Label in the tables and the record (a name from :data:`SHAPES` or the custom spec).
+    x_shape : sequence of 4 int
+        Input shape (N, C, H, W).
+    w_shape : sequence of 4 int
+        Weight shape (O, C, kh, kw).
+    padding : int
+        Zero padding on each side of H and W.
+    """
 
     __slots__ = ("name", "x_shape", "w_shape", "padding")
 
-    def __init__(self, name, x_shape, w_shape, padding):
+    def __init__(self, name: str, x_shape, w_shape, padding: int):
         self.name = name
         self.x_shape = tuple(int(v) for v in x_shape)
         self.w_shape = tuple(int(v) for v in w_shape)
         self.padding = int(padding)
 
     @property
-    def full_shape(self):
+    def full_shape(self) -> tuple[int, int, int, int]:
+        """Shape of the full convolution's output.
+
+        Returns
+        -------
+        tuple of 4 int
+            ``(N, O, Ho, Wo)`` with ``Ho = H + 2*padding - kh + 1``, ``Wo = W + 2*padding - kw + 1``.
+        """
         return conv2d_output_shape(self.x_shape, self.w_shape, self.padding)
 
     @property
-    def easy_shape(self):
+    def easy_shape(self) -> tuple[int, int, int, int]:
+        """Shape of Easy Convolution's output, which is the randomly pooled map.
+
+        Returns
+        -------
+        tuple of 4 int
+            ``(N, O, Ho // 2, Wo // 2)``, from :attr:`full_shape`.
+        """
         n, o, ho, wo = self.full_shape
         return (n, o, ho // 2, wo // 2)
 
-    def flops(self):
-        """Forward / backward FLOPs of the full and the easy convolution."""
+    def flops(self) -> dict[str, int]:
+        """Count the floating-point operations of the full and the easy convolution.
+
+        Returns
+        -------
+        dict of str to int
+            ``"full_forward"``, ``"easy_forward"`` (``2 * outputs * C*kh*kw``),
+            ``"full_backward"`` and ``"easy_backward"`` (twice the forward count: dx and dW).
+        """
         taps = self.w_shape[1] * self.w_shape[2] * self.w_shape[3]
         full = 2 * int(np.prod(self.full_shape)) * taps
         easy = 2 * int(np.prod(self.easy_shape)) * taps
         return {"full_forward": full, "easy_forward": easy,
                 "full_backward": 2 * full, "easy_backward": 2 * easy}
 
-    def describe(self):
+    def describe(self) -> str:
+        """Describe the layer in one line, for messages.
+
+        Returns
+        -------
+        str
+            The input, weight and padding, and the full and easy output shapes.
+        """
         return (f"x {self.x_shape}, w {self.w_shape}, padding {self.padding} -> full "
                 f"{self.full_shape}, easy / pooled {self.easy_shape}")
 
@@ -92,6 +133,7 @@ def parse_shape(spec: str | BenchShape, option: str = "--shapes") -> BenchShape:
     Returns
     -------
     BenchShape
+        The shape, named by the stripped spec (or ``spec`` itself when given a BenchShape).
 
     Raises
     ------
@@ -150,6 +192,7 @@ def parse_shapes(specs, option: str = "--shapes") -> list[BenchShape]:
     Returns
     -------
     list of BenchShape
+        At least one shape, without duplicates, in the order given.
 
     Raises
     ------
