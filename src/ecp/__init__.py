@@ -1,4 +1,4 @@
-"""ecp: EasyConvPooling -- Random Pooling with Easy Convolution, as fast native kernels.
+"""EasyConvPooling (ecp): Random Pooling with Easy Convolution, as fast native kernels.
 
 The functional API (NCHW, float32 / float64):
 

@@ -91,8 +91,9 @@ def relu(x: ArrayLike, out: NDArray[np.floating] | None = None) -> NDArray[np.fl
 
 
 def relu_backward(dy: ArrayLike, y: ArrayLike, out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
-    """Gradient of :func:`relu`: ``dy * (y > 0)``, with ``y`` the forward's output (or its input:
-    both are > 0 at the same places).
+    """Gradient of :func:`relu`: ``dy * (y > 0)``.
+
+    ``y`` is the forward's output (or its input: both are > 0 at the same places).
 
     Parameters
     ----------

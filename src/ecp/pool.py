@@ -410,8 +410,9 @@ def neighbor_fill(y: ArrayLike, *args, shape: Sequence[int] | None = None, **kwa
 
 @public_signature
 def neighbor_fill_backward(dy: ArrayLike = MISSING, *args, **kwargs) -> NDArray[np.floating]:
-    """Gradient of :func:`neighbor_fill`: each pooled cell gets the sum of ``dy`` over the cells it
-    was copied to.
+    """Gradient of :func:`neighbor_fill`.
+
+    Each pooled cell gets the sum of ``dy`` over the cells it was copied to.
 
     Parameters
     ----------

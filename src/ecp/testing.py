@@ -140,7 +140,9 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int =
 
 def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode: int = 0,
                 padding: int = 0) -> F64:
-    """Reference of :func:`ecp.easy_conv2d`: a stride-2 convolution of the input shifted by
+    """Reference of :func:`ecp.easy_conv2d`.
+
+    A stride-2 convolution of the input shifted by
     (K // 2, K % 2), of (Ho // 2, Wo // 2) outputs.
 
     Parameters
@@ -249,8 +251,9 @@ def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int])
 
 
 def max_pool2d(x: ArrayLike, return_indices: bool = False) -> F64 | tuple[F64, NDArray[np.int64]]:
-    """Reference of :func:`ecp.max_pool2d`: the first maximum of each 2x2 window, row-major (a NaN
-    is a maximum, as ``np.argmax`` has it).
+    """Reference of :func:`ecp.max_pool2d`.
+
+    The first maximum of each 2x2 window, row-major (a NaN is a maximum, as ``np.argmax`` has it).
 
     Parameters
     ----------
@@ -344,8 +347,10 @@ def avg_pool2d_backward(dy: ArrayLike, input_shape: Sequence[int]) -> F64:
 
 
 def neighbor_fill(y: ArrayLike, *, shape: Sequence[int] | None = None) -> F64:
-    """Reference of :func:`ecp.neighbor_fill`: each value copied into its 2x2 window; an odd last
-    row (column) repeats the row above (column to the left).
+    """Reference of :func:`ecp.neighbor_fill`.
+
+    Each value is copied into its 2x2 window; an odd last row (column) repeats the row above
+    (column to the left).
 
     Parameters
     ----------
@@ -369,8 +374,9 @@ def neighbor_fill(y: ArrayLike, *, shape: Sequence[int] | None = None) -> F64:
 
 
 def neighbor_fill_backward(dy: ArrayLike) -> F64:
-    """Reference of :func:`ecp.neighbor_fill_backward`: each pooled cell sums ``dy`` over the cells
-    it was copied to.
+    """Reference of :func:`ecp.neighbor_fill_backward`.
+
+    Each pooled cell sums ``dy`` over the cells it was copied to.
 
     Parameters
     ----------
@@ -429,7 +435,9 @@ def relu_backward(dy: ArrayLike, y: ArrayLike) -> F64:
 
 def numerical_grad(loss: Callable[[], float], arr: np.ndarray, *, eps: float = 1e-6,
                    indices: Sequence[int] | None = None) -> F64:
-    """d loss() / d arr by central differences, for checking a backward pass.
+    """Differentiate ``loss()`` with respect to ``arr`` by central differences.
+
+    For checking a backward pass.
 
     ``loss`` reads ``arr``, which is perturbed in place (and restored). Runs ecp's kernels on one
     thread (``ecp.num_threads(1)``): thousands of tiny calls, where a parallel region costs more
