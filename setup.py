@@ -12,6 +12,7 @@ Build switches (environment variables read at build time):
 
 All compiler directives live here, in one place.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -99,20 +100,31 @@ if debug:
     macros.append(("ECP_CYTHON_DEBUG", "1"))  # ecp._kernels._openmp.bounds_checked() reports it
 
 
+# The C headers every extension may include: listed as dependencies, so that editing one rebuilds
+# the extensions (Cython itself tracks the .pxd / .pxi pieces a .pyx cimports or includes).
+HEADERS = sorted(glob.glob("src/ecp/_kernels/*.h"))
+
+
 def ext(name):
     return Extension(
         f"ecp._kernels.{name}",
         [f"src/ecp/_kernels/{name}.pyx"],
         include_dirs=[np.get_include(), "src/ecp/_kernels"],
+        depends=HEADERS,
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
 
 
+# One extension per compiled module. _conv.pyx is built from the pieces it includes (_scratch.pxi,
+# _im2col_items.pxi, _reductions.pxi, _drivers.pxi, _plans.pxi) and the declarations it cimports
+# (_conv.pxd, _c_kernels.pxd, _blas.pxd).
+EXTENSIONS = ("_blas", "_openmp", "_conv", "_pool", "_activation", "_optim")
+
 setup(
     ext_modules=cythonize(
-        [ext(n) for n in ("_blas", "_openmp", "_conv", "_pool", "_activation", "_optim")],
+        [ext(n) for n in EXTENSIONS],
         compiler_directives=directives,
         force=debug,  # directives are not in Cython's up-to-date check: regenerate the C
         compile_time_env={},

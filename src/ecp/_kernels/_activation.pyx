@@ -58,8 +58,8 @@ cdef void _backward(const floating[:, ::1] dy, const floating[:, ::1] y, floatin
                 ecp_relu_backward_d(&dy[n, 0], &y[n, 0], &dx[n, 0], m)
 
 
-# One entry point per dtype rather than fused ones: Cython's dispatch on fused arguments cost
-# a microsecond a call, as much as the ReLU of a small batch.
+# One entry point per dtype rather than fused ones: Cython's dispatch on fused arguments costs
+# about as much as the ReLU of a small batch.
 def relu_forward_f(const float[:, ::1] x, float[:, ::1] y, int n_threads):
     """y = max(x, 0) exactly as np.maximum(x, 0): NaN stays NaN, -0.0 becomes +0.0."""
     _forward(x, y, n_threads)

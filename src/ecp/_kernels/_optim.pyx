@@ -1,6 +1,4 @@
-"""Fused optimizer updates: one pass over a flat parameter buffer instead of a dozen NumPy passes
-(for the paper's two-conv network, Adam's step went from about 0.1 ms to a few tens of
-microseconds per batch).
+"""Fused optimizer updates: one pass over a flat parameter buffer instead of a dozen NumPy passes.
 
 Every function here assumes 1-d C-contiguous arrays of one dtype and equal length: ``ecp.optim``
 checks them.

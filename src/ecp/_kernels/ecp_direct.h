@@ -17,7 +17,8 @@
  *                          8 window elements x 32 pixels, added into dx a vector at a time.
  * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
  * (oy + s*(r0 + r) + i - pad, ox + s*q + j - pad), zeros outside the plane; s is 1 or 2.
- * ecp.conv picks, per layer shape, the kernel that measured fastest (see conv.py).
+ * ecp's kernel choice picks one of these or im2col + BLAS per layer shape; the benchmarks behind
+ * its thresholds are in bench/ and docs/performance.md.
  *
  * Summation order: each output is one chain over k = (c, i, j) (forward) or over the pixels of
  * an item in order (dW), so results do not depend on threads or on how pixels are grouped.
@@ -278,11 +279,10 @@ ecp_scatter_row_d(double *restrict dr, ptrdiff_t c0, const double *restrict src,
  * the segment is dx column c0 + e = c0 + 2u + j, so window columns of one parity land on one
  * parity of lanes, column j = 2p + (j % 2) p lanes further on than column j % 2. A row's even
  * columns are therefore summed into one half vector and its odd ones into another, column j
- * loaded p lanes early, and one interleaving permute merges them (one permute per pair of
- * columns, three for kw = 5, was 2% slower on the paper's easy conv2: the scatter, about 14
- * cycles a row, is not bound by its permutes). Half vectors, as the interleave reads the low
- * half of each operand (a third fewer cycles than full loads, which mostly straddle two cache
- * lines). Each lane adds its own parity's j in increasing order, as ecp_scatter_row.
+ * loaded p lanes early, and one interleaving permute merges them (a single permute a row: the
+ * scatter is not bound by its permutes). Half vectors, as the interleave reads the low half of
+ * each operand (and half loads straddle two cache lines less often than full ones).
+ * Each lane adds its own parity's j in increasing order, as ecp_scatter_row.
  * mk[p]: lanes p .. p+len-1, len the run's pixels (made by each caller). */
 #define ECP_DEFINE_SCATTER_S2(T, SUF, VL, MASK, HMASK, VT, HVT, HLOAD, HADD, HZERO, ZEXT, LOADZ,  \
                               PERM2, ADD, STOREM, ZERO, ILV)                                   \
@@ -297,9 +297,9 @@ ecp_s2_row_##SUF(const T *restrict sr, ptrdiff_t NR, ptrdiff_t kw, const HMASK *
     return PERM2(ZEXT(ev), ILV, ZEXT(od));                                                     \
 }                                                                                              \
 /* A run of len pixels of one output row, channels cb .. ce-1, added into dx (whose planes the \
- * caller zeroed). The rows go i-major: consecutive updates then fall in different planes,     \
- * while one plane's consecutive rows (closer than a vector) made each update wait for the     \
- * previous one's store (24 -> 18 cycles a row, measured). */                                  \
+ * caller zeroed). The rows go i-major, so that consecutive updates fall in different planes   \
+ * (one plane's consecutive rows lie closer than a vector: each update would wait for the      \
+ * previous one's store). */                                                                   \
 __attribute__((target("avx512f,avx512vl"))) static inline void                                 \
 ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb,    \
                          ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,     \
@@ -321,9 +321,9 @@ ecp_scatter_run_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, p
  * cb .. ce-1, written into dx -- not added: the planes need no zeroing. Each dx row's sum is  \
  * gathered in a vector on the stack over the runs, in run order (the order, and so the bits,  \
  * of the run form after zeroing), then stored once, with zeros in the plane's columns and rows \
- * no window reaches. Against the run form: no pass zeroing dx, 11 stores a plane instead of 20 \
- * read-modify-writes (the paper's easy conv2), and no update reading a row that an update of  \
- * the previous run has only just written. na = 2*(hq-1) + kh <= ECP_S2_ROWS. */               \
+ * no window reaches. Against the run form: no pass zeroing dx, one store a dx row instead of a \
+ * read-modify-write per run and window row, and no update reading a row that an update of      \
+ * the previous run has only just written. na = 2*(hq-1) + kh <= ECP_S2_ROWS. */                \
 __attribute__((target("avx512f,avx512vl"), always_inline)) static inline void                  \
 ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb,          \
                     ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,          \
@@ -339,9 +339,8 @@ ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdif
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = (HMASK)ecp_lanes(p, p + wq, VL / 2);        \
     for (ptrdiff_t c = cb; c < ce; c++) {                                                      \
         /* rows start from zero where first reached -- with r the outer loop, at (r, i) with   \
-         * no (r - 1, i + 2) -- rather than zeroed beforehand: the compiler made that loop a    \
-         * call to memset, 4 us of the paper's easy conv2 backward. (kh = 1 leaves odd rows     \
-         * unreached: zeroed.) */                                                              \
+         * no (r - 1, i + 2) -- rather than zeroed beforehand (a loop the compiler turns into  \
+         * a call to memset). (kh = 1 leaves odd rows unreached: zeroed.) */                   \
         if (kh < 2) for (ptrdiff_t a = 0; a < na; a++) acc[a] = ZERO();                        \
         for (ptrdiff_t r = 0; r < hq; r++)                                                     \
             for (ptrdiff_t i = 0; i < kh; i++) {                                               \
@@ -364,8 +363,8 @@ ecp_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdif
     }                                                                                          \
 }                                                                                              \
 /* ecp_planes_s2 with the window a constant for the usual 5 x 5 and 3 x 3 (its loops over the \
- * window unrolled, the column masks kept in mask registers): the paper's easy conv2 backward  \
- * 553 -> 546 us on one core */                                                                \
+ * window unrolled, the column masks kept in mask registers; bench/bench_conv.py's easy conv2 \
+ * backward) */                                                                               \
 __attribute__((target("avx512f,avx512vl"))) static inline void                                 \
 ecp_scatter_planes_s2_##SUF(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t cb, \
                             ptrdiff_t ce, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw,  \
@@ -559,8 +558,8 @@ static void ecp_transpose_f(const float *restrict src, ptrdiff_t lds, ptrdiff_t 
 }
 
 /* ecp_pack_weights_v for float, nr a multiple of 16: each block of 16 filters transposed by
- * ecp_transpose_f (4.5 -> 1.2 us for the paper's conv2, 32 x 500; the scalar copy's writes, a
- * row of nr apart, cost about 4 cycles each, and every thread packs its own copy per call) */
+ * ecp_transpose_f (rather than a scalar copy, whose writes lie a row of nr apart: every thread
+ * packs its own copy in every call) */
 __attribute__((target("avx512f")))
 static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t K, ptrdiff_t nr,
                                  float *restrict wv)
@@ -579,10 +578,10 @@ static void ecp_pack_weights_v_f(const float *restrict w, ptrdiff_t O, ptrdiff_t
 /* The sum, in double, of count planes of n values, stride apart (a bias gradient: a filter's
  * planes of dY over the batch): eight values converted per step into four accumulators kept over
  * all the planes, reduced once; both backward paths (direct, im2col + BLAS) take it on AVX-512.
- * The portable loop in _conv.pyx (other CPUs) adds the values one at a time in eight chains per
- * plane, planes in sample order -- another order, so in float64 other last bits (double converts
- * on SSE2 two at a time: that loop was a sixth of conv1's backward); one call per plane, each
- * with its horizontal sum, cost the paper's easy conv2 (1,600 planes of 16) more than the sums. */
+ * The portable loop in _reductions.pxi (other CPUs) adds the values one at a time in eight chains
+ * per plane, planes in sample order -- another order, so in float64 other last bits. One call
+ * sweeps the whole batch, rather than one call per plane with its own horizontal sum, which
+ * costs more than the sums for small planes (the paper's easy conv2: 1,600 planes of 16). */
 #define ECP_DEFINE_SUM_PLANES(T, SUF, LOAD8, LOADM8)                                            \
 __attribute__((target("avx512f,avx512vl")))                                                    \
 static double ecp_sum_planes_##SUF(const T *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride) \
@@ -812,7 +811,7 @@ ECP_DEFINE_DIRECT(double, d, ecp_vd, ecp_vd_u, 8)
 /* The forward pass for short output rows ("pixel rows"): the 8 x NR register tile holds
  * 8 pixels x NR filters: A = the pixels' windows (broadcast), B = Wv. A group of 8 pixels whose
  * windows lie inside the plane is read in place (ecp_tile_x, through koff, the offsets of the
- * window elements: no copy at all -- packing was a fifth of the paper's easy conv2 forward);
+ * window elements: no copy at all);
  * the others are packed one pixel per row (ecp_pack_window: a masked copy per window row,
  * cheaper than ecp_pack_run's per-(c, i, j) copies when a run holds few pixels). Same outputs,
  * same summation order per output as ecp_direct_item. Pixels go in blocks of ECP_ROWS_GROUPS
@@ -901,8 +900,8 @@ ECP_DEFINE_DIRECT_ROWS(double, d, 8)
  * (koff != NULL, only when every window lies inside the plane: dW is summed from x in place by
  * ecp_tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff:
  * ecp_window_offsets with nkb*8 entries
- * -- and rpanel holds dY as rows of filters, NR x Ob; the same sums, without packing windows,
- * which was a fifth of the paper's easy conv2 dW; else as follows):
+ * -- and rpanel holds dY as rows of filters, NR x Ob; the same sums, without packing windows;
+ * else as follows):
  *   dwacc (8*nob rows, Kp apart; NULL: no dW) += dY_panel . windows_panel^T   (windows packed one pixel
  *       per row, "im2row", so that the reduction over pixels is the tile's l loop);
  *   when dx: dcols_panel = W^T dY_panel (8 x NR tiles into xpanel), added at once into dx

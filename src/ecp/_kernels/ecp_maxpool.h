@@ -1,7 +1,6 @@
 /* One output row of 2x2 / stride-2 max pooling, branch-free so that the compiler can if-convert
- * and vectorise it: on real data the winner of a window is unpredictable, and branches cost
- * far more than the comparisons (the version with branches was 30x slower than average
- * pooling).
+ * and vectorise it: on real data the winner of a window is unpredictable, and mispredicted
+ * branches cost far more than the comparisons.
  *
  * r0, r1: the two input rows (length >= 2*wq); y, idx: wq outputs; idx is the flat position
  * top + column offset in the (H, W) plane, with top = index of r0[0] in the plane.

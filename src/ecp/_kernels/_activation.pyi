@@ -1,0 +1,13 @@
+"""ReLU kernels, one entry point per dtype; arrays are 2-D (samples, values), C-contiguous."""
+
+import numpy as np
+from numpy.typing import NDArray
+
+def relu_forward_f(x: NDArray[np.float32], y: NDArray[np.float32], n_threads: int) -> None: ...
+def relu_forward_d(x: NDArray[np.float64], y: NDArray[np.float64], n_threads: int) -> None: ...
+def relu_backward_f(
+    dy: NDArray[np.float32], y: NDArray[np.float32], dx: NDArray[np.float32], n_threads: int
+) -> None: ...
+def relu_backward_d(
+    dy: NDArray[np.float64], y: NDArray[np.float64], dx: NDArray[np.float64], n_threads: int
+) -> None: ...

@@ -1,0 +1,19 @@
+# Declarations shared by the pieces of the _conv extension (_conv.pyx and the .pxi it includes).
+
+# The kernel a plan runs. ecp.conv picks it per call; the Python classes of the same names
+# (IntEnum) are ecp._kernels._conv.ForwardKernel and .BackwardKernel.
+cpdef enum ForwardKernel:
+    IM2COL_BLAS = 0     # im2col + one GEMM per item (_im2col_items.pxi)
+    DIRECT_PANEL = 1    # ecp_direct.h's panel kernel: needs DIRECT_SUPPORTED
+    DIRECT_ROWS = 2     # ecp_direct.h's pixel-rows kernel: needs DIRECT_SUPPORTED
+
+cpdef enum BackwardKernel:
+    BLAS = 0            # im2col + GEMMs + col2im (_im2col_items.pxi)
+    DIRECT = 1          # ecp_direct.h's fused backward: needs DIRECT_SUPPORTED
+    SPLIT = 2           # dW and db as BLAS, then dx alone as DIRECT
+
+
+cdef struct _Geom:
+    # A call's geometry: x (N, C, H, W), w (O, C, kh, kw), zero padding pad, and the output (or
+    # dy) (N, O, hq, wq) on the sampling grid (stride, oy, ox) of the padded input
+    Py_ssize_t N, C, H, W, O, kh, kw, hq, wq, pad, stride, oy, ox
