@@ -15,7 +15,6 @@ To try other values at run time, replace the table (the plan cache sees it: plan
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
 
 import numpy as np
@@ -26,20 +25,10 @@ __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forwa
            "plan_forward", "plan_backward", "sample_items", "threaded"]
 
 
-class ForwardKernel(enum.IntEnum):
-    """The forward kernels (``ForwardPlan``'s kernel codes)."""
-
-    IM2COL_BLAS = 0   #: unroll the windows (im2col), then one GEMM
-    DIRECT_PANEL = 1  #: ecp_direct.h's AVX-512 kernel packing a run of same-row pixels per tap
-    DIRECT_ROWS = 2   #: ecp_direct.h's AVX-512 kernel packing (or reading in place) one pixel's window
-
-
-class BackwardKernel(enum.IntEnum):
-    """The backward kernels (``BackwardPlan``'s kernel codes)."""
-
-    BLAS = 0    #: im2col + GEMM for dW, GEMM + col2im for dx
-    DIRECT = 1  #: ecp_direct.h's AVX-512 kernels for dx and dW
-    SPLIT = 2   #: dx through the direct kernel, dW and db through im2col + BLAS
+# The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
+# ForwardKernel IM2COL_BLAS / DIRECT_PANEL / DIRECT_ROWS, BackwardKernel BLAS / DIRECT / SPLIT.
+ForwardKernel = _conv.ForwardKernel
+BackwardKernel = _conv.BackwardKernel
 
 
 def _cores():

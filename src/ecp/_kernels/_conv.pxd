@@ -1,6 +1,6 @@
 # Declarations shared by the pieces of the _conv extension (_conv.pyx and the .pxi it includes).
 
-# The kernel a plan runs. ecp.conv picks it per call; the Python classes of the same names
+# The kernel a plan runs. ecp._dispatch picks it per call; the Python classes of the same names
 # (IntEnum) are ecp._kernels._conv.ForwardKernel and .BackwardKernel.
 cpdef enum ForwardKernel:
     IM2COL_BLAS = 0     # im2col + one GEMM per item (_im2col_items.pxi)

@@ -163,25 +163,26 @@ def neighbor_fill_forward(const floating[:, :, :, ::1] y, floating[:, :, :, ::1]
                     dst[w] = src[wq - 1]
 
 
-def neighbor_fill_backward(const floating[:, :, :, ::1] dout, floating[:, :, :, ::1] dy,
+def neighbor_fill_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                            int n_threads):
-    """Adjoint of neighbor_fill_forward: dy[r, q] sums dout over every cell that copied it."""
-    cdef Py_ssize_t C = dy.shape[1], hq = dy.shape[2], wq = dy.shape[3]
-    cdef Py_ssize_t H = dout.shape[2], W = dout.shape[3]
+    """Adjoint of neighbor_fill_forward: dx[r, q] (the pooled map's gradient) sums dy (the filled
+    map's) over every cell that copied it."""
+    cdef Py_ssize_t C = dx.shape[1], hq = dx.shape[2], wq = dx.shape[3]
+    cdef Py_ssize_t H = dy.shape[2], W = dy.shape[3]
     cdef Py_ssize_t nc, n, c, h, w, r
     cdef const floating *src
     cdef floating *dst
     with nogil:
-        for nc in prange(dy.shape[0] * C, schedule='static', num_threads=n_threads):
+        for nc in prange(dx.shape[0] * C, schedule='static', num_threads=n_threads):
             n = nc // C
             c = nc % C
-            memset(&dy[n, c, 0, 0], 0, hq * wq * sizeof(floating))
+            memset(&dx[n, c, 0, 0], 0, hq * wq * sizeof(floating))
             for h in range(H):
                 r = h // 2
                 if r > hq - 1:
                     r = hq - 1
-                src = &dout[n, c, h, 0]
-                dst = &dy[n, c, r, 0]
+                src = &dy[n, c, h, 0]
+                dst = &dx[n, c, r, 0]
                 for w in range(2 * wq):
                     dst[w // 2] += src[w]
                 for w in range(2 * wq, W):
