@@ -5,7 +5,7 @@ window whose top-left corner (in the zero-padded input) is (oy + s*r, ox + s*q).
 The full convolution is s = 1, oy = ox = 0; Easy Convolution with mode K is s = 2,
 (oy, ox) = divmod(K, 2) -- it computes only the positions Random Pooling keeps.
 
-Two implementations (``ForwardKernel`` / ``BackwardKernel``), chosen per call by ``ecp.conv``:
+Two implementations (``ForwardKernel`` / ``BackwardKernel``), chosen per call by ``ecp._dispatch``:
 
 - im2col + BLAS: for a chunk of samples the input windows are unrolled into ``cols``
   (K = C*kh*kw rows), one GEMM with the weights gives every output of the chunk, a pass moves
@@ -34,7 +34,7 @@ kernels' helpers stay inlined into the drivers' loops and share the module's set
 (``_avx512``) at no cost.
 
 The raw entry point ``conv_backward`` assumes valid, C-contiguous input of one dtype (tests
-call it); the planned calls (``ForwardPlan`` / ``BackwardPlan``, which ``ecp.conv`` builds and
+call it); the planned calls (``ForwardPlan`` / ``BackwardPlan``, which ``ecp._plans`` builds and
 caches) check their arrays themselves, in C, on every call.
 Results do not depend on the thread count: every output element is written by one thread in
 a fixed order, the BLAS never splits the reduction dimension across threads, dW is summed in
