@@ -276,3 +276,26 @@ def test_the_geometries_always_have_outputs_and_reach_every_kernel(easy):
         assert forward == set(_dispatch.ForwardKernel) and backward == set(_dispatch.BackwardKernel)
     else:
         assert forward == {_dispatch.ForwardKernel.IM2COL_BLAS} and backward == {_dispatch.BackwardKernel.BLAS}
+
+
+# ------------------------------------------------------- NumPy counterparts of the PyTorch parity
+
+def test_network_matches_the_reference_composition():
+    """The counterpart of test_nn's PyTorch parity: the two-conv max-pooling network's logits and
+    loss against ecp.testing's layers composed in NumPy (float64)."""
+    from ecp.nn import SoftmaxCrossEntropy
+    from ecp.nn.models import build_network
+
+    model = build_network("two-conv", "max", seed=2, dtype=np.float64)
+    x = np.random.default_rng(1).random((4, 1, 28, 28))
+    labels = np.array([3, 1, 4, 1])
+    logits = model(x)
+    value = SoftmaxCrossEntropy().forward(logits, labels)
+    conv1, _, _, conv2, _, _, _, fc1, _, fc2 = model.layers
+    h = reference.relu(reference.max_pool2d(reference.conv2d(x, conv1.params["w"], conv1.params["b"])))
+    h = reference.relu(reference.max_pool2d(reference.conv2d(h, conv2.params["w"], conv2.params["b"])))
+    h = reference.relu(h.reshape(4, -1) @ fc1.params["w"] + fc1.params["b"]) @ fc2.params["w"] + fc2.params["b"]
+    np.testing.assert_allclose(logits, h, rtol=1e-10, atol=1e-12)
+    shifted = h - h.max(axis=1, keepdims=True)
+    expected = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(4), labels]))
+    assert value == pytest.approx(expected, rel=1e-10)
