@@ -1,8 +1,16 @@
-"""Shared fixtures: where the MNIST files are, and PyTorch when it is installed."""
+"""Shared fixtures: where the MNIST files are, and PyTorch when it is installed; hypothesis's profile."""
 import os
 import pathlib
 
 import pytest
+from hypothesis import settings
+
+# The property tests (test_properties.py) draw the same cases on every run and machine ("ci", the
+# default: a failure is reproducible and CI never flakes); HYPOTHESIS_PROFILE=explore draws new
+# cases each run. No example database is written into the checkout.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", database=None, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

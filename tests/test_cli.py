@@ -1,11 +1,16 @@
 """``ecp train`` and ``ecp reproduce`` end to end on a small subset of MNIST."""
 import csv
+import gzip
 import io
 import json
 import os
+import signal
+import struct
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 
 import ecp
@@ -13,7 +18,7 @@ from ecp import _threads
 from ecp.experiments import cli, reproduce
 from ecp.experiments._progress import BatchBar
 
-TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged"}
+TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged", "diverged_at"}
 EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
 
 
@@ -248,13 +253,205 @@ def test_write_atomic_and_strict_json(tmp_path, monkeypatch):
         _files.check_output_file(tmp_path, "--json")
 
 
-@pytest.mark.mnist
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
-def test_train_cli_diverged_run_is_valid_json(mnist_path, tmp_path, capsys):
+# ----------------------------------------------------------------- synthetic data, divergence
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path):
+    """MNIST-shaped random data (120 training / 40 test images) in IDX files: no MNIST needed."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for stem, n in (("train", 120), ("t10k", 40)):
+        _write_idx(folder / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(folder / f"{stem}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    return folder
+
+
+DIVERGE = ["--net", "one-conv", "--pool", "max", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30",
+           "--threads", "1", "--no-progress"]
+
+
+def test_train_cli_diverged_run_stops_with_status_3_and_valid_json(synthetic_dir, tmp_path, capsys):
     out = tmp_path / "div.json"
-    assert cli.main(["train", "--net", "one-conv", "--pool", "max", "--epochs", "1", "--limit-train", "200",
-                     "--limit-test", "50", "--optimizer", "sgd", "--lr", "1e30", "--data", str(mnist_path),
-                     "--json", str(out)]) == 0
-    assert "the run diverged" in capsys.readouterr().out
+    assert cli.main(["train", *DIVERGE, "--data", str(synthetic_dir), "--json", str(out)]) == 3
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.count("\n") == 0 and err.startswith("ecp train: error: the loss became ")
+    assert " at epoch 1, batch " in err and "diverged" in err
     result = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
-    assert result["diverged"] is True and result["epochs"][0]["train_loss"] is None
+    assert set(result) == TOP_KEYS and result["diverged"] is True
+    at = result["diverged_at"]
+    assert set(at) == {"epoch", "batch", "loss"} and at["epoch"] == 1 and at["batch"] >= 1
+    assert f"batch {at['batch']}" in err
+    assert result["epochs"] == [] and result["best_test_accuracy"] is None  # no epoch completed
+    assert f"wrote {out}" in captured.out and "epoch 1/2" not in captured.out
+
+
+def test_train_cli_diverged_exit_status_from_a_real_process(synthetic_dir, tmp_path):
+    out = tmp_path / "div.json"
+    proc = subprocess.run([sys.executable, "-m", "ecp", "train", *DIVERGE, "--data", str(synthetic_dir),
+                           "--json", str(out)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("ecp train: error: the loss became")
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(out.read_text())["diverged"] is True
+
+
+def test_train_help_documents_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0 and "Exit status: 0 done; 2 bad input" in text and "3 the loss became NaN" in text
+
+
+def test_train_cli_json_target_checked_before_anything(tmp_path, capsys):
+    """A bad --json is refused first: the data folder (missing here) is not even looked at."""
+    base = ["train", "--net", "one-conv", "--pool", "ecp", "--data", str(tmp_path / "nowhere"), "--json"]
+    assert cli.main(base + [str(tmp_path / "no" / "such" / "r.json")]) == 2
+    assert "--json: the folder" in (err := capsys.readouterr().err) and "does not exist" in err
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(base + [str(tmp_path / "afile" / "r.json")]) == 2
+    assert "--json: the folder" in (err := capsys.readouterr().err) and "is not a directory" in err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        try:
+            assert cli.main(base + [str(locked / "r.json")]) == 2
+            assert "--json: the folder" in (err := capsys.readouterr().err) and "is not writable" in err
+        finally:
+            locked.chmod(0o700)
+
+
+def test_reproduce_out_checked_before_anything(tmp_path, capsys):
+    nowhere = ["--data", str(tmp_path / "nowhere")]
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(["reproduce", "--out", str(tmp_path / "afile" / "sub"), *nowhere]) == 2
+    assert "--out: cannot create" in (err := capsys.readouterr().err) and "is not a directory" in err
+    out = tmp_path / "o"
+    (out / "tables.md").mkdir(parents=True)
+    assert cli.main(["reproduce", "--out", str(out), *nowhere]) == 2
+    assert "tables.md' is a directory" in capsys.readouterr().err
+    (out / "tables.md").rmdir()
+    (out / "runs" / "two-conv-ecp-k1.json").mkdir(parents=True)
+    assert cli.main(["reproduce", "--out", str(out), *nowhere]) == 2
+    assert "two-conv-ecp-k1.json' is a directory" in capsys.readouterr().err
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        try:
+            assert cli.main(["reproduce", "--out", str(locked / "out"), *nowhere]) == 2
+            assert "is not writable" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o700)
+
+
+def test_reproduce_with_a_diverging_run_goes_on_marks_it_and_exits_3(synthetic_dir, tmp_path, monkeypatch,
+                                                                    capsys):
+    """One run of the 20 diverges: it is recorded, the others run, the tables mark it, status 3."""
+    real = reproduce.train.run
+
+    def run(config, dataset, **kwargs):
+        if (config.net, config.pool, config.mode) == ("two-conv", "ecp", 1):
+            config = reproduce.train.TrainConfig(**{**config.__dict__, "optimizer": "sgd", "lr": 1e30})
+        return real(config, dataset, **kwargs)
+
+    monkeypatch.setattr(reproduce.train, "run", run)
+    out = tmp_path / "rep"
+    runs = out / "runs"
+    runs.mkdir(parents=True)
+    stale = runs / "two-conv-max.json.tmp"  # what an older, killed reproduce left
+    stale.write_text("{")
+    old = time.time() - 60
+    os.utime(stale, (old, old))
+    argv = ["reproduce", "--epochs", "1", "--limit-train", "60", "--limit-test", "20", "--out", str(out),
+            "--threads", "1", "--no-progress", "--data", str(synthetic_dir)]
+    assert cli.main(argv) == 3
+    captured = capsys.readouterr()
+    assert "two-conv-ecp-k1    DIVERGED: the loss became" in captured.out
+    err = captured.err.strip()
+    assert err.count("\n") == 0 and err.startswith("ecp reproduce: error: 1 of 20 runs diverged")
+    assert "two-conv-ecp-k1 at epoch 1, batch " in err
+    assert not stale.exists()
+    assert sorted(p.name for p in runs.iterdir()) == sorted(n + ".json" for n in _run_names())
+    rec = json.loads((runs / "two-conv-ecp-k1.json").read_text())
+    assert rec["diverged"] is True and rec["diverged_at"]["epoch"] == 1 and rec["epochs"] == []
+    md = (out / "tables.md").read_text()
+    assert md.count("| ECP k=1 | - | ") == 2 and "diverged (epoch 1 batch " in md
+    with open(out / "table4.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    k1 = [r for r in rows if r["method"] == "ECP k=1"]
+    assert len(k1) == 2 and all(r["diverged"].startswith("epoch 1 batch ") and r["best_accuracy_pct"] == ""
+                                and r["train_speedup"] == "" for r in k1)
+    assert all(r["diverged"] == "" and r["best_accuracy_pct"] != "" for r in rows if r["method"] != "ECP k=1")
+    # Resumed with the same settings: the diverged run is not repeated, and the status stays 3.
+    assert cli.main(argv) == 3
+    assert capsys.readouterr().out.count(": skipped") == 20
+
+
+def test_write_atomic_temporary_name_and_cleaning(tmp_path):
+    from ecp.experiments import _files
+
+    names = []
+    _files.write_atomic(tmp_path / "r.txt", lambda f: names.append(os.path.basename(f.name)))
+    assert _files.TEMP_PATTERN.match(names[0]) and f".ecp{os.getpid()}-" in names[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_part = tmp_path / f".r.txt.ecp{int(dead.stdout)}-x1y2z3.part"
+    live_part = tmp_path / f".r.txt.ecp{os.getppid()}-x1y2z3.part"
+    own_part = tmp_path / f".r.txt.ecp{os.getpid()}-x1y2z3.part"  # a concurrent write of this process
+    for path in (dead_part, live_part, own_part):
+        path.write_text("half")
+    _files.write_atomic(tmp_path / "other.txt", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["r.txt", "other.txt", live_part.name,
+                                                                  own_part.name])
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from ecp.experiments._files import write_atomic
+
+def write(f):
+    block = b"n" * (1 << 20)
+    for i in range(64):
+        f.write(block)
+        if i == 20:
+            f.flush()
+            print("writing", flush=True)
+            sys.stdin.readline()  # the parent kills us here, mid-file
+write_atomic(sys.argv[1], write)
+"""
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_write_atomic_killed_mid_file_leaves_old_content_and_a_leftover_the_next_write_removes(tmp_path,
+                                                                                              existed):
+    target = tmp_path / "big.bin"
+    if existed:
+        target.write_bytes(b"old complete content")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        proc.stdin.close()
+        proc.stdout.close()
+    parts = [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    assert len(parts) == 1 and parts[0].name.startswith(f".big.bin.ecp{proc.pid}-")
+    assert parts[0].stat().st_size >= 20 << 20
+    if existed:
+        assert target.read_bytes() == b"old complete content"
+    else:
+        assert not target.exists()
+    from ecp.experiments import _files
+
+    _files.write_atomic(target, b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"] and target.read_bytes() == b"new"

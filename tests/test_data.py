@@ -721,3 +721,84 @@ def test_ecp_cli_main_data_errors(server, served_synthetic, tmp_path, capsys):
     md5_args = [arg for name, value in sums.items() for arg in ("--md5", f"{name}={value}")]
     assert main(["data", "download", str(dest), "--base-url", server.url, "-q", *md5_args]) == 0
     assert len(list(dest.iterdir())) == 4
+
+
+# ------------------------------------------------------------------- directories and leftovers
+
+def test_a_directory_in_place_of_an_idx_file_is_named_as_one(tmp_path):
+    (tmp_path / "images.gz").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"images\.gz is a directory, expected an IDX file"):
+        data.read_idx(tmp_path / "images.gz")
+    write_dataset(tmp_path, synthetic())
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    labels.unlink()
+    labels.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"t10k-labels-idx1-ubyte\.gz is a directory"):
+        data.load_mnist(tmp_path)
+    from ecp.experiments.cli import main
+
+    assert main(["train", "--net", "one-conv", "--pool", "max", "--data", str(tmp_path)]) == 2
+    # a raw file beside the directory is used, as when the .gz is missing
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", synthetic().test_labels, gz=False)
+    assert len(data.load_mnist(tmp_path).test_labels) == 3
+
+
+def _dead_pid():
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(proc.stdout)
+
+
+def test_download_removes_the_leftovers_of_killed_runs_only(tmp_path):
+    import os
+    import time
+
+    ds = synthetic(n_train=5, n_test=3, rows=4, cols=4, seed=1)
+    src = write_dataset(tmp_path / "mirror", ds)
+    sums = {name: md5(src / name) for name in GZ_NAMES}
+    dest = write_dataset(tmp_path / "dest", ds)
+    dead = dest / f".train-images-idx3-ubyte.gz.ecp{_dead_pid()}-k2j4x_9q.part"
+    live = dest / f".train-images-idx3-ubyte.gz.ecp{os.getppid()}-a1b2c3d4.part"  # a live process's
+    legacy = dest / ".t10k-images-idx3-ubyte.gz.ab12cd34.part"  # ecp 0.1's name, from before this run
+    mine = dest / ".notes.txt.part"  # not a name ecp writes
+    for path in (dead, live, legacy, mine):
+        path.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(legacy, (old, old))
+    results = download_mod.download(dest, base_url=src.as_uri(), md5=sums)
+    assert [r.status for r in results] == ["skipped"] * 4  # nothing written, the folder cleaned all the same
+    assert leftovers(dest) == sorted([live.name, mine.name])
+
+
+def test_download_killed_outright_leaves_a_part_the_next_run_removes(tmp_path):
+    """A real SIGKILL in the middle of a transfer: the target never exists half written."""
+    import subprocess
+    import sys
+
+    ds = synthetic(n_train=400, n_test=3, rows=28, cols=28, seed=2)
+    src = write_dataset(tmp_path / "mirror", ds, gz=False)
+    gz_src = tmp_path / "gz"
+    gz_src.mkdir()
+    for name in GZ_NAMES:  # raw, incompressible-ish payload served as .gz names: many chunks
+        (gz_src / name).write_bytes(gzip.compress((src / name[:-3]).read_bytes(), compresslevel=0))
+    sums = {name: md5(gz_src / name) for name in GZ_NAMES}
+    dest = tmp_path / "dest"
+    script = (
+        "import os, signal, sys\n"
+        "from ecp.experiments import download as d\n"
+        "d._CHUNK = 1024\n"
+        "def progress(name, done, total):\n"
+        "    if done > 50_000: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"d.download({str(dest)!r}, base_url={gz_src.as_uri()!r}, md5={sums!r}, progress=progress)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    left = leftovers(dest)
+    assert len(left) == 1 and left[0].startswith(".train-images-idx3-ubyte.gz.ecp"), left
+    assert not (dest / "train-images-idx3-ubyte.gz").exists()
+    results = download_mod.download(dest, base_url=gz_src.as_uri(), md5=sums)
+    assert [r.status for r in results] == ["downloaded"] * 4 and leftovers(dest) == []

@@ -23,8 +23,8 @@ def test_short_training_run_learns(small_mnist, pool):
     seen = []
     result = train.run(config, small_mnist, on_epoch=seen.append)
     assert set(result) == {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98",
-                           "diverged"}
-    assert result["diverged"] is False
+                           "diverged", "diverged_at"}
+    assert result["diverged"] is False and result["diverged_at"] is None
     assert result["mode"] == (0 if pool == "ecp" else None)
     assert [e["epoch"] for e in result["epochs"]] == [1, 2] and seen == result["epochs"]
     for e in result["epochs"]:
@@ -159,3 +159,54 @@ def test_paper_settings_flag():
     assert (default.optimizer, default.lr, default.lr_decay, default.lr_min) == ("adam", 1e-3, 0.5, 1e-5)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--net", "one-conv", "--pool", "max", "--lr-decay", "0"])
+
+
+# ----------------------------------------------------------------------------- divergence
+
+def _random_dataset(n_train=60, n_test=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return data.Dataset(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                        rng.integers(0, 10, n_train, dtype=np.uint8),
+                        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                        rng.integers(0, 10, n_test, dtype=np.uint8))
+
+
+def test_train_epoch_stops_at_the_first_non_finite_loss_before_its_update():
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 1, 28, 28)).astype(np.float32)
+    x[rng.permutation(30)[:1]] = np.nan  # one poisoned image: its batch's loss is NaN
+    y = rng.integers(10, size=30)
+    net = build_network("one-conv", "avg", seed=0)
+    opt = train.make_optimizer(net, "sgd", lr=0.01)
+    seen = []
+    with pytest.raises(train.Diverged) as info:
+        train.train_epoch(net, opt, x, y, batch_size=10, rng=1, on_batch=lambda d, t, loss: seen.append(d))
+    exc = info.value
+    assert np.isnan(exc.loss) and exc.epoch is None and 1 <= exc.batch <= 3
+    assert seen == list(range(1, exc.batch)) and opt.steps == exc.batch - 1  # no update from the NaN batch
+    assert np.isfinite(net.parameters()[0]).all()
+    assert str(exc) == f"the loss became nan at batch {exc.batch}"
+    assert isinstance(exc, FloatingPointError) and not isinstance(exc, ValueError)  # not "bad input"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow on the way to the NaN is the point
+def test_run_reports_where_it_diverged_and_keeps_the_completed_epochs(monkeypatch):
+    dataset = _random_dataset()
+    result = train.run(train.TrainConfig(net="one-conv", pool="max", epochs=3, optimizer="sgd", lr=1e30), dataset)
+    assert result["diverged"] is True and result["epochs"] == [] and result["best_test_accuracy"] is None
+    at = result["diverged_at"]
+    assert at["epoch"] == 1 and at["batch"] >= 1 and not np.isfinite(at["loss"])
+    # Divergence in a later epoch: the epochs before it stay in the record.
+    real, calls = train.train_epoch, []
+
+    def epoch_that_diverges_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise train.Diverged(4, float("inf"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_epoch", epoch_that_diverges_second)
+    result = train.run(train.TrainConfig(net="one-conv", pool="ecp", mode=0, epochs=3), dataset)
+    assert [e["epoch"] for e in result["epochs"]] == [1] and len(calls) == 2
+    assert result["diverged_at"] == {"epoch": 2, "batch": 4, "loss": float("inf")}
+    assert result["best_test_accuracy"] == result["epochs"][0]["test_accuracy"]

@@ -132,6 +132,8 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None, dtype=None) ->
     ------
     FileNotFoundError
         The file does not exist.
+    IsADirectoryError
+        ``path`` is a directory.
     DataError (a ValueError)
         Corrupt gzip, bad magic number, unsupported type, wrong ``ndim`` / ``dtype``, or a
         payload shorter or longer than the header declares. The message names the file.
@@ -141,6 +143,8 @@ def read_idx(path: str | os.PathLike, *, ndim: int | None = None, dtype=None) ->
         raw = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"IDX file not found: {path}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path} is a directory, expected an IDX file") from None
     return _decode_idx(raw, path, gz=path.name.endswith(".gz"), ndim=ndim, dtype=dtype)
 
 
@@ -243,6 +247,10 @@ def _find(folder, stem):
         candidate = folder / name
         if candidate.is_file():
             return candidate
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_dir():
+            raise IsADirectoryError(f"{folder / name} is a directory, expected an IDX file "
+                                    f"({stem}.gz or raw {stem})")
     raise FileNotFoundError(f"{folder / (stem + '.gz')} not found (nor raw {stem}) in the data folder; "
                             f"download MNIST with `ecp data download {folder}`")
 
@@ -289,6 +297,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, limit_train: int | 
     ------
     FileNotFoundError
         No folder, or a file missing (the message names it and how to download).
+    IsADirectoryError
+        A directory where a file should be, and no file of that name (the message names it).
     DataError (a ValueError)
         A corrupt file, or files that do not fit together (the message names the file).
     """

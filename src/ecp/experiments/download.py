@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from . import _args
-from ._files import write_atomic
+from ._files import clean_leftovers, write_atomic
 from ._progress import ByteBar
 from .data import DATA_ENV, DataError, _as_path, _decode_idx
 
@@ -230,10 +230,11 @@ def download(data_dir: str | os.PathLike, *, dataset: str = "mnist", base_url: s
              log: Callable[[str], None] | None = None) -> list[FileStatus]:
     """Download the four ``.gz`` files of MNIST (or Fashion-MNIST) into ``data_dir``.
 
-    Each file is streamed into a hidden temporary file in ``data_dir`` (``.NAME.XXXXXXXX.part``)
+    Each file is streamed into a hidden temporary file in ``data_dir`` (``.NAME.ecp<PID>-*.part``)
     while its MD5 is computed, and renamed to ``NAME`` only when the length and the MD5 match.
     On any failure -- HTTP error, timeout, short transfer, bad checksum, Ctrl-C -- the temporary
-    file is removed, so ``data_dir`` never holds a partial or corrupt file. Files already present
+    file is removed, so ``data_dir`` never holds a partial or corrupt file; the one a download
+    killed outright (SIGKILL) leaves is removed by the next call (once its process is gone). Files already present
     with the right MD5 are skipped (unless ``force``); a present file with a wrong MD5 is
     downloaded again and replaced. Files are fetched in order and the first error stops; files
     completed before it stay (they are verified).
@@ -292,6 +293,7 @@ def download(data_dir: str | os.PathLike, *, dataset: str = "mnist", base_url: s
     if urllib.parse.urlsplit(base_url).scheme != "file":
         _require_pooch()  # before any folder is created
     folder.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(folder)  # the .NAME.*.part files of a download killed outright (SIGKILL)
     log = log or (lambda message: None)
     results = []
     for name, known in table.items():

@@ -14,6 +14,17 @@ output folder:
 
 Times in the tables are totals over all epochs of a run; speedups are the baseline's time
 divided by the method's. Tables 3, 5 and 6 use ECP with K = 0, as the paper does.
+
+A run that diverges (its loss becomes NaN or infinite) is recorded like any other, with
+``diverged`` and ``diverged_at``; the other runs go on, the tables say "diverged" in its row
+(no accuracy, no speedups), and the command ends with exit status 3
+(:data:`ecp.experiments.train_cli.EXIT_DIVERGED`) after writing every file. With the same
+settings a recorded diverged run is not repeated: it would diverge again.
+
+Before anything is trained, the output folder is checked (a file in its place, an unwritable
+place, a directory where an output file goes), and the leftovers of killed runs are removed:
+``write_atomic``'s temporary files whose process is gone, and ``runs/*.tmp`` files older than
+this run.
 """
 from __future__ import annotations
 
@@ -26,9 +37,11 @@ import sys
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from .._threads import get_num_threads, set_num_threads
 from . import train, train_cli
-from ._files import check_output_file, write_atomic, write_json
+from ._files import check_output_dir, check_output_file, clean_leftovers, write_atomic, write_json
 from ._progress import BatchBar
 from ._results_md import update_section
 
@@ -59,6 +72,10 @@ SETTING_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "
 
 DEFAULT_EPOCHS = 10
 QUICK = {"epochs": 1, "limit_train": 10000, "limit_test": 2000}
+
+#: The files written into the output folder, besides ``runs/``.
+OUTPUT_FILES = ("tables.md",) + tuple(f"table{n}.csv" for n in range(3, 7)) + \
+    tuple(f"figure{n}.png" for n in range(5, 11))
 
 
 def run_name(net: str, pool: str, mode: int | None) -> str:
@@ -160,6 +177,7 @@ def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_
     """
     runs_dir = os.path.join(os.fspath(out_dir), "runs")
     os.makedirs(runs_dir, exist_ok=True)
+    _clean(out_dir, runs_dir)
     wanted = _settings(base_config, limit_train, limit_test)
     dataset = None
     records = {}
@@ -191,12 +209,41 @@ def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_
         records[name] = record
         if progress is not None and hasattr(progress, "clear"):
             progress.clear()
+        if result["diverged"]:
+            log(f"{head} DIVERGED: {train_cli.describe_divergence(result['diverged_at'])}; recorded, going on "
+                f"({wall:.0f} s)")
+            continue
         first = result["first_epoch_at_98"]
         log(f"{head} best {100 * result['best_test_accuracy']:.2f}%  98% at epoch "
             f"{first if first is not None else '-'}  train {_total(result, 'train_time_s'):.1f} s  "
             f"test {_total(result, 'test_time_s'):.2f} s  conv {_total(result, 'conv_time_s'):.1f} s  "
             f"({wall:.0f} s)")
     return records
+
+
+def _clean(out_dir, runs_dir):
+    """Remove what killed runs left: temporary files of dead writers, and ``runs/*.tmp`` files
+    from before this process (no live ecp writes such names)."""
+    clean_leftovers(out_dir)
+    clean_leftovers(runs_dir, stale_suffix=".tmp")
+
+
+def diverged_runs(records: dict[str, dict]) -> dict[str, dict]:
+    """Pick the runs that diverged.
+
+    Parameters
+    ----------
+    records : dict of str to dict
+        Run name -> record.
+
+    Returns
+    -------
+    dict of str to dict
+        Run name -> ``diverged_at`` (epoch, batch, loss) of each run whose record says it
+        diverged, in the order of ``records``.
+    """
+    return {name: rec.get("diverged_at") or {"epoch": "?", "batch": "?", "loss": "?"}
+            for name, rec in records.items() if rec.get("diverged")}
 
 
 def load_runs(out_dir: str | os.PathLike) -> dict[str, dict]:
@@ -229,16 +276,23 @@ def _total(record, key):
     return sum(e[key] for e in record["epochs"])
 
 
+def _diverged_cell(record):
+    at = record.get("diverged_at") or {}
+    return f"epoch {at.get('epoch', '?')} batch {at.get('batch', '?')}" if record.get("diverged") else None
+
+
 def _row(record, label, baseline, block):
-    best = 100 * record["best_test_accuracy"]
+    best = record["best_test_accuracy"]
+    best = None if best is None or record.get("diverged") else 100 * best
     row = {
         "block": block, "method": label, "pool": record["pool"], "mode": record["mode"],
         "epochs_to_98": record["first_epoch_at_98"], "epochs_run": len(record["epochs"]),
         "train_time_s": _total(record, "train_time_s"), "test_time_s": _total(record, "test_time_s"),
         "conv_time_s": _total(record, "conv_time_s"), "best_accuracy_pct": best,
         "train_speedup": None, "test_speedup": None, "conv_speedup": None, "accuracy_delta_pts": None,
+        "diverged": _diverged_cell(record),
     }
-    if baseline is not None:
+    if baseline is not None and row["diverged"] is None and not baseline.get("diverged"):
         for key in ("train", "test", "conv"):
             mine, base = row[f"{key}_time_s"], _total(baseline, f"{key}_time_s")
             row[f"{key}_speedup"] = base / mine if mine > 0 else None
@@ -270,7 +324,9 @@ def build_tables(records: dict[str, dict]) -> dict[int, tuple[str, list[dict]]]:
         epochs_to_98 (None: not reached), epochs_run, train_time_s, test_time_s, conv_time_s
         (totals over the run, seconds), best_accuracy_pct, and against the block's baseline
         (None on the baseline row): train_speedup, test_speedup, conv_speedup (baseline time /
-        this time; None when this time is 0) and accuracy_delta_pts.
+        this time; None when this time is 0) and accuracy_delta_pts; diverged (None, or
+        ``"epoch E batch B"`` where the run's loss became non-finite: its row then has no best
+        accuracy, and it and the rows measured against it as a baseline no speedups).
 
     Raises
     ------
@@ -312,7 +368,10 @@ def _table_md(title, rows):
         block = r["block"] if r["block"] != last_block else ""
         last_block = r["block"]
         epochs98 = str(r["epochs_to_98"]) if r["epochs_to_98"] is not None else f">{r['epochs_run']}"
-        acc = f"{r['best_accuracy_pct']:.2f}"
+        if r["diverged"] is not None:
+            epochs98, acc = "-", f"diverged ({r['diverged']})"
+        else:
+            acc = f"{r['best_accuracy_pct']:.2f}"
         if r["accuracy_delta_pts"] is not None:
             acc += f" ({r['accuracy_delta_pts']:+.2f})"
         lines.append(f"| {block} | {r['method']} | {epochs98} | {_cell(r['train_time_s'], r['train_speedup'])} | "
@@ -356,7 +415,7 @@ def tables_markdown(tables: dict[int, tuple[str, list[dict]]], settings: dict | 
 
 CSV_COLUMNS = ("block", "method", "pool", "mode", "epochs_to_98", "epochs_run", "train_time_s", "train_speedup",
                "test_time_s", "test_speedup", "conv_time_s", "conv_speedup", "best_accuracy_pct",
-               "accuracy_delta_pts")
+               "accuracy_delta_pts", "diverged")
 
 
 def _table_csv(rows):
@@ -386,7 +445,8 @@ def write_tables(tables: dict[int, tuple[str, list[dict]]], out_dir: str | os.Pa
     -------
     list of str
         The paths written: ``tables.md`` then ``table<N>.csv`` per table (columns
-        :data:`CSV_COLUMNS`; empty cells for None).
+        :data:`CSV_COLUMNS`; empty cells for None; ``diverged`` is ``epoch E batch B`` for a run
+        that diverged).
     """
     out_dir = os.fspath(out_dir)
     paths = []
@@ -484,7 +544,9 @@ def add_parser(subparsers):
             "OUT/runs with the same settings is not repeated."
         ),
         epilog=f"--quick: {QUICK['epochs']} epoch on the first {QUICK['limit_train']} training and "
-               f"{QUICK['limit_test']} test images (explicit --epochs / --limit-* win).",
+               f"{QUICK['limit_test']} test images (explicit --epochs / --limit-* win). Exit status: 0 done; 2 bad "
+               f"input; {train_cli.EXIT_DIVERGED} some run diverged (its loss became NaN or infinite): the other "
+               "runs still ran, every file is written and the tables mark the diverged rows; 130 interrupted.",
     )
     p.add_argument("--out", metavar="DIR", default="ecp-reproduce",
                    help="output folder (default: ./ecp-reproduce)")
@@ -512,9 +574,12 @@ def _main(args: argparse.Namespace) -> int:
     args.epochs = epochs
     base = train_cli.config_from_args(args, net="two-conv", pool="max", mode=None)
     out_dir = args.out
-    # Refused before any training: an --out that is a file, a --results-md that is a folder.
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"--out: {out_dir!r} is not a directory")
+    # Refused before any training: an --out that is a file or unwritable, a directory where an
+    # output file goes, a --results-md that is a folder or in a missing or unwritable one.
+    check_output_dir(out_dir, "--out", OUTPUT_FILES)
+    runs_dir = os.path.join(out_dir, "runs")
+    if os.path.exists(runs_dir):
+        check_output_dir(runs_dir, "--out", tuple(run_name(*r) + ".json" for r in RUNS))
     if args.results_md is not None:
         check_output_file(args.results_md, "--results-md")
     if args.threads is not None:
@@ -539,8 +604,9 @@ def _main(args: argparse.Namespace) -> int:
         f"{get_num_threads()} threads"
         + (f"; first {limit_train} training images" if limit_train else "")
         + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
-    records = run_matrix(base, out_dir, _load, limit_train=limit_train, limit_test=limit_test, log=_log,
-                         progress=bar if bar.enabled else None)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging run: reported below
+        records = run_matrix(base, out_dir, _load, limit_train=limit_train, limit_test=limit_test, log=_log,
+                             progress=bar if bar.enabled else None)
     tables = build_tables(records)
     shown = {k: v for k, v in settings.items() if v is not None}
     paths = write_tables(tables, out_dir, shown)
@@ -556,4 +622,10 @@ def _main(args: argparse.Namespace) -> int:
         body = tables_markdown(tables, shown).split("\n", 2)[2]  # without the document's title
         update_section(args.results_md, "ecp reproduce", body, argv=getattr(args, "argv", None))
         print(f"wrote the ecp reproduce section of {args.results_md}", file=out)
+    diverged = diverged_runs(records)
+    if diverged:
+        where = "; ".join(f"{name} at epoch {at['epoch']}, batch {at['batch']}" for name, at in diverged.items())
+        print(f"ecp reproduce: error: {len(diverged)} of {len(RUNS)} runs diverged (the loss became NaN or "
+              f"infinite): {where}; the tables mark them", file=sys.stderr, flush=True)
+        return train_cli.EXIT_DIVERGED
     return 0

@@ -12,6 +12,10 @@ Per epoch (:func:`train_epoch` then :func:`evaluate`), as the paper measures the
 
 :func:`run` builds a network from a :class:`TrainConfig`, trains it and returns the result
 dictionary that ``ecp train --json`` writes.
+
+Divergence: training stops at the first batch whose loss is NaN or infinite
+(:class:`Diverged`, raised by :func:`train_epoch`); :func:`run` then returns the epochs completed
+so far with ``diverged`` set and ``diverged_at`` naming the epoch and the batch.
 """
 from __future__ import annotations
 
@@ -29,12 +33,43 @@ from ..nn import SoftmaxCrossEntropy, models, optim
 from ..nn.init import as_generator
 
 __all__ = [
-    "OPTIMIZERS", "TARGET_ACCURACY", "TrainConfig", "lr_for_epoch", "make_optimizer", "train_epoch", "evaluate",
-    "run", "summarize", "mode_record", "numpy_blas_single_thread",
+    "Diverged", "OPTIMIZERS", "TARGET_ACCURACY", "TrainConfig", "lr_for_epoch", "make_optimizer", "train_epoch",
+    "evaluate", "run", "summarize", "mode_record", "numpy_blas_single_thread",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
 TARGET_ACCURACY = 0.98  # the paper's "Iter (98%)" threshold
+
+
+class Diverged(FloatingPointError):
+    """The training loss became NaN or infinite: training cannot go on.
+
+    Parameters
+    ----------
+    batch : int
+        The batch (1-based, within its epoch) whose loss was not finite.
+    loss : float
+        That loss.
+    epoch : int or None
+        The epoch (1-based), when known (:func:`run` sets it).
+
+    Attributes
+    ----------
+    batch : int
+        As given.
+    loss : float
+        As given.
+    epoch : int or None
+        As given.
+    """
+
+    def __init__(self, batch: int, loss: float, epoch: int | None = None):
+        self.batch, self.loss, self.epoch = batch, loss, epoch
+        super().__init__(batch, loss, epoch)
+
+    def __str__(self) -> str:
+        where = f"epoch {self.epoch}, batch {self.batch}" if self.epoch is not None else f"batch {self.batch}"
+        return f"the loss became {self.loss} at {where}"
 
 
 @dataclasses.dataclass
@@ -206,6 +241,9 @@ def train_epoch(net, optimizer, x: np.ndarray, y: np.ndarray, *, batch_size: int
         ``x`` is not a 4-D array of the network's dtype.
     ValueError
         ``y`` is not integer of shape (N,), the set is empty, or ``batch_size`` < 1.
+    Diverged
+        A batch's loss is NaN or infinite; raised before that batch's update, so the network
+        keeps the parameters that gave it.
     """
     batch_size = check_int(batch_size, "batch_size", 1)
     y = _check_xy(x, y, net.dtype, "training")
@@ -226,6 +264,8 @@ def train_epoch(net, optimizer, x: np.ndarray, y: np.ndarray, *, batch_size: int
         m = idx.shape[0]
         xb = np.take(x, idx, axis=0, out=xbuf[:m])
         loss = loss_fn(net(xb), y[idx])
+        if not math.isfinite(loss):
+            raise Diverged(b + 1, float(loss))
         net.backward(loss_fn.backward())
         optimizer.step()
         total_loss += loss * m
@@ -337,10 +377,11 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
     dict
         Exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`), ``epochs`` (list
         of per-epoch records: ``epoch``, ``train_time_s``, ``test_time_s``, ``conv_time_s``,
-        ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1), ``first_epoch_at_98``
-        (first epoch with test accuracy >= 0.98, or None) and ``diverged`` (True when some
-        epoch's training loss is NaN or infinite; such a loss is written as ``null`` by
-        ``ecp train --json``).
+        ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1; None when no epoch
+        completed), ``first_epoch_at_98`` (first epoch with test accuracy >= 0.98, or None),
+        ``diverged`` (True when training stopped at a non-finite loss) and ``diverged_at``
+        (``{"epoch": E, "batch": B, "loss": L}`` for that loss, else None). A diverged run's
+        ``epochs`` holds only the epochs completed before it.
 
     Raises
     ------
@@ -364,12 +405,17 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
     if on_start is not None:
         on_start(net)
     records = []
+    diverged = None
     for epoch in range(1, config.epochs + 1):
         hook = None if on_batch is None else (lambda done, total, loss, e=epoch: on_batch(e, done, total, loss))
         optimizer.lr = lr_for_epoch(config, epoch)
         with numpy_blas_single_thread():
-            stats = train_epoch(net, optimizer, x_train, y_train, batch_size=config.batch_size, rng=data_rng,
-                                on_batch=hook)
+            try:
+                stats = train_epoch(net, optimizer, x_train, y_train, batch_size=config.batch_size, rng=data_rng,
+                                    on_batch=hook)
+            except Diverged as exc:
+                diverged = {"epoch": epoch, "batch": exc.batch, "loss": exc.loss}
+                break
             t0 = time.perf_counter()
             accuracy = evaluate(net, x_test, y_test, batch_size=config.eval_batch_size)
             test_time = time.perf_counter() - t0
@@ -392,7 +438,8 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
         "epochs": records,
         "best_test_accuracy": best,
         "first_epoch_at_98": first,
-        "diverged": not all(math.isfinite(e["train_loss"]) for e in records),
+        "diverged": diverged is not None,
+        "diverged_at": diverged,
     }
 
 

@@ -9,6 +9,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .._threads import get_num_threads, set_num_threads
 from ..nn import models
 from . import _args
@@ -19,7 +21,11 @@ from .train import OPTIMIZERS, TrainConfig, run
 if TYPE_CHECKING:
     from .data import Dataset
 
-__all__ = ["add_parser", "add_common_arguments", "config_from_args", "load_data", "main"]
+__all__ = ["EXIT_DIVERGED", "add_parser", "add_common_arguments", "config_from_args", "load_data",
+           "describe_divergence", "main"]
+
+#: Exit status of ``ecp train`` / ``ecp reproduce`` when a run diverged (2 stays bad input).
+EXIT_DIVERGED = 3
 
 
 def _format_epoch(record: dict, epochs: int) -> str:
@@ -39,6 +45,22 @@ def _describe_modes(modes: list) -> str:
 def _describe_decay(config: TrainConfig) -> str:
     """' x0.5/epoch (min 1e-05)', or '' for a constant rate."""
     return f" x{config.lr_decay:g}/epoch (min {config.lr_min:g})" if config.lr_decay != 1 else ""
+
+
+def describe_divergence(at: dict) -> str:
+    """Say where a run diverged.
+
+    Parameters
+    ----------
+    at : dict
+        A result's ``diverged_at``: ``epoch``, ``batch`` and ``loss``.
+
+    Returns
+    -------
+    str
+        ``"the loss became nan at epoch 1, batch 17"``.
+    """
+    return f"the loss became {at['loss']} at epoch {at['epoch']}, batch {at['batch']}"
 
 
 def _describe_run(config: TrainConfig, modes: list) -> str:
@@ -121,7 +143,10 @@ def add_parser(subparsers):
         epilog=("Defaults: Adam, lr 0.001 halved after every epoch (down to 1e-5), batch 50. The paper "
                 "gives batch 50 and lr 0.001 but no optimiser or schedule: --paper-settings trains with "
                 "plain SGD and those numbers, constant. Data: --data DIR or ECP_DATA_DIR; get MNIST "
-                "with `ecp data download DIR`."),
+                "with `ecp data download DIR`. Exit status: 0 done; 2 bad input (a flag, a missing or "
+                f"corrupt data file, an unwritable --json); {EXIT_DIVERGED} the loss became NaN or infinite: "
+                "training stopped there, and --json is still written, with diverged true and diverged_at "
+                "naming the epoch and batch; 130 interrupted."),
     )
     p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
     p.add_argument("--pool", choices=models.POOLS, required=True,
@@ -133,7 +158,8 @@ def add_parser(subparsers):
                    help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
                         "K when they differ; null for max/avg), epochs (per epoch: epoch, train_time_s, "
                         "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
-                        "first_epoch_at_98 (or null)")
+                        "first_epoch_at_98 (or null), diverged (true/false), diverged_at (null, or the epoch, "
+                        "batch and loss where the loss became NaN or infinite); strict JSON: no NaN")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(func=main)
     return p
@@ -212,14 +238,16 @@ def main(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        The exit status, 0 (errors are raised; :func:`ecp.experiments.cli.main` turns them into
-        status 2).
+        The exit status: 0, or :data:`EXIT_DIVERGED` when the loss became NaN or infinite
+        (training stops at that batch, one line on stderr names the epoch and the batch, and
+        ``--json`` is written all the same). Errors are raised; :func:`ecp.experiments.cli.main`
+        turns them into status 2.
 
     Raises
     ------
     ValueError, TypeError
-        A bad flag value, or a ``--json`` path that is a folder or lies in a missing folder,
-        before any training.
+        A bad flag value, or a ``--json`` path that is a folder, lies in a missing folder or an
+        unwritable one, before any training.
     FileNotFoundError
         The MNIST files are missing.
     """
@@ -243,13 +271,21 @@ def main(args: argparse.Namespace) -> int:
         bar.clear()
         print(_format_epoch(record, config.epochs), file=out, flush=True)
 
-    result = run(config, dataset, on_start=_on_start, on_batch=_on_batch if bar.enabled else None,
-                 on_epoch=_on_epoch)
-    first = result["first_epoch_at_98"]
-    print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "
-          f"{first if first is not None else 'none'}", file=out, flush=True)
-    if result["diverged"]:
-        print("warning: the training loss became NaN or infinite: the run diverged", file=out, flush=True)
+    # A diverging run overflows on its way to the non-finite loss it is stopped at: that loss
+    # is reported once below, not as NumPy's warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = run(config, dataset, on_start=_on_start, on_batch=_on_batch if bar.enabled else None,
+                     on_epoch=_on_epoch)
+    bar.clear()
+    if result["best_test_accuracy"] is not None:
+        first = result["first_epoch_at_98"]
+        print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "
+              f"{first if first is not None else 'none'}", file=out, flush=True)
     if args.json:
         write_json(args.json, result)
         print(f"wrote {args.json}", file=out, flush=True)
+    if result["diverged"]:
+        print(f"ecp train: error: {describe_divergence(result['diverged_at'])}: training stopped (the run "
+              f"diverged; try a smaller --lr than {config.lr:g})", file=sys.stderr, flush=True)
+        return EXIT_DIVERGED
+    return 0
