@@ -4,9 +4,10 @@ Every decision here is a pure function of the call's shapes, dtype and :data:`th
 the thread count of a call, so a call's result (its summation order) is the same whatever
 :func:`ecp.num_threads` says. The table's ``cores`` is the machine's core count, or under
 deterministic mode (:func:`set_deterministic`, ``ECP_DETERMINISTIC=1``) the fixed
-:data:`DETERMINISTIC_CORES`, so that the plan, and the result bits, depend on the shapes alone. The thresholds live in ONE table, :class:`Thresholds`; each value's
-why points to the benchmark that justifies it (``bench/bench_conv.py``, ``ecp bench``; the design
-and its numbers are in ``docs/performance.md``).
+:data:`DETERMINISTIC_CORES`, so that the plan, and the result bits, depend on the shapes alone.
+The thresholds live in ONE table, :class:`Thresholds`; each value's why points to the benchmark
+that justifies it (``bench/bench_conv.py``, ``ecp bench``; the design and its numbers are in
+``docs/performance.md``).
 
 To try other values at run time, replace the table (the plan cache sees it: plans are keyed on it)::
 
