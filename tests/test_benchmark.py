@@ -284,3 +284,88 @@ def test_cli_results_md_and_strict_json(tmp_path, capsys):
     assert "easy speedup over full" in text and "summary: speedups" in text
     json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def _gone(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_contention_record_and_busy_process_gone(monkeypatch):
+    from ecp.experiments.bench import contention
+
+    monkeypatch.setattr(contention, "import_torch", lambda: None)
+    record = benchmark.run_contention(["small"], repeats=2, warmup=0, gemm_size=32, threads=2)
+    assert set(record) >= {"ecp_version", "created", "config", "system", "busy_process", "shapes"}
+    assert record["config"]["conditions"] == ["idle", "busy", "numpy_gemm"]
+    assert set(record["system"]["openmp"]) == {"enabled", "wait_setting", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                               "libraries"}
+    assert record["system"]["deterministic"] is False
+    busy = record["busy_process"]
+    assert busy["returncode"] is not None and _gone(busy["pid"])
+    (rec,) = record["shapes"]
+    calls = {"ecp_easy_forward", "ecp_easy_backward"}
+    for condition in ("idle", "busy", "numpy_gemm"):
+        assert set(rec["timings"][condition]) == {f"{c}_{t}" for c in calls for t in ("1t", "nt")}
+        assert all(len(t["runs_ms"]) == 2 for t in rec["timings"][condition].values())
+        assert set(rec["threads_ratio"][condition]) == calls
+        assert all(_positive(v) for v in rec["threads_ratio"][condition].values())
+        assert set(rec["vs_idle"][condition]) == set(rec["timings"][condition])
+    assert "ecp_easy_forward" in "\n".join(benchmark.format_contention(record))
+
+
+def test_busy_process_stopped_on_keyboard_interrupt():
+    from ecp.experiments.bench.contention import busy_process
+
+    with pytest.raises(KeyboardInterrupt), busy_process() as proc:
+        pid = proc.pid
+        assert proc.poll() is None
+        raise KeyboardInterrupt
+    assert proc.returncode is not None and _gone(pid)
+
+
+def test_cli_contention_writes_json(tmp_path, capsys):
+    from ecp.experiments.cli import main
+
+    path = tmp_path / "contention.json"
+    assert main(["bench", "--contention", "--shapes", "small", "--repeats", "2", "--warmup", "0",
+                 "--gemm-size", "32", "--no-torch", "-q", "--json", str(path)]) == 0
+    record = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert [s["name"] for s in record["shapes"]] == ["small"]
+    assert _gone(record["busy_process"]["pid"])
+    assert "threads / 1 thread" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--gemm-size", "32,16,8"], "--gemm-size with --contention must be one size M"),
+    (["--results-md", "x.md"], "--results-md does not take the --contention tables"),
+])
+def test_cli_contention_bad_options(argv, message, capsys):
+    from ecp.experiments.cli import main
+
+    assert main(["bench", "--contention", "--shapes", "small", "--no-torch", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env, before, expected", [
+    ({}, "", "set"), ({"GOMP_SPINCOUNT": "5"}, "", "user"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "", "user"),
+    ({}, "import ctypes; ctypes.CDLL('libgomp.so.1'); ", "already-loaded"),
+])
+def test_openmp_wait_setting_cases(env, before, expected):
+    # the "openmp" entry of the bench records: what `import ecp` did to libgomp's wait policy
+    import os
+    import subprocess
+
+    if expected == "already-loaded" and not ecp.openmp_info()["libraries"]:
+        pytest.skip("no libgomp in this build")
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", before + "import ecp; i = ecp.openmp_info(); "
+                          "print(i['wait_setting'], i['GOMP_SPINCOUNT'])"], env={**clean, **env},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == expected
+    assert out[1] == {"set": "10000", "user": env.get("GOMP_SPINCOUNT", "None")}.get(expected, "None")

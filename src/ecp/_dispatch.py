@@ -2,9 +2,12 @@
 
 Every decision here is a pure function of the call's shapes, dtype and :data:`thresholds`, never of
 the thread count of a call, so a call's result (its summation order) is the same whatever
-:func:`ecp.num_threads` says. The thresholds live in ONE table, :class:`Thresholds`; each value's
-why points to the benchmark that justifies it (``bench/bench_conv.py``, ``ecp bench``; the design
-and its numbers are in ``docs/performance.md``).
+:func:`ecp.num_threads` says. The table's ``cores`` is the machine's core count, or under
+deterministic mode (:func:`set_deterministic`, ``ECP_DETERMINISTIC=1``) the fixed
+:data:`DETERMINISTIC_CORES`, so that the plan, and the result bits, depend on the shapes alone.
+The thresholds live in ONE table, :class:`Thresholds`; each value's why points to the benchmark
+that justifies it (``bench/bench_conv.py``, ``ecp bench``; the design and its numbers are in
+``docs/performance.md``).
 
 To try other values at run time, replace the table (the plan cache sees it: plans are keyed on it)::
 
@@ -22,7 +25,8 @@ import numpy as np
 from ._kernels import _conv
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
-           "plan_forward", "plan_backward", "sample_items", "threaded"]
+           "plan_forward", "plan_backward", "sample_items", "threaded", "DETERMINISTIC_CORES",
+           "set_deterministic", "deterministic"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -34,6 +38,30 @@ BackwardKernel = _conv.BackwardKernel
 def _cores():
     """The cores this process may run on (not OMP_NUM_THREADS: the plan must not depend on it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+#: The virtual core count of the plan under deterministic mode: items and dW slots are cut for this
+#: many cores whatever the machine has (docs/architecture.md, "Determinism", gives its cost).
+DETERMINISTIC_CORES = 8
+
+
+def _env_deterministic():
+    """ECP_DETERMINISTIC as a bool: unset, "", "0", "false", "no", "off" are off; "1", "true", "yes",
+    "on" are on; anything else is a ValueError naming the variable."""
+    value = os.environ.get("ECP_DETERMINISTIC", "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"ECP_DETERMINISTIC must be 1 or 0 (or true / false), got {value!r}")
+
+
+_deterministic = _env_deterministic()
+
+
+def _plan_cores():
+    """The core count the plan is cut for: DETERMINISTIC_CORES under deterministic mode, else _cores()."""
+    return DETERMINISTIC_CORES if _deterministic else _cores()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -71,13 +99,61 @@ class Thresholds:
     rows_kernel_max_waste: float = 0.125
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
-    # Cores of the machine: sample items come in multiples of it (even shares), and the backward
-    # sums dW in one slot per core.
-    cores: int = dataclasses.field(default_factory=_cores)
+    # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
+    # multiples of it (even shares), and the backward sums dW in one slot per core (and runs on at
+    # most that many threads).
+    cores: int = dataclasses.field(default_factory=lambda: _plan_cores())
 
 
 #: The table in force. Replace it (never mutate: it is frozen) to change a setting at run time.
 thresholds = Thresholds()
+
+
+def deterministic() -> bool:
+    """Whether deterministic mode is on (see :func:`set_deterministic`).
+
+    Returns
+    -------
+    bool
+        True when the plan is cut for :data:`DETERMINISTIC_CORES` virtual cores.
+    """
+    return _deterministic
+
+
+def set_deterministic(flag: bool) -> None:
+    """Make the convolutions' summation order depend on the shapes alone, or on the machine again.
+
+    Process-wide. By default the work plan (items of whole samples, dW slots) follows the cores
+    this process may run on, so results are bitwise equal for any thread count on one machine but
+    may differ in the last bits between machines with different core counts. With ``flag`` True
+    the plan is cut for :data:`DETERMINISTIC_CORES` virtual cores whatever the machine has, so
+    any two machines with the same instruction set level (the same kernels: AVX-512 or not) give
+    the same bits. It costs a few percent on machines with fewer cores (more, smaller items and
+    more dW slots to add) and caps the backward pass at that many threads. ``ECP_DETERMINISTIC=1``
+    in the environment turns it on at import. Replaces :data:`thresholds` (``cores``), so cached
+    plans are remade.
+
+    Parameters
+    ----------
+    flag : bool
+        True for the machine-independent plan, False for the plan that follows the cores.
+
+    Raises
+    ------
+    TypeError
+        If ``flag`` is not a bool.
+
+    Examples
+    --------
+    >>> import ecp
+    >>> ecp.set_deterministic(True)
+    >>> ecp.set_deterministic(False)
+    """
+    global _deterministic, thresholds
+    if not isinstance(flag, (bool, np.bool_)):
+        raise TypeError(f"flag must be a bool, got {type(flag).__name__}")
+    _deterministic = bool(flag)
+    thresholds = dataclasses.replace(thresholds, cores=_plan_cores())
 
 
 def panel_width(dtype) -> int:

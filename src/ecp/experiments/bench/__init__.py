@@ -25,7 +25,9 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``ecp_version``, ``created`` (UTC, ISO 8601), ``config`` (``dtype``, ``threads``, ``repeats``,
 ``warmup``, ``mode``, ``gemm_size``, ``torch_requested``, ``statistic``), ``system`` (``cpu_model``,
 ``cpu_count``, ``platform``, ``python``, ``numpy``, ``scipy``, ``torch`` (None without it),
-``threadpoolctl``, ``openmp_enabled``, ``conv_direct_kernels`` (True where the AVX-512 fused-packing
+``threadpoolctl``, ``openmp_enabled``, ``openmp`` (:func:`ecp.openmp_info`: how the OpenMP threads
+wait and who chose it), ``deterministic`` (whether the plan ignores the core count),
+``conv_direct_kernels`` (True where the AVX-512 fused-packing
 kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
 ``threadpool_info``, ``isa_flags`` (which of avx512f, avx2 the CPU has), ``loadavg`` and
 ``loadavg_end`` (1/5/15-minute load at the start and the end),
@@ -41,9 +43,12 @@ minimum times; None where a contender is missing) and ``memory_mb`` (None with `
 
 The modules, one job each: :mod:`.shapes` (what to measure), :mod:`.timing` (round-robin timing,
 peak memory), :mod:`.verify` (checking the numbers; the float64 reference), :mod:`.peers`
-(PyTorch), :mod:`.run` (the SGEMM yardstick, the record), :mod:`.report` (the text tables) and
-:mod:`.cli` (the ``ecp bench`` command).
+(PyTorch), :mod:`.run` (the SGEMM yardstick, the record), :mod:`.report` (the text tables),
+:mod:`.contention` (``ecp bench --contention``: 1 vs the default threads, idle, beside a busy process
+and after a NumPy matrix product; its record is described there) and :mod:`.cli` (the ``ecp bench``
+command).
 """
+from .contention import format_contention, run_contention
 from .report import format_header, format_report, format_shape, format_summary
 from .run import DEFAULT_GEMM_SIZE, DEFAULT_REPEATS, DEFAULT_WARMUP, kernels_used, run_bench
 from .shapes import DEFAULT_SHAPES, SHAPES, BenchShape, parse_shape, parse_shapes
@@ -51,4 +56,4 @@ from .verify import VerificationError
 
 __all__ = ["SHAPES", "DEFAULT_SHAPES", "DEFAULT_REPEATS", "DEFAULT_WARMUP", "DEFAULT_GEMM_SIZE", "BenchShape",
            "parse_shape", "parse_shapes", "run_bench", "kernels_used", "VerificationError", "format_header",
-           "format_shape", "format_summary", "format_report"]
+           "format_shape", "format_summary", "format_report", "run_contention", "format_contention"]

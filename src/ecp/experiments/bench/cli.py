@@ -5,6 +5,7 @@ from .. import _args
 from .._files import check_output_file, write_json
 from .._progress import StatusLine
 from .._results_md import update_section
+from .contention import DEFAULT_CONTENTION_GEMM, format_contention, run_contention
 from .report import format_header, format_report, format_shape, format_summary
 from .run import DEFAULT_GEMM_SIZE, DEFAULT_REPEATS, DEFAULT_WARMUP, gemm_dims, run_bench
 from .shapes import _CUSTOM_FORMAT, DEFAULT_SHAPES, SHAPES, parse_shapes
@@ -13,10 +14,37 @@ from .verify import VerificationError
 __all__ = ["add_parser"]
 
 
+def _run_contention(args, shapes):
+    if args.results_md is not None:
+        raise ValueError("--results-md does not take the --contention tables (use --json)")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    gemm = gemm_dims(args.gemm_size or DEFAULT_CONTENTION_GEMM, option="--gemm-size")
+    if len(set(gemm)) != 1:
+        raise ValueError(f"--gemm-size with --contention must be one size M (a square product), got {args.gemm_size!r}")
+    progress = StatusLine("ecp bench --contention", enabled=not args.quiet)
+    try:
+        record = run_contention(shapes, args.dtype, args.threads, args.repeats, warmup=args.warmup, mode=args.mode,
+                                gemm_size=gemm[0], use_torch=not args.no_torch, progress=progress)
+    except VerificationError as exc:
+        progress.clear()
+        print(f"ecp bench: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        progress.clear()
+    print("\n".join(format_contention(record)))
+    if args.json is not None:
+        write_json(args.json, record, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
 def _run(args):
     # Everything is checked before the first measurement: a bad flag costs no time.
     shapes = parse_shapes(args.shapes, option="--shapes")
-    gemm = gemm_dims(args.gemm_size, option="--gemm-size")
+    if args.contention:
+        return _run_contention(args, shapes)
+    gemm = gemm_dims(args.gemm_size or DEFAULT_GEMM_SIZE, option="--gemm-size")
     if args.json is not None:
         check_output_file(args.json, "--json")
     if args.results_md is not None:
@@ -75,13 +103,17 @@ def add_parser(subparsers):
                    help=f"untimed calls first (default {DEFAULT_WARMUP})")
     p.add_argument("--mode", type=int, choices=range(4), default=3, metavar="K",
                    help="mode K of Easy Convolution, 0..3 (default 3)")
-    p.add_argument("--gemm-size", default=str(DEFAULT_GEMM_SIZE), metavar="M[,K,N]",
+    p.add_argument("--gemm-size", default=None, metavar="M[,K,N]",
                    help=f"GEMM measured for the reference rate (default {DEFAULT_GEMM_SIZE})")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write a machine-readable record (timings, BLAS and thread setup)")
     p.add_argument("--results-md", metavar="PATH", default=None,
                    help="replace the `ecp bench` section of this Markdown file (e.g. docs/results.md) "
                         "with the tables, stamped with the commit, date, machine and command")
+    p.add_argument("--contention", action="store_true",
+                   help="time ecp (and PyTorch) on 1 vs the default threads: idle, beside a busy process "
+                        "of its own, and right after a NumPy matrix product (--gemm-size, default "
+                        f"{DEFAULT_CONTENTION_GEMM} here); prints the slowdown ratios")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")

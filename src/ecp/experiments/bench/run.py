@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ... import __version__, _dispatch
+from ..._openmp_env import openmp_info
 from ..._threads import get_num_threads, num_threads
 from ..._validation import check_int
 from ...conv import conv2d, conv2d_backward, easy_conv2d, easy_conv2d_backward
@@ -54,6 +55,8 @@ def _system_info(torch):
         "threadpoolctl": threadpoolctl.__version__,
         "openmp_enabled": bool(openmp_enabled()),
         "conv_direct_kernels": bool(_dispatch.thresholds.direct),
+        "openmp": openmp_info(),
+        "deterministic": _dispatch.deterministic(),
         "ecp_num_threads": get_num_threads(),
         "torch_num_threads": torch.get_num_threads() if torch is not None else None,
         "threadpool_info": [{k: v for k, v in entry.items()} for entry in info],

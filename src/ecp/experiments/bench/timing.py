@@ -37,7 +37,8 @@ def timing_record(seconds: list[float]) -> dict:
 
 
 def time_round_robin(calls: dict[str, Callable[[], object]], repeats: int, warmup: int,
-                     progress: Callable | None = None, label: str = "") -> dict[str, list[float]]:
+                     progress: Callable | None = None, label: str = "",
+                     before: Callable[[], object] | None = None) -> dict[str, list[float]]:
     """Time each callable ``repeats`` times after ``warmup`` untimed calls, interleaved.
 
     Interleaving spreads the machine's noise over every contender instead of penalising
@@ -57,6 +58,8 @@ def time_round_robin(calls: dict[str, Callable[[], object]], repeats: int, warmu
         Receives a transient message at the start of each round.
     label : str
         Prefix of the progress messages.
+    before : callable or None
+        Called, untimed, right before every call (warm-up ones too).
 
     Returns
     -------
@@ -67,6 +70,8 @@ def time_round_robin(calls: dict[str, Callable[[], object]], repeats: int, warmu
     order = list(calls.items())
     for _ in range(warmup):
         for fn in calls.values():
+            if before is not None:
+                before()
             fn()
     gc.collect()
     gc_was_enabled = gc.isenabled()
@@ -77,6 +82,8 @@ def time_round_robin(calls: dict[str, Callable[[], object]], repeats: int, warmu
                 progress(f"{label}: timing run {r + 1}/{repeats} of {len(calls)} kernels",
                          transient=True)
             for name, fn in order[r % len(order):] + order[:r % len(order)]:
+                if before is not None:
+                    before()
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
