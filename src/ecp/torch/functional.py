@@ -1,5 +1,4 @@
-"""EasyConvPooling's ops on tensors, differentiable: :func:`easy_conv2d`, :func:`random_pool2d`,
-:func:`neighbor_fill`.
+"""EasyConvPooling's ops on tensors, differentiable: easy_conv2d, random_pool2d, neighbor_fill.
 
 The arguments are checked here (errors name the argument, as the NumPy API's do); then a CPU
 float32 / float64 call runs on ecp's kernels (the custom ops ``torch.ops.ecp.*``), any other
