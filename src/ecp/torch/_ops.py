@@ -1,0 +1,146 @@
+"""ecp's kernels as PyTorch custom ops in the namespace ``ecp`` (``torch.ops.ecp.*``).
+
+Each op takes CPU float32 / float64 tensors that :mod:`ecp.torch.functional` has checked and runs
+the NumPy API's kernels on ``Tensor.numpy()`` views: no copy for a C-contiguous tensor (any other
+layout is made contiguous first, as the kernels read NCHW rows). Outputs are the kernels' fresh
+arrays, wrapped by ``torch.from_numpy`` (no copy). Every op has a fake (meta) implementation, so
+``torch.compile`` / ``torch.export`` trace it as one opaque node, and the forward ops have their
+backward registered through ``torch.library.register_autograd`` (first derivatives only).
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import _plans
+from .. import pool as _pool
+
+# The one switch the lead flips when ecp's kernels take a (ph, pw) padding pair: until then a
+# pair with ph != pw runs the PyTorch formulation (ecp.torch.functional routes it there).
+KERNELS_TAKE_PADDING_PAIRS = False
+
+
+def _np(t):
+    """A NumPy view of ``t`` (a copy only when ``t`` is not C-contiguous)."""
+    return t.detach().contiguous().numpy()
+
+
+def _padding(ph, pw):
+    """The padding as ecp's runners take it: an int when both sides agree (the plan cache's key
+    of the NumPy API), else the pair."""
+    return ph if ph == pw else (ph, pw)
+
+
+def _easy_hw(input, weight, ph, pw):
+    return (input.shape[2] + 2 * ph - weight.shape[2] + 1) // 2, (input.shape[3] + 2 * pw - weight.shape[3] + 1) // 2
+
+
+# ---- Easy Convolution ----------------------------------------------------------------------
+
+@torch.library.custom_op("ecp::easy_conv2d", mutates_args=())
+def easy_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], mode: int, ph: int, pw: int) -> Tensor:  # noqa: UP045
+    y, _ = _plans.forward(_np(input), _np(weight), None if bias is None else _np(bias), _padding(ph, pw), mode)
+    return torch.from_numpy(y)
+
+
+@easy_conv2d.register_fake
+def _(input, weight, bias, mode, ph, pw):
+    return input.new_empty((input.shape[0], weight.shape[0], *_easy_hw(input, weight, ph, pw)))
+
+
+@torch.library.custom_op("ecp::easy_conv2d_backward", mutates_args=())
+def easy_conv2d_backward(dy: Tensor, input: Tensor, weight: Tensor, mode: int, ph: int, pw: int,
+                         compute_dx: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(dx, dw, db); dx is an empty tensor when ``compute_dx`` is False."""
+    (dx, dw, db), _ = _plans.backward(_np(dy), _np(input), _np(weight), _padding(ph, pw), mode, compute_dx)
+    return (torch.from_numpy(dx) if compute_dx else input.new_empty(0)), torch.from_numpy(dw), torch.from_numpy(db)
+
+
+@easy_conv2d_backward.register_fake
+def _(dy, input, weight, mode, ph, pw, compute_dx):
+    return (input.new_empty(input.shape if compute_dx else (0,)), weight.new_empty(weight.shape),
+            weight.new_empty((weight.shape[0],)))
+
+
+def _easy_conv2d_setup(ctx, inputs, output):
+    input, weight, bias, mode, ph, pw = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.args = (mode, ph, pw)
+    ctx.has_bias = bias is not None
+
+
+def _easy_conv2d_grad(ctx, dy):
+    input, weight = ctx.saved_tensors
+    need_dx = ctx.needs_input_grad[0]
+    dx, dw, db = easy_conv2d_backward(dy, input, weight, *ctx.args, need_dx)
+    return (dx if need_dx else None), dw, (db if ctx.has_bias else None), None, None, None
+
+
+easy_conv2d.register_autograd(_easy_conv2d_grad, setup_context=_easy_conv2d_setup)
+
+
+# ---- Random Pooling --------------------------------------------------------------------------
+
+@torch.library.custom_op("ecp::random_pool2d", mutates_args=())
+def random_pool2d(input: Tensor, mode: int) -> Tensor:
+    return torch.from_numpy(_pool.random_pool2d(_np(input), mode))
+
+
+@random_pool2d.register_fake
+def _(input, mode):
+    return input.new_empty((input.shape[0], input.shape[1], input.shape[2] // 2, input.shape[3] // 2))
+
+
+@torch.library.custom_op("ecp::random_pool2d_backward", mutates_args=())
+def random_pool2d_backward(dy: Tensor, mode: int, h: int, w: int) -> Tensor:
+    return torch.from_numpy(_pool.random_pool2d_backward(_np(dy), mode, (dy.shape[0], dy.shape[1], h, w)))
+
+
+@random_pool2d_backward.register_fake
+def _(dy, mode, h, w):
+    return dy.new_empty((dy.shape[0], dy.shape[1], h, w))
+
+
+def _random_pool2d_setup(ctx, inputs, output):
+    input, mode = inputs
+    ctx.mode, ctx.hw = mode, (input.shape[2], input.shape[3])
+
+
+def _random_pool2d_grad(ctx, dy):
+    return random_pool2d_backward(dy, ctx.mode, *ctx.hw), None
+
+
+random_pool2d.register_autograd(_random_pool2d_grad, setup_context=_random_pool2d_setup)
+
+
+# ---- Neighbor fill ---------------------------------------------------------------------------
+
+@torch.library.custom_op("ecp::neighbor_fill", mutates_args=())
+def neighbor_fill(input: Tensor, h: int, w: int) -> Tensor:
+    return torch.from_numpy(_pool.neighbor_fill(_np(input), shape=(h, w)))
+
+
+@neighbor_fill.register_fake
+def _(input, h, w):
+    return input.new_empty((input.shape[0], input.shape[1], h, w))
+
+
+@torch.library.custom_op("ecp::neighbor_fill_backward", mutates_args=())
+def neighbor_fill_backward(dy: Tensor) -> Tensor:
+    return torch.from_numpy(_pool.neighbor_fill_backward(_np(dy)))
+
+
+@neighbor_fill_backward.register_fake
+def _(dy):
+    return dy.new_empty((dy.shape[0], dy.shape[1], dy.shape[2] // 2, dy.shape[3] // 2))
+
+
+def _neighbor_fill_setup(ctx, inputs, output):
+    pass
+
+
+def _neighbor_fill_grad(ctx, dy):
+    return neighbor_fill_backward(dy), None, None
+
+
+neighbor_fill.register_autograd(_neighbor_fill_grad, setup_context=_neighbor_fill_setup)

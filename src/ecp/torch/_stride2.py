@@ -1,0 +1,30 @@
+"""The ops in plain PyTorch, for every dtype and device (bf16, half, CUDA, MPS): autograd and the
+device's convolution library (cuDNN) do the rest.
+
+Easy Convolution is the copy-free stride-2 form: a stride-2 convolution with padding
+(ph + K//2, pw + K%2), then a view that drops its first K//2 rows and K%2 columns, cropped to
+(Ho//2, Wo//2). Output row r of that convolution reads input rows from 2r - ph - K//2, so row
+r + K//2 reads from 2r + K//2 - ph: the full convolution's row 2r + K//2, the one mode K keeps.
+Outputs are views (no copy); arguments are checked by :mod:`ecp.torch.functional`.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def easy_conv2d(input, weight, bias, oy, ox, ph, pw):
+    ho = (input.shape[2] + 2 * ph - weight.shape[2] + 1) // 2
+    wo = (input.shape[3] + 2 * pw - weight.shape[3] + 1) // 2
+    y = F.conv2d(input, weight, bias, stride=2, padding=(ph + oy, pw + ox))
+    return y[:, :, oy:oy + ho, ox:ox + wo]
+
+
+def random_pool2d(input, oy, ox):
+    hq, wq = input.shape[2] // 2, input.shape[3] // 2
+    return input[:, :, oy:2 * hq:2, ox:2 * wq:2]
+
+
+def neighbor_fill(input, h, w):
+    """Each value copied into its 2x2 window; an odd last row (column) repeats the one above (left)."""
+    rows = torch.arange(h, device=input.device).floor_divide(2).clamp_(max=input.shape[2] - 1)
+    cols = torch.arange(w, device=input.device).floor_divide(2).clamp_(max=input.shape[3] - 1)
+    return input.index_select(2, rows).index_select(3, cols)

@@ -1,0 +1,234 @@
+"""The modules: :class:`EasyConvPool2d`, :class:`RandomPool2d`, :class:`NeighborFill`.
+
+A module's mode K is a Python int for its forward (so that ``torch.compile`` sees a constant) and
+a 0-d int64 buffer ``mode`` in its ``state_dict`` (so that a saved model reloads with its K;
+``load_state_dict`` updates the int).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .._validation import check_int
+from . import functional as F_ecp
+
+__all__ = ["EasyConvPool2d", "RandomPool2d", "NeighborFill"]
+
+
+def _resolve_mode(mode):
+    """K in 0..3; ``"random"`` draws it from torch's default generator."""
+    if isinstance(mode, str):
+        if mode != "random":
+            raise ValueError(f'mode must be an integer in 0..3 or "random", got {mode!r}')
+        return int(torch.randint(4, ()).item())
+    return check_int(mode, "mode", 0, 3)
+
+
+class _ModeBuffer(nn.Module):
+    """Keeps K as an int (``self.k``) and as the persistent buffer ``mode``."""
+
+    def _init_mode(self, mode, device):
+        self.k = _resolve_mode(mode)
+        self.register_buffer("mode", torch.tensor(self.k, dtype=torch.int64, device=device))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.k = check_int(int(self.mode), "mode (loaded from the state_dict)", 0, 3)
+
+
+class EasyConvPool2d(_ModeBuffer):
+    """EasyConvPooling: a convolution whose output already is the Random Pooling (mode K).
+
+    Equal to ``nn.Conv2d`` (stride 1) followed by 2x2 Random Pooling with the same weights,
+    computing only the quarter of the outputs the pooling keeps. Shapes: (N, C, H, W) ->
+    (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the convolution's output size.
+
+    Parameters
+    ----------
+    in_channels : int
+        C, channels of the input.
+    out_channels : int
+        O, number of filters.
+    kernel_size : int or pair (kh, kw)
+        Size of the filters.
+    padding : int or pair (ph, pw), default 0
+        Zeros added on each side of the input.
+    bias : bool, default True
+        Whether to add a learnable bias.
+    mode : int 0..3 or "random", default "random"
+        Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
+        3 bottom-right); ``"random"`` draws K once, after the weights, from torch's generator.
+    device : torch.device, optional
+        Of the parameters.
+    dtype : torch.dtype, optional
+        Of the parameters.
+
+    Attributes
+    ----------
+    weight : Parameter, shape (O, C, kh, kw)
+        The filters, initialised as ``nn.Conv2d`` initialises them.
+    bias : Parameter, shape (O,), or None
+        The biases.
+    k : int
+        Mode K; also the buffer ``mode`` of the state_dict.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad size, padding or mode, naming the argument.
+
+    Examples
+    --------
+    >>> import torch, ecp.torch
+    >>> layer = ecp.torch.EasyConvPool2d(3, 8, 3, padding=1, mode=2)
+    >>> layer
+    EasyConvPool2d(3, 8, kernel_size=(3, 3), padding=(1, 1), mode=2)
+    >>> layer(torch.randn(4, 3, 28, 28)).shape
+    torch.Size([4, 8, 14, 14])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 padding: int | tuple[int, int] = 0, bias: bool = True, mode: int | str = "random",
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        kh, kw = F_ecp._pair(kernel_size, "kernel_size")
+        if kh < 1 or kw < 1:
+            raise ValueError(f"kernel_size must be at least 1, got {kernel_size!r}")
+        self.kernel_size = (kh, kw)
+        self.padding = F_ecp._pair(padding, "padding")
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty((self.out_channels, self.in_channels, kh, kw), **factory))
+        self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
+        self.reset_parameters()
+        self._init_mode(mode, device)
+
+    def reset_parameters(self) -> None:
+        """Draw the weights and biases as ``nn.Conv2d`` does (the same values from the same generator state)."""
+        nn.Conv2d.reset_parameters(self)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Easy Convolution of ``input`` with mode K.
+
+        Parameters
+        ----------
+        input : Tensor, shape (N, C, H, W)
+            The input.
+
+        Returns
+        -------
+        Tensor, shape (N, O, Ho // 2, Wo // 2)
+            ``ecp.torch.easy_conv2d(input, weight, bias, mode=K, padding=padding)``.
+        """
+        return F_ecp.easy_conv2d(input, self.weight, self.bias, self.k, self.padding)
+
+    def extra_repr(self) -> str:
+        """The constructor's arguments, mode K included.
+
+        Returns
+        -------
+        str
+            For ``repr``.
+        """
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, padding={self.padding}, "
+             f"mode={self.k}")
+        return s if self.bias is not None else s + ", bias=False"
+
+
+class RandomPool2d(_ModeBuffer):
+    """Random Pooling, 2x2 / stride 2: keeps the pixel at position K of every window.
+
+    Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
+
+    Parameters
+    ----------
+    mode : int 0..3 or "random"
+        K, row-major in the window; ``"random"`` draws it once from torch's generator.
+
+    Attributes
+    ----------
+    k : int
+        Mode K; also the buffer ``mode`` of the state_dict.
+
+    Examples
+    --------
+    >>> import torch, ecp.torch
+    >>> ecp.torch.RandomPool2d(3)(torch.arange(16.0).reshape(1, 1, 4, 4))[0, 0]
+    tensor([[ 5.,  7.],
+            [13., 15.]])
+    """
+
+    def __init__(self, mode: int | str) -> None:
+        super().__init__()
+        self._init_mode(mode, None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Random Pooling of ``input`` with mode K.
+
+        Parameters
+        ----------
+        input : Tensor, shape (N, C, H, W)
+            The input.
+
+        Returns
+        -------
+        Tensor, shape (N, C, H // 2, W // 2)
+            ``ecp.torch.random_pool2d(input, mode=K)``.
+        """
+        return F_ecp.random_pool2d(input, self.k)
+
+    def extra_repr(self) -> str:
+        """The mode.
+
+        Returns
+        -------
+        str
+            For ``repr``.
+        """
+        return f"mode={self.k}"
+
+
+class NeighborFill(nn.Module):
+    """Neighbor fill: each value copied into its 2x2 window, (N, C, Hq, Wq) -> (N, C, H, W).
+
+    Parameters
+    ----------
+    size : int, pair (H, W) or None
+        The full size (see :func:`ecp.torch.neighbor_fill`); None means (2Hq, 2Wq).
+
+    Examples
+    --------
+    >>> import torch, ecp.torch
+    >>> ecp.torch.NeighborFill()(torch.ones(1, 1, 2, 2)).shape
+    torch.Size([1, 1, 4, 4])
+    """
+
+    def __init__(self, size: int | tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.size = None if size is None else F_ecp._pair(size, "size")
+
+    def forward(self, input: Tensor) -> Tensor:
+        """The filled map.
+
+        Parameters
+        ----------
+        input : Tensor, shape (N, C, Hq, Wq)
+            The pooled map.
+
+        Returns
+        -------
+        Tensor, shape (N, C, H, W)
+            ``ecp.torch.neighbor_fill(input, size)``.
+        """
+        return F_ecp.neighbor_fill(input, self.size)
+
+    def extra_repr(self) -> str:
+        """The size.
+
+        Returns
+        -------
+        str
+            For ``repr``.
+        """
+        return f"size={self.size}"
