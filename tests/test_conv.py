@@ -31,8 +31,14 @@ def conv_backward_ref(dy, x, w, padding=0):
     return reference.conv2d_backward(dy, x, w, padding=padding)
 
 
+def pair(padding):
+    """(ph, pw) of an int padding or a pair."""
+    return (padding, padding) if np.ndim(padding) == 0 else tuple(padding)
+
+
 def full_hw(x_shape, w_shape, padding):
-    return (x_shape[2] + 2 * padding - w_shape[2] + 1, x_shape[3] + 2 * padding - w_shape[3] + 1)
+    ph, pw = pair(padding)
+    return (x_shape[2] + 2 * ph - w_shape[2] + 1, x_shape[3] + 2 * pw - w_shape[3] + 1)
 
 
 def easy_ref(x, w, b, mode, padding):
@@ -89,7 +95,7 @@ EASY_GEOMS = [g for g in GEOMS if min(full_hw((g[0], g[1], g[2], g[3]), (g[4], g
 
 
 def gid(g):
-    return "N{}C{}_{}x{}_O{}k{}x{}_p{}".format(*g)
+    return "N{}C{}_{}x{}_O{}k{}x{}_p{}".format(*g[:7], "x".join(map(str, pair(g[7]))))
 
 
 def make(geom, dtype, seed, bias=True):
@@ -557,6 +563,136 @@ def test_easy_conv2d_matches_pytorch_strided_conv(torch, geom, mode, dtype):
     assert_close(db, bt.grad.numpy().astype(np.float64), dtype)
 
 
+# ----------------------------------------------------------------------------- padding (ph, pw)
+
+# (N, C, H, W, O, kh, kw, (ph, pw)): rows and columns padded differently, odd sizes, non-square
+# kernels, kernels as large as the padded input, rows or columns of padding only, windows inside the
+# plane along one axis and reaching into the padding along the other (the direct backward's in-place dW)
+PAIR_GEOMS = [
+    (2, 3, 7, 9, 4, 3, 3, (0, 1)),
+    (1, 2, 5, 6, 3, 2, 3, (2, 0)),
+    (3, 2, 6, 5, 3, 3, 2, (1, 2)),
+    (2, 2, 3, 5, 3, 5, 7, (2, 1)),      # kernel == padded input along both axes
+    (2, 1, 5, 5, 2, 1, 1, (3, 0)),      # 1x1 kernel, whole rows of padding
+    (2, 3, 11, 10, 5, 5, 5, (0, 2)),
+    (1, 2, 9, 7, 3, 4, 2, (3, 1)),
+    (3, 5, 18, 18, 40, 3, 3, (0, 1)),   # filters past one tile
+    (2, 2, 9, 30, 5, 2, 17, (3, 1)),    # a window wider than a vector
+    (4, 3, 10, 10, 6, 3, 3, (1, 0)),    # easy outputs filling panels of whole samples
+    (1, 3, 40, 33, 9, 5, 5, (2, 0)),    # row blocks of one sample
+    (4, 20, 12, 12, 32, 5, 5, (0, 2)),
+    (2, 3, 9, 8, 5, 3, 3, (1, 0)),      # modes 2, 3: every window inside the plane
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", PAIR_GEOMS, ids=gid)
+def test_padding_pairs_match_oracle(kernel, geom, dtype):
+    """(ph, pw) with ph != pw, on every kernel path: forward, backward (with and without dx), full
+    and every mode, against ecp.testing."""
+    x, w, b, p, _ = make(geom, dtype, 91)
+    check_all_kernels_paths(x, w, b, p, dtype, 92)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", [g for g in GEOMS + [(3, 5, 18, 18, 40, 3, 3, 1), (4, 20, 12, 12, 32, 5, 5, 2)]
+                                  if g[7] > 0], ids=gid)
+def test_padding_int_and_equal_pair_give_the_same_bits(kernel, geom, dtype):
+    """padding=p, (p, p), [p, p] and numpy ints: one geometry, the same plan, the same bits."""
+    x, w, b, p, rng = make(geom, dtype, 93)
+    dy = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    dye = rng.standard_normal((x.shape[0], w.shape[0], ho // 2, wo // 2)).astype(dtype)
+
+    def run(padding):
+        out = [ecp.conv2d(x, w, b, padding=padding), *ecp.conv2d_backward(dy, x, w, padding=padding)]
+        if ho >= 2 and wo >= 2:
+            for mode in MODES:
+                out += [ecp.easy_conv2d(x, w, b, mode=mode, padding=padding),
+                        *ecp.easy_conv2d_backward(dye, x, w, mode=mode, padding=padding)]
+        return out
+
+    want = run(p)
+    for same in ((p, p), [p, p], (np.int64(p), np.int32(p)), np.int64(p)):
+        for got, ref in zip(run(same), want):
+            np.testing.assert_array_equal(got, ref)
+    _, plan = ecp._plans.forward(x, w, b, p, None)
+    assert plan.padding == (p, p) and ecp._plans.forward(x, w, b, (p, p), None)[1] is plan
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_padding_pairs_give_identical_results_at_any_thread_count(kernel, dtype):
+    x, w, b, p, rng = make((9, 6, 13, 11, 12, 3, 3, (0, 2)), dtype, 94)
+    dy = rng.standard_normal(conv_ref(x, w, None, p).shape).astype(dtype)
+    dye = rng.standard_normal((9, 12, 5, 6)).astype(dtype)
+    runs = []
+    for n in (1, 2, 3):
+        with ecp.num_threads(n):
+            runs.append((ecp.conv2d(x, w, b, padding=p), *ecp.conv2d_backward(dy, x, w, padding=p),
+                         ecp.easy_conv2d(x, w, b, mode=3, padding=p),
+                         *ecp.easy_conv2d_backward(dye, x, w, mode=3, padding=p)))
+    for other in runs[1:]:
+        for a, c in zip(runs[0], other):
+            np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("geom", [(2, 2, 7, 6, 3, 3, 2, (0, 1)), (1, 3, 6, 9, 2, 2, 3, (2, 1)),
+                                  (2, 1, 5, 5, 2, 1, 1, (1, 0))], ids=gid)
+def test_padding_pairs_gradcheck(geom):
+    """Central differences in float64: full convolution and every mode, (ph, pw) padding."""
+    x, w, b, p, rng = make(geom, np.float64, 95)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    for mode in [None] + MODES:
+        if mode is None:
+            def f():
+                return ecp.conv2d(x, w, b, padding=p)
+        else:
+            def f(mode=mode):
+                return ecp.easy_conv2d(x, w, b, mode=mode, padding=p)
+        g = rng.standard_normal(f().shape)
+
+        def loss():
+            return float(np.sum(f() * g))
+        dx, dw, db = (ecp.conv2d_backward(g, x, w, padding=p) if mode is None
+                      else ecp.easy_conv2d_backward(g, x, w, mode=mode, padding=p))
+        assert_grad(dx, numerical_grad(loss, x))
+        assert_grad(dw, numerical_grad(loss, w))
+        assert_grad(db, numerical_grad(loss, b))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geom", [(2, 3, 8, 7, 4, 3, 2, (0, 1)), (2, 2, 9, 9, 3, 3, 3, (2, 1)),
+                                  (1, 2, 7, 6, 2, 2, 3, (1, 0)), (2, 2, 5, 11, 3, 5, 3, (2, 0))], ids=gid)
+def test_padding_pairs_match_pytorch(torch, geom, dtype):
+    """F.conv2d(padding=(ph, pw)) and its mode-K slice, forward and backward (autograd)."""
+    F = torch.nn.functional
+    x, w, b, p, rng = make(geom, dtype, 96)
+    ho, wo = full_hw(x.shape, w.shape, p)
+    for mode in [None] + MODES:
+        xt, wt, bt = _t(torch, x, True), _t(torch, w, True), _t(torch, b, True)
+        yt = F.conv2d(xt, wt, bt, padding=p)
+        if mode is None:
+            y = ecp.conv2d(x, w, b, padding=p)
+        else:
+            oy, ox = divmod(mode, 2)
+            yt = yt[:, :, oy::2, ox::2][:, :, : ho // 2, : wo // 2]
+            y = ecp.easy_conv2d(x, w, b, mode=mode, padding=p)
+        assert_close(y, yt.detach().numpy().astype(np.float64), dtype)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        (yt * _t(torch, g)).sum().backward()
+        grads = (ecp.conv2d_backward(g, x, w, padding=p) if mode is None
+                 else ecp.easy_conv2d_backward(g, x, w, mode=mode, padding=p))
+        for got, want in zip(grads, (xt.grad, wt.grad, bt.grad)):
+            assert_close(got, want.numpy().astype(np.float64), dtype)
+
+
+def test_conv2d_output_shape_takes_pairs():
+    assert ecp.conv2d_output_shape((2, 3, 7, 9), (4, 3, 3, 5), padding=(0, 2)) == (2, 4, 5, 9)
+    assert ecp.conv2d_output_shape((2, 3, 7, 9), (4, 3, 3, 5), padding=[2, 0]) == (2, 4, 9, 5)
+    assert ecp.conv2d_output_shape((2, 3, 7, 9), (4, 3, 3, 3), padding=(1, 1)) == \
+        ecp.conv2d_output_shape((2, 3, 7, 9), (4, 3, 3, 3), padding=1)
+
+
 # ----------------------------------------------------------------------------- BLAS wrapper
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -756,7 +892,8 @@ def test_direct_backward_dw_the_same_with_and_without_the_vector_helpers(stride,
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("direct, in_place", [(False, True), (True, True), (True, False)])
 @pytest.mark.parametrize("padding, stride, oy, ox", [(0, 1, 0, 0), (0, 2, 1, 0), (0, 2, 0, 1),
-                                                     (1, 2, 0, 1), (1, 2, 1, 1)])
+                                                     (1, 2, 0, 1), (1, 2, 1, 1), ((0, 1), 1, 0, 0),
+                                                     ((1, 0), 2, 1, 0), ((0, 2), 2, 1, 1)])
 @pytest.mark.parametrize("hw", [(12, 11), (11, 11), (12, 12)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_backward_writes_every_gradient_element(dtype, direct, in_place, padding, stride, oy, ox,
@@ -768,10 +905,10 @@ def test_backward_writes_every_gradient_element(dtype, direct, in_place, padding
     padding rows and columns included) and with one or two threads."""
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
         pytest.skip("no AVX-512 direct kernels on this CPU")
-    rng = np.random.default_rng(11 + padding + stride)
+    rng = np.random.default_rng(11 + sum(pair(padding)) + stride)
     x = rng.standard_normal((5, 6) + hw).astype(dtype)
     w = rng.standard_normal((19, 6, 5, 5)).astype(dtype)
-    ho, wo = hw[0] + 2 * padding - 4, hw[1] + 2 * padding - 4
+    ho, wo = full_hw(x.shape, w.shape, padding)
     hq, wq = (ho, wo) if stride == 1 else (ho // 2, wo // 2)
     dy = rng.standard_normal((5, 19, hq, wq)).astype(dtype)
     dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(19, np.nan, dtype)
@@ -926,7 +1063,10 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
         assert not bplan.fits(bad, x, w, 1, 2, tunables), name
     assert not fplan.fits(x, w, b.astype(other), 1, 2, tunables)
     assert not fplan.fits(x, w, None, 1, 2, tunables)
-    for padding, mode in ((0, 2), (2, 2), (1.0, 2), (True, 2), (1, 3), (1, None), (1, 2.0), (1, "2")):
+    assert fplan.fits(x, w, b, (1, 1), 2, tunables) and bplan.fits(y, x, w, (1, 1), 2, tunables)
+    for padding, mode in ((0, 2), (2, 2), (1.0, 2), (True, 2), (1, 3), (1, None), (1, 2.0), (1, "2"),
+                          ((1, 0), 2), ((0, 1), 2), ((1, 1.0), 2), ((True, 1), 2), ((1, 1, 1), 2), ([1, 1], 2),
+                          ((np.int64(1), 1), 2)):
         assert not fplan.fits(x, w, b, padding, mode, tunables), (padding, mode)
         assert not bplan.fits(y, x, w, padding, mode, tunables), (padding, mode)
     changed = dataclasses.replace(tunables)   # equal values, but another table
@@ -942,6 +1082,11 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
                         ("kernel", 3), ("mode", 3), ("mode", None), ("mode", 2.0)):
         with pytest.raises(ValueError, match="not a convolution the kernels can run"):
             ecp.conv._conv.ForwardPlan(**dict(ok, **{name: value}))
+    assert ecp.conv._conv.ForwardPlan(**ok).padding == (1, 1)
+    assert ecp.conv._conv.ForwardPlan(**dict(ok, padding=(1, 1))).padding == (1, 1)
+    for value in ((0, 1), (1, 0), (1, -1), (-1, 1)):
+        with pytest.raises(ValueError, match="not a convolution the kernels can run"):
+            ecp.conv._conv.ForwardPlan(**dict(ok, padding=value))
     backward = dict(ok, dy_shape=ok["y_shape"], dx_items=2, slots=2)
     for name in ("y_shape", "rows"):
         del backward[name]

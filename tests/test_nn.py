@@ -58,7 +58,7 @@ def check_layer(layer, x, *, count=60, rtol=1e-6, atol=1e-8):
 
 # ------------------------------------------------------------------------- layer gradients
 
-@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("padding", [0, 1, 2, (0, 1), (2, 1)])
 def test_conv2d_gradients(padding):
     layer = nn.Conv2d(3, 4, 3, padding=padding, rng=1, dtype=F64)
     layer.params["b"][:] = rng(2).standard_normal(4)
@@ -66,7 +66,7 @@ def test_conv2d_gradients(padding):
 
 
 @pytest.mark.parametrize("mode", [0, 1, 2, 3])
-@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("padding", [0, 1, (1, 0), [0, 2]])
 def test_easy_conv_pool_gradients(mode, padding):
     layer = nn.EasyConvPool2d(2, 3, 3, mode=mode, padding=padding, rng=1, dtype=F64)
     layer.params["b"][:] = rng(2).standard_normal(3)
@@ -74,7 +74,8 @@ def test_easy_conv_pool_gradients(mode, padding):
 
 
 @pytest.mark.parametrize("mode", [0, 1, 2, 3])
-@pytest.mark.parametrize("padding, size", [(0, (9, 8)), (1, (7, 10)), (2, (6, 5))])
+@pytest.mark.parametrize("padding, size", [(0, (9, 8)), (1, (7, 10)), (2, (6, 5)), ((0, 2), (7, 6)),
+                                           ((1, 0), (8, 9))])
 def test_easy_conv_pool_equals_conv_then_random_pool(mode, padding, size):
     """The fused layer against Conv2d + RandomPool2d with the same weights (odd maps included)."""
     x = rng(3).standard_normal((3, 2) + size)
@@ -87,6 +88,33 @@ def test_easy_conv_pool_equals_conv_then_random_pool(mode, padding, size):
     np.testing.assert_allclose(easy.backward(dy), conv.backward(pool.backward(dy)), rtol=1e-12, atol=1e-12)
     for name in ("w", "b"):
         np.testing.assert_allclose(easy.grads[name], conv.grads[name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [nn.Conv2d, nn.EasyConvPool2d])
+def test_conv_layers_take_padding_as_an_int_or_a_pair(cls):
+    """``padding`` an int or a pair (ph, pw): kept as given (a list as a tuple), shown by repr, the
+    layer equal to the functional API with that padding; bad ones refused naming ``padding``."""
+    extra = {"mode": 1} if cls is nn.EasyConvPool2d else {}
+    x = rng(3).standard_normal((2, 2, 9, 8))
+    for padding, kept in ((1, 1), (np.int64(2), 2), ((0, 2), (0, 2)), ([2, 1], (2, 1)), ((1, 1), (1, 1))):
+        layer = cls(2, 3, 3, padding=padding, rng=1, dtype=F64, **extra)
+        assert layer.padding == kept and type(layer.padding) is type(kept)
+        assert f"padding={kept}," in repr(layer)
+        w, b = layer.params["w"], layer.params["b"]
+        want = (ecp.easy_conv2d(x, w, b, mode=1, padding=kept) if extra else ecp.conv2d(x, w, b, padding=kept))
+        np.testing.assert_array_equal(layer.forward(x), want)
+        dy = rng(4).standard_normal(want.shape)
+        dx = layer.backward(dy)
+        grads = (ecp.easy_conv2d_backward(dy, x, w, mode=1, padding=kept) if extra
+                 else ecp.conv2d_backward(dy, x, w, padding=kept))
+        for got, ref in zip((dx, layer.grads["w"], layer.grads["b"]), grads):
+            np.testing.assert_array_equal(got, ref)
+    assert repr(cls(2, 3, 3, padding=(0, 2), rng=1, **extra)).startswith(
+        f"{cls.__name__}(2, 3, 3, {'mode=1, ' if extra else ''}padding=(0, 2), dtype=float32")
+    for bad, error in ((-1, ValueError), ((1, -1), ValueError), ((1, 2, 3), ValueError), ([1], ValueError),
+                       (1.5, TypeError), ((1, 0.5), TypeError), (None, TypeError), ("1", TypeError)):
+        with pytest.raises(error, match="^padding must be an integer"):
+            cls(2, 3, 3, padding=bad, rng=1, **extra)
 
 
 def test_conv_input_grad_false_skips_dx_but_not_weights():
@@ -391,6 +419,13 @@ def test_conv_layers_reuse_their_last_plan_only_while_it_fits(cls, monkeypatch):
             with pytest.raises(error, match="mode must be an integer"):
                 layer.forward(x)
         layer.mode = 2
+    layer.padding = (0, 2)
+    pair_plans = check(x)
+    assert pair_plans[0].padding == (0, 2) and check(x) == pair_plans   # reused while it fits
+    layer.padding = 1
+    assert check(x) != pair_plans
+    layer.padding = (1, 1)   # the same geometry as padding=1: its plan fits
+    check(x)
     layer.padding = 1
     check(x)
     check(x[:1].copy())

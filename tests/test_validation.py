@@ -183,24 +183,65 @@ def test_bad_bias(name):
 
 @pytest.mark.parametrize("name", CONV_FUNCS)
 def test_bad_padding(name):
+    expected = "padding must be an integer in 0..2147483647 or a pair (ph, pw) of them"
     for bad in (-1, -100, np.int64(-2)):
-        with raises(ValueError, "padding must be an integer in 0..2147483647", f"got {int(bad)}"):
+        with raises(ValueError, expected, f"got {int(bad)}"):
+            call(name, padding=bad)
+    for bad, got in (((1, -1), "got (1, -1)"), ([-2, 0], "got (-2, 0)"), ((np.int64(-1), 1), "got (-1, 1)"),
+                     ((0, 2**31), f"got (0, {2**31})")):
+        with raises(ValueError, expected, got):
+            call(name, padding=bad)
+    for bad, got in (([1], "got a list of length 1: [1]"), ((1, 1, 1), "got a tuple of length 3: (1, 1, 1)"),
+                     ((), "got a tuple of length 0: ()")):
+        with raises(ValueError, expected, got):
             call(name, padding=bad)
     for bad, got in ((1.5, "got float 1.5"), (1.0, "got float 1.0"), (True, "got bool True"),
                      (np.True_, "got bool"), ("1", "got str '1'"), (None, "got NoneType None"),
-                     (np.float64(1.0), "got float64"), ([1], "got list"), (np.array(1), "got an array")):
-        with raises(TypeError, "padding must be an integer", got):
+                     (np.float64(1.0), "got float64"), (np.array(1), "got an array"),
+                     (np.array([1, 1]), "got an array"), ({1, 2}, "got set"), ("11", "got str '11'")):
+        with raises(TypeError, "padding must be an integer or a pair (ph, pw) of integers", got):
             call(name, padding=bad)
-    np.testing.assert_array_equal(call(name, padding=np.int64(1))[0], call(name, padding=1)[0])
+    for bad, got in (((1, 1.5), "(padding[1] is float 1.5)"), ((True, 1), "(padding[0] is bool True)"),
+                     (["1", 1], "(padding[0] is str '1')"), ((0, None), "(padding[1] is NoneType None)"),
+                     ((1, np.float64(1.0)), "(padding[1] is float64")):
+        with raises(TypeError, "padding must be an integer or a pair (ph, pw) of integers, got", got):
+            call(name, padding=bad)
+    want = call(name, padding=1)
+    for same in (np.int64(1), (1, 1), [1, 1], (np.int64(1), np.int32(1))):
+        for got, ref in zip(call(name, padding=same), want):
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_conv2d_output_shape_rejects_bad_padding_by_name():
+    with raises(ValueError, "padding must be an integer in 0..2147483647 or a pair (ph, pw) of them", "got (1, -1)"):
+        ecp.conv2d_output_shape(X_SHAPE, (4, 3, 3, 3), padding=(1, -1))
+    with raises(TypeError, "padding must be an integer or a pair (ph, pw) of integers", "got float 0.5"):
+        ecp.conv2d_output_shape(X_SHAPE, (4, 3, 3, 3), padding=0.5)
 
 
 @pytest.mark.parametrize("name", CONV_FUNCS)
 def test_padding_beyond_32_bits_is_rejected_by_name(name):
     """A padding no BLAS dimension could hold is refused up front, naming the argument (not a
     NumPy allocation error about some array the user never made)."""
+    expected = r"^padding must be an integer in 0\.\.2147483647 or a pair \(ph, pw\) of them, got "
     for bad in (2**31, 2**40, 2**63, 2**70):
-        with pytest.raises(ValueError, match=r"^padding must be an integer in 0\.\.2147483647, got " + str(bad)):
+        with pytest.raises(ValueError, match=expected + str(bad)):
             call(name, padding=bad)
+        with pytest.raises(ValueError, match=expected + re.escape(str((1, bad)))):
+            call(name, padding=(1, bad))
+
+
+@pytest.mark.parametrize("name", CONV_FUNCS)
+def test_geometry_errors_show_a_pair_padding(name):
+    x = np.ones((2, 3, 4, 5))
+    with raises(ValueError, "kernel 3x8 (w.shape[2:]) is larger than the padded input", "4x7", "padding=(0, 1)"):
+        call(name, x=x, w=np.ones((4, 3, 3, 8)), padding=(0, 1))
+    with raises(ValueError, "kernel 7x3 (w.shape[2:]) is larger than the padded input", "6x5", "padding=(1, 0)"):
+        call(name, x=x, w=np.ones((4, 3, 7, 3)), padding=(1, 0))
+    if name.startswith("easy"):
+        extra = {"dy": np.ones((2, 4, 1, 1))} if name.endswith("backward") else {}
+        with raises(ValueError, "the convolution output 1x6", "padding=(0, 2)", "too small to pool"):
+            call(name, x=x, w=np.ones((4, 3, 4, 4)), padding=(0, 2), **extra)
 
 
 @pytest.mark.parametrize("name", ["easy_conv2d", "easy_conv2d_backward"])
@@ -564,7 +605,7 @@ def test_conv2d_output_shape_checks_as_conv2d_does():
         ecp.conv2d_output_shape((1, 1, 8, 8), (1, 2, 3, 3))
     with raises(ValueError, "padding must be an integer in 0..", "got -1"):
         ecp.conv2d_output_shape((1, 1, 8, 8), (1, 1, 3, 3), -1)
-    with raises(TypeError, "padding must be an integer, got float 1.0"):
+    with raises(TypeError, "padding must be an integer or a pair (ph, pw) of integers, got float 1.0"):
         ecp.conv2d_output_shape((1, 1, 8, 8), (1, 1, 3, 3), padding=1.0)
     with raises(ValueError, "x_shape must be a tuple of 4 integers"):
         ecp.conv2d_output_shape((8, 8), (1, 1, 3, 3))

@@ -22,7 +22,6 @@ from . import _dispatch
 from ._kernels import _conv
 from ._threads import get_num_threads
 from ._validation import (
-    INT_MAX,
     as_float_array,
     check_conv_geometry,
     check_dims,
@@ -61,8 +60,8 @@ def int_arg(value, name, minimum, maximum):
 
 
 def output(x_shape, w_shape, padding, mode):
-    """(output shape, stride, oy, ox) of a call (``mode`` None: the full convolution), or the error
-    naming what does not fit."""
+    """(output shape, stride, oy, ox) of a call (``mode`` None: the full convolution; ``padding``
+    an int or a pair), or the error naming what does not fit."""
     check_dims(x_shape, "x")
     check_dims(w_shape, "w")
     padding = check_padding(padding)
@@ -76,7 +75,8 @@ def output(x_shape, w_shape, padding, mode):
 @functools.lru_cache(maxsize=1024)
 def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, thresholds):
     """The ForwardPlan of a forward call for arrays the kernels take (see _arrays), ``dtype``
-    their character code ("f" or "d"); or the error that names what does not fit."""
+    their character code ("f" or "d"), ``padding`` the pair (ph, pw); or the error that names what
+    does not fit."""
     out_shape, stride, oy, ox = output(x_shape, w_shape, padding, mode)
     if b_shape is not None:
         check_dims(b_shape, "b")
@@ -120,7 +120,7 @@ def forward(x, w, b, padding, mode, plan=None):
     if plan is not None and plan.fits(x, w, b, padding, mode, thresholds):
         return plan.run(x, w, b, get_num_threads()), plan
     x, w, b, _ = _arrays(x, w, b)
-    padding = int_arg(padding, "padding", 0, INT_MAX)
+    padding = check_padding(padding)   # (ph, pw): an int p and (p, p) share a plan
     plan = _forward_call(x.shape, w.shape, None if b is None else b.shape, x.dtype.char, padding, mode,
                          thresholds)
     return plan.run(x, w, _bias(b, w), get_num_threads()), plan
@@ -134,6 +134,6 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     if plan is not None and plan.fits(dy, x, w, padding, mode, thresholds):
         return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
     x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)")
-    padding = int_arg(padding, "padding", 0, INT_MAX)
+    padding = check_padding(padding)   # (ph, pw): an int p and (p, p) share a plan
     plan = _backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, thresholds)
     return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan

@@ -97,10 +97,46 @@ def check_mode(mode):
     return divmod(mode, 2)
 
 
+_PADDING = f"an integer in 0..{INT_MAX} or a pair (ph, pw) of them"
+
+
 def check_padding(padding):
-    """Zero padding: an integer >= 0 that a BLAS dimension can hold (larger ones can only
-    describe arrays no machine holds, and would otherwise fail later, in NumPy, under another name)."""
-    return check_int(padding, "padding", 0, INT_MAX)
+    """Zero padding as a pair of Python ints (ph, pw): ph rows added on the top and bottom, pw
+    columns on the left and right. Takes an integer (both) or a pair of integers (a tuple or list
+    of length 2; numpy integers too, not bools), each >= 0 and within what a BLAS dimension can
+    hold (larger ones can only describe arrays no machine holds, and would otherwise fail later,
+    in NumPy, under another name); anything else is a TypeError / ValueError naming ``padding``."""
+    if type(padding) is int and 0 <= padding <= INT_MAX:
+        return (padding, padding)  # the common case, without the checks below
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding must be {_PADDING}, got a {type(padding).__name__} of length "
+                             f"{len(padding)}: {padding!r}"[:200])
+        for i, value in enumerate(padding):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"padding must be an integer or a pair (ph, pw) of integers, got "
+                                f"{_describe(padding)} (padding[{i}] is {_describe(value)})"[:240])
+        pair = tuple(operator.index(v) for v in padding)
+        if min(pair) < 0 or max(pair) > INT_MAX:
+            raise ValueError(f"padding must be {_PADDING}, got {pair}")
+        return pair
+    if isinstance(padding, (bool, np.bool_)) or not isinstance(padding, numbers.Integral):
+        raise TypeError(f"padding must be an integer or a pair (ph, pw) of integers, got {_describe(padding)}")
+    value = operator.index(padding)
+    if not 0 <= value <= INT_MAX:
+        raise ValueError(f"padding must be {_PADDING}, got {value}")
+    return (value, value)
+
+
+def padding_as_given(padding):
+    """The checked ``padding`` (:func:`check_padding`) in the form given: an int, or a tuple (ph, pw)."""
+    ph, pw = check_padding(padding)
+    return (ph, pw) if isinstance(padding, (tuple, list)) else ph
+
+
+def padding_text(padding):
+    """A checked pair (ph, pw) as the messages show it: one int when ph == pw."""
+    return str(padding[0]) if padding[0] == padding[1] else f"({padding[0]}, {padding[1]})"
 
 
 def check_shape(value, name, ndim, dims):
@@ -122,8 +158,9 @@ def check_poolable(shape, name):
 
 
 def check_conv_geometry(x_shape, w_shape, padding):
-    """Raise unless x (N, C, H, W), w (O, C, kh, kw) and ``padding`` (checked already) make a
-    convolution the kernels can run; the error names the argument that does not fit."""
+    """Raise unless x (N, C, H, W), w (O, C, kh, kw) and ``padding`` (the pair (ph, pw) of
+    :func:`check_padding`) make a convolution the kernels can run; the error names the argument
+    that does not fit."""
     if w_shape[1] != x_shape[1]:
         raise ValueError(
             f"w has {w_shape[1]} input channels (w.shape[1]) but x has {x_shape[1]} (x.shape[1]); "
@@ -140,24 +177,25 @@ def check_conv_geometry(x_shape, w_shape, padding):
             f"x.shape[1] * kh * kw = {x_shape[1] * w_shape[2] * w_shape[3]} exceeds {INT_MAX}, "
             "the largest matrix dimension the BLAS takes"
         )
-    hp, wp = x_shape[2] + 2 * padding, x_shape[3] + 2 * padding
+    hp, wp = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
     if w_shape[2] > hp or w_shape[3] > wp:
         raise ValueError(
             f"kernel {w_shape[2]}x{w_shape[3]} (w.shape[2:]) is larger than the padded input "
-            f"{hp}x{wp} (x.shape[2:] {x_shape[2:]} with padding={padding})"
+            f"{hp}x{wp} (x.shape[2:] {x_shape[2:]} with padding={padding_text(padding)})"
         )
     ho, wo = hp - w_shape[2] + 1, wp - w_shape[3] + 1
     if ho * wo > INT_MAX:
         raise ValueError(
             f"the output plane would have {ho}x{wo} = {ho * wo} pixels, more than {INT_MAX}, "
-            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x_shape[2:]}, padding={padding})"
+            f"the largest matrix dimension the BLAS takes (x.shape[2:] {x_shape[2:]}, padding={padding_text(padding)})"
         )
 
 
 def conv_output_shape(x_shape, w_shape, padding):
-    """(N, O, H + 2p - kh + 1, W + 2p - kw + 1) of checked shapes (no checks here)."""
-    return (x_shape[0], w_shape[0], x_shape[2] + 2 * padding - w_shape[2] + 1,
-            x_shape[3] + 2 * padding - w_shape[3] + 1)
+    """(N, O, H + 2ph - kh + 1, W + 2pw - kw + 1) of checked shapes and padding (ph, pw) (no checks
+    here)."""
+    return (x_shape[0], w_shape[0], x_shape[2] + 2 * padding[0] - w_shape[2] + 1,
+            x_shape[3] + 2 * padding[1] - w_shape[3] + 1)
 
 
 def easy_output_shape(x_shape, w_shape, padding):
@@ -167,7 +205,7 @@ def easy_output_shape(x_shape, w_shape, padding):
     if ho < 2 or wo < 2:
         raise ValueError(
             f"the convolution output {ho}x{wo} (x.shape[2:] {tuple(x_shape[2:])}, kernel "
-            f"{w_shape[2]}x{w_shape[3]}, padding={padding}) is too small to pool with a 2x2 window: "
+            f"{w_shape[2]}x{w_shape[3]}, padding={padding_text(padding)}) is too small to pool with a 2x2 window: "
             "Easy Convolution needs an output of at least 2x2"
         )
     return (n, o, ho // 2, wo // 2)

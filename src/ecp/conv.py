@@ -3,7 +3,8 @@
 The public entry points of the kernels in ``ecp/_kernels/``: arguments are checked here and in
 :mod:`ecp._plans` (errors name the argument), the kernel is chosen by :mod:`ecp._dispatch`.
 Layout is NCHW; the convolution is a cross-correlation (no kernel flip, as in every deep-learning
-library), stride 1, with optional zero padding.
+library), stride 1, with optional zero padding: an int (every side) or a pair (ph, pw), ph rows
+on the top and bottom and pw columns on the left and right, as PyTorch's ``F.conv2d``.
 
 Mode K picks one pixel of every 2x2 pooling window, row-major:
 ``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
@@ -43,7 +44,8 @@ def clear_scratch() -> None:
     _conv.clear_scratch()
 
 
-def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int], padding: int = 0) -> tuple[int, ...]:
+def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int],
+                        padding: int | tuple[int, int] = 0) -> tuple[int, ...]:
     """The shape :func:`conv2d` returns for these input shapes, checked as :func:`conv2d` checks them.
 
     Parameters
@@ -52,18 +54,19 @@ def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int], padding:
         (N, C, H, W) of the input.
     w_shape : tuple of 4 ints
         (O, C, kh, kw) of the filters.
-    padding : int >= 0
-        Zeros added on every side of the input.
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
+        on the left and right.
 
     Returns
     -------
     tuple of 4 ints
-        (N, O, H + 2p - kh + 1, W + 2p - kw + 1).
+        (N, O, H + 2ph - kh + 1, W + 2pw - kw + 1).
 
     Raises
     ------
     TypeError
-        If ``padding`` or a size is not an integer.
+        If ``padding`` (or an element of it) or a size is not an integer.
     ValueError
         If the shapes do not make a convolution (channels differ, the kernel is larger than the
         padded input, ...), naming the argument.
@@ -72,6 +75,8 @@ def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int], padding:
     --------
     >>> import ecp
     >>> ecp.conv2d_output_shape((8, 3, 32, 32), (16, 3, 3, 3), padding=1)
+    (8, 16, 32, 32)
+    >>> ecp.conv2d_output_shape((8, 3, 32, 32), (16, 3, 3, 5), padding=(1, 2))
     (8, 16, 32, 32)
     """
     x_shape = check_shape(x_shape, "x_shape", 4, "(N, C, H, W)")
@@ -84,7 +89,8 @@ def conv2d_output_shape(x_shape: Sequence[int], w_shape: Sequence[int], padding:
 
 
 @public_signature
-def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, padding: int = 0) -> NDArray[np.floating]:
+def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args,
+           padding: int | tuple[int, int] = 0) -> NDArray[np.floating]:
     """Full 2-D convolution (cross-correlation), stride 1.
 
     Parameters
@@ -95,20 +101,23 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, paddin
         The filters.
     b : array_like, shape (O,), or None
         One bias per filter; None adds none.
-    padding : int >= 0
-        Zeros added on every side of the input (keyword only).
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
+        on the left and right (keyword only).
 
     Returns
     -------
-    ndarray, shape (N, O, H + 2p - kh + 1, W + 2p - kw + 1), dtype of ``x``
+    ndarray, shape (N, O, H + 2ph - kh + 1, W + 2pw - kw + 1), dtype of ``x``
         The convolution.
 
     Raises
     ------
     TypeError
-        If an array is not float32 / float64, the dtypes differ, or ``padding`` is not an integer.
+        If an array is not float32 / float64, the dtypes differ, or ``padding`` is not an integer
+        or a pair of them.
     ValueError
-        If the shapes do not make a convolution; the message names the argument.
+        If the shapes do not make a convolution, or ``padding`` is negative or a sequence of
+        another length than 2; the message names the argument.
 
     Examples
     --------
@@ -118,6 +127,8 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, paddin
     (1, 2, 2, 2)
     >>> float(ecp.conv2d(x, w, padding=1)[0, 0, 0, 0])
     4.0
+    >>> ecp.conv2d(x, w, padding=(0, 1)).shape
+    (1, 2, 2, 4)
     """
     if args:
         (padding,) = old_positional("conv2d", "x, w, b", args, {"padding": padding}, {"padding": 0})
@@ -125,7 +136,8 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, paddin
 
 
 @public_signature
-def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, padding: int = 0, compute_dx: bool = True
+def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, padding: int | tuple[int, int] = 0,
+                    compute_dx: bool = True
                     ) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
     """Gradients of :func:`conv2d` with respect to ``x``, ``w`` and ``b``.
 
@@ -137,7 +149,7 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, padding: i
         The input given to :func:`conv2d`.
     w : array_like, shape (O, C, kh, kw)
         The filters given to :func:`conv2d`.
-    padding : int >= 0
+    padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`conv2d` (keyword only).
     compute_dx : bool, default True
         False skips the input gradient (a network's first layer needs none); ``dx`` is then None
@@ -176,10 +188,10 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, padding: i
 
 @public_signature
 def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, mode: int = 0,
-                padding: int = 0) -> NDArray[np.floating]:
+                padding: int | tuple[int, int] = 0) -> NDArray[np.floating]:
     """Easy Convolution: only the outputs of :func:`conv2d` that Random Pooling with mode K keeps.
 
-    Equal to ``conv2d(x, w, b, padding=p)[:, :, K//2::2, K%2::2]`` cropped to (Ho//2, Wo//2),
+    Equal to ``conv2d(x, w, b, padding=padding)[:, :, K//2::2, K%2::2]`` cropped to (Ho//2, Wo//2),
     and to a stride-2 convolution of the input shifted by (K//2, K%2), but computing a quarter of
     the outputs and never allocating the full-size map.
 
@@ -194,8 +206,9 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, m
     mode : int in 0..3
         Pixel kept in each 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left,
         3 bottom-right (keyword only).
-    padding : int >= 0
-        Zeros added on every side of the input (keyword only).
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
+        on the left and right (keyword only).
 
     Returns
     -------
@@ -227,7 +240,8 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, m
 
 
 @public_signature
-def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode: int = 0, padding: int = 0,
+def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode: int = 0,
+                         padding: int | tuple[int, int] = 0,
                          compute_dx: bool = True
                          ) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
     """Gradients of :func:`easy_conv2d` with respect to ``x``, ``w`` and ``b``.
@@ -245,7 +259,7 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
         The filters given to :func:`easy_conv2d`.
     mode : int in 0..3
         As given to :func:`easy_conv2d` (keyword only).
-    padding : int >= 0
+    padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`easy_conv2d` (keyword only).
     compute_dx : bool, default True
         False skips the input gradient; ``dx`` is then None (keyword only).

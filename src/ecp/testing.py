@@ -41,8 +41,15 @@ def _f64(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def _pad(x, p):
-    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+def _pair(padding):
+    """(ph, pw) of an int padding (every side) or a pair (top and bottom, left and right)."""
+    ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
+    return int(ph), int(pw)
+
+
+def _pad(x, padding):
+    ph, pw = _pair(padding)
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
 
 
 def _tap(i, j, hq, wq, stride, offset):
@@ -53,7 +60,8 @@ def _tap(i, j, hq, wq, stride, offset):
 
 
 def _out_hw(x_shape, w_shape, padding):
-    return x_shape[2] + 2 * padding - w_shape[2] + 1, x_shape[3] + 2 * padding - w_shape[3] + 1
+    ph, pw = _pair(padding)
+    return x_shape[2] + 2 * ph - w_shape[2] + 1, x_shape[3] + 2 * pw - w_shape[3] + 1
 
 
 def _correlate(x, w, b, padding, stride, offset, out_hw):
@@ -83,11 +91,12 @@ def _correlate_backward(dy, x, w, padding, stride, offset, compute_dx):
             dw[:, :, i, j] = np.einsum("norq,ncrq->oc", dy, xp[:, :, rows, cols], optimize=True)
             if compute_dx:
                 dxp[:, :, rows, cols] += np.einsum("norq,oc->ncrq", dy, w[:, :, i, j], optimize=True)
-    dx = dxp[:, :, padding:padding + h, padding:padding + wd].copy() if compute_dx else None
+    ph, pw = _pair(padding)
+    dx = dxp[:, :, ph:ph + h, pw:pw + wd].copy() if compute_dx else None
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
-def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, padding: int = 0) -> F64:
+def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, padding: int | tuple[int, int] = 0) -> F64:
     """Reference of :func:`ecp.conv2d`: the full convolution (cross-correlation), stride 1.
 
     Parameters
@@ -98,18 +107,19 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, padding: i
         The filters.
     b : array_like, shape (O,), or None
         One bias per filter.
-    padding : int >= 0
-        Zeros added on every side of the input.
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns on
+        the left and right.
 
     Returns
     -------
-    ndarray, float64, shape (N, O, H + 2p - kh + 1, W + 2p - kw + 1)
+    ndarray, float64, shape (N, O, H + 2ph - kh + 1, W + 2pw - kw + 1)
         The convolution.
     """
     return _correlate(x, w, b, padding, 1, (0, 0), _out_hw(np.shape(x), np.shape(w), padding))
 
 
-def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int = 0,
+def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
                     compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
     """Reference of :func:`ecp.conv2d_backward`.
 
@@ -121,7 +131,7 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int =
         The input.
     w : array_like, shape (O, C, kh, kw)
         The filters.
-    padding : int >= 0
+    padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`conv2d`.
     compute_dx : bool
         False returns None for ``dx``.
@@ -139,7 +149,7 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int =
 
 
 def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode: int = 0,
-                padding: int = 0) -> F64:
+                padding: int | tuple[int, int] = 0) -> F64:
     """Reference of :func:`ecp.easy_conv2d`.
 
     A stride-2 convolution of the input shifted by
@@ -155,8 +165,9 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode:
         One bias per filter.
     mode : int in 0..3
         The kept pixel of each 2x2 window, row-major.
-    padding : int >= 0
-        Zeros added on every side of the input.
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns on
+        the left and right.
 
     Returns
     -------
@@ -167,8 +178,8 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode:
     return _correlate(x, w, b, padding, 2, divmod(mode, 2), (ho // 2, wo // 2))
 
 
-def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int = 0, padding: int = 0,
-                         compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
+def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int = 0,
+                         padding: int | tuple[int, int] = 0, compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
     """Reference of :func:`ecp.easy_conv2d_backward`.
 
     Parameters
@@ -181,7 +192,7 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int
         The filters.
     mode : int in 0..3
         As given to :func:`easy_conv2d`.
-    padding : int >= 0
+    padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`easy_conv2d`.
     compute_dx : bool
         False returns None for ``dx``.

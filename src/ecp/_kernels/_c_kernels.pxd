@@ -3,19 +3,19 @@
 
 cdef extern from "ecp_im2col.h" nogil:
     void ecp_im2col_plane_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
-                            Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy,
+                            Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy,
                             Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq, float *dst0,
                             Py_ssize_t ld)
     void ecp_im2col_plane_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
-                            Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy,
+                            Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy,
                             Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq, double *dst0,
                             Py_ssize_t ld)
     void ecp_col2im_plane_f(const float *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                             Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                             float *dxp)
     void ecp_col2im_plane_d(const double *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                             Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                             double *dxp)
 
@@ -29,10 +29,10 @@ cdef extern from "ecp_direct.h" nogil:
     void ecp_window_offsets(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                             Py_ssize_t n, int *koff)
     void ecp_im2col_plane_s2_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
-                               Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t oy, Py_ssize_t ox,
+                               Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oy, Py_ssize_t ox,
                                Py_ssize_t hq, Py_ssize_t wq, float *dst0, Py_ssize_t ld)
     void ecp_im2col_plane_s2_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
-                               Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t oy, Py_ssize_t ox,
+                               Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t oy, Py_ssize_t ox,
                                Py_ssize_t hq, Py_ssize_t wq, double *dst0, Py_ssize_t ld)
     void ecp_pack_weights_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wp)
     void ecp_pack_weights_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wp)
@@ -40,13 +40,13 @@ cdef extern from "ecp_direct.h" nogil:
                            const float *wp, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                            const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
                            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
-                           Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                            float *panel, float *tile)
     void ecp_direct_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                            const double *wp, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                            const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
                            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
-                           Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                            double *panel, double *tile)
     void ecp_pack_weights_v_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wv)
     void ecp_pack_weights_v_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wv)
@@ -54,27 +54,27 @@ cdef extern from "ecp_direct.h" nogil:
                                 const float *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                                 const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
-                                Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                                Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                                 float *rpanel, float *tile, const int *koff)
     void ecp_direct_rows_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                 const double *wv, Py_ssize_t O, Py_ssize_t kh, Py_ssize_t kw,
                                 const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
                                 Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t r0, Py_ssize_t nr,
-                                Py_ssize_t pad, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
+                                Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox,
                                 double *rpanel, double *tile, const int *koff)
     void ecp_pack_weights_t_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
     void ecp_pack_weights_t_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
     void ecp_direct_backward_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const float *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const float *wt, Py_ssize_t kh, Py_ssize_t kw,
-                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
+                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
                                     float *rpanel, float *dpanel, float *xpanel, const int *koff,
                                     int fresh)
     void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const double *wt, Py_ssize_t kh, Py_ssize_t kw,
-                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t pad, Py_ssize_t s,
+                                    Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
                                     double *rpanel, double *dpanel, double *xpanel, const int *koff,
                                     int fresh)

@@ -14,6 +14,7 @@ cpdef enum BackwardKernel:
 
 
 cdef struct _Geom:
-    # A call's geometry: x (N, C, H, W), w (O, C, kh, kw), zero padding pad, and the output (or
-    # dy) (N, O, hq, wq) on the sampling grid (stride, oy, ox) of the padded input
-    Py_ssize_t N, C, H, W, O, kh, kw, hq, wq, pad, stride, oy, ox
+    # A call's geometry: x (N, C, H, W), w (O, C, kh, kw), zero padding ph rows on the top and
+    # bottom and pw columns on the left and right, and the output (or dy) (N, O, hq, wq) on the
+    # sampling grid (stride, oy, ox) of the padded input
+    Py_ssize_t N, C, H, W, O, kh, kw, hq, wq, ph, pw, stride, oy, ox

@@ -31,7 +31,7 @@ def conv_backward(
     dw: NDArray[_F],
     db: NDArray[_F],
     need_dx: bool,
-    pad: int,
+    pad: int | tuple[int, int],
     stride: int,
     oy: int,
     ox: int,
@@ -45,7 +45,7 @@ def conv_backward(
 
 class _Plan:
     @property
-    def padding(self) -> int: ...
+    def padding(self) -> tuple[int, int]: ...
     @property
     def mode(self) -> int | None: ...
     @property
@@ -64,7 +64,7 @@ class ForwardPlan(_Plan):
         w_shape: tuple[int, int, int, int],
         y_shape: tuple[int, int, int, int],
         dtype_char: str,
-        padding: int,
+        padding: int | tuple[int, int],
         mode: int | None,
         stride: int,
         oy: int,
@@ -89,7 +89,7 @@ class BackwardPlan(_Plan):
         w_shape: tuple[int, int, int, int],
         dy_shape: tuple[int, int, int, int],
         dtype_char: str,
-        padding: int,
+        padding: int | tuple[int, int],
         mode: int | None,
         stride: int,
         oy: int,

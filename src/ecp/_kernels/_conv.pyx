@@ -74,11 +74,12 @@ def _use_vector_helpers(bint flag):
 
 
 cdef _Geom _geom(const Py_ssize_t *xs, const Py_ssize_t *ws, Py_ssize_t hq, Py_ssize_t wq,
-                 Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox) noexcept:
+                 Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t stride, Py_ssize_t oy,
+                 Py_ssize_t ox) noexcept:
     cdef _Geom g
     g.N, g.C, g.H, g.W = xs[0], xs[1], xs[2], xs[3]
     g.O, g.kh, g.kw = ws[0], ws[2], ws[3]
-    g.hq, g.wq, g.pad, g.stride, g.oy, g.ox = hq, wq, pad, stride, oy, ox
+    g.hq, g.wq, g.ph, g.pw, g.stride, g.oy, g.ox = hq, wq, ph, pw, stride, oy, ox
     return g
 
 

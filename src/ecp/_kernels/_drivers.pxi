@@ -24,7 +24,7 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     them. Every output is written by its item alone, so the results do not depend on the
     thread count."""
     cdef Py_ssize_t N = g.N, K = g.C * g.kh * g.kw, O = g.O, hq = g.hq, wq = g.wq
-    cdef Py_ssize_t pad = g.pad, stride = g.stride, oy = g.oy, ox = g.ox
+    cdef Py_ssize_t ph = g.ph, pw = g.pw, stride = g.stride, oy = g.oy, ox = g.ox
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     cdef int prev
     if N == 0 or hq * wq == 0:
@@ -97,23 +97,23 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
                         if floating is float:
                             ecp_direct_item_f(x, C, H, W, wpt, O, kh, kw,
                                               bias, y, hq, wq, n0, nb, r0,
-                                              min(rows, hq - r0), pad, stride, oy, ox,
+                                              min(rows, hq - r0), ph, pw, stride, oy, ox,
                                               panel, tile)
                         else:
                             ecp_direct_item_d(x, C, H, W, wpt, O, kh, kw,
                                               bias, y, hq, wq, n0, nb, r0,
-                                              min(rows, hq - r0), pad, stride, oy, ox,
+                                              min(rows, hq - r0), ph, pw, stride, oy, ox,
                                               panel, tile)
                     else:
                         if floating is float:
                             ecp_direct_rows_item_f(x, C, H, W, wpt, O, kh, kw,
                                                    bias, y, hq, wq, n0, nb, r0,
-                                                   min(rows, hq - r0), pad, stride, oy, ox,
+                                                   min(rows, hq - r0), ph, pw, stride, oy, ox,
                                                    panel, tile, koffp)
                         else:
                             ecp_direct_rows_item_d(x, C, H, W, wpt, O, kh, kw,
                                                    bias, y, hq, wq, n0, nb, r0,
-                                                   min(rows, hq - r0), pad, stride, oy, ox,
+                                                   min(rows, hq - r0), ph, pw, stride, oy, ox,
                                                    panel, tile, koffp)
         return 0
     o_cols = _carve(&tused, K * group * rows * wq * sz)
@@ -140,7 +140,8 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                        Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads, bint direct,
                        bint need_dw, bint in_place) except -1:
     cdef Py_ssize_t N = g.N, O = g.O, C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
-    cdef Py_ssize_t hq = g.hq, wq = g.wq, pad = g.pad, stride = g.stride, oy = g.oy, ox = g.ox
+    cdef Py_ssize_t hq = g.hq, wq = g.wq, ph = g.ph, pw = g.pw
+    cdef Py_ssize_t stride = g.stride, oy = g.oy, ox = g.ox
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
     cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld, group
@@ -180,9 +181,9 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef int *koffp = NULL
     cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
     # dW straight from x (ecp_tile_xt) when no window reaches into the padding
-    cdef bint inside = (in_place and need_dw and oy >= pad and ox >= pad
-                        and oy + stride * (hq - 1) - pad + kh <= H
-                        and ox + stride * (wq - 1) - pad + kw <= W and C * H * W <= INT_MAX)
+    cdef bint inside = (in_place and need_dw and oy >= ph and ox >= pw
+                        and oy + stride * (hq - 1) - ph + kh <= H
+                        and ox + stride * (wq - 1) - pw + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
         # dW slots, overwritten by their first item (no zeroing): k-major (nkb*8 rows of ob_ld filters) when
@@ -231,13 +232,13 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                         if floating is float:
                             ecp_direct_backward_item_f(
                                 x, C, H, W, dy, O, hq, wq, wtt,
-                                kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
+                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxp,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
                         else:
                             ecp_direct_backward_item_d(
                                 x, C, H, W, dy, O, hq, wq, wtt,
-                                kh, kw, n0, nb, pad, stride, oy, ox, dwsp, dxp,
+                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxp,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
                     if need_dw:
@@ -298,11 +299,13 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
 def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                   const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                   floating[:, :, :, ::1] dw, floating[::1] db,
-                  bint need_dx, Py_ssize_t pad, Py_ssize_t stride, Py_ssize_t oy,
+                  bint need_dx, pad, Py_ssize_t stride, Py_ssize_t oy,
                   Py_ssize_t ox, Py_ssize_t n_sitems, Py_ssize_t n_slots, int n_threads,
                   bint direct=False, bint need_dw=True, bint in_place=True):
     """Gradients of the convolution (_run_forward): dx (when need_dx; every element written), dw, db (overwritten
     when need_dw; need_dw=False, direct only, computes dx alone and leaves dw and db untouched).
+    ``pad``: the zero padding, an int (every side) or a pair (rows on the top and bottom, columns
+    on the left and right).
     ``in_place`` (direct only): when every window lies inside the plane, read the windows for dW
     from x in place rather than packing them (the same bits; False packs, for tests).
 
@@ -316,7 +319,9 @@ def conv_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] 
     (packed panels of pixels, dx accumulated straight from each panel) instead of im2col + BLAS
     + col2im.
     """
-    cdef _Geom g = _geom(&x.shape[0], &w.shape[0], dy.shape[2], dy.shape[3], pad, stride, oy, ox)
+    cdef Py_ssize_t ph, pw
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    cdef _Geom g = _geom(&x.shape[0], &w.shape[0], dy.shape[2], dy.shape[3], ph, pw, stride, oy, ox)
     cdef bint full = g.N > 0 and g.hq * g.wq > 0
     _run_backward(&dy[0, 0, 0, 0] if full else NULL, &x[0, 0, 0, 0] if full else NULL,
                   &w[0, 0, 0, 0], &dx[0, 0, 0, 0] if need_dx and g.N > 0 else NULL,

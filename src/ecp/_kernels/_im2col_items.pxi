@@ -4,32 +4,34 @@
 # per product, in the calling thread's scratch (cols, ybuf / dybuf, dcols).
 
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                floating *dst0, Py_ssize_t ld) noexcept nogil:
     """Unroll one (H, W) input plane into kh*kw rows of cols (row stride ld), hq*wq columns."""
     if s == 2 and _avx512:
         if floating is float:
-            ecp_im2col_plane_s2_f(xp, H, W, kh, kw, pad, oy, ox, hq, wq, dst0, ld)
+            ecp_im2col_plane_s2_f(xp, H, W, kh, kw, ph, pw, oy, ox, hq, wq, dst0, ld)
         else:
-            ecp_im2col_plane_s2_d(xp, H, W, kh, kw, pad, oy, ox, hq, wq, dst0, ld)
+            ecp_im2col_plane_s2_d(xp, H, W, kh, kw, ph, pw, oy, ox, hq, wq, dst0, ld)
         return
     if floating is float:
-        ecp_im2col_plane_f(xp, H, W, kh, kw, pad, s, oy, ox, hq, wq, dst0, ld)
+        ecp_im2col_plane_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
     else:
-        ecp_im2col_plane_d(xp, H, W, kh, kw, pad, s, oy, ox, hq, wq, dst0, ld)
+        ecp_im2col_plane_d(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
 
 
 cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
                                Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pad, Py_ssize_t s,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                floating *dxp) noexcept nogil:
     """Zero one (H, W) gradient plane, then add back the kh*kw rows of dcols that read it."""
     if floating is float:
-        ecp_col2im_plane_f(src0, ld, H, W, kh, kw, pad, s, oy, ox, hq, wq, dxp)
+        ecp_col2im_plane_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
     else:
-        ecp_col2im_plane_d(src0, ld, H, W, kh, kw, pad, s, oy, ox, hq, wq, dxp)
+        ecp_col2im_plane_d(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
 
 
 cdef void _forward_item(const floating *x, const floating *w, const floating *bias, floating *y,
@@ -45,7 +47,7 @@ cdef void _forward_item(const floating *x, const floating *w, const floating *bi
     cdef floating bval
     for b in range(nb):
         for c in range(C):
-            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.pad, g.stride,
+            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.ph, g.pw, g.stride,
                           g.oy + g.stride * r0, g.ox, nr, wq, cols + c * kh * kw * ld + b * P, ld)
     cdef floating *yo
     if nb == 1 and nr == g.hq:
@@ -81,7 +83,7 @@ cdef void _backward_item(const floating *dy, const floating *x, const floating *
     cdef const floating *dyp = dy + n0 * O * P   # one sample's dY is already O x P
     for b in range(nb):
         for c in range(C):
-            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.pad, g.stride, g.oy,
+            _im2col_plane(x + ((n0 + b) * C + c) * H * W, H, W, kh, kw, g.ph, g.pw, g.stride, g.oy,
                           g.ox, hq, wq, cols + c * kh * kw * ld + b * P, ld)
         if nb > 1:
             for o in range(O):
@@ -95,5 +97,5 @@ cdef void _backward_item(const floating *dy, const floating *x, const floating *
              w, <int> K, dyp, <int> ld, <floating> 0.0, dcols, <int> ld)
         for b in range(nb):
             for c in range(C):
-                _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, g.pad,
+                _col2im_plane(dcols + c * kh * kw * ld + b * P, ld, H, W, kh, kw, g.ph, g.pw,
                               g.stride, g.oy, g.ox, hq, wq, dx + ((n0 + b) * C + c) * H * W)

@@ -57,7 +57,8 @@ cdef class _Plan:
     steady state of a training loop costs a few attribute reads instead of the Python checks,
     the cache lookup and buffer acquisitions.
     ``kernel`` is a ForwardKernel code for a ForwardPlan, a BackwardKernel code for a
-    BackwardPlan (both 0 .. 2)."""
+    BackwardPlan (both 0 .. 2). ``padding`` is the pair (rows on the top and bottom, columns on the
+    left and right); the constructor also takes one int for both."""
     cdef _Geom g
     cdef int type_num
     cdef Py_ssize_t x_dims[4]
@@ -80,15 +81,19 @@ cdef class _Plan:
         self.type_num = cnp.NPY_FLOAT if dtype_char == "f" else cnp.NPY_DOUBLE
         for i in range(4):
             self.x_dims[i], self.w_dims[i], self.y_dims[i] = x_shape[i], w_shape[i], y_shape[i]
-        self.g = _geom(self.x_dims, self.w_dims, y_shape[2], y_shape[3], padding, stride, oy, ox)
+        if type(padding) is tuple and len(padding) == 2:
+            ph, pw = padding
+        else:
+            ph = pw = padding
+        self.g = _geom(self.x_dims, self.w_dims, y_shape[2], y_shape[3], ph, pw, stride, oy, ox)
         # ecp.conv plans only checked geometries; a plan made by hand must still never let the
         # kernels read or write outside the arrays
         g = &self.g
-        if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or g.pad < 0
+        if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or min(g.ph, g.pw) < 0
                 or stride not in (1, 2) or not (0 <= oy < stride and 0 <= ox < stride)
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
-                or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.pad)
-                or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pad)
+                or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
+                or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
                 or not (0 <= kernel <= 2)   # a ForwardKernel or BackwardKernel
                 or g.C * g.kh * g.kw > INT_MAX or g.hq * g.wq > INT_MAX   # (the BLAS takes ints)
                 or not (mode is None and stride == 1 if type(mode) is not int
@@ -96,7 +101,7 @@ cdef class _Plan:
             raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
                              f"output {y_shape}, padding {padding}, mode {mode!r}, stride {stride}, "
                              f"offset ({oy}, {ox}), kernel {kernel}")
-        self.padding, self.mode, self.tunables = padding, mode, tunables
+        self.padding, self.mode, self.tunables = (g.ph, g.pw), mode, tunables
         self.kernel, self.items, self.threaded = kernel, items, threaded
 
     cdef bint _inputs_fit(self, x, w) noexcept:
@@ -104,9 +109,19 @@ cdef class _Plan:
                 and _is_array(w, self.type_num, 4, self.w_dims))
 
     cdef bint _same_call(self, padding, mode, tunables) except -1:
-        # ints compared as the checked path would take them (it refuses floats, say)
-        return (type(padding) is int and padding == self.padding
-                and (mode is None if self.mode is None else (type(mode) is int and mode == self.mode))
+        # ints compared as the checked path would take them (it refuses floats, say); padding an
+        # int (both sides) or a tuple of two ints (a list or numpy ints take the checked path)
+        cdef object p0, p1
+        if type(padding) is int:
+            if not (padding == self.g.ph and padding == self.g.pw):
+                return False
+        elif type(padding) is tuple and len(<tuple> padding) == 2:
+            p0, p1 = padding
+            if not (type(p0) is int and type(p1) is int and p0 == self.g.ph and p1 == self.g.pw):
+                return False
+        else:
+            return False
+        return ((mode is None if self.mode is None else (type(mode) is int and mode == self.mode))
                 and tunables == self.tunables)
 
     cdef int _threads(self, int n_threads) noexcept:

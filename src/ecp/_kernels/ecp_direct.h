@@ -16,7 +16,7 @@
  *                          (ecp_tile_xt: 8 window elements x 32 filters); dx from tiles of W^T dY,
  *                          8 window elements x 32 pixels, added into dx a vector at a time.
  * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
- * (oy + s*(r0 + r) + i - pad, ox + s*q + j - pad), zeros outside the plane; s is 1 or 2.
+ * (oy + s*(r0 + r) + i - ph, ox + s*q + j - pw), zeros outside the plane; s is 1 or 2.
  * ecp's kernel choice picks one of these or im2col + BLAS per layer shape; the benchmarks behind
  * its thresholds are in bench/ and docs/performance.md.
  *
@@ -477,7 +477,8 @@ ECP_DEFINE_PACK_RUN(double, d, 8, __mmask8, __m512d, _mm512_maskz_loadu_pd, _mm5
 #define ECP_DEFINE_IM2COL_S2(T, SUF, VL, MASK, VT, LOADZ, STOREM, PERM2, ZERO, EVEN)           \
 __attribute__((target("avx512f,avx512vl"))) static void                                        \
 ecp_im2col_plane_s2_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,          \
-                          ptrdiff_t kw, ptrdiff_t pad, ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq,  \
+                          ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t oy,              \
+                          ptrdiff_t ox, ptrdiff_t hq,                                          \
                           ptrdiff_t wq, T *restrict dst0, ptrdiff_t ld)                        \
 {                                                                                              \
     const __m512i even = EVEN;                                                                 \
@@ -485,14 +486,14 @@ ecp_im2col_plane_s2_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W, ptrdif
     for (ptrdiff_t j = 0; j < kw; j++)                                                         \
         for (ptrdiff_t q0 = 0; q0 < wq; q0 += VL) {                                            \
             const ptrdiff_t n = wq - q0 < VL ? wq - q0 : VL;                                   \
-            const ptrdiff_t a = ox + j - pad + 2 * q0;     /* input column of lane 0 */        \
+            const ptrdiff_t a = ox + j - pw + 2 * q0;     /* input column of lane 0 */         \
             const MASK st = (MASK)ecp_lanes(0, n, VL);                                         \
             const MASK lo = (MASK)(ecp_lanes(-a, W - a, VL) & ecp_lanes(0, 2 * n - 1, VL));    \
             const MASK hi = (MASK)(ecp_lanes(-a - VL, W - a - VL, VL) & ecp_lanes(0, 2 * n - 1 - VL, VL)); \
             for (ptrdiff_t i = 0; i < kh; i++) {                                               \
                 T *restrict d = dst0 + (i * kw + j) * ld + q0;                                 \
                 for (ptrdiff_t r = 0; r < hq; r++) {                                           \
-                    const ptrdiff_t row = oy + 2 * r + i - pad;                                \
+                    const ptrdiff_t row = oy + 2 * r + i - ph;                                 \
                     VT v = zero;                                                               \
                     if (row >= 0 && row < H) {                                                 \
                         const T *xr = xp + row * W + a;                                        \
@@ -734,7 +735,8 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                                   const T *restrict wp, ptrdiff_t O, ptrdiff_t kh,             \
                                   ptrdiff_t kw, const T *restrict bias, T *restrict y,         \
                                   ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,      \
-                                  ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t pad, ptrdiff_t s,      \
+                                  ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t ph, ptrdiff_t pw,      \
+                                  ptrdiff_t s,                                                 \
                                   ptrdiff_t oy, ptrdiff_t ox, T *restrict panel,               \
                                   T *restrict tile)                                            \
 {                                                                                              \
@@ -748,7 +750,7 @@ static void ecp_direct_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
         for (ptrdiff_t t = 0; t < jn;) {                                                       \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                         \
-            const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;       \
+            const ptrdiff_t rbase = oy + s * (r0 + rr) - ph, cbase = ox + s * qq - pw;         \
             for (ptrdiff_t u = 0; u < len; u++) yoff[t + u] = (n0 + b) * O * plane + r0 * wq + p + u; \
             if (kw <= 16) {                                                                    \
                 ecp_pack_run_##SUF(panel + t, NR, x + (n0 + b) * C * H * W, C, H, W, kh, kw,    \
@@ -825,7 +827,8 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                                        ptrdiff_t W, const T *restrict wv, ptrdiff_t O,          \
                                        ptrdiff_t kh, ptrdiff_t kw, const T *restrict bias,      \
                                        T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, \
-                                       ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t pad, \
+                                       ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr,               \
+                                       ptrdiff_t ph, ptrdiff_t pw,                             \
                                        ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,                 \
                                        T *restrict rpanel, T *restrict tile,                    \
                                        const int *restrict koff)                                \
@@ -847,7 +850,7 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
             for (ptrdiff_t t = gi * ECP_MR; t < (gi + 1) * ECP_MR; t++) {                      \
                 if (t >= jn) { px[gi][t - gi * ECP_MR] = px[gi][0]; continue; }  /* unused */  \
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
-                const ptrdiff_t rbase = oy + s * (r0 + rr) - pad, cbase = ox + s * qq - pad;   \
+                const ptrdiff_t rbase = oy + s * (r0 + rr) - ph, cbase = ox + s * qq - pw;     \
                 yoff[t] = (n0 + b) * O * plane + r0 * wq + p;                                  \
                 if (rbase < 0 || rbase + kh > H || cbase < 0 || cbase + kw > W) {              \
                     inplace[gi] = 0;   /* (no corner pointer outside the array: x stands in) */ \
@@ -864,7 +867,7 @@ static void ecp_direct_rows_item_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff
                 }                                                                              \
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
                 ecp_pack_window_##SUF(rpanel + t * K, x + (n0 + b) * C * H * W, C, H, W, kh, kw, \
-                                      oy + s * (r0 + rr) - pad, ox + s * qq - pad);            \
+                                      oy + s * (r0 + rr) - ph, ox + s * qq - pw);              \
             }                                                                                  \
         }                                                                                      \
         /* a block of KC rows of Wv (24 KB, kept in L1) against every group of 8 pixels,      \
@@ -918,7 +921,8 @@ __attribute__((target("avx512f,avx512vl,fma")))                                 
 static void ecp_direct_backward_item_##SUF(                                                    \
     const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,          \
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw, \
-    ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,        \
+    ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,         \
+    ptrdiff_t ox,                                                                              \
     T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,                 \
     T *restrict xpanel, const int *restrict koff, int fresh)                                   \
 {                                                                                              \
@@ -954,7 +958,7 @@ static void ecp_direct_backward_item_##SUF(                                     
              * against dY as rows of filters (rpanel[t][o], zeros past O) */                   \
             for (ptrdiff_t t = 0; t < jn; t++) {                                               \
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
-                pix[t] = x + (n0 + b) * C * HW + (oy + s * rr - pad) * W + ox + s * qq - pad;  \
+                pix[t] = x + (n0 + b) * C * HW + (oy + s * rr - ph) * W + ox + s * qq - pw;    \
                 const T *dys = dy + (n0 + b) * O * P + p;                                      \
                 for (ptrdiff_t o = 0; o < O; o++) rpanel[t * Ob + o] = dys[o * P];             \
                 for (ptrdiff_t o = O; o < Ob; o++) rpanel[t * Ob + o] = (T)0;                  \
@@ -968,7 +972,7 @@ static void ecp_direct_backward_item_##SUF(                                     
         for (ptrdiff_t t = 0; dwacc && !koff && t < jn; t++) {                                 \
             const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;         \
             const T *xs = x + (n0 + b) * C * HW;                                               \
-            const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;              \
+            const ptrdiff_t rbase = oy + s * rr - ph, cbase = ox + s * qq - pw;                \
             T *restrict rt = rpanel + t * Kp;                                                  \
             ecp_pack_window_##SUF(rt, xs, C, H, W, kh, kw, rbase, cbase);                      \
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));                       \
@@ -994,7 +998,7 @@ static void ecp_direct_backward_item_##SUF(                                     
             if (planes) {   /* the block's planes of the panel's samples, written whole */     \
                 for (ptrdiff_t t = 0; t < jn; t += P)                                          \
                     ecp_scatter_planes_s2_##SUF(dx + (n0 + (j0 + t) / P) * C * HW, xpanel + t,   \
-                                                NR, cb, ce, H, W, kh, kw, oy - pad, ox - pad,  \
+                                                NR, cb, ce, H, W, kh, kw, oy - ph, ox - pw,    \
                                                 hq, wq);                                       \
                 continue;                                                                      \
             }                                                                                  \
@@ -1003,7 +1007,7 @@ static void ecp_direct_backward_item_##SUF(                                     
                 const ptrdiff_t g = j0 + t, b = g / P, p = g % P, rr = p / wq, qq = p % wq;     \
                 const ptrdiff_t len = wq - qq < jn - t ? wq - qq : jn - t;                     \
                 T *dxs = dx + (n0 + b) * C * HW;                                               \
-                const ptrdiff_t rbase = oy + s * rr - pad, cbase = ox + s * qq - pad;          \
+                const ptrdiff_t rbase = oy + s * rr - ph, cbase = ox + s * qq - pw;            \
                 if (s == 2 && 2 * len + kw <= VL + 1) {                                        \
                     ecp_scatter_run_s2_##SUF(dxs, xpanel + t, NR, cb, ce, H, W, kh, kw, rbase,  \
                                              cbase, len);                                      \
@@ -1033,9 +1037,11 @@ ECP_DEFINE_DIRECT_BWD(double, d, 8)
 
 #define ECP_DEFINE_IM2COL_S2_STUB(T, SUF)                                                      \
 static void ecp_im2col_plane_s2_##SUF(const T *xp, ptrdiff_t H, ptrdiff_t W, ptrdiff_t kh,       \
-                                      ptrdiff_t kw, ptrdiff_t pad, ptrdiff_t oy, ptrdiff_t ox,   \
+                                      ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t oy,  \
+                                      ptrdiff_t ox,                                            \
                                       ptrdiff_t hq, ptrdiff_t wq, T *dst0, ptrdiff_t ld)         \
-{ (void)xp; (void)H; (void)W; (void)kh; (void)kw; (void)pad; (void)oy; (void)ox; (void)hq;     \
+                                                                                               \
+  { (void)xp; (void)H; (void)W; (void)kh; (void)kw; (void)ph; (void)pw; (void)oy; (void)ox; (void)hq;\
   (void)wq; (void)dst0; (void)ld; }
 ECP_DEFINE_IM2COL_S2_STUB(float, f)
 ECP_DEFINE_IM2COL_S2_STUB(double, d)
@@ -1055,10 +1061,12 @@ static void ecp_direct_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_
                                   const T *wp, ptrdiff_t O, ptrdiff_t kh, ptrdiff_t kw,        \
                                   const T *bias, T *y, ptrdiff_t hq, ptrdiff_t wq,             \
                                   ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr,      \
-                                  ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,      \
+                                  ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,       \
+                                  ptrdiff_t ox,                                                \
                                   T *panel, T *tile)                                           \
 { (void)x; (void)C; (void)H; (void)W; (void)wp; (void)O; (void)kh; (void)kw; (void)bias;       \
-  (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)pad; (void)s;     \
+                                                                                               \
+  (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)ph; (void)pw; (void)s;\
   (void)oy; (void)ox; (void)panel; (void)tile; }
 ECP_DEFINE_DIRECT_STUB(float, f)
 ECP_DEFINE_DIRECT_STUB(double, d)
@@ -1068,10 +1076,12 @@ static void ecp_direct_rows_item_##SUF(const T *x, ptrdiff_t C, ptrdiff_t H, ptr
                                        const T *wv, ptrdiff_t O, ptrdiff_t kh, ptrdiff_t kw,   \
                                        const T *bias, T *y, ptrdiff_t hq, ptrdiff_t wq,        \
                                        ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, \
-                                       ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, \
+                                       ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,  \
+                                       ptrdiff_t ox,                                           \
                                        T *rpanel, T *tile, const int *koff)                    \
 { (void)x; (void)C; (void)H; (void)W; (void)wv; (void)O; (void)kh; (void)kw; (void)bias;       \
-  (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)pad; (void)s;     \
+                                                                                               \
+  (void)y; (void)hq; (void)wq; (void)n0; (void)nb; (void)r0; (void)nr; (void)ph; (void)pw; (void)s;\
   (void)oy; (void)ox; (void)rpanel; (void)tile; (void)koff; }
 ECP_DEFINE_DIRECT_ROWS_STUB(float, f)
 ECP_DEFINE_DIRECT_ROWS_STUB(double, d)
@@ -1080,10 +1090,12 @@ ECP_DEFINE_DIRECT_ROWS_STUB(double, d)
 static void ecp_direct_backward_item_##SUF(                                                    \
     const T *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *dy, ptrdiff_t O, ptrdiff_t hq, \
     ptrdiff_t wq, const T *wt, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n0, ptrdiff_t nb,          \
-    ptrdiff_t pad, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx, T *rpanel,         \
+    ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, T *dwacc, T *dx,      \
+    T *rpanel,                                                                                 \
     T *dpanel, T *xpanel, const int *koff, int fresh)                                          \
 { (void)x; (void)C; (void)H; (void)W; (void)dy; (void)O; (void)hq; (void)wq; (void)wt;         \
-  (void)kh; (void)kw; (void)n0; (void)nb; (void)pad; (void)s; (void)oy; (void)ox; (void)dwacc; \
+                                                                                               \
+  (void)kh; (void)kw; (void)n0; (void)nb; (void)ph; (void)pw; (void)s; (void)oy; (void)ox; (void)dwacc;\
   (void)dx; (void)rpanel; (void)dpanel; (void)xpanel; (void)koff; (void)fresh; }
 ECP_DEFINE_DIRECT_BWD_STUB(float, f)
 ECP_DEFINE_DIRECT_BWD_STUB(double, d)

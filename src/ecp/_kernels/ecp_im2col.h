@@ -3,7 +3,7 @@
  * where loop set-up, alias checks and divisions, not bandwidth, set the cost.
  *
  * The stride s is 1 (full convolution) or 2 (Easy Convolution).
- * Sampling grid: output (r, q) reads input (oy + s*r + i - pad, ox + s*q + j - pad) for kernel
+ * Sampling grid: output (r, q) reads input (oy + s*r + i - ph, ox + s*q + j - pw) for kernel
  * tap (i, j); reads outside the plane are zeros (the padding).
  *
  * ecp_im2col_plane_{f,d}: rows (i*kw + j) of dst0 (row stride ld) get the hq*wq samples of tap
@@ -38,19 +38,20 @@ static inline ptrdiff_t ecp_q_hi(ptrdiff_t base, ptrdiff_t s, ptrdiff_t size, pt
 
 #define ECP_DEFINE_IM2COL(T, SUF)                                                              \
 static void ecp_im2col_plane_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W,             \
-                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t pad, ptrdiff_t s,      \
+                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw,     \
+                                   ptrdiff_t s,                                                \
                                    ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq, ptrdiff_t wq,      \
                                    T *restrict dst0, ptrdiff_t ld)                             \
 {                                                                                              \
     for (ptrdiff_t i = 0; i < kh; i++) {                                                       \
         for (ptrdiff_t j = 0; j < kw; j++) {                                                   \
-            const ptrdiff_t basec = ox + j - pad;                                              \
+            const ptrdiff_t basec = ox + j - pw;                                               \
             ptrdiff_t qlo = ecp_q_lo(basec, s), qhi = ecp_q_hi(basec, s, W, wq);               \
             if (qhi < qlo) qhi = qlo;                                                          \
             T *restrict drow = dst0 + (i * kw + j) * ld;                                       \
             for (ptrdiff_t r = 0; r < hq; r++) {                                               \
                 T *restrict d = drow + r * wq;                                                 \
-                const ptrdiff_t row = oy + s * r + i - pad;                                    \
+                const ptrdiff_t row = oy + s * r + i - ph;                                     \
                 if (row < 0 || row >= H || qhi == qlo) {                                       \
                     for (ptrdiff_t q = 0; q < wq; q++) d[q] = 0;                               \
                     continue;                                                                  \
@@ -71,19 +72,20 @@ static void ecp_im2col_plane_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t 
 }                                                                                              \
                                                                                                \
 static void ecp_col2im_plane_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff_t H,          \
-                                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t pad,      \
+                                   ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph,      \
+                                   ptrdiff_t pw,                                               \
                                    ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq,       \
                                    ptrdiff_t wq, T *restrict dxp)                              \
 {                                                                                              \
     memset(dxp, 0, (size_t)(H * W) * sizeof(T));                                               \
     for (ptrdiff_t i = 0; i < kh; i++) {                                                       \
         for (ptrdiff_t j = 0; j < kw; j++) {                                                   \
-            const ptrdiff_t basec = ox + j - pad;                                              \
+            const ptrdiff_t basec = ox + j - pw;                                               \
             const ptrdiff_t qlo = ecp_q_lo(basec, s), qhi = ecp_q_hi(basec, s, W, wq);         \
             if (qhi <= qlo) continue;                                                          \
             const T *restrict srow = src0 + (i * kw + j) * ld;                                 \
             for (ptrdiff_t r = 0; r < hq; r++) {                                               \
-                const ptrdiff_t row = oy + s * r + i - pad;                                    \
+                const ptrdiff_t row = oy + s * r + i - ph;                                     \
                 if (row < 0 || row >= H) continue;                                             \
                 const T *restrict d = srow + r * wq;                                           \
                 T *restrict xr = dxp + row * W;                                        \

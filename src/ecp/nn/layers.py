@@ -31,7 +31,7 @@ from numpy.typing import DTypeLike
 from .. import _plans
 from .. import activation as _activation
 from .. import pool as _pool
-from .._validation import check_int, kernel_ready
+from .._validation import check_int, kernel_ready, padding_as_given
 
 # as_generator and resolve_mode stay importable from here, where ecp 0.1 defined them.
 from .init import as_generator, he_normal, lecun_normal, resolve_mode
@@ -218,12 +218,12 @@ class _ConvBase(Layer):
     """Shared parts of Conv2d and EasyConvPool2d: weights (O, C, k, k), bias (O,), kernel timing,
     and the call plans of the last forward and backward (reused while the shapes fit)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int | tuple[int, int],
                  rng: np.random.Generator | int, dtype: DTypeLike, input_grad: bool) -> None:
         in_channels = check_int(in_channels, "in_channels", 1)
         out_channels = check_int(out_channels, "out_channels", 1)
         kernel_size = check_int(kernel_size, "kernel_size", 1)
-        self.padding = check_int(padding, "padding", 0)
+        self.padding = padding_as_given(padding)   # an int, or a tuple (ph, pw)
         self.dtype = _check_dtype(dtype)
         self.input_grad = bool(input_grad)
         self.training = True
@@ -313,7 +313,7 @@ class _ConvBase(Layer):
 class Conv2d(_ConvBase):
     """Full 2-D convolution (cross-correlation), stride 1, zero padding.
 
-    Shapes: x (N, C, H, W) -> y (N, O, H + 2p - k + 1, W + 2p - k + 1).
+    Shapes: x (N, C, H, W) -> y (N, O, H + 2ph - k + 1, W + 2pw - k + 1), with (ph, pw) the padding.
 
     Parameters
     ----------
@@ -323,8 +323,9 @@ class Conv2d(_ConvBase):
         O, at least 1.
     kernel_size : int
         Window size k, at least 1: weights ``w`` (O, C, k, k), He-normal from ``rng``; bias ``b`` (O,) zeros.
-    padding : int, default 0
-        Zeros added on every side of each input plane.
+    padding : int or (int, int), default 0
+        Zeros added on every side of each input plane, or a pair (ph, pw): ph rows on the top and
+        bottom, pw columns on the left and right (attribute ``padding``: an int, or a tuple).
     rng : numpy.random.Generator or int
         Source of the weights (a Generator is advanced; an int seeds a new one).
     dtype : float32 (default) or float64
@@ -339,7 +340,8 @@ class Conv2d(_ConvBase):
         For a bad size, padding, generator or dtype, naming the argument.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 padding: int | tuple[int, int] = 0,
                  rng: np.random.Generator | int, dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
 
@@ -367,8 +369,9 @@ class EasyConvPool2d(_ConvBase):
         Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
         3 bottom-right). ``"random"`` draws K once, from ``rng`` after the weights; the same K
         then serves training and evaluation (attribute ``mode``).
-    padding : int, default 0
-        Zeros added on every side of each input plane.
+    padding : int or (int, int), default 0
+        Zeros added on every side of each input plane, or a pair (ph, pw): ph rows on the top and
+        bottom, pw columns on the left and right (attribute ``padding``: an int, or a tuple).
     rng : numpy.random.Generator or int
         Source of the weights, then of K when ``mode="random"``.
     dtype : float32 (default) or float64
@@ -383,7 +386,8 @@ class EasyConvPool2d(_ConvBase):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, mode: int | str,
-                 padding: int = 0, rng: np.random.Generator | int, dtype: DTypeLike = np.float32,
+                 padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
+                 dtype: DTypeLike = np.float32,
                  input_grad: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
         self.mode = resolve_mode(mode, rng)
