@@ -17,7 +17,7 @@ from .. import pool as _pool
 
 # The one switch the lead flips when ecp's kernels take a (ph, pw) padding pair: until then a
 # pair with ph != pw runs the PyTorch formulation (ecp.torch.functional routes it there).
-KERNELS_TAKE_PADDING_PAIRS = False
+KERNELS_TAKE_PADDING_PAIRS = True
 
 
 def _np(t):
