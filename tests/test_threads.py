@@ -12,6 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import ecp
+import ecp._blas_instance
 import ecp._dispatch
 import ecp._threads
 import ecp.conv
@@ -126,9 +127,9 @@ def test_pool_kernels_bitwise_identical_on_1_and_2_threads(shape, dtype):
         _assert_same_on_1_and_2_threads(lambda: ecp.random_pool2d_backward(dy, mode, shape))
 
 
-def test_kernels_leave_the_blas_thread_count_alone():
-    """The conv kernels switch their BLAS to one thread inside their own parallel loops; they must
-    put back what they found (else NumPy's matrix products would silently stay single-threaded)."""
+def test_kernels_and_num_threads_leave_the_blas_thread_count_alone():
+    """Neither the conv kernels nor ``ecp.num_threads`` change any BLAS's thread count (else NumPy's
+    matrix products would silently run on another count); ``set_num_threads`` alone does."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, 4, 20, 20))
     w = rng.standard_normal((8, 4, 3, 3))
@@ -137,13 +138,51 @@ def test_kernels_leave_the_blas_thread_count_alone():
         before = _blas_threads()
         assert all(n == 2 for _, n in before)
         for n in (None, 1, 2):
-            with ecp.num_threads(n) if n else threadpool_limits(limits=None):
-                inside = _blas_threads()
+            with ecp.num_threads(n):
+                assert _blas_threads() == before
                 y = ecp.conv2d(x, w, padding=1)
                 ecp.conv2d_backward(y, x, w, padding=1)
                 ecp.easy_conv2d_backward(ecp.easy_conv2d(x, w, mode=1), x, w, mode=1)
-                assert _blas_threads() == inside
+                assert _blas_threads() == before
         assert _blas_threads() == before
+
+
+def test_blas_isolation_is_the_private_instance_where_it_can_be():
+    """On glibc with SciPy's OpenBLAS the kernels' GEMMs run on a private instance of it, which
+    threadpoolctl does not see (one libscipy_openblas, the shared one)."""
+    import platform
+    import sys
+
+    iso = ecp._threads.blas_isolation()
+    assert iso in ("private", "shared-locked", "shared")
+    if not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+            and ecp._blas_instance._kernel_blas() is not None):
+        pytest.skip(f"no dlmopen or no SciPy OpenBLAS here: isolation {iso!r}")
+    assert iso == "private"
+    kernel_blas = ecp._blas_instance._kernel_blas()["filepath"]
+    assert [path for path, _ in _blas_threads()].count(kernel_blas) == 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_private_blas_starts_no_threads_and_can_be_turned_off():
+    """Loading the private instance starts no thread (no OpenBLAS pool); ECP_PRIVATE_BLAS=0 falls back
+    to the shared, locked BLAS."""
+    import subprocess
+    import sys
+
+    code = ("import os; import numpy, scipy.linalg.cython_blas, threadpoolctl; "
+            "n = len(os.listdir('/proc/self/task')); import ecp._threads as t; "
+            "print(t.blas_isolation(), len(os.listdir('/proc/self/task')) - n)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(ecp.__file__)), os.environ.get("PYTHONPATH", "")]))
+    env.pop("ECP_PRIVATE_BLAS", None)
+    iso, new = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True, timeout=120).stdout.split()
+    assert int(new) == 0
+    env["ECP_PRIVATE_BLAS"] = "0"
+    iso_off, _ = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                check=True, timeout=120).stdout.split()
+    assert iso_off == ("shared-locked" if iso == "private" else iso)
 
 
 # ----------------------------------------------------------------------------- the thread-count API
@@ -172,6 +211,7 @@ def test_set_num_threads_and_context(restore_threads):
     assert all(n == 1 for _, n in _blas_threads())
     with ecp.num_threads(2):
         assert ecp.get_num_threads() == 2
+        assert all(n == 1 for _, n in _blas_threads())   # num_threads touches no BLAS
         with ecp.num_threads(1):
             assert ecp.get_num_threads() == 1
         assert ecp.get_num_threads() == 2
@@ -203,7 +243,7 @@ def test_openmp_is_really_there():
 def test_num_threads_is_local_to_each_python_thread(restore_threads):
     """Two Python threads, each inside its own ``ecp.num_threads(k)`` block at the same time, each
     read their own k (the blocks overlap in every order: entered A, B, left A, B), and threads
-    outside any block read the process-wide default; the BLAS count is restored at the end."""
+    outside any block read the process-wide default; no BLAS count changes."""
     import threading
 
     ecp.set_num_threads(3)
@@ -218,6 +258,7 @@ def test_num_threads_is_local_to_each_python_thread(restore_threads):
             if wait_for is not None:
                 wait_for.wait(timeout=10)
             seen[name] = [ecp.get_num_threads() for _ in range(1000)]
+            seen[name + " blas"] = _blas_threads()
         if name == "a":
             a_left.set()
         seen[name + " after"] = ecp.get_num_threads()
@@ -232,7 +273,7 @@ def test_num_threads_is_local_to_each_python_thread(restore_threads):
         t.join(timeout=20)
     assert set(seen["a"]) == {1} and set(seen["b"]) == {2}
     assert seen["main"] == seen["a after"] == seen["b after"] == 3 == ecp.get_num_threads()
-    assert _blas_threads() == before
+    assert seen["a blas"] == seen["b blas"] == _blas_threads() == before
 
 
 def test_set_num_threads_is_the_default_of_every_thread(restore_threads):

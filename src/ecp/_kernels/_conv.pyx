@@ -52,7 +52,7 @@ import numpy as np
 
 cnp.import_array()
 
-from ._blas cimport blas_set_num_threads, gemm
+from ._blas cimport blas_single_enter, blas_single_exit, gemm
 from ._c_kernels cimport *
 
 

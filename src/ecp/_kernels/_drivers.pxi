@@ -26,7 +26,6 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t N = g.N, K = g.C * g.kh * g.kw, O = g.O, hq = g.hq, wq = g.wq
     cdef Py_ssize_t ph = g.ph, pw = g.pw, stride = g.stride, oy = g.oy, ox = g.ox
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
-    cdef int prev
     if N == 0 or hq * wq == 0:
         return 0
     n_sitems = max(1, min(n_sitems, N))
@@ -120,7 +119,7 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     o_ybuf = _carve(&tused, O * group * rows * wq * sz)
     tbase = _thread_scratch(nt, tused)
     with nogil:
-        prev = blas_set_num_threads(1)
+        blas_single_enter()
         with parallel(num_threads=nt):
             t = threadid()
             cols = <floating *> (tbase[t] + o_cols)
@@ -131,7 +130,7 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
                 nb = (ib + 1) * N // n_sitems - n0
                 r0 = (it % n_rb) * rows
                 _forward_item(x, w, bias, y, g, n0, nb, r0, min(rows, hq - r0), cols, ybuf)
-        blas_set_num_threads(prev)
+        blas_single_exit()
     return 0
 
 
@@ -145,7 +144,6 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef Py_ssize_t K = C * kh * kw
     cdef Py_ssize_t P = hq * wq
     cdef Py_ssize_t n_items, it, t, n0, nb, nt, s, it0, it1, o, ld, group
-    cdef int prev
     cdef floating *dwp = dw
     cdef floating *dxp = dx if need_dx else NULL
     cdef floating *dwsp
@@ -273,7 +271,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         dbs = <double *> (base + o_dbs)
         with nogil:
             # One BLAS thread: a threaded BLAS would give other sums than a single one.
-            prev = blas_set_num_threads(1)
+            blas_single_enter()
             with parallel(num_threads=nt):
                 t = threadid()
                 cols = <floating *> (tbase[t] + o_cols)
@@ -292,7 +290,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                                it1 * N // n_items, O, P)
                 for o in prange(O, schedule='static'):   # opens with a barrier: see above
                     _reduce_filter(dwp, dws, o, K, ld, n_slots, slot_size, db, dbs, dbs_row)
-            blas_set_num_threads(prev)
+            blas_single_exit()
     return 0
 
 

@@ -28,7 +28,9 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``threadpoolctl``, ``openmp_enabled``, ``openmp`` (:func:`ecp.openmp_info`: how the OpenMP threads
 wait and who chose it), ``deterministic`` (whether the plan ignores the core count),
 ``conv_direct_kernels`` (True where the AVX-512 fused-packing
-kernels are available and enabled), ``ecp_num_threads``, ``torch_num_threads``,
+kernels are available and enabled), ``ecp_num_threads``, ``blas_isolation`` (``"private"``,
+``"shared-locked"`` or ``"shared"``: the BLAS the conv kernels' GEMMs run on, see ``ecp._blas_instance``),
+``torch_num_threads``,
 ``threadpool_info``, ``isa_flags`` (which of avx512f, avx2 the CPU has), ``loadavg`` and
 ``loadavg_end`` (1/5/15-minute load at the start and the end),
 ``env`` with ``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``, ``OMP_NUM_THREADS``,

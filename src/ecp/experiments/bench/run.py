@@ -13,7 +13,7 @@ import numpy as np
 
 from ... import __version__, _dispatch
 from ..._openmp_env import openmp_info
-from ..._threads import get_num_threads, num_threads
+from ..._threads import blas_isolation, get_num_threads, num_threads
 from ..._validation import check_int
 from ...conv import conv2d, conv2d_backward, easy_conv2d, easy_conv2d_backward
 from ...pool import max_pool2d, max_pool2d_backward
@@ -58,6 +58,7 @@ def _system_info(torch):
         "openmp": openmp_info(),
         "deterministic": _dispatch.deterministic(),
         "ecp_num_threads": get_num_threads(),
+        "blas_isolation": blas_isolation(),
         "torch_num_threads": torch.get_num_threads() if torch is not None else None,
         "threadpool_info": [{k: v for k, v in entry.items()} for entry in info],
         "env": {name: os.environ.get(name) for name in ENV_VARS},
@@ -73,7 +74,7 @@ def _measure_gemm(size, dtype, repeats, warmup, progress):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
-    got = _gemm_for_tests(a, b)
+    got = _gemm_for_tests(a, b, shared=True)   # SciPy's BLAS on the run's threads, as NumPy's
     ref = a @ b
     err = rel_err(got, ref)
     if err > RTOL[np.dtype(dtype).name]:
@@ -83,8 +84,8 @@ def _measure_gemm(size, dtype, repeats, warmup, progress):
     if progress is not None:
         progress(f"{label}: measuring the reference rate")
     runs = max(3, min(repeats, GEMM_MAX_REPEATS))
-    times = time_round_robin({"ecp_blas": lambda: _gemm_for_tests(a, b), "numpy": lambda: a @ b},
-                              runs, 1, progress, label)
+    times = time_round_robin({"ecp_blas": lambda: _gemm_for_tests(a, b, shared=True),
+                              "numpy": lambda: a @ b}, runs, 1, progress, label)
     flops = 2 * m * k * n
     out = {"m": m, "k": k, "n": n, "dtype": np.dtype(dtype).name, "flops": flops, "runs": runs}
     for name, secs in times.items():
@@ -319,7 +320,10 @@ def run_bench(shapes=None, dtype: str = "float32", threads: int | None = None, r
             "statistic": "median",
         },
     }
-    with num_threads(threads), torch_threads(torch, threads):
+    from threadpoolctl import threadpool_limits
+
+    # ecp.num_threads sets ecp's kernels only: the BLAS libraries get the run's count here
+    with num_threads(threads), threadpool_limits(threads, user_api="blas"), torch_threads(torch, threads):
         record["system"] = _system_info(torch)
         record["gemm"] = _measure_gemm(gemm, dtype, repeats, warmup, progress)
         rate = record["gemm"]["ecp_blas"]["gflops"]
