@@ -4,6 +4,8 @@ The functional API (NCHW, float32 / float64):
 
 - :func:`conv2d`, :func:`conv2d_backward` -- full convolution (cross-correlation, stride 1, padding)
 - :func:`easy_conv2d`, :func:`easy_conv2d_backward` -- only the outputs Random Pooling keeps
+- :func:`easy_avg_conv2d`, :func:`easy_avg_conv2d_backward` -- 2x2 average pooling of the
+  convolution, exact, as one stride-2 convolution with a widened kernel
 - :func:`neighbor_fill` -- copy each value back into its 2x2 window
 - :func:`random_pool2d`, :func:`max_pool2d`, :func:`avg_pool2d` and their ``*_backward``
 - :func:`relu`, :func:`relu_backward` -- the activation, threaded as the kernels around it
@@ -33,6 +35,8 @@ from .conv import (  # noqa: E402
     conv2d,
     conv2d_backward,
     conv2d_output_shape,
+    easy_avg_conv2d,
+    easy_avg_conv2d_backward,
     easy_conv2d,
     easy_conv2d_backward,
 )
@@ -55,6 +59,7 @@ _compat.install()
 
 __all__ = [
     "clear_scratch", "conv2d", "conv2d_backward", "conv2d_output_shape", "easy_conv2d", "easy_conv2d_backward",
+    "easy_avg_conv2d", "easy_avg_conv2d_backward",
     "neighbor_fill", "neighbor_fill_backward", "random_pool2d", "random_pool2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "relu", "relu_backward",
     "openmp_enabled", "openmp_info", "set_deterministic", "get_num_threads", "set_num_threads", "num_threads",

@@ -34,7 +34,7 @@ from ._validation import (
     kernel_ready,
 )
 
-__all__ = ["forward", "backward"]
+__all__ = ["forward", "backward", "avg_forward", "avg_backward"]
 
 
 def _arrays(x, w, b=None, dy=None, dy_dims=None):
@@ -83,6 +83,13 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, thresholds):
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
     full_hw = conv_output_shape(x_shape, w_shape, padding)[2:]
+    return _forward_plan(x_shape, w_shape, out_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
+
+
+def _forward_plan(x_shape, w_shape, out_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds):
+    """The ForwardPlan of a checked geometry whose output is ``out_shape`` (given, not derived
+    from ``w_shape``: easy average pooling's stride-2 grid has its own size) and whose work is
+    planned as that of a full output ``full_hw``."""
     kernel, items, rows = _dispatch.plan_forward(x_shape, w_shape, dtype, full_hw, out_shape[3], stride,
                                                  thresholds)
     return _conv.ForwardPlan(x_shape, w_shape, out_shape, dtype, padding, mode, stride, oy, ox, int(kernel),
@@ -96,6 +103,11 @@ def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, thresholds)
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
     full_hw = conv_output_shape(x_shape, w_shape, padding)[2:]
+    return _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
+
+
+def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds):
+    """The BackwardPlan of a checked geometry, as :func:`_forward_plan`."""
     kernel, items, dx_items, slots = _dispatch.plan_backward(x_shape, w_shape, dtype, full_hw, stride,
                                                              thresholds)
     return _conv.BackwardPlan(x_shape, w_shape, dy_shape, dtype, padding, mode, stride, oy, ox, int(kernel),
@@ -103,10 +115,71 @@ def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, thresholds)
                               thresholds)
 
 
+# Easy average pooling: avg_pool2x2(conv2d(x, w, b, padding)) is the stride-2 convolution (grid
+# offset (0, 0), the plans' mode 0) of x with the (kh+1, kw+1) kernel widen(w), the same bias and
+# padding, on an output of (Ho // 2, Wo // 2) pixels, (Ho, Wo) the full convolution's size with w.
+# That is one more row (column) than the easy size rule gives the widened kernel when Ho (Wo) is
+# even, so these plans are made with the output size given. Their cache keys hold w's shape, not
+# the widened one's, and their own cache: an avg plan never serves an easy_conv2d call.
+
+def widen(w):
+    """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the 2x2 box,
+    divided by 4: (O, C, kh + 1, kw + 1), w's dtype."""
+    o, c, kh, kw = w.shape
+    wide = np.zeros((o, c, kh + 1, kw + 1), dtype=w.dtype)
+    wide[:, :, :kh, :kw] = w
+    wide[:, :, 1:, :kw] += w
+    wide[:, :, :kh, 1:] += w
+    wide[:, :, 1:, 1:] += w
+    wide *= w.dtype.type(0.25)
+    return wide
+
+
+def fold(dwide, out=None):
+    """dW of ``w`` from dW of ``widen(w)``: the box's adjoint, ``(dwide[i, j] + dwide[i+1, j]
+    + dwide[i, j+1] + dwide[i+1, j+1]) / 4``, into ``out`` when given (w's shape and dtype)."""
+    s = np.add(dwide[:, :, :-1, :-1], dwide[:, :, 1:, :-1], out=out)
+    s += dwide[:, :, :-1, 1:]
+    s += dwide[:, :, 1:, 1:]
+    s *= dwide.dtype.type(0.25)
+    return s
+
+
+def _avg_geometry(x_shape, w_shape, padding):
+    """(output shape, widened kernel shape) of a checked easy-average call; the error naming what
+    does not fit otherwise (a full output smaller than 2x2 cannot be pooled)."""
+    out_shape, _, _, _ = output(x_shape, w_shape, padding, 0)
+    return out_shape, (w_shape[0], w_shape[1], w_shape[2] + 1, w_shape[3] + 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds):
+    """The ForwardPlan of an easy-average forward call (``w_shape`` the caller's kernel)."""
+    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding)
+    if b_shape is not None:
+        check_dims(b_shape, "b")
+        if b_shape != (w_shape[0],):
+            raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+    return _forward_plan(x_shape, wide_shape, out_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, padding,
+                         0, 2, 0, 0, thresholds)
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds):
+    """The BackwardPlan of an easy-average backward call, checked as :func:`_avg_forward_call`."""
+    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding)
+    check_dims(dy_shape, "dy")
+    check_grad_dims(dy_shape, out_shape)
+    return _backward_plan(x_shape, wide_shape, dy_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, padding,
+                          0, 2, 0, 0, thresholds)
+
+
 def cache_clear():
     """Forget every cached plan (they are remade on the next calls)."""
     _forward_call.cache_clear()
     _backward_call.cache_clear()
+    _avg_forward_call.cache_clear()
+    _avg_backward_call.cache_clear()
 
 
 def _bias(b, w):
@@ -137,3 +210,33 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     padding = check_padding(padding)   # (ph, pw): an int p and (p, p) share a plan
     plan = _backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, thresholds)
     return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
+
+
+def avg_forward(x, w, b, padding, plan=None):
+    """easy_avg_conv2d: (y, the plan that ran it), trying ``plan`` (one this function returned)
+    first."""
+    thresholds = _dispatch.thresholds
+    x, w, b, _ = _arrays(x, w, b)
+    wide, b = widen(w), _bias(b, w)
+    if plan is not None and plan.fits(x, wide, b, padding, 0, thresholds):
+        return plan.run(x, wide, b, get_num_threads()), plan
+    padding = check_padding(padding)
+    plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, padding, thresholds)
+    return plan.run(x, wide, b, get_num_threads()), plan
+
+
+def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None):
+    """easy_avg_conv2d_backward: ((dx, dw, db), the plan that ran it), trying ``plan`` (one this
+    function returned) first; dW goes into ``dw`` when it has w's shape and dtype and is writeable,
+    db into ``db`` where BackwardPlan.run can write it."""
+    thresholds = _dispatch.thresholds
+    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho//2, Wo//2)")
+    wide = widen(w)
+    if plan is None or not plan.fits(dy, x, wide, padding, 0, thresholds):
+        padding = check_padding(padding)
+        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds)
+    dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
+    if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
+            and not np.shares_memory(dw, dwide)):
+        dw = None
+    return (dx, fold(dwide, dw), db), plan

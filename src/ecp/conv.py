@@ -6,6 +6,10 @@ Layout is NCHW; the convolution is a cross-correlation (no kernel flip, as in ev
 library), stride 1, with optional zero padding: an int (every side) or a pair (ph, pw), ph rows
 on the top and bottom and pw columns on the left and right, as PyTorch's ``F.conv2d``.
 
+Easy average pooling (:func:`easy_avg_conv2d`) is 2x2 average pooling of the convolution, computed
+as one stride-2 convolution with the (kh+1) x (kw+1) kernel ``w`` full-convolved with the 2x2 box
+(divided by 4): exact, at about (k / (k+1))^2 x 4 less work than the convolution then the pooling.
+
 Mode K picks one pixel of every 2x2 pooling window, row-major:
 ``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
 is at row offset ``K // 2`` and column offset ``K % 2``.
@@ -18,6 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _conv
+from ._plans import avg_backward as _avg_backward
+from ._plans import avg_forward as _avg_forward
 from ._plans import backward as _backward
 from ._plans import forward as _forward
 from ._plans import int_arg as _int
@@ -31,8 +37,8 @@ from ._validation import (
     public_signature,
 )
 
-__all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "conv2d_output_shape",
-           "clear_scratch"]
+__all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "easy_avg_conv2d",
+           "easy_avg_conv2d_backward", "conv2d_output_shape", "clear_scratch"]
 
 def clear_scratch() -> None:
     """Release the scratch buffers the convolution kernels keep for the calling thread.
@@ -293,3 +299,100 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
             "easy_conv2d_backward", "dy, x, w", args, {"mode": mode, "padding": padding, "compute_dx": compute_dx},
             {"mode": 0, "padding": 0, "compute_dx": True})
     return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)[0]
+
+
+def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
+                    padding: int | tuple[int, int] = 0) -> NDArray[np.floating]:
+    """Easy average pooling: 2x2 average pooling of :func:`conv2d`, without the full-size map.
+
+    Equal to ``avg_pool2d(conv2d(x, w, b, padding=padding))`` within float rounding, computed as
+    one stride-2 convolution of ``x`` with the (kh+1, kw+1) kernel ``w'`` (``w`` full-convolved
+    with the 2x2 box, divided by 4), the same bias and padding: 4 k^2 / (k+1)^2 times fewer
+    multiply-adds than the convolution then the pooling (2.78 for 5x5 kernels, 2.25 for 3x3).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W), float32 or float64
+        The input.
+    w : array_like, shape (O, C, kh, kw), same dtype
+        The filters.
+    b : array_like, shape (O,), or None
+        One bias per filter; None adds none.
+    padding : int >= 0, or a pair (ph, pw) of them
+        Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
+        on the left and right (keyword only).
+
+    Returns
+    -------
+    ndarray, shape (N, O, Ho // 2, Wo // 2)
+        With (Ho, Wo) the output size of :func:`conv2d` (an odd last row or column is dropped,
+        as :func:`ecp.avg_pool2d` drops it); dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`conv2d`.
+    ValueError
+        As :func:`conv2d`, or for a full output smaller than 2x2.
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3, 9, 9)); w = rng.standard_normal((4, 3, 3, 3))
+    >>> y = ecp.easy_avg_conv2d(x, w, padding=1)
+    >>> y.shape
+    (2, 4, 4, 4)
+    >>> bool(np.allclose(y, ecp.avg_pool2d(ecp.conv2d(x, w, padding=1))))
+    True
+    """
+    return _avg_forward(x, w, b, padding)[0]
+
+
+def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
+                             compute_dx: bool = True
+                             ) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
+    """Gradients of :func:`easy_avg_conv2d` with respect to ``x``, ``w`` and ``b``.
+
+    Equal to :func:`conv2d_backward` of ``avg_pool2d_backward(dy)``, computed as the backward of
+    the stride-2 convolution with the widened kernel; dW of the widened kernel is folded back by
+    the box's adjoint, ``dw[i, j] = (dw'[i, j] + dw'[i+1, j] + dw'[i, j+1] + dw'[i+1, j+1]) / 4``.
+
+    Parameters
+    ----------
+    dy : array_like, shape of ``easy_avg_conv2d(x, w, padding=padding)``
+        The gradient of the loss with respect to the output.
+    x : array_like, shape (N, C, H, W)
+        The input given to :func:`easy_avg_conv2d`.
+    w : array_like, shape (O, C, kh, kw)
+        The filters given to :func:`easy_avg_conv2d`.
+    padding : int >= 0, or a pair (ph, pw) of them
+        As given to :func:`easy_avg_conv2d` (keyword only).
+    compute_dx : bool, default True
+        False skips the input gradient; ``dx`` is then None (keyword only).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), or None
+        The gradient with respect to ``x``.
+    dw : ndarray, shape (O, C, kh, kw)
+        The gradient with respect to ``w``.
+    db : ndarray, shape (O,)
+        The gradient with respect to ``b``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`easy_avg_conv2d`, also for ``dy``.
+    ValueError
+        As :func:`easy_avg_conv2d`, or when ``dy`` does not have the output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, ecp
+    >>> x = np.ones((1, 1, 6, 6)); w = np.ones((1, 1, 3, 3))
+    >>> dx, dw, db = ecp.easy_avg_conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> float(db[0]), float(dw[0, 0, 0, 0])
+    (4.0, 4.0)
+    """
+    return _avg_backward(dy, x, w, padding, compute_dx)[0]

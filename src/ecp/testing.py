@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward",
+    "easy_avg_conv2d", "easy_avg_conv2d_backward",
     "random_pool2d", "random_pool2d_backward", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "neighbor_fill", "neighbor_fill_backward",
     "relu", "relu_backward", "numerical_grad",
@@ -207,6 +208,60 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int
         The gradient with respect to ``b``.
     """
     return _correlate_backward(dy, x, w, padding, 2, divmod(mode, 2), compute_dx)
+
+
+def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
+                    padding: int | tuple[int, int] = 0) -> F64:
+    """Reference of :func:`ecp.easy_avg_conv2d`, the slow way: the convolution, then 2x2 average pooling.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W)
+        The input.
+    w : array_like, shape (O, C, kh, kw)
+        The filters.
+    b : array_like, shape (O,), or None
+        One bias per filter.
+    padding : int >= 0, or a pair (ph, pw) of them
+        As given to :func:`conv2d`.
+
+    Returns
+    -------
+    ndarray, float64, shape (N, O, Ho // 2, Wo // 2)
+        ``avg_pool2d(conv2d(x, w, b, padding=padding))``.
+    """
+    return avg_pool2d(conv2d(x, w, b, padding=padding))
+
+
+def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
+                             compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
+    """Reference of :func:`ecp.easy_avg_conv2d_backward`: average pooling's backward, then the convolution's.
+
+    Parameters
+    ----------
+    dy : array_like, shape of ``easy_avg_conv2d(x, w, padding=padding)``
+        The gradient with respect to the output.
+    x : array_like, shape (N, C, H, W)
+        The input.
+    w : array_like, shape (O, C, kh, kw)
+        The filters.
+    padding : int >= 0, or a pair (ph, pw) of them
+        As given to :func:`easy_avg_conv2d`.
+    compute_dx : bool
+        False returns None for ``dx``.
+
+    Returns
+    -------
+    dx : ndarray, float64, shape (N, C, H, W), or None
+        The gradient with respect to ``x``.
+    dw : ndarray, float64, shape (O, C, kh, kw)
+        The gradient with respect to ``w``.
+    db : ndarray, float64, shape (O,)
+        The gradient with respect to ``b``.
+    """
+    ho, wo = _out_hw(np.shape(x), np.shape(w), padding)
+    dfull = avg_pool2d_backward(dy, (np.shape(dy)[0], np.shape(dy)[1], ho, wo))
+    return conv2d_backward(dfull, x, w, padding=padding, compute_dx=compute_dx)
 
 
 def _windows(x):
