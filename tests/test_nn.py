@@ -196,7 +196,7 @@ def test_softmax_cross_entropy_value_and_gradient():
 def test_network_gradient_check(net, pool):
     """Whole network, float64: the gradient of the loss w.r.t. sampled parameters of every
     layer against central differences."""
-    model = build_network(net, pool, mode=None if pool in ("max", "avg") else 1, seed=3, dtype=F64)
+    model = build_network(net, pool, mode=None if pool in ("max", "avg", "easy-avg") else 1, seed=3, dtype=F64)
     # Non-zero biases so that every parameter matters.
     for layer in model.layers:
         if "b" in layer.params:
@@ -263,7 +263,7 @@ def test_all_poolings_share_initial_weights_and_modes_follow_the_seed():
 def test_network_shapes_and_dtypes():
     for net, flat in (("one-conv", 20 * 12 * 12), ("two-conv", 32 * 4 * 4)):
         for pool in POOLS:
-            model = build_network(net, pool, mode=None if pool in ("max", "avg") else 0)
+            model = build_network(net, pool, mode=None if pool in ("max", "avg", "easy-avg") else 0)
             linear = [layer for layer in model.layers if isinstance(layer, nn.Linear)]
             assert [lin.params["w"].shape for lin in linear] == [(flat, 100), (100, 10)]
             out = model.eval()(np.zeros((2, 1, 28, 28), np.float32))
@@ -747,3 +747,56 @@ def test_adam_steps_match_the_formula_with_bias_correction(dtype, layout):
             np.testing.assert_allclose(np.abs(p - p0), lr, rtol=1e-4)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(p, ref, rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------------------- easy average pooling
+
+@pytest.mark.parametrize("padding", [0, 1, (1, 0)])
+def test_easy_avg_conv_pool_gradients(padding):
+    layer = nn.EasyAvgConvPool2d(2, 3, 3, padding=padding, rng=1, dtype=F64)
+    layer.params["b"][:] = rng(2).standard_normal(3)
+    check_layer(layer, rng(3).standard_normal((2, 2, 9, 8)))
+
+
+@pytest.mark.parametrize("dtype, tol", [(F64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("padding, size", [(0, (9, 8)), (2, (6, 5)), ((0, 2), (7, 6))])
+def test_easy_avg_conv_pool_equals_conv_then_avg_pool(padding, size, dtype, tol):
+    """The fused layer against Conv2d + AvgPool2d with the same weights, twice (plans reused)."""
+    easy = nn.EasyAvgConvPool2d(2, 4, 3, padding=padding, rng=9, dtype=dtype)
+    conv, pool = nn.Conv2d(2, 4, 3, padding=padding, rng=9, dtype=dtype), nn.AvgPool2d()
+    np.testing.assert_array_equal(easy.params["w"], conv.params["w"])
+    for seed in (3, 4):
+        x = rng(seed).standard_normal((3, 2) + size).astype(dtype)
+        y = easy.forward(x)
+        np.testing.assert_allclose(y, pool.forward(conv.forward(x)), rtol=tol, atol=tol)
+        dy = rng(seed + 10).standard_normal(y.shape).astype(dtype)
+        np.testing.assert_allclose(easy.backward(dy), conv.backward(pool.backward(dy)), rtol=tol, atol=tol)
+        for name in ("w", "b"):
+            np.testing.assert_allclose(easy.grads[name], conv.grads[name], rtol=tol, atol=tol * 10)
+    assert repr(easy).startswith("EasyAvgConvPool2d(2, 4, 3, padding=")
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_avg_and_easy_avg_compute_the_same_function(net):
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        full = build_network(net, "avg", seed=11, dtype=dtype)
+        easy = build_network(net, "easy-avg", seed=11, dtype=dtype)
+        assert easy.modes == [] and isinstance(easy.layers[0], nn.EasyAvgConvPool2d)
+        np.testing.assert_array_equal(full.flat_params, easy.flat_params)
+        x = rng(2).random((6, 1, 28, 28)).astype(dtype)
+        labels = rng(3).integers(10, size=6)
+        outs, grads = [], []
+        for model in (full, easy):
+            loss = nn.SoftmaxCrossEntropy()
+            outs.append(model(x))
+            loss.forward(outs[-1].copy(), labels)
+            model.backward(loss.backward())
+            grads.append(model.flat_grads.copy())
+        scale = np.abs(outs[0]).max()
+        np.testing.assert_allclose(outs[1], outs[0], rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(grads[1], grads[0], rtol=tol, atol=tol * np.abs(grads[0]).max())
+
+
+def test_easy_avg_network_refuses_a_mode():
+    with pytest.raises(ValueError, match="mode"):
+        build_network("one-conv", "easy-avg", 1)

@@ -1,7 +1,8 @@
 """A small NumPy network stack over ecp's kernels, in PyTorch's conventions.
 
 - layers (:mod:`ecp.nn.layers`): :class:`Conv2d`, :class:`EasyConvPool2d` (the fused
-  EasyConvPooling layer), :class:`RandomPool2d`, :class:`MaxPool2d`, :class:`AvgPool2d`,
+  EasyConvPooling layer), :class:`EasyAvgConvPool2d` (convolution and average pooling fused,
+  exactly), :class:`RandomPool2d`, :class:`MaxPool2d`, :class:`AvgPool2d`,
   :class:`ReLU`, :class:`Flatten`, :class:`Linear`, on the base class :class:`Layer`;
 - the loss (:mod:`ecp.nn.loss`): :class:`SoftmaxCrossEntropy`;
 - the container (:mod:`ecp.nn.container`): :class:`Sequential`;
@@ -19,11 +20,23 @@ from typing import Any
 from . import container, init, layers, loss, models, optim
 from .container import Sequential
 from .init import as_generator, resolve_mode  # noqa: F401  (ecp 0.1 had them here; not in __all__)
-from .layers import AvgPool2d, Conv2d, EasyConvPool2d, Flatten, Layer, Linear, MaxPool2d, RandomPool2d, ReLU
+from .layers import (
+    AvgPool2d,
+    Conv2d,
+    EasyAvgConvPool2d,
+    EasyConvPool2d,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool2d,
+    RandomPool2d,
+    ReLU,
+)
 from .loss import SoftmaxCrossEntropy
 
 __all__ = [
-    "Layer", "Conv2d", "EasyConvPool2d", "RandomPool2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
+    "Layer", "Conv2d", "EasyConvPool2d", "EasyAvgConvPool2d", "RandomPool2d",
+    "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
     "SoftmaxCrossEntropy", "Sequential",
     "container", "init", "layers", "loss", "models", "optim",
 ]

@@ -37,7 +37,8 @@ from .._validation import check_int, kernel_ready, padding_as_given
 from .init import as_generator, he_normal, lecun_normal, resolve_mode
 
 __all__ = [
-    "Layer", "Conv2d", "EasyConvPool2d", "RandomPool2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
+    "Layer", "Conv2d", "EasyConvPool2d", "EasyAvgConvPool2d", "RandomPool2d",
+    "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
 ]
 
 _perf_counter = time.perf_counter
@@ -399,6 +400,57 @@ class EasyConvPool2d(_ConvBase):
 
     def __repr__(self) -> str:
         return (f"EasyConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "
+                f"padding={self.padding}, dtype={self.dtype.name})")
+
+
+class EasyAvgConvPool2d(_ConvBase):
+    """Easy average pooling: the convolution and 2x2 average pooling as one stride-2 convolution.
+
+    Equal to ``AvgPool2d()`` after ``Conv2d`` with the same weights, within float rounding: it
+    runs :func:`ecp.easy_avg_conv2d`, a stride-2 convolution with the (k+1) x (k+1) kernel ``w``
+    full-convolved with the 2x2 box (divided by 4), widened from ``params["w"]`` on every call, so
+    the parameters, their gradients and the optimizer see the k x k weights of a Conv2d. No mode:
+    average pooling keeps every pixel.
+
+    Shapes: x (N, C, H, W) -> y (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the full convolution's
+    output size.
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size : int
+        As :class:`Conv2d`; the weights are drawn exactly as Conv2d draws them from the same
+        generator state.
+    padding : int or (int, int), default 0
+        As :class:`Conv2d`.
+    rng : numpy.random.Generator or int
+        Source of the weights.
+    dtype : float32 (default) or float64
+        Of the parameters, and of the inputs the layer takes.
+    input_grad : bool, default True
+        As :class:`Conv2d`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad size, padding, generator or dtype, naming the argument.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
+                 dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
+
+    def _kernel_forward(self, x):
+        y, self._plans[0] = _plans.avg_forward(x, self.params["w"], self.params["b"], self.padding, self._plans[0])
+        return y
+
+    def _kernel_backward(self, dy, x):
+        grads, self._plans[1] = _plans.avg_backward(dy, x, self.params["w"], self.padding, self.input_grad,
+                                                    self._plans[1], self.grads["w"], self.grads["b"])
+        return grads
+
+    def __repr__(self) -> str:
+        return (f"EasyAvgConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
                 f"padding={self.padding}, dtype={self.dtype.name})")
 
 

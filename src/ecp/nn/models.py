@@ -14,10 +14,13 @@ Pooling is one of
 
 - ``"max"``, ``"avg"``: full convolution, then max / average pooling;
 - ``"random"``: full convolution, then Random Pooling with mode K;
-- ``"ecp"``: EasyConvPooling -- Easy Convolution computing only the pooled outputs.
+- ``"ecp"``: EasyConvPooling -- Easy Convolution computing only the pooled outputs;
+- ``"easy-avg"``: easy average pooling -- the convolution and average pooling as one stride-2
+  convolution with a widened kernel (:class:`~ecp.nn.EasyAvgConvPool2d`): the function of
+  ``"avg"``, to float rounding, at a fraction of its convolution cost.
 
 With the same seed, ``random`` and ``ecp`` networks have identical weights and modes and so
-compute the same function; only their time differs. All four poolings get identical initial
+compute the same function; only their time differs; so do ``avg`` and ``easy-avg``. All poolings get identical initial
 weights from the same seed (the weights and the modes come from separate streams).
 """
 from __future__ import annotations
@@ -27,12 +30,22 @@ from numpy.typing import DTypeLike
 
 from .container import Sequential
 from .init import resolve_mode
-from .layers import AvgPool2d, Conv2d, EasyConvPool2d, Flatten, Linear, MaxPool2d, RandomPool2d, ReLU
+from .layers import (
+    AvgPool2d,
+    Conv2d,
+    EasyAvgConvPool2d,
+    EasyConvPool2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    RandomPool2d,
+    ReLU,
+)
 
 __all__ = ["NETS", "POOLS", "seed_streams", "build_network"]
 
 NETS = ("one-conv", "two-conv")
-POOLS = ("max", "avg", "random", "ecp")
+POOLS = ("max", "avg", "random", "ecp", "easy-avg")
 
 #: Layer widths from the paper's Tables 1 and 2: (conv channels..., hidden FC units).
 _CONV_CHANNELS = {"one-conv": (20,), "two-conv": (20, 32)}
@@ -72,7 +85,7 @@ def seed_streams(seed: int | np.random.SeedSequence) -> tuple[np.random.SeedSequ
 
 
 def _modes(pool, mode, count, rng):
-    if pool in ("max", "avg"):
+    if pool in ("max", "avg", "easy-avg"):
         if mode is not None:
             raise ValueError(f"mode applies only to pool 'random' or 'ecp', not {pool!r} (got mode={mode!r})")
         return [None] * count
@@ -89,11 +102,11 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
     Parameters
     ----------
     net : {"one-conv", "two-conv"}
-    pool : {"max", "avg", "random", "ecp"}
+    pool : {"max", "avg", "random", "ecp", "easy-avg"}
     mode : int 0..3, "random" or None
         Mode K of the random / ECP pooling layers. ``"random"`` (the default for those
         poolings) draws one K per pooling layer from the seeded generator, as in the paper; the
-        same K is used for training and testing. Must be None for max / avg pooling.
+        same K is used for training and testing. Must be None for max / avg / easy-avg pooling.
     seed : int or numpy.random.SeedSequence
         Seeds the weights and the modes (see :func:`seed_streams`).
     dtype : float32 (default) or float64
@@ -103,13 +116,13 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
     -------
     ecp.nn.Sequential
         Input (N, 1, 28, 28) of ``dtype``, output logits (N, 10). ``.modes`` lists the K of
-        each pooling layer (empty for max / avg). The first convolution skips its input
+        each pooling layer (empty for max / avg / easy-avg). The first convolution skips its input
         gradient.
 
     Raises
     ------
     ValueError
-        An unknown ``net`` or ``pool``, a bad ``mode``, or a ``mode`` given to max / avg pooling.
+        An unknown ``net`` or ``pool``, a bad ``mode``, or a ``mode`` given to max / avg / easy-avg pooling.
     TypeError
         A ``dtype`` other than float32 / float64, or a bad ``seed``.
 
@@ -139,6 +152,8 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
         common = dict(rng=init_rng, dtype=dtype, input_grad=i > 0)
         if pool == "ecp":
             layers.append(EasyConvPool2d(in_ch, out_ch, _KERNEL, mode=k, **common))
+        elif pool == "easy-avg":
+            layers.append(EasyAvgConvPool2d(in_ch, out_ch, _KERNEL, **common))
         else:
             layers.append(Conv2d(in_ch, out_ch, _KERNEL, **common))
             layers.append({"max": MaxPool2d, "avg": AvgPool2d}[pool]() if pool != "random"
