@@ -146,7 +146,7 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
             "--threads", "1"]
     assert cli.main(argv + ["--data", str(mnist_path)]) == 0
     first = capsys.readouterr().out
-    assert "20 runs, 1 epoch each" in first and ": skipped" not in first
+    assert f"{len(reproduce.RUNS)} runs, 1 epoch each" in first and ": skipped" not in first
     runs = out / "runs"
     assert sorted(p.name for p in runs.iterdir()) == sorted(n + ".json" for n in _run_names())
     rec = json.loads((runs / "two-conv-ecp-k2.json").read_text())
@@ -186,7 +186,7 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
     text = results_md.read_text()
     assert "<!-- begin: ecp reproduce -->" in text and text.rstrip().endswith("<!-- end: ecp reproduce -->")
     assert "- command: `ecp reproduce --quick" in text and "### Table 4:" in text
-    assert second.count(": skipped") == 20
+    assert second.count(": skipped") == len(reproduce.RUNS)
     assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == stamps
     assert (out / "tables.md").read_text() == md
 
@@ -194,7 +194,7 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
     (runs / "one-conv-avg.json").unlink()
     assert cli.main(argv + ["--data", str(mnist_path)]) == 0
     third = capsys.readouterr().out
-    assert third.count(": skipped") == 19 and "one-conv-avg       best" in third
+    assert third.count(": skipped") == len(reproduce.RUNS) - 1 and "one-conv-avg       best" in third
     assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir() if p.name != "one-conv-avg.json"} == \
         {k: v for k, v in stamps.items() if k != "one-conv-avg.json"}
 
@@ -206,7 +206,7 @@ def test_reproduce_end_to_end_and_resumable(mnist_path, tmp_path, monkeypatch, c
     fourth = capsys.readouterr().out
     assert "two-conv-max       recorded with other settings: training again" in fourth
     assert "one-conv-max.json is unreadable: training again" in fourth
-    assert fourth.count(": skipped") == 18
+    assert fourth.count(": skipped") == len(reproduce.RUNS) - 2
 
 
 def test_reproduce_tables_need_every_run():
@@ -353,7 +353,7 @@ def test_reproduce_out_checked_before_anything(tmp_path, capsys):
 
 def test_reproduce_with_a_diverging_run_goes_on_marks_it_and_exits_3(synthetic_dir, tmp_path, monkeypatch,
                                                                     capsys):
-    """One run of the 20 diverges: it is recorded, the others run, the tables mark it, status 3."""
+    """One run of the matrix diverges: it is recorded, the others run, the tables mark it, status 3."""
     real = reproduce.train.run
 
     def run(config, dataset, **kwargs):
@@ -375,7 +375,7 @@ def test_reproduce_with_a_diverging_run_goes_on_marks_it_and_exits_3(synthetic_d
     captured = capsys.readouterr()
     assert "two-conv-ecp-k1    DIVERGED: the loss became" in captured.out
     err = captured.err.strip()
-    assert err.count("\n") == 0 and err.startswith("ecp reproduce: error: 1 of 20 runs diverged")
+    assert err.count("\n") == 0 and err.startswith(f"ecp reproduce: error: 1 of {len(reproduce.RUNS)} runs diverged")
     assert "two-conv-ecp-k1 at epoch 1, batch " in err
     assert not stale.exists()
     assert sorted(p.name for p in runs.iterdir()) == sorted(n + ".json" for n in _run_names())
@@ -391,7 +391,7 @@ def test_reproduce_with_a_diverging_run_goes_on_marks_it_and_exits_3(synthetic_d
     assert all(r["diverged"] == "" and r["best_accuracy_pct"] != "" for r in rows if r["method"] != "ECP k=1")
     # Resumed with the same settings: the diverged run is not repeated, and the status stays 3.
     assert cli.main(argv) == 3
-    assert capsys.readouterr().out.count(": skipped") == 20
+    assert capsys.readouterr().out.count(": skipped") == len(reproduce.RUNS)
 
 
 def test_write_atomic_temporary_name_and_cleaning(tmp_path):
@@ -455,3 +455,11 @@ def test_write_atomic_killed_mid_file_leaves_old_content_and_a_leftover_the_next
 
     _files.write_atomic(target, b"new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"] and target.read_bytes() == b"new"
+
+
+def test_reproduce_matrix_has_easy_avg_rows():
+    """Easy average pooling: one run per network, a row in the blocks against average pooling."""
+    assert [r for r in reproduce.RUNS if r[1] == "easy-avg"] == [("two-conv", "easy-avg", None),
+                                                                ("one-conv", "easy-avg", None)]
+    assert reproduce.method_label("easy-avg", None) == "Easy Ave Pooling"
+    assert reproduce.run_name("one-conv", "easy-avg", None) == "one-conv-easy-avg"

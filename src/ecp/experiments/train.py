@@ -120,7 +120,7 @@ class TrainConfig:
             raise ValueError(f"net must be one of {', '.join(models.NETS)}, got {self.net!r}")
         if self.pool not in models.POOLS:
             raise ValueError(f"pool must be one of {', '.join(models.POOLS)}, got {self.pool!r}")
-        if self.pool in ("max", "avg") and self.mode is not None:
+        if self.pool in ("max", "avg", "easy-avg") and self.mode is not None:
             raise ValueError(f"mode applies only to pool random or ecp, not {self.pool} (got mode={self.mode!r})")
         if self.mode is not None and self.mode != "random":
             check_int(self.mode, "mode", 0, 3)

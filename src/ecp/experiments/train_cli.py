@@ -136,7 +136,8 @@ def add_parser(subparsers):
         help="train one of the paper's networks on MNIST, timing it like the paper",
         description=(
             "Train the paper's one-conv or two-conv network on MNIST with max, average, random "
-            "(full conv + random pooling) or ECP (easy conv + random pooling) pooling. Each epoch "
+            "(full conv + random pooling), ECP (easy conv + random pooling) or easy average (conv + "
+            "average pooling as one stride-2 conv) pooling. Each epoch "
             "reports the training loss, the test accuracy, the training pass time, the test time "
             "and the time inside the convolution kernels (the paper's PureConvTime)."
         ),
@@ -150,13 +151,14 @@ def add_parser(subparsers):
     )
     p.add_argument("--net", choices=models.NETS, required=True, help="the network (paper's Tables 1 and 2)")
     p.add_argument("--pool", choices=models.POOLS, required=True,
-                   help="max, avg, random (full conv then random pooling) or ecp (easy conv)")
+                   help="max, avg, random (full conv then random pooling), ecp (easy conv) or easy-avg (conv and "
+                        "average pooling as one stride-2 conv: avg's function at less cost)")
     p.add_argument("--mode", type=_mode_arg, metavar="{0,1,2,3,random}",
                    help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
     add_common_arguments(p, epochs_default=5)
     p.add_argument("--json", metavar="PATH",
                    help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
-                        "K when they differ; null for max/avg), epochs (per epoch: epoch, train_time_s, "
+                        "K when they differ; null for max/avg/easy-avg), epochs (per epoch: epoch, train_time_s, "
                         "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
                         "first_epoch_at_98 (or null), diverged (true/false), diverged_at (null, or the epoch, "
                         "batch and loss where the loss became NaN or infinite); strict JSON: no NaN")
