@@ -46,7 +46,8 @@ def _check_record(record, names, with_torch):
         if not system["conv_direct_kernels"]:
             assert set(rec["kernels"].values()) == {"im2col+blas"}
         expected = {"full_forward", "easy_forward", "full_backward", "easy_backward",
-                    "ecp_conv_maxpool_forward", "ecp_conv_maxpool_backward"}
+                    "ecp_conv_maxpool_forward", "ecp_conv_maxpool_backward",
+                    "easy_avg_forward", "easy_avg_backward", "ecp_conv_avgpool_forward", "ecp_conv_avgpool_backward"}
         torch_rows = {f"torch_{k}_{d}" for k in ("conv", "conv_maxpool", "stride2")
                       for d in ("forward", "backward")}
         assert set(rec["timings"]) == (expected | torch_rows if with_torch else expected)
@@ -369,3 +370,15 @@ def test_openmp_wait_setting_cases(env, before, expected):
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == expected
     assert out[1] == {"set": "10000", "user": env.get("GOMP_SPINCOUNT", "None")}.get(expected, "None")
+
+
+def test_easy_avg_rows_are_timed_and_verified():
+    record = run_bench(["small"], "float32", None, 2, warmup=0, use_torch=False, memory=False, gemm_size=SMALL_GEMM)
+    rec = record["shapes"][0]
+    assert {"easy_avg_forward", "easy_avg_dx", "easy_avg_dw", "easy_avg_db"} <= set(rec["verification"]["errors"])
+    for stat in ("speedup", "speedup_min"):
+        assert _positive(rec[stat]["easy_avg_vs_ecp_conv_avgpool_forward"])
+        assert _positive(rec[stat]["easy_avg_vs_ecp_conv_avgpool_backward"])
+    from ecp.experiments.bench.report import format_report
+    text = format_report(record)
+    assert "easy avg speedup" in text and "easy-avg vs c+ap fwd" in text

@@ -108,6 +108,12 @@ def format_shape(rec: dict, record: dict) -> list[str]:
         ("ecp conv + max-pool", "ms", *_ms("ecp_conv_maxpool")),
         ("ECP layer speedup", "vs ecp conv+mp", *_speed("layer_vs_ecp_conv_maxpool")),
     ]
+    if "easy_avg_forward" in tim:
+        rows += [
+            ("ecp conv + avg-pool", "ms", *_ms("ecp_conv_avgpool")),
+            ("easy avg (conv+avg-pool fused)", "ms", *_ms("easy_avg")),
+            ("easy avg speedup", "vs ecp conv+ap", *_speed("easy_avg_vs_ecp_conv_avgpool")),
+        ]
     if "torch_conv_forward" in tim:
         rows += [
             ("PyTorch conv", "ms", *_ms("torch_conv")),
@@ -144,9 +150,10 @@ def format_summary(record: dict) -> list[str]:
         minimum times; ``-`` where a ratio is unavailable.
     """
     has_torch = any("torch_conv_forward" in r["timings"] for r in record["shapes"])
-    cols = ["easy/full fwd", "easy/full bwd", "layer vs ecp c+mp fwd", "bwd"]
+    cols = ["easy/full fwd", "easy/full bwd", "layer vs ecp c+mp fwd", "bwd", "easy-avg vs c+ap fwd", "bwd"]
     keys = ["forward", "backward", "layer_vs_ecp_conv_maxpool_forward",
-            "layer_vs_ecp_conv_maxpool_backward"]
+            "layer_vs_ecp_conv_maxpool_backward", "easy_avg_vs_ecp_conv_avgpool_forward",
+            "easy_avg_vs_ecp_conv_avgpool_backward"]
     if has_torch:
         cols += ["layer vs torch c+mp fwd", "bwd"]
         keys += ["layer_vs_torch_conv_maxpool_forward", "layer_vs_torch_conv_maxpool_backward"]
@@ -157,7 +164,7 @@ def format_summary(record: dict) -> list[str]:
     for r in record["shapes"]:
         for stat, label in (("speedup", r["name"]), ("speedup_min", f"{r['name']} (min)")):
             lines.append("  " + f"{label:<{nw}}" + "".join(
-                f"  {_ratio(r[stat][k]):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
+                f"  {_ratio(r[stat].get(k)):>{max(len(c), 6)}}" for c, k in zip(cols, keys)))
     return lines
 
 

@@ -15,8 +15,15 @@ from ... import __version__, _dispatch
 from ..._openmp_env import openmp_info
 from ..._threads import blas_isolation, get_num_threads, num_threads
 from ..._validation import check_int
-from ...conv import conv2d, conv2d_backward, easy_conv2d, easy_conv2d_backward
-from ...pool import max_pool2d, max_pool2d_backward
+from ...conv import (
+    conv2d,
+    conv2d_backward,
+    easy_avg_conv2d,
+    easy_avg_conv2d_backward,
+    easy_conv2d,
+    easy_conv2d_backward,
+)
+from ...pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .._machine import cpu_model, isa_flags, loadavg
 from .peers import import_torch, torch_setup, torch_threads
 from .shapes import parse_shapes
@@ -133,6 +140,7 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         progress(f"{label}: checking the results")
     torch_ctx = torch_setup(torch, shape, x, w, b, mode) if torch is not None else None
     errors = verify(shape, x, w, b, mode, torch_ctx, rng)
+    errors.update(_verify_easy_avg(shape, x, w, b, rng))
 
     dy_full = rng.standard_normal(shape.full_shape).astype(dtype)
     dy_easy = rng.standard_normal(shape.easy_shape).astype(dtype)
@@ -149,6 +157,12 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
                                                            return_indices=True)
     calls["ecp_conv_maxpool_backward"] = lambda: conv2d_backward(
         max_pool2d_backward(dy_easy, idx, full_shape), x, w, padding=p)
+    # easy average pooling next to what it replaces: the full convolution then average pooling
+    calls["easy_avg_forward"] = lambda: easy_avg_conv2d(x, w, b, padding=p)
+    calls["easy_avg_backward"] = lambda: easy_avg_conv2d_backward(dy_easy, x, w, padding=p)
+    calls["ecp_conv_avgpool_forward"] = lambda: avg_pool2d(conv2d(x, w, b, padding=p))
+    calls["ecp_conv_avgpool_backward"] = lambda: conv2d_backward(
+        avg_pool2d_backward(dy_easy, full_shape), x, w, padding=p)
     if torch_ctx is not None:
         calls.update(torch_ctx["fwd"])
         calls.update(torch_ctx["bwd"])
@@ -188,6 +202,8 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
                                                           "easy_backward"),
             "easy_vs_torch_stride2_forward": ratio("torch_stride2_forward", "easy_forward"),
             "easy_vs_torch_stride2_backward": ratio("torch_stride2_backward", "easy_backward"),
+            "easy_avg_vs_ecp_conv_avgpool_forward": ratio("ecp_conv_avgpool_forward", "easy_avg_forward"),
+            "easy_avg_vs_ecp_conv_avgpool_backward": ratio("ecp_conv_avgpool_backward", "easy_avg_backward"),
         }
 
     return {
@@ -208,6 +224,22 @@ def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory
         "memory_mb": mem,
     }
 
+
+def _verify_easy_avg(shape, x, w, b, rng):
+    """Easy average pooling against ecp's convolution then average pooling (forward, and the
+    backward's three gradients): the relative errors, or a VerificationError."""
+    p = shape.padding
+    want = avg_pool2d(conv2d(x, w, b, padding=p))
+    dy = rng.standard_normal(want.shape).astype(x.dtype)
+    wants = (want,) + conv2d_backward(avg_pool2d_backward(dy, shape.full_shape), x, w, padding=p)
+    gots = (easy_avg_conv2d(x, w, b, padding=p),) + easy_avg_conv2d_backward(dy, x, w, padding=p)
+    errors = {}
+    for name, got, ref in zip(("easy_avg_forward", "easy_avg_dx", "easy_avg_dw", "easy_avg_db"), gots, wants):
+        errors[name] = rel_err(got, ref)
+        if errors[name] > RTOL[x.dtype.name]:
+            raise VerificationError(f"{shape.name}: easy average pooling ({name}) disagrees with conv2d + "
+                                    f"avg_pool2d (relative error {errors[name]:.2e})")
+    return errors
 
 
 def gemm_dims(size, option: str = "gemm_size") -> tuple[int, int, int]:
