@@ -356,3 +356,126 @@ def test_bad_input_names_the_argument():
     for call, error, message in cases:
         with pytest.raises(error, match=message):
             call()
+
+
+# ---- easy average pooling ----------------------------------------------------------------------
+
+def avg_reference(x, w, b, padding):
+    return F.avg_pool2d(F.conv2d(x, w, b, padding=padding), 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", range(6))
+def test_easy_avg_conv2d_matches_conv_then_avg_pool(dtype, seed):
+    x, w, b, padding = random_case(np.random.default_rng(100 + seed), dtype)
+    want = avg_reference(x, w, b, padding)
+    torch.testing.assert_close(et.easy_avg_conv2d(x, w, b, padding), want, **tol(dtype))
+    torch.testing.assert_close(_stride2.easy_avg_conv2d(x, w, b, *padding), want, **tol(dtype))
+    torch.testing.assert_close(et.easy_avg_conv2d(x, w, None, padding), avg_reference(x, w, None, padding),
+                               **tol(dtype))
+
+
+def test_easy_avg_conv2d_gradients_and_ops():
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 9, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: et.easy_avg_conv2d(*a, (1, 0)), (x, w, b))
+    y = et.easy_avg_conv2d(x, w, b, 1)
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    grads = torch.autograd.grad((y * gy).sum(), (x, w, b))
+    want = torch.autograd.grad((avg_reference(x, w, b, 1) * gy).sum(), (x, w, b))
+    for got, ref in zip(grads, want):
+        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+    torch.library.opcheck(torch.ops.ecp.easy_avg_conv2d.default, (x.float(), w.float(), b.float(), 1, 0))
+    torch.library.opcheck(torch.ops.ecp.easy_avg_conv2d.default, (x.detach(), w.detach(), None, 0, 2))
+    torch.library.opcheck(torch.ops.ecp.easy_avg_conv2d_backward.default,
+                          (gy.detach(), x.detach(), w.detach(), 1, 1, True))
+    # other dtypes take the PyTorch formulation
+    xb, wb = x.detach().bfloat16(), w.detach().bfloat16()
+    torch.testing.assert_close(et.easy_avg_conv2d(xb, wb).float(), avg_reference(xb, wb, None, 0).float(),
+                               rtol=0.05, atol=0.1)
+
+
+def test_easy_avg_module():
+    torch.manual_seed(3)
+    layer = et.EasyConvPool2d(3, 5, 3, padding=1, pool="avg")
+    assert layer.k is None and "mode" not in layer.state_dict() and repr(layer).endswith("pool='avg')")
+    torch.manual_seed(3)
+    conv = nn.Conv2d(3, 5, 3, padding=1)
+    torch.testing.assert_close(layer.weight, conv.weight)
+    x = torch.randn(2, 3, 11, 10)
+    torch.testing.assert_close(layer(x), F.avg_pool2d(conv(x), 2), rtol=1e-5, atol=1e-5)
+    clone = et.EasyConvPool2d(3, 5, 3, padding=1, pool="avg")
+    clone.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(clone(x), layer(x))
+    with pytest.raises(ValueError, match="mode applies only"):
+        et.EasyConvPool2d(3, 5, 3, mode=1, pool="avg")
+    with pytest.raises(ValueError, match="pool must be"):
+        et.EasyConvPool2d(3, 5, 3, pool="max")
+    assert et.EasyConvPool2d(3, 5, 3, mode=2).k == 2   # random pooling unchanged
+    exported = torch.export.export(nn.Sequential(layer, nn.ReLU()), (x,))
+    assert "ecp.easy_avg_conv2d.default" in {str(n.target) for n in exported.graph.nodes}
+
+
+def _bn(channels, seed):
+    g = torch.Generator().manual_seed(seed)
+    bn = nn.BatchNorm2d(channels)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(channels, generator=g) + 0.5)
+        bn.bias.copy_(torch.randn(channels, generator=g))
+        bn.running_mean.copy_(torch.randn(channels, generator=g))
+        bn.running_var.copy_(torch.rand(channels, generator=g) + 0.5)
+    return bn
+
+
+def test_convert_avg_exact_folds_batchnorm():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), _bn(6, 1), nn.Dropout(0.3), nn.AvgPool2d(2), nn.ReLU(),
+                        nn.Conv2d(6, 4, 5, bias=False), nn.AvgPool2d(2, 2), nn.Flatten(), nn.Identity()).eval()
+    x = torch.randn(2, 3, 17, 16)
+    out, report = et.convert(net, avg="exact", return_report=True)
+    assert len(report.converted) == 2 and not report.skipped
+    assert [type(m).__name__ for m in out] == ["EasyConvPool2d", "Dropout", "ReLU", "EasyConvPool2d", "Flatten",
+                                               "Identity"]
+    assert out[0].pool == "avg" and out[0].bias is not None
+    assert out[3].bias is None   # no BatchNorm: the conv's own Parameters
+    torch.testing.assert_close(out[3].weight, net[5].weight, rtol=0, atol=0)
+    torch.testing.assert_close(out(x), net(x), rtol=1e-5, atol=1e-5)
+    # default: average pools become random pooling, and the BatchNorm chain is left
+    out2, report2 = et.convert(net, mode=0, return_report=True)
+    assert all(m.pool == "random" for m in out2 if isinstance(m, et.EasyConvPool2d))
+    assert len(report2.skipped) == 1 and "BatchNorm2d" in report2.skipped[0][1]
+
+
+def test_convert_avg_exact_refusals():
+    bn_train = nn.Sequential(nn.Conv2d(3, 6, 3), _bn(6, 1), nn.AvgPool2d(2))
+    _, report = et.convert(bn_train, avg="exact", return_report=True)
+    assert not report.converted and "training mode" in report.skipped[0][1]
+    relu = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.AvgPool2d(2)).eval()
+    _, report = et.convert(relu, avg="exact", return_report=True)
+    assert not report.converted and "not linear" in report.skipped[0][1]
+    # max pools still become random pooling under avg="exact"
+    mx = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.MaxPool2d(2))
+    out, report = et.convert(mx, mode=1, avg="exact", return_report=True)
+    assert len(report.converted) == 1 and out[0].k == 1
+    with pytest.raises(ValueError, match="avg must be"):
+        et.convert(mx, avg="yes")
+
+
+def test_convert_avg_exact_fx():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 3, 3, padding=1)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return F.avg_pool2d(self.drop(self.conv(x)), 2).relu()
+
+    torch.manual_seed(1)
+    net = Net().eval()
+    x = torch.randn(2, 2, 10, 9)
+    out, report = et.convert(net, avg="exact", return_report=True)
+    assert len(report.converted) == 1 and out.conv.pool == "avg"
+    torch.testing.assert_close(out(x), net(x), rtol=1e-5, atol=1e-5)

@@ -79,6 +79,50 @@ def _easy_conv2d_grad(ctx, dy):
 easy_conv2d.register_autograd(_easy_conv2d_grad, setup_context=_easy_conv2d_setup)
 
 
+# ---- Easy average pooling ------------------------------------------------------------------
+
+@torch.library.custom_op("ecp::easy_avg_conv2d", mutates_args=())
+def easy_avg_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], ph: int, pw: int) -> Tensor:  # noqa: UP045
+    y, _ = _plans.avg_forward(_np(input), _np(weight), None if bias is None else _np(bias), _padding(ph, pw))
+    return torch.from_numpy(y)
+
+
+@easy_avg_conv2d.register_fake
+def _(input, weight, bias, ph, pw):
+    return input.new_empty((input.shape[0], weight.shape[0], *_easy_hw(input, weight, ph, pw)))
+
+
+@torch.library.custom_op("ecp::easy_avg_conv2d_backward", mutates_args=())
+def easy_avg_conv2d_backward(dy: Tensor, input: Tensor, weight: Tensor, ph: int, pw: int,
+                             compute_dx: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(dx, dw, db); dx is an empty tensor when ``compute_dx`` is False."""
+    (dx, dw, db), _ = _plans.avg_backward(_np(dy), _np(input), _np(weight), _padding(ph, pw), compute_dx)
+    return (torch.from_numpy(dx) if compute_dx else input.new_empty(0)), torch.from_numpy(dw), torch.from_numpy(db)
+
+
+@easy_avg_conv2d_backward.register_fake
+def _(dy, input, weight, ph, pw, compute_dx):
+    return (input.new_empty(input.shape if compute_dx else (0,)), weight.new_empty(weight.shape),
+            weight.new_empty((weight.shape[0],)))
+
+
+def _easy_avg_conv2d_setup(ctx, inputs, output):
+    input, weight, bias, ph, pw = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.args = (ph, pw)
+    ctx.has_bias = bias is not None
+
+
+def _easy_avg_conv2d_grad(ctx, dy):
+    input, weight = ctx.saved_tensors
+    need_dx = ctx.needs_input_grad[0]
+    dx, dw, db = easy_avg_conv2d_backward(dy, input, weight, *ctx.args, need_dx)
+    return (dx if need_dx else None), dw, (db if ctx.has_bias else None), None, None
+
+
+easy_avg_conv2d.register_autograd(_easy_avg_conv2d_grad, setup_context=_easy_avg_conv2d_setup)
+
+
 # ---- Random Pooling --------------------------------------------------------------------------
 
 @torch.library.custom_op("ecp::random_pool2d", mutates_args=())

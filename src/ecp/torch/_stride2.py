@@ -6,6 +6,10 @@ Easy Convolution is the copy-free stride-2 form: a stride-2 convolution with pad
 (Ho//2, Wo//2). Output row r of that convolution reads input rows from 2r - ph - K//2, so row
 r + K//2 reads from 2r + K//2 - ph: the full convolution's row 2r + K//2, the one mode K keeps.
 Outputs are views (no copy); arguments are checked by :mod:`ecp.torch.functional`.
+
+Easy average pooling is a stride-2 convolution with the kernel widened by the 2x2 box (w
+full-convolved with it, divided by 4), cropped to (Ho//2, Wo//2): the widening is four pads and
+three adds, differentiable, so autograd folds dW back by the box's adjoint.
 """
 import torch
 import torch.nn.functional as F
@@ -16,6 +20,20 @@ def easy_conv2d(input, weight, bias, oy, ox, ph, pw):
     wo = (input.shape[3] + 2 * pw - weight.shape[3] + 1) // 2
     y = F.conv2d(input, weight, bias, stride=2, padding=(ph + oy, pw + ox))
     return y[:, :, oy:oy + ho, ox:ox + wo]
+
+
+def widen(weight):
+    """``weight`` (O, C, kh, kw) full-convolved with the 2x2 box, / 4: (O, C, kh + 1, kw + 1)."""
+    pad = F.pad
+    return (pad(weight, (0, 1, 0, 1)) + pad(weight, (1, 0, 0, 1)) + pad(weight, (0, 1, 1, 0))
+            + pad(weight, (1, 0, 1, 0))) * 0.25
+
+
+def easy_avg_conv2d(input, weight, bias, ph, pw):
+    ho = (input.shape[2] + 2 * ph - weight.shape[2] + 1) // 2
+    wo = (input.shape[3] + 2 * pw - weight.shape[3] + 1) // 2
+    y = F.conv2d(input, widen(weight), bias, stride=2, padding=(ph, pw))
+    return y[:, :, :ho, :wo]
 
 
 def random_pool2d(input, oy, ox):

@@ -6,6 +6,14 @@ pixels that Random Pooling (mode K) keeps, and the pool goes. A max or average p
 Random Pooling: the converted model is a different (cheaper) network, to be trained or fine-tuned
 as such; in eval mode it computes exactly ``conv -> f -> random_pool2d(K)``.
 
+With ``avg="exact"``, average pooling is kept exactly instead: it is linear, so
+``Conv2d -> [BatchNorm2d in eval mode] -> [Identity / Dropout in eval mode] -> AvgPool2d``
+becomes ``EasyConvPool2d(pool="avg")`` (the BatchNorm folded into its weight and bias) ->
+[the Identity / Dropout layers], computing the same function within float rounding. A non-linear
+layer, or a BatchNorm2d in training mode (batch statistics), between the conv and the average
+pool leaves the chain unconverted (named in the report). BatchNorm folding happens in the
+Sequential pass; the fx pass converts conv -> [Identity / Dropout] -> average pool chains.
+
 Two passes: every ``nn.Sequential`` in the model (its children in order, the module tree and the
 other layers' names kept), then, for a model that is not itself a Sequential, its ``forward``
 through ``torch.fx`` (layers called as modules or the common functions: ``F.relu``,
@@ -123,6 +131,48 @@ def _pool_problem(pool):
     return _pool_args_problem(kind, pool.kernel_size, pool.stride, pool.padding, 1, pool.ceil_mode, extra)
 
 
+def _exact_avg_problem(mids, names):
+    """Why the layers ``mids`` between a conv and an AvgPool2d (qualified ``names``) keep the
+    chain from an exact conversion, or None."""
+    for m, name in zip(mids, names):
+        kind = type(m).__name__
+        if type(m) is nn.BatchNorm2d:
+            if m.training:
+                return (f"BatchNorm2d ({name}) is in training mode (it normalises with batch statistics): "
+                        "call model.eval() before convert(avg='exact')")
+            if m.running_mean is None or m.running_var is None:
+                return f"BatchNorm2d ({name}) has no running statistics (track_running_stats=False)"
+        elif type(m) is nn.Dropout:
+            if m.training:
+                return f"Dropout ({name}) is in training mode: call model.eval() before convert(avg='exact')"
+        elif type(m) is not nn.Identity:
+            return (f"{kind} ({name}) between the conv and the average pool is not linear: avg='exact' converts "
+                    "Conv2d -> [BatchNorm2d (eval)] -> [Identity / Dropout (eval)] -> AvgPool2d only")
+    return None
+
+
+def _avg_from_conv(conv, batchnorms=()):
+    """An EasyConvPool2d(pool="avg") computing ``conv`` then the eval-mode ``batchnorms`` (folded
+    into its weight and bias; without them it holds ``conv``'s own Parameters)."""
+    layer = EasyConvPool2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=_conv_padding(conv),
+                           bias=conv.bias is not None or bool(batchnorms), device="meta", dtype=conv.weight.dtype,
+                           pool="avg")
+    if not batchnorms:
+        layer.weight, layer.bias = conv.weight, conv.bias
+        return layer.train(conv.training)
+    with torch.no_grad():
+        w = conv.weight.detach().clone()
+        b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros_like(w[:, 0, 0, 0])
+        for bn in batchnorms:
+            scale = torch.rsqrt(bn.running_var.to(w.dtype) + bn.eps)
+            if bn.affine:
+                scale = scale * bn.weight.to(w.dtype)
+            shift = -bn.running_mean.to(w.dtype) * scale + (bn.bias.to(w.dtype) if bn.affine else 0)
+            w, b = w * scale[:, None, None, None], b * scale + shift
+    layer.weight, layer.bias = nn.Parameter(w), nn.Parameter(b)
+    return layer.train(conv.training)
+
+
 def _easy_from_conv(conv, mode):
     """An EasyConvPool2d holding ``conv``'s own Parameters (no initialisation drawn)."""
     k = _resolve_mode(mode)
@@ -134,7 +184,7 @@ def _easy_from_conv(conv, mode):
     return layer.train(conv.training)
 
 
-def _convert_sequential(seq, prefix, mode, report):
+def _convert_sequential(seq, prefix, mode, avg, report):
     names = list(seq._modules)
     mods = [seq._modules[name] for name in names]
     dropped = set()
@@ -153,7 +203,17 @@ def _convert_sequential(seq, prefix, mode, report):
             i += 1
             continue
         chain = tuple(prefix + names[n] for n in range(i, end + 1))
-        if end != j:
+        if avg == "exact" and isinstance(mods[end], nn.AvgPool2d):
+            problem = (_conv_problem(mods[i]) or _pool_problem(mods[end])
+                       or _exact_avg_problem(mods[i + 1:end], chain[1:-1]))
+            if problem:
+                report._skip(chain, problem)
+            else:
+                bns = [m for m in mods[i + 1:end] if type(m) is nn.BatchNorm2d]
+                seq._modules[names[i]] = _avg_from_conv(mods[i], bns)
+                dropped.update(names[n] for n in range(i + 1, end + 1) if type(mods[n]) in (nn.BatchNorm2d, *_POOLS))
+                report.converted.append(chain)
+        elif end != j:
             report._skip(chain, f"{type(mods[j]).__name__} ({prefix}{names[j]}) between the conv and the pool "
                                 "is not element-wise")
         else:
@@ -214,7 +274,13 @@ def _only_input(node, prev):
     return bool(node.args) and node.args[0] is prev and not others
 
 
-def _convert_graph(model, mode, report):
+def _is_avg_pool(gm, node):
+    if node.op == "call_module":
+        return isinstance(gm.get_submodule(node.target), nn.AvgPool2d)
+    return node.op == "call_function" and node.target is F.avg_pool2d
+
+
+def _convert_graph(model, mode, avg, report):
     try:
         graph = _Tracer().trace(model)
     except Exception as exc:  # noqa: BLE001  (any failure of a user's forward under tracing)
@@ -253,10 +319,21 @@ def _convert_graph(model, mode, report):
         problem = problem or _conv_problem(gm.get_submodule(node.target))
         if problem is None and calls[node.target] > 1:
             problem = f"the conv {node.target} is called {calls[node.target]} times"
+        exact = avg == "exact" and _is_avg_pool(gm, pool)
+        if problem is None and exact:
+            mids = chain[1:]
+            if any(n.op != "call_module" for n in mids):
+                problem = (f"{next(n.name for n in mids if n.op != 'call_module')} between the conv and the average "
+                           "pool is a function call: avg='exact' keeps only Identity / Dropout (eval) modules there")
+            else:
+                problem = _exact_avg_problem([gm.get_submodule(n.target) for n in mids], names[1:-1])
+                if problem is None and any(type(gm.get_submodule(n.target)) is nn.BatchNorm2d for n in mids):
+                    problem = "BatchNorm2d outside an nn.Sequential is not folded (only the Sequential pass folds it)"
         if problem:
             report._skip(names, problem)
             continue
-        gm.set_submodule(node.target, _easy_from_conv(gm.get_submodule(node.target), mode), strict=False)
+        conv = gm.get_submodule(node.target)
+        gm.set_submodule(node.target, _avg_from_conv(conv) if exact else _easy_from_conv(conv, mode), strict=False)
         pool.replace_all_uses_with(cur)
         gm.graph.erase_node(pool)
         report.converted.append(names)
@@ -268,7 +345,7 @@ def _convert_graph(model, mode, report):
     return gm
 
 
-def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False, *,
+def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False, *, avg: str = "random",
             return_report: bool = False) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Replace every conv -> [element-wise layers] -> 2x2 pool chain by EasyConvPool2d -> [the same layers].
 
@@ -289,6 +366,14 @@ def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False,
         Mode K of every new layer; ``"random"`` draws one K per layer from torch's generator.
     inplace : bool, default False
         Convert ``model`` itself (its Parameters stay the same objects) instead of a deep copy.
+    avg : {"random", "exact"}, default "random"
+        What an average pool becomes: Random Pooling like a max pool (``"random"``: every
+        element-wise chain converts, and a model converted before this option existed converts
+        the same), or exact average pooling (``"exact"``): ``Conv2d -> [BatchNorm2d (eval)] ->
+        [Identity / Dropout (eval)] -> AvgPool2d`` becomes ``EasyConvPool2d(pool="avg")`` with
+        the BatchNorm folded into its weight and bias (new Parameters then), the same function
+        within float rounding; other chains ending in an average pool stay (in the report).
+        ``mode`` does not apply to these layers.
     return_report : bool, default False
         Also return the :class:`ConversionReport`. Without it, chains left unconverted are named
         in a ``UserWarning``.
@@ -306,7 +391,7 @@ def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False,
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If ``mode`` is not an integer in 0..3 or "random".
+        If ``mode`` is not an integer in 0..3 or "random", or ``avg`` not "random" or "exact".
 
     Examples
     --------
@@ -326,14 +411,16 @@ def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False,
         _resolve_mode(mode)  # the error now, not at the first chain
     elif not isinstance(mode, str):
         raise TypeError(f'mode must be an integer in 0..3 or "random", got {mode!r}')
+    if avg not in ("random", "exact"):
+        raise ValueError(f'avg must be "random" or "exact", got {avg!r}')
     if not inplace:
         model = copy.deepcopy(model)
     report = ConversionReport()
     for name, module in list(model.named_modules()):
         if isinstance(module, nn.Sequential):
-            _convert_sequential(module, f"{name}." if name else "", mode, report)
+            _convert_sequential(module, f"{name}." if name else "", mode, avg, report)
     if not isinstance(model, nn.Sequential):
-        model = _convert_graph(model, mode, report)
+        model = _convert_graph(model, mode, avg, report)
     if return_report:
         return model, report
     if report.skipped:

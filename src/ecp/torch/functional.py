@@ -1,4 +1,6 @@
-"""EasyConvPooling's ops on tensors, differentiable: easy_conv2d, random_pool2d, neighbor_fill.
+"""EasyConvPooling's ops on tensors, differentiable: easy convolution and pooling, neighbor fill.
+
+:func:`easy_conv2d`, :func:`easy_avg_conv2d`, :func:`random_pool2d`, :func:`neighbor_fill`.
 
 The arguments are checked here (errors name the argument, as the NumPy API's do); then a CPU
 float32 / float64 call runs on ecp's kernels (the custom ops ``torch.ops.ecp.*``), any other
@@ -15,7 +17,7 @@ from torch import Tensor
 from .._validation import check_int
 from . import _ops, _stride2
 
-__all__ = ["easy_conv2d", "random_pool2d", "neighbor_fill"]
+__all__ = ["easy_conv2d", "easy_avg_conv2d", "random_pool2d", "neighbor_fill"]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -133,6 +135,53 @@ def easy_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, mode:
     if _on_kernels(input) and (ph == pw or _ops.KERNELS_TAKE_PADDING_PAIRS):
         return _ops.easy_conv2d(input, weight, bias, mode, ph, pw)
     return _stride2.easy_conv2d(input, weight, bias, mode // 2, mode % 2, ph, pw)
+
+
+def easy_avg_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                    padding: int | tuple[int, int] = 0) -> Tensor:
+    """Easy average pooling: 2x2 average pooling of a stride-1 convolution, as one stride-2 convolution.
+
+    Equal to ``F.avg_pool2d(F.conv2d(input, weight, bias, padding=padding), 2)`` within float
+    rounding, computed as a stride-2 convolution with the (kh+1, kw+1) kernel ``weight``
+    full-convolved with the 2x2 box (divided by 4). Differentiable in ``input``, ``weight`` and
+    ``bias``. CPU float32 / float64 run on ecp's kernels (``torch.ops.ecp.easy_avg_conv2d``),
+    anything else as ``F.conv2d`` with the widened kernel.
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C, H, W)
+        The input, of a floating-point dtype.
+    weight : Tensor, shape (O, C, kh, kw)
+        The filters, on the device and of the dtype of ``input``.
+    bias : Tensor, shape (O,), or None
+        One bias per filter; None adds none.
+    padding : int >= 0 or pair (ph, pw)
+        Zeros added above and below (ph), left and right (pw) of the input.
+
+    Returns
+    -------
+    Tensor, shape (N, O, Ho // 2, Wo // 2)
+        With (Ho, Wo) = (H + 2ph - kh + 1, W + 2pw - kw + 1); dtype and device of ``input``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`easy_conv2d`.
+    ValueError
+        As :func:`easy_conv2d`.
+
+    Examples
+    --------
+    >>> import torch, torch.nn.functional as F, ecp.torch
+    >>> x = torch.randn(2, 3, 9, 9); w = torch.randn(4, 3, 3, 3)
+    >>> y = ecp.torch.easy_avg_conv2d(x, w, padding=1)
+    >>> torch.allclose(y, F.avg_pool2d(F.conv2d(x, w, padding=1), 2), atol=1e-5)
+    True
+    """
+    _, ph, pw = _check_conv(input, weight, bias, 0, padding)
+    if _on_kernels(input):
+        return _ops.easy_avg_conv2d(input, weight, bias, ph, pw)
+    return _stride2.easy_avg_conv2d(input, weight, bias, ph, pw)
 
 
 def random_pool2d(input: Tensor, mode: int = 0) -> Tensor:

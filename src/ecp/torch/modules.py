@@ -37,10 +37,13 @@ class _ModeBuffer(nn.Module):
 
 
 class EasyConvPool2d(_ModeBuffer):
-    """EasyConvPooling: a convolution whose output already is the Random Pooling (mode K).
+    """EasyConvPooling: a convolution whose output already is the 2x2 pooling (Random, mode K, or average).
 
-    Equal to ``nn.Conv2d`` (stride 1) followed by 2x2 Random Pooling with the same weights,
-    computing only the quarter of the outputs the pooling keeps. Shapes: (N, C, H, W) ->
+    With ``pool="random"`` (the default): equal to ``nn.Conv2d`` (stride 1) followed by 2x2 Random
+    Pooling with the same weights, computing only the quarter of the outputs the pooling keeps.
+    With ``pool="avg"``: equal to ``nn.Conv2d`` followed by ``nn.AvgPool2d(2)`` within float
+    rounding, computed as one stride-2 convolution with the kernel widened by the 2x2 box
+    (:func:`ecp.torch.easy_avg_conv2d`); there is no mode. Shapes: (N, C, H, W) ->
     (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the convolution's output size.
 
     Parameters
@@ -55,13 +58,17 @@ class EasyConvPool2d(_ModeBuffer):
         Zeros added on each side of the input.
     bias : bool, default True
         Whether to add a learnable bias.
-    mode : int 0..3 or "random", default "random"
-        Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
-        3 bottom-right); ``"random"`` draws K once, after the weights, from torch's generator.
+    mode : int 0..3, "random" or None, default None
+        Random pooling's kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right,
+        2 bottom-left, 3 bottom-right); ``"random"`` (what None means for ``pool="random"``)
+        draws K once, after the weights, from torch's generator. Must be None for
+        ``pool="avg"`` (refused, not ignored: average pooling keeps every pixel).
     device : torch.device, optional
         Of the parameters.
     dtype : torch.dtype, optional
         Of the parameters.
+    pool : {"random", "avg"}, default "random"
+        Random Pooling with mode K, or exact average pooling.
 
     Attributes
     ----------
@@ -69,13 +76,16 @@ class EasyConvPool2d(_ModeBuffer):
         The filters, initialised as ``nn.Conv2d`` initialises them.
     bias : Parameter, shape (O,), or None
         The biases.
-    k : int
-        Mode K; also the buffer ``mode`` of the state_dict.
+    k : int or None
+        Mode K; also the buffer ``mode`` of the state_dict. None for ``pool="avg"``, whose
+        state_dict holds no mode.
+    pool : str
+        ``"random"`` or ``"avg"``.
 
     Raises
     ------
     TypeError, ValueError
-        For a bad size, padding or mode, naming the argument.
+        For a bad size, padding, mode or pool, naming the argument.
 
     Examples
     --------
@@ -85,12 +95,20 @@ class EasyConvPool2d(_ModeBuffer):
     EasyConvPool2d(3, 8, kernel_size=(3, 3), padding=(1, 1), mode=2)
     >>> layer(torch.randn(4, 3, 28, 28)).shape
     torch.Size([4, 8, 14, 14])
+    >>> ecp.torch.EasyConvPool2d(3, 8, 3, padding=1, pool="avg")
+    EasyConvPool2d(3, 8, kernel_size=(3, 3), padding=(1, 1), pool='avg')
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 padding: int | tuple[int, int] = 0, bias: bool = True, mode: int | str = "random",
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 padding: int | tuple[int, int] = 0, bias: bool = True, mode: int | str | None = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 pool: str = "random") -> None:
         super().__init__()
+        if pool not in ("random", "avg"):
+            raise ValueError(f'pool must be "random" or "avg", got {pool!r}')
+        if pool == "avg" and mode is not None:
+            raise ValueError(f'mode applies only to pool="random", not pool="avg" (got mode={mode!r})')
+        self.pool = pool
         self.in_channels = check_int(in_channels, "in_channels", 1)
         self.out_channels = check_int(out_channels, "out_channels", 1)
         kh, kw = F_ecp._pair(kernel_size, "kernel_size")
@@ -102,14 +120,23 @@ class EasyConvPool2d(_ModeBuffer):
         self.weight = nn.Parameter(torch.empty((self.out_channels, self.in_channels, kh, kw), **factory))
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self.reset_parameters()
-        self._init_mode(mode, device)
+        if pool == "random":
+            self._init_mode("random" if mode is None else mode, device)
+        else:
+            self.k = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if getattr(self, "pool", "random") == "avg":   # no mode buffer (modules saved before pool existed: random)
+            nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
+        else:
+            super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def reset_parameters(self) -> None:
         """Draw the weights and biases as ``nn.Conv2d`` does (the same values from the same generator state)."""
         nn.Conv2d.reset_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
-        """Easy Convolution of ``input`` with mode K.
+        """Easy Convolution of ``input`` with mode K, or easy average pooling.
 
         Parameters
         ----------
@@ -119,12 +146,15 @@ class EasyConvPool2d(_ModeBuffer):
         Returns
         -------
         Tensor, shape (N, O, Ho // 2, Wo // 2)
-            ``ecp.torch.easy_conv2d(input, weight, bias, mode=K, padding=padding)``.
+            ``ecp.torch.easy_conv2d(input, weight, bias, mode=K, padding=padding)``, or
+            ``ecp.torch.easy_avg_conv2d(input, weight, bias, padding)`` for ``pool="avg"``.
         """
+        if self.k is None:
+            return F_ecp.easy_avg_conv2d(input, self.weight, self.bias, self.padding)
         return F_ecp.easy_conv2d(input, self.weight, self.bias, self.k, self.padding)
 
     def extra_repr(self) -> str:
-        """The constructor's arguments, mode K included.
+        """The constructor's arguments, mode K (or ``pool='avg'``) included.
 
         Returns
         -------
@@ -132,7 +162,7 @@ class EasyConvPool2d(_ModeBuffer):
             For ``repr``.
         """
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, padding={self.padding}, "
-             f"mode={self.k}")
+             + (f"mode={self.k}" if self.k is not None else "pool='avg'"))
         return s if self.bias is not None else s + ", bias=False"
 
 
