@@ -124,25 +124,32 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 
 def widen(w):
     """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the 2x2 box,
-    divided by 4: (O, C, kh + 1, kw + 1), w's dtype."""
+    divided by 4: (O, C, kh + 1, kw + 1), w's dtype. Summed in a (tap, filter) layout, whose
+    rows of O*C values NumPy adds in long vector loops (the tap-last layout adds rows of kw)."""
     o, c, kh, kw = w.shape
-    wide = np.zeros((o, c, kh + 1, kw + 1), dtype=w.dtype)
-    wide[:, :, :kh, :kw] = w
-    wide[:, :, 1:, :kw] += w
-    wide[:, :, :kh, 1:] += w
-    wide[:, :, 1:, 1:] += w
+    taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
+    wide = np.zeros((kh + 1, kw + 1, o * c), dtype=w.dtype)
+    wide[:kh, :kw] = taps
+    wide[1:, :kw] += taps
+    wide[:kh, 1:] += taps
+    wide[1:, 1:] += taps
     wide *= w.dtype.type(0.25)
-    return wide
+    return np.ascontiguousarray(wide.reshape((kh + 1) * (kw + 1), o * c).T).reshape(o, c, kh + 1, kw + 1)
 
 
 def fold(dwide, out=None):
     """dW of ``w`` from dW of ``widen(w)``: the box's adjoint, ``(dwide[i, j] + dwide[i+1, j]
-    + dwide[i, j+1] + dwide[i+1, j+1]) / 4``, into ``out`` when given (w's shape and dtype)."""
-    s = np.add(dwide[:, :, :-1, :-1], dwide[:, :, 1:, :-1], out=out)
-    s += dwide[:, :, :-1, 1:]
-    s += dwide[:, :, 1:, 1:]
+    + dwide[i, j+1] + dwide[i+1, j+1]) / 4``, into ``out`` when given (w's shape and dtype, C-contiguous)."""
+    o, c, kh1, kw1 = dwide.shape
+    taps = np.ascontiguousarray(dwide.reshape(o * c, kh1 * kw1).T).reshape(kh1, kw1, o * c)
+    s = taps[:-1, :-1] + taps[1:, :-1]
+    s += taps[:-1, 1:]
+    s += taps[1:, 1:]
     s *= dwide.dtype.type(0.25)
-    return s
+    if out is None:
+        out = np.empty((o, c, kh1 - 1, kw1 - 1), dtype=dwide.dtype)
+    out.reshape(o * c, (kh1 - 1) * (kw1 - 1))[...] = s.reshape((kh1 - 1) * (kw1 - 1), o * c).T
+    return out
 
 
 def _avg_geometry(x_shape, w_shape, padding):
@@ -237,6 +244,6 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None):
         plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds)
     dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
     if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
-            and not np.shares_memory(dw, dwide)):
+            and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
         dw = None
     return (dx, fold(dwide, dw), db), plan
