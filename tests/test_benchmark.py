@@ -382,3 +382,30 @@ def test_easy_avg_rows_are_timed_and_verified():
     from ecp.experiments.bench.report import format_report
     text = format_report(record)
     assert "easy avg speedup" in text and "easy-avg vs c+ap fwd" in text
+
+def test_torch_module_record_on_tiny_sizes(tmp_path, capsys):
+    """``--torch-module``: every network on every device, plain and converted, the record's keys (no speed)."""
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    from ecp.experiments.bench.report import format_torch_module
+    from ecp.experiments.bench.torch_module import TORCH_MODULE_NETS, run_torch_module
+    from ecp.experiments.cli import main
+
+    record = run_torch_module(1, 2, 1, mode=1, vgg_channels=(4, 8, 8), vgg_size=16, vgg_batch=3, two_conv_batch=3,
+                              devices=["cpu"])
+    assert set(record) == {"ecp_version", "created", "config", "system", "models"}
+    assert set(record["config"]) == {"threads", "repeats", "warmup", "mode", "dtype", "lr", "statistic"}
+    assert record["config"]["mode"] == 1 and "loadavg_end" in record["system"]
+    assert [(m["name"], m["device"]) for m in record["models"]] == [(n, "cpu") for n in TORCH_MODULE_NETS]
+    for m in record["models"]:
+        assert set(m) == {"name", "device", "input_shape", "layers", "converted_chains", "timings", "speedup",
+                          "speedup_min"}
+        assert m["converted_chains"] == (2 if m["name"] == "two-conv" else 3)
+        assert set(m["timings"]) == {"original", "converted"}
+        assert all(len(t["runs_ms"]) == 2 and _positive(t["median_ms"]) for t in m["timings"].values())
+        assert _positive(m["speedup"]) and _positive(m["speedup_min"])
+    text = "\n".join(format_torch_module(record))
+    assert "vgg-like  cpu     3x3x16x16" in text and "two-conv  cpu     3x1x28x28" in text
+    with pytest.raises(ValueError, match="nets must be among"):
+        run_torch_module(1, 1, 0, nets=["resnet"])
+    assert main(["bench", "--torch-module", "--results-md", str(tmp_path / "r.md")]) == 2
+    assert "--results-md does not take the --torch-module table" in capsys.readouterr().err

@@ -21,18 +21,22 @@ from .train import OPTIMIZERS, TrainConfig, run
 if TYPE_CHECKING:
     from .data import Dataset
 
-__all__ = ["EXIT_DIVERGED", "add_parser", "add_common_arguments", "config_from_args", "load_data",
+__all__ = ["EXIT_DIVERGED", "ENGINES", "add_parser", "add_common_arguments", "config_from_args", "load_data",
            "describe_divergence", "main"]
 
 #: Exit status of ``ecp train`` / ``ecp reproduce`` when a run diverged (2 stays bad input).
 EXIT_DIVERGED = 3
+
+#: ``--engine``: ecp's NumPy layer stack, or PyTorch modules (:mod:`ecp.experiments.torch_train`).
+ENGINES = ("numpy", "torch")
 
 
 def _format_epoch(record: dict, epochs: int) -> str:
     """The line printed after an epoch."""
     return (f"epoch {record['epoch']}/{epochs}  loss {record['train_loss']:.4f}  "
             f"test accuracy {100 * record['test_accuracy']:.2f}%  train {record['train_time_s']:.2f} s  "
-            f"test {record['test_time_s']:.2f} s  conv {record['conv_time_s']:.2f} s")
+            f"test {record['test_time_s']:.2f} s"
+            + (f"  conv {record['conv_time_s']:.2f} s" if record["conv_time_s"] is not None else ""))
 
 
 def _describe_modes(modes: list) -> str:
@@ -163,6 +167,23 @@ def add_parser(subparsers):
                         "first_epoch_at_98 (or null), diverged (true/false), diverged_at (null, or the epoch, "
                         "batch and loss where the loss became NaN or infinite); strict JSON: no NaN")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    g = p.add_argument_group(
+        "PyTorch engine",
+        "--engine torch trains the same networks (same initial weights, modes and data order for a seed) as "
+        "torch.nn + ecp.torch modules; the JSON gets engine, device and world_size, and conv_time_s is null. "
+        "--nproc N starts N data-parallel workers (DistributedDataParallel: gloo on CPU, NCCL on CUDA) on this "
+        "machine, each on its shard of every batch (the global batch stays --batch-size); rank 0 prints and "
+        "writes --json; when one worker fails the others are stopped. Under torchrun (RANK, WORLD_SIZE, "
+        "MASTER_ADDR, MASTER_PORT set) the command is one worker of torchrun's group: see docs/torch.md.")
+    g.add_argument("--engine", choices=ENGINES, default="numpy",
+                   help="numpy: ecp's own layer stack (default); torch: PyTorch modules")
+    g.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="torch engine: where to train (default: cpu)")
+    g.add_argument("--nproc", type=_args.positive_int, default=None, metavar="N",
+                   help="torch engine: data-parallel worker processes on this machine (default: 1)")
+    g.add_argument("--timeout", type=_args.positive_float, default=600.0, metavar="S",
+                   help="torch engine, several workers: seconds a worker waits for the others (rendezvous, "
+                        "each gradient exchange) before the group fails (default: 600)")
     p.set_defaults(func=main)
     return p
 
@@ -229,6 +250,48 @@ def load_data(args: argparse.Namespace) -> Dataset:
                            limit_test=args.limit_test)
 
 
+def _torch_setup(args: argparse.Namespace):
+    """The torch engine's place and run arguments; (None, None) in the launcher of ``--nproc N`` workers."""
+    import importlib.util
+
+    from . import distributed
+
+    if importlib.util.find_spec("torch") is None:
+        raise ImportError('--engine torch needs PyTorch, which is not installed: pip install "ecp[torch]"')
+    world = distributed.world_from_env()
+    device = args.device or "cpu"
+    if world is None:
+        if (args.nproc or 1) > 1:
+            if device == "cuda":
+                from .torch_train import resolve_device
+
+                resolve_device(device, distributed.World(0, args.nproc, 0, args.nproc))
+            return None, None
+        world = distributed.World()
+    elif args.nproc is not None and args.nproc != world.size:
+        raise ValueError(f"--nproc {args.nproc} disagrees with WORLD_SIZE={world.size} set by the launcher "
+                         "(under torchrun, leave --nproc out)")
+    from .torch_train import default_threads
+
+    threads = args.threads if args.threads is not None else (default_threads(world) if world.size > 1 else None)
+    return world, {"device": device, "world": world, "timeout_s": args.timeout, "threads": threads}
+
+
+def _launch_workers(args: argparse.Namespace) -> int:
+    """Start ``--nproc`` copies of this very command as one group; their common exit status."""
+    from . import distributed
+
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        raise ValueError("--nproc needs the command line (run it through ecp.experiments.cli.main)")
+    try:
+        codes = distributed.launch([sys.executable, "-m", "ecp", *argv], args.nproc)
+    except distributed.WorkerFailed as exc:
+        print(f"ecp train: error: {exc}", file=sys.stderr, flush=True)
+        return exc.status if exc.status > 0 else 1
+    return codes[0]
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``ecp train``: train, print each epoch and the summary, write ``--json``.
 
@@ -254,31 +317,59 @@ def main(args: argparse.Namespace) -> int:
         The MNIST files are missing.
     """
     config = config_from_args(args)
+    engine = getattr(args, "engine", "numpy")
+    if engine != "torch":
+        for flag, value in (("--device", getattr(args, "device", None)), ("--nproc", getattr(args, "nproc", None))):
+            if value is not None:
+                raise ValueError(f"{flag} needs --engine torch (got --engine {engine})")
     if args.json:
         check_output_file(args.json, "--json")  # refused before the data is even read
-    if args.threads is not None:
+    world = run_kwargs = None
+    if engine == "torch":
+        world, run_kwargs = _torch_setup(args)
+        if world is None:   # the launcher of --nproc N workers
+            load_data(args)   # a missing data file is one error here, not one per worker
+            return _launch_workers(args)
+    elif args.threads is not None:
         set_num_threads(args.threads)
     dataset = load_data(args)
+    reporting = world is None or world.rank == 0
     out = sys.stdout
-    bar = BatchBar(sys.stderr, enabled=not args.no_progress)
+    bar = BatchBar(sys.stderr, enabled=not args.no_progress and reporting)
 
     def _on_start(net):
-        print(f"ecp train: {_describe_run(config, net.modes)}; {len(dataset.train_labels)} training / "
+        if not reporting:
+            return
+        where = "" if run_kwargs is None else (f"; torch engine on {run_kwargs['device']}, "
+                                               f"{world.size} worker{'s' if world.size > 1 else ''}")
+        print(f"ecp train: {_describe_run(config, net.modes)}{where}; {len(dataset.train_labels)} training / "
               f"{len(dataset.test_labels)} test images", file=out, flush=True)
 
     def _on_batch(epoch, done, total, loss):
         bar(f"epoch {epoch}/{config.epochs}", done, total, loss)
 
     def _on_epoch(record):
+        if not reporting:
+            return
         bar.clear()
         print(_format_epoch(record, config.epochs), file=out, flush=True)
+
+    if run_kwargs is None:
+        train_run = run
+    else:
+        from . import torch_train
+
+        def train_run(*a, **kw):
+            return torch_train.run(*a, **kw, **run_kwargs)
 
     # A diverging run overflows on its way to the non-finite loss it is stopped at: that loss
     # is reported once below, not as NumPy's warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = run(config, dataset, on_start=_on_start, on_batch=_on_batch if bar.enabled else None,
-                     on_epoch=_on_epoch)
+        result = train_run(config, dataset, on_start=_on_start, on_batch=_on_batch if bar.enabled else None,
+                           on_epoch=_on_epoch)
     bar.clear()
+    if not reporting:
+        return EXIT_DIVERGED if result["diverged"] else 0
     if result["best_test_accuracy"] is not None:
         first = result["first_epoch_at_98"]
         print(f"best test accuracy {100 * result['best_test_accuracy']:.2f}%; first epoch >= 98%: "

@@ -6,7 +6,7 @@ from .._files import check_output_file, write_json
 from .._progress import StatusLine
 from .._results_md import update_section
 from .contention import DEFAULT_CONTENTION_GEMM, format_contention, run_contention
-from .report import format_header, format_report, format_shape, format_summary
+from .report import format_header, format_report, format_shape, format_summary, format_torch_module
 from .run import DEFAULT_GEMM_SIZE, DEFAULT_REPEATS, DEFAULT_WARMUP, gemm_dims, run_bench
 from .shapes import _CUSTOM_FORMAT, DEFAULT_SHAPES, SHAPES, parse_shapes
 from .verify import VerificationError
@@ -39,9 +39,32 @@ def _run_contention(args, shapes):
     return 0
 
 
+def _run_torch_module(args):
+    from .torch_module import run_torch_module
+
+    if args.results_md is not None:
+        raise ValueError("--results-md does not take the --torch-module table (use --json)")
+    if args.contention:
+        raise ValueError("--torch-module and --contention are separate runs: give one")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    progress = StatusLine("ecp bench --torch-module", enabled=not args.quiet)
+    try:
+        record = run_torch_module(args.threads, args.repeats, args.warmup, mode=args.mode, progress=progress)
+    finally:
+        progress.clear()
+    print("\n".join(format_torch_module(record)))
+    if args.json is not None:
+        write_json(args.json, record, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
 def _run(args):
     # Everything is checked before the first measurement: a bad flag costs no time.
     shapes = parse_shapes(args.shapes, option="--shapes")
+    if args.torch_module:
+        return _run_torch_module(args)
     if args.contention:
         return _run_contention(args, shapes)
     gemm = gemm_dims(args.gemm_size or DEFAULT_GEMM_SIZE, option="--gemm-size")
@@ -114,6 +137,11 @@ def add_parser(subparsers):
                    help="time ecp (and PyTorch) on 1 vs the default threads: idle, beside a busy process "
                         "of its own, and right after a NumPy matrix product (--gemm-size, default "
                         f"{DEFAULT_CONTENTION_GEMM} here); prints the slowdown ratios")
+    p.add_argument("--torch-module", action="store_true",
+                   help="time a PyTorch training step (forward, backward, SGD) of the two-conv network and of a "
+                        "VGG-like stack (3 blocks of conv3x3-ReLU-conv3x3-ReLU-maxpool, 64/128/256 channels, 32x32, "
+                        "batch 64) as plain PyTorch and after ecp.torch.convert(mode=--mode), side by side, on the "
+                        "CPU and on CUDA when available (needs PyTorch)")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")

@@ -1,7 +1,7 @@
 """The text tables ``ecp bench`` prints (and puts in ``docs/results.md``)."""
 from .._machine import blas_summary
 
-__all__ = ["format_header", "format_shape", "format_summary", "format_report"]
+__all__ = ["format_header", "format_shape", "format_summary", "format_report", "format_torch_module"]
 
 
 def _num(value, suffix=""):
@@ -187,3 +187,36 @@ def format_report(record: dict) -> str:
         lines += format_shape(rec, record) + [""]
     return "\n".join(lines + format_summary(record))
 
+
+def format_torch_module(record: dict) -> list[str]:
+    """Format the ``--torch-module`` table: per network and device, the two steps and their ratio.
+
+    Parameters
+    ----------
+    record : dict
+        A record from :func:`run_torch_module`.
+
+    Returns
+    -------
+    list of str
+        A header line, the load average, then one line per network and device; no trailing newlines.
+    """
+    cfg, sysinfo = record["config"], record["system"]
+    load = sysinfo.get("loadavg")
+    end = sysinfo.get("loadavg_end")
+    lines = [f"ecp {record['ecp_version']} bench --torch-module: training step (forward, loss, backward, SGD), "
+             f"plain PyTorch vs ecp.torch.convert(mode={cfg['mode']}); {cfg['threads']} thread(s); ms: median (min) "
+             f"of {cfg['repeats']} steps after {cfg['warmup']} warm-up, interleaved; PyTorch {sysinfo['torch']}",
+             f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores)"
+             + (f"; load average {load[0]:.2f} at the start" if load else "")
+             + (f", {end[0]:.2f} at the end" if end else ""),
+             "",
+             f"  {'network':<10}{'device':<8}{'input':<18}{'chains':>7}{'original ms':>20}{'converted ms':>20}"
+             f"{'speedup':>9}{'(min)':>8}"]
+    for m in record["models"]:
+        t = m["timings"]
+        cells = [f"{t[k]['median_ms']:.2f} ({t[k]['min_ms']:.2f})" for k in ("original", "converted")]
+        lines.append(f"  {m['name']:<10}{m['device']:<8}{'x'.join(map(str, m['input_shape'])):<18}"
+                     f"{m['converted_chains']:>7}{cells[0]:>20}{cells[1]:>20}{m['speedup']:>8.2f}x"
+                     f"{m['speedup_min']:>7.2f}x")
+    return lines
