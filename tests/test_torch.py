@@ -479,3 +479,16 @@ def test_convert_avg_exact_fx():
     out, report = et.convert(net, avg="exact", return_report=True)
     assert len(report.converted) == 1 and out.conv.pool == "avg"
     torch.testing.assert_close(out(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_engine_builds_easy_avg_as_the_numpy_avg_net():
+    import numpy as np
+
+    from ecp.experiments.torch_train import build_torch_network
+    from ecp.nn.models import build_network
+    model = build_torch_network("two-conv", "easy-avg", seed=4, dtype="float64")
+    assert [m.pool for m in model if isinstance(m, et.EasyConvPool2d)] == ["avg", "avg"]
+    x = np.random.default_rng(0).random((3, 1, 28, 28))
+    # (the torch engine's layers are built in float32, then cast: the weights carry float32 rounding)
+    want = build_network("two-conv", "avg", seed=4, dtype=np.float64).eval()(x)
+    torch.testing.assert_close(model(torch.from_numpy(x)).detach(), torch.from_numpy(want), rtol=1e-5, atol=1e-6)

@@ -48,9 +48,9 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
     ----------
     net : {"one-conv", "two-conv"}
         The network.
-    pool : {"max", "avg", "random", "ecp"}
+    pool : {"max", "avg", "random", "ecp", "easy-avg"}
         ``nn.MaxPool2d(2)``, ``nn.AvgPool2d(2)``, ``nn.Conv2d`` then ``ecp.torch.RandomPool2d(K)``,
-        or ``ecp.torch.EasyConvPool2d`` (mode K).
+        ``ecp.torch.EasyConvPool2d`` (mode K), or ``ecp.torch.EasyConvPool2d(pool="avg")``.
     mode : int 0..3, "random" or None
         As :func:`ecp.nn.models.build_network`.
     seed : int >= 0
@@ -62,7 +62,7 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
     -------
     torch.nn.Sequential
         Input (N, 1, 28, 28), output logits (N, 10), on the CPU; its attribute ``modes`` lists
-        the K of each pooling layer (empty for max / avg).
+        the K of each pooling layer (empty for max / avg / easy-avg).
 
     Raises
     ------
@@ -76,8 +76,9 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
     layers: list[nn.Module] = []
     for i, conv in enumerate(convs):
         out_ch, in_ch, k, _ = conv.params["w"].shape
-        if pool == "ecp":
-            layer = EasyConvPool2d(in_ch, out_ch, k, mode=modes[i])
+        if pool in ("ecp", "easy-avg"):
+            layer = (EasyConvPool2d(in_ch, out_ch, k, mode=modes[i]) if pool == "ecp"
+                     else EasyConvPool2d(in_ch, out_ch, k, pool="avg"))
             layers.append(layer)
         else:
             layer = nn.Conv2d(in_ch, out_ch, k)
