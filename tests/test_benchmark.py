@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ecp
+from ecp import _openmp_env
 from ecp.experiments import bench as benchmark
 from ecp.experiments.bench import BenchShape, VerificationError, parse_shapes, run_bench
 from ecp.experiments.bench import verify as bench_verify
@@ -369,7 +370,7 @@ def test_openmp_wait_setting_cases(env, before, expected):
                           "print(i['wait_setting'], i['GOMP_SPINCOUNT'])"], env={**clean, **env},
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == expected
-    assert out[1] == {"set": "10000", "user": env.get("GOMP_SPINCOUNT", "None")}.get(expected, "None")
+    assert out[1] == {"set": _openmp_env.SPINCOUNT, "user": env.get("GOMP_SPINCOUNT", "None")}.get(expected, "None")
 
 
 def test_easy_avg_rows_are_timed_and_verified():

@@ -5,7 +5,8 @@ environment once, when it is loaded. Its default lets an idle thread spin for mi
 each parallel region; on a machine where another process keeps a core busy, that spinning holds a
 core ecp's other thread needs, and a 2-thread call gets several times slower than a 1-thread one
 (``ecp bench --contention``). :func:`configure` (run by ``import ecp`` before any extension module
-is imported) bounds the spin with ``GOMP_SPINCOUNT`` when the user has set neither
+is imported) bounds the spin with ``GOMP_SPINCOUNT`` (a core kept busy for long is left to :mod:`ecp._free_cores`,
+which lowers the default thread count) when the user has set neither
 ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT`` and libgomp is not loaded yet (PyTorch, for one, loads
 its own copy first); :func:`openmp_info` says which case happened.
 """
@@ -15,9 +16,10 @@ import os
 
 __all__ = ["SPINCOUNT", "configure", "openmp_info"]
 
-#: The spin count ecp sets (libgomp's default is 300000, about 3 ms: 100 spins a microsecond).
-#: Chosen by ``ecp bench --contention`` on the paper's layers; docs/usage.md gives the figures.
-SPINCOUNT = "10000"
+#: The spin count ecp sets (libgomp's default is 300000, about 3 ms: 100 spins a microsecond):
+#: as fast as the default on an idle machine in a training loop (10000 measured 6-8% slower there),
+#: while a busy core is left to ecp._free_cores. docs/usage.md gives the figures.
+SPINCOUNT = "30000"
 _USER_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _case = None    # "set", "user", "already-loaded" or "unknown": what configure() found
 

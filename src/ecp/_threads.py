@@ -15,12 +15,13 @@ import threading
 from collections.abc import Iterator
 
 from ._blas_instance import blas_isolation
+from ._free_cores import free_cores
 from ._kernels._openmp import openmp_enabled, openmp_max_threads
 from ._validation import check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "num_threads", "blas_isolation"]
 
-_num_threads = None  # the process-wide default; None: every core OpenMP sees
+_num_threads = None  # the process-wide default; None: the free cores (ecp._free_cores)
 _UNSET = object()
 
 
@@ -38,15 +39,17 @@ def get_num_threads() -> int:
     -------
     int
         The innermost :func:`num_threads` block's count in this Python thread, else the
-        process-wide default of :func:`set_num_threads`, else every core OpenMP sees; always 1
-        in a build without OpenMP.
+        process-wide default of :func:`set_num_threads`, else the cores OpenMP sees less those
+        other programs kept busy over the last quarter second (``ecp._free_cores``; every core
+        with ``ECP_ADAPTIVE_THREADS=0`` or ``OMP_NUM_THREADS`` set); always 1 in a build without
+        OpenMP.
     """
     if not openmp_enabled():
         return 1
     n = _local.n
     if n is _UNSET:
         n = _num_threads
-    return n if n is not None else openmp_max_threads()
+    return n if n is not None else free_cores(openmp_max_threads())
 
 
 def _blas_limits(n):
@@ -66,7 +69,7 @@ def set_num_threads(n: int | None) -> None:
     Parameters
     ----------
     n : int >= 1 or None
-        The thread count; None means every core.
+        The thread count; None means the cores other programs leave free (see :func:`get_num_threads`).
 
     Raises
     ------
@@ -95,7 +98,7 @@ def num_threads(n: int | None) -> Iterator[None]:
     Parameters
     ----------
     n : int >= 1 or None
-        The thread count; None means every core.
+        The thread count; None means the cores other programs leave free (see :func:`get_num_threads`).
 
     Yields
     ------
