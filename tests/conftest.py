@@ -1,4 +1,5 @@
-"""Shared fixtures: where the MNIST files are, and PyTorch when it is installed; hypothesis's profile."""
+"""Shared fixtures: where the MNIST files are, PyTorch when it is installed, a fixed default thread count;
+hypothesis's profile."""
 import os
 import pathlib
 
@@ -13,6 +14,16 @@ settings.register_profile("explore", database=None, deadline=None, print_blob=Tr
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fixed_default_threads(monkeypatch):
+    """The default thread count is every core in the tests, whatever the machine's load: tests that compare
+    thread counts must not see it move (tests/test_free_cores.py turns the adaptation back on where it tests it;
+    results never depend on the count)."""
+    from ecp import _free_cores
+
+    monkeypatch.setattr(_free_cores, "adaptive", False)
 
 
 def mnist_dir():

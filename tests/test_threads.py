@@ -6,6 +6,8 @@ samples in the convolution kernels (``ecp._dispatch.group``, ``sample_items``); 
 each, so two threads really do share the work.
 """
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -286,3 +288,40 @@ def test_set_num_threads_is_the_default_of_every_thread(restore_threads):
     t.start()
     t.join()
     assert seen == [1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True)])
+def test_private_matmul_against_numpy(dtype, trans_a, trans_b):
+    """ecp._kernels._blas.matmul (ecp.nn.Linear's products): op(a) @ op(b) into out, empty sizes too."""
+    from ecp._kernels import _blas
+
+    rng = np.random.default_rng(3)
+    for m, k, n in ((5, 7, 3), (1, 1, 1), (64, 100, 10), (0, 4, 3), (3, 0, 2), (3, 4, 0)):
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        out = np.full((m, n), np.nan, dtype)
+        got = _blas.matmul(a, b, out, trans_a=trans_a, trans_b=trans_b)
+        assert got is out
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+        np.testing.assert_allclose(out, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+def test_linear_starts_no_numpy_blas_thread():
+    """ecp.nn.Linear's products run on ecp's own single-threaded BLAS, not NumPy's thread pool."""
+    if ecp._threads.blas_isolation() != "private":
+        pytest.skip("no private BLAS instance here")
+    code = (
+        "import os, numpy as np\n"
+        "from ecp import nn\n"
+        "layer = nn.Linear(512, 256, rng=0)\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "x = np.ones((256, 512), np.float32)\n"
+        "for _ in range(3):\n"
+        "    y = layer(x); layer.backward(np.ones_like(y))\n"
+        "print(before, len(os.listdir('/proc/self/task')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert after == before

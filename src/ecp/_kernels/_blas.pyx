@@ -159,3 +159,34 @@ def _gemm_for_tests(a, b, bint shared=False):
                 gemm[double](False, False, ad.shape[0], bd.shape[1], ad.shape[1], 1.0, &ad[0, 0],
                              ad.shape[1], &bd[0, 0], bd.shape[1], 0.0, &cd[0, 0], cd.shape[1])
     return c
+
+
+def matmul(a, b, out, bint trans_a=False, bint trans_b=False):
+    """out = op(a) @ op(b) on the kernels' BLAS (the private single-threaded instance where loaded).
+
+    ``a``, ``b`` and ``out``: C-contiguous 2-D arrays of one dtype (float32 or float64), ``op`` the
+    transpose where asked, shapes that agree; ecp.nn's Linear layer checks them. The product runs on
+    the calling thread and starts no BLAS thread, so no thread pool is left spinning after it.
+    """
+    cdef const float[:, ::1] af, bf
+    cdef const double[:, ::1] ad, bd
+    cdef float[:, ::1] of
+    cdef double[:, ::1] od
+    cdef int m = out.shape[0], n = out.shape[1]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return out
+    if k == 0:            # (a BLAS refuses leading dimensions of 0)
+        out[...] = 0
+        return out
+    if out.dtype.char == 'f':
+        af = a; bf = b; of = out
+        with nogil:
+            gemm[float](trans_a, trans_b, m, n, k, 1.0, &af[0, 0], af.shape[1], &bf[0, 0], bf.shape[1],
+                        0.0, &of[0, 0], of.shape[1])
+    else:
+        ad = a; bd = b; od = out
+        with nogil:
+            gemm[double](trans_a, trans_b, m, n, k, 1.0, &ad[0, 0], ad.shape[1], &bd[0, 0], bd.shape[1],
+                         0.0, &od[0, 0], od.shape[1])
+    return out

@@ -31,6 +31,7 @@ from numpy.typing import DTypeLike
 from .. import _plans
 from .. import activation as _activation
 from .. import pool as _pool
+from .._kernels import _blas
 from .._validation import check_int, kernel_ready, padding_as_given
 
 # as_generator and resolve_mode stay importable from here, where ecp 0.1 defined them.
@@ -277,7 +278,7 @@ class _ConvBase(Layer):
         t0 = _perf_counter()
         y = self._kernel_forward(x)
         self.conv_seconds += _perf_counter() - t0
-        self._x = x if training else None
+        self._x = np.ascontiguousarray(x) if training else None
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -727,7 +728,8 @@ class Linear(Layer):
         _check_input(x, "Linear", 2, w.dtype)
         if x.shape[1] != w.shape[0]:
             raise ValueError(f"Linear: x must have {w.shape[0]} features (x.shape[1]), got shape {x.shape}")
-        y = x @ w
+        # ecp's own single-threaded BLAS instance: no NumPy BLAS thread pool left spinning after it
+        y = _blas.matmul(np.ascontiguousarray(x), np.ascontiguousarray(w), np.empty((x.shape[0], w.shape[1]), w.dtype))
         y += self.params["b"]
         self._x = x if training else None
         return y
@@ -757,9 +759,16 @@ class Linear(Layer):
         w = self.params["w"]
         if dy.shape != (self._x.shape[0], w.shape[1]):
             raise ValueError(f"Linear: dy must have shape {(self._x.shape[0], w.shape[1])}, got {dy.shape}")
-        np.matmul(self._x.T, dy, out=self.grads["w"])
+        dy = np.ascontiguousarray(dy)
+        gw = self.grads["w"]
+        if gw.flags.c_contiguous:
+            _blas.matmul(self._x, dy, gw, trans_a=True)
+        else:
+            gw[...] = _blas.matmul(self._x, dy, np.empty(gw.shape, gw.dtype), trans_a=True)
         np.sum(dy, axis=0, out=self.grads["b"])
-        return dy @ w.T if self.input_grad else None
+        if not self.input_grad:
+            return None
+        return _blas.matmul(dy, np.ascontiguousarray(w), np.empty(self._x.shape, w.dtype), trans_b=True)
 
     def __repr__(self) -> str:
         w = self.params["w"]
