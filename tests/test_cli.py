@@ -18,7 +18,8 @@ from ecp import _threads
 from ecp.experiments import cli, reproduce
 from ecp.experiments._progress import BatchBar
 
-TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged", "diverged_at"}
+TOP_KEYS = {"net", "pool", "mode", "eval_mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged",
+            "diverged_at"}
 EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
 
 
@@ -463,3 +464,63 @@ def test_reproduce_matrix_has_easy_avg_rows():
                                                                 ("one-conv", "easy-avg", None)]
     assert reproduce.method_label("easy-avg", None) == "Easy Ave Pooling"
     assert reproduce.run_name("one-conv", "easy-avg", None) == "one-conv-easy-avg"
+
+
+# ---- mode policies ----------------------------------------------------------------------------
+
+@pytest.mark.mnist
+def test_train_cli_per_batch_with_ensemble_evaluation(mnist_path, tmp_path, capsys):
+    out = tmp_path / "pb.json"
+    code = cli.main(["train", "--net", "one-conv", "--pool", "ecp", "--mode", "per-batch", "--eval-mode", "ensemble",
+                     "--epochs", "1", "--limit-train", "300", "--limit-test", "100", "--data", str(mnist_path),
+                     "--threads", "1", "--json", str(out), "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "one-conv / ecp, mode per-batch, eval ensemble" in stdout
+    result = json.loads(out.read_text())
+    assert set(result) == TOP_KEYS
+    assert (result["mode"], result["eval_mode"]) == ("per-batch", "ensemble")
+    code = cli.main(["train", "--net", "one-conv", "--pool", "random", "--mode", "1", "--eval-mode", "2",
+                     "--epochs", "1", "--limit-train", "100", "--limit-test", "50", "--data", str(mnist_path),
+                     "--threads", "1", "--json", str(out), "--no-progress"])
+    assert code == 0 and "mode K=1, eval 2" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert (result["mode"], result["eval_mode"]) == (1, 2)
+
+
+def test_train_cli_mode_policy_bad_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--eval-mode", "4"])
+    assert exc.value.code == 2 and "expected 0, 1, 2, 3 or ensemble, got '4'" in capsys.readouterr().err
+    code = cli.main(["train", "--net", "two-conv", "--pool", "ecp", "--mode", "1", "--eval-mode", "ensemble",
+                     "--data", str(tmp_path)])
+    assert code == 2 and "eval_mode='ensemble' needs mode='per-batch'" in capsys.readouterr().err
+    code = cli.main(["train", "--net", "two-conv", "--pool", "max", "--eval-mode", "1", "--data", str(tmp_path)])
+    assert code == 2 and "eval_mode applies only to pool random or ecp" in capsys.readouterr().err
+
+
+@pytest.mark.mnist
+def test_reproduce_policy_runs_and_table_7(mnist_path, tmp_path):
+    from ecp.experiments import data, train
+
+    assert len(reproduce.RUNS) == 22 and all(len(r) == 3 for r in reproduce.RUNS)   # the default matrix stays
+    assert [reproduce.run_name(*r) for r in reproduce.POLICY_RUNS] == [
+        "two-conv-ecp-per-batch-eval0", "two-conv-ecp-per-batch-ensemble",
+        "one-conv-ecp-per-batch-eval0", "one-conv-ecp-per-batch-ensemble"]
+    base = train.TrainConfig(epochs=1)
+    records = reproduce.run_matrix(
+        base, tmp_path, lambda: data.load_mnist(mnist_path, limit_train=100, limit_test=50), limit_train=100,
+        limit_test=50, log=lambda line: None, runs=reproduce.POLICY_RUNS)
+    assert records["one-conv-ecp-per-batch-ensemble"]["eval_mode"] == "ensemble"
+    assert records["two-conv-ecp-per-batch-eval0"]["mode"] == "per-batch"
+    fake = records["one-conv-ecp-per-batch-eval0"]
+    for r in reproduce.RUNS:   # stand-ins for the 22 runs (their values do not matter here)
+        records.setdefault(reproduce.run_name(*r), fake)
+    assert 7 not in reproduce.build_tables(records)
+    tables = reproduce.build_tables(records, policies=True)
+    methods = [row["method"] for row in tables[7][1]]
+    assert methods[:5] == ["Max Pooling", "ECP k=0", "ECP per-batch, test k=0", "ECP per-batch, test ensemble",
+                           "Easy Ave Pooling"]
+    assert "### Table 7: Mode policies" in reproduce.tables_markdown(tables)
+    with pytest.raises(ValueError, match="two-conv-ecp-per-batch-eval0"):
+        reproduce.build_tables({k: v for k, v in records.items() if k != "two-conv-ecp-per-batch-eval0"},
+                               policies=True)

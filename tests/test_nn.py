@@ -800,3 +800,118 @@ def test_avg_and_easy_avg_compute_the_same_function(net):
 def test_easy_avg_network_refuses_a_mode():
     with pytest.raises(ValueError, match="mode"):
         build_network("one-conv", "easy-avg", 1)
+
+
+# ---- mode policies: per-batch training, fixed or ensemble evaluation ---------------------------
+
+def _x(shape=(3, 1, 28, 28), seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("pool", ["ecp", "random"])
+def test_per_batch_draws_differ_across_batches_and_follow_the_seed(pool):
+    def draws(seed):
+        net = build_network("two-conv", pool, "per-batch", seed=seed)
+        seen = []
+        for _ in range(12):
+            net(_x())
+            seen.append(tuple(layer.last_mode for layer in net.layers if hasattr(layer, "mode")))
+        return seen
+
+    a = draws(0)
+    assert len({ks[0] for ks in a}) > 1 and len({ks[1] for ks in a}) > 1   # a new K per batch, per layer
+    assert a == draws(0) and a != draws(1)
+    net = build_network("two-conv", pool, "per-batch", seed=0)
+    assert net.modes == ["per-batch", "per-batch"] and net.eval_modes == [0, 0]
+    # the same weights as the fixed-K networks of that seed
+    assert np.array_equal(net.flat_params, build_network("two-conv", pool, seed=0).flat_params)
+
+
+@pytest.mark.parametrize("cls", ["EasyConvPool2d", "RandomPool2d"])
+def test_per_batch_backward_uses_the_k_of_its_forward(cls):
+    x = np.random.default_rng(1).standard_normal((2, 3, 10, 10))
+    seen = set()
+    for seed in range(8):
+        if cls == "EasyConvPool2d":
+            layer = nn.EasyConvPool2d(3, 4, 3, mode="per-batch", rng=seed, dtype=np.float64)
+            y = layer(x)
+            k = layer.last_mode
+            fixed = nn.EasyConvPool2d(3, 4, 3, mode=k, rng=0, dtype=np.float64)
+            fixed.params["w"][...] = layer.params["w"]
+        else:
+            layer = nn.RandomPool2d("per-batch", rng=seed)
+            y = layer(x)
+            k = layer.last_mode
+            fixed = nn.RandomPool2d(k)
+        dy = np.random.default_rng(2).standard_normal(y.shape)
+        np.testing.assert_allclose(y, fixed(x), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.backward(dy), fixed.backward(dy), rtol=1e-12, atol=1e-12)
+        if cls == "EasyConvPool2d":
+            np.testing.assert_allclose(layer.grads["w"], fixed.grads["w"], rtol=1e-12, atol=1e-12)
+        layer.eval()(x)   # an evaluation forward (K = eval_mode) leaves last_mode alone
+        assert layer.last_mode == k
+        seen.add(k)
+    assert len(seen) > 1
+
+
+@pytest.mark.parametrize("net_name", NETS)
+@pytest.mark.parametrize("pool", ["ecp", "random"])
+def test_ensemble_is_the_mean_of_the_four_fixed_k_logits(net_name, pool):
+    x = _x((5, 1, 28, 28))
+    ens = build_network(net_name, pool, "per-batch", seed=3, eval_mode="ensemble", dtype=np.float64)
+    fixed = [build_network(net_name, pool, "per-batch", seed=3, eval_mode=k, dtype=np.float64).eval()(x.astype(float))
+             for k in range(4)]
+    np.testing.assert_allclose(ens.eval()(x.astype(float)), np.mean(fixed, axis=0), rtol=1e-12, atol=1e-12)
+    assert ens.predict(x.astype(float)).tolist() == np.mean(fixed, axis=0).argmax(1).tolist()
+    assert ens.eval_modes == ["ensemble"] * len(ens.modes)
+    assert all(getattr(layer, "_ensemble_k", None) is None for layer in ens.layers)
+    ens.train()
+    assert ens(x.astype(float)).shape == (5, 10)   # training: one pass with drawn Ks
+
+
+def test_eval_mode_fixed_k_and_defaults():
+    x = _x()
+    layer = nn.EasyConvPool2d(1, 4, 5, mode="per-batch", eval_mode=2, rng=0)
+    ref = nn.EasyConvPool2d(1, 4, 5, mode=2, rng=0)
+    ref.params["w"][...] = layer.params["w"]
+    np.testing.assert_array_equal(layer.eval()(x), ref.eval()(x))
+    assert nn.EasyConvPool2d(1, 4, 5, mode="per-batch", rng=0).eval_mode == 0
+    assert nn.EasyConvPool2d(1, 4, 5, mode=3, rng=0).eval_mode == 3
+    assert nn.RandomPool2d(1, eval_mode=2).eval()(x).tolist() == nn.RandomPool2d(2)(x).tolist()
+    assert repr(nn.RandomPool2d("per-batch", rng=0, eval_mode="ensemble")) == \
+        "RandomPool2d(mode='per-batch', eval_mode='ensemble')"
+    assert repr(nn.RandomPool2d(1)) == "RandomPool2d(mode=1)"
+
+
+def test_mode_policy_errors():
+    with pytest.raises(ValueError, match="eval_mode='ensemble' needs mode='per-batch'"):
+        nn.EasyConvPool2d(1, 4, 5, mode=1, eval_mode="ensemble", rng=0)
+    with pytest.raises(ValueError, match="eval_mode='ensemble' needs mode='per-batch'"):
+        build_network("two-conv", "ecp", seed=0, eval_mode="ensemble")
+    with pytest.raises(ValueError, match="eval_mode must be an integer 0..3"):
+        nn.RandomPool2d("per-batch", rng=0, eval_mode="all")
+    with pytest.raises(ValueError, match="eval_mode"):
+        nn.RandomPool2d("per-batch", rng=0, eval_mode=4)
+    with pytest.raises(TypeError, match="per-batch.*needs a seeded generator"):
+        nn.RandomPool2d("per-batch")
+    with pytest.raises(ValueError, match="eval_mode applies only to pool 'random' or 'ecp'"):
+        build_network("two-conv", "max", seed=0, eval_mode=1)
+    layer = nn.RandomPool2d("per-batch", rng=0, eval_mode="ensemble").eval()
+    with pytest.raises(RuntimeError, match="through ecp.nn.Sequential"):
+        layer(_x())
+
+
+def test_a_per_batch_network_pickles_and_goes_on_drawing_the_same_ks():
+    import pickle
+
+    net = build_network("one-conv", "ecp", "per-batch", seed=0, eval_mode="ensemble")
+    net(_x())
+    copy = pickle.loads(pickle.dumps(net))
+    a, b = [], []
+    for _ in range(5):
+        net(_x())
+        copy(_x())
+        a.append(net.layers[0].last_mode)
+        b.append(copy.layers[0].last_mode)
+    assert a == b
+    np.testing.assert_array_equal(net.eval()(_x()), copy.eval()(_x()))

@@ -492,3 +492,117 @@ def test_torch_engine_builds_easy_avg_as_the_numpy_avg_net():
     # (the torch engine's layers are built in float32, then cast: the weights carry float32 rounding)
     want = build_network("two-conv", "avg", seed=4, dtype=np.float64).eval()(x)
     torch.testing.assert_close(model(torch.from_numpy(x)).detach(), torch.from_numpy(want), rtol=1e-5, atol=1e-6)
+
+
+# ---- mode policies -------------------------------------------------------------------------------
+
+def _draws(module, x, n=12):
+    seen = []
+    module.train()
+    for _ in range(n):
+        y = module(x)
+        seen.append(next(k for k in range(4) if torch.equal(y, etf.random_pool2d(x, k)))
+                    if isinstance(module, et.RandomPool2d) else None)
+    return seen
+
+
+def test_torch_per_batch_draws_differ_and_follow_the_generator():
+    x = torch.arange(2 * 16.0).reshape(1, 2, 4, 4)
+    a = _draws(et.RandomPool2d("per-batch", generator=torch.Generator().manual_seed(7)), x)
+    b = _draws(et.RandomPool2d("per-batch", generator=torch.Generator().manual_seed(7)), x)
+    c = _draws(et.RandomPool2d("per-batch", generator=torch.Generator().manual_seed(8)), x)
+    assert a == b and a != c and len(set(a)) > 1
+    torch.manual_seed(3)
+    d = _draws(et.RandomPool2d("per-batch"), x)   # default: seeded from torch's generator
+    torch.manual_seed(3)
+    assert _draws(et.RandomPool2d("per-batch"), x) == d
+    m = et.RandomPool2d("per-batch", eval_mode=2).eval()
+    assert torch.equal(m(x), etf.random_pool2d(x, 2))
+
+
+def test_torch_per_batch_backward_uses_the_k_of_its_forward():
+    torch.manual_seed(0)
+    layer = et.EasyConvPool2d(3, 4, 3, padding=1, mode="per-batch", dtype=torch.float64,
+                              generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    seen = set()
+    for _ in range(6):
+        layer.zero_grad()
+        y = layer(x)
+        k = next(k for k in range(4) if torch.allclose(y, reference(x, layer.weight, layer.bias, k, 1)))
+        seen.add(k)
+        layer(x)   # a later forward does not change the K of the first one's backward
+        y.sum().backward()
+        w = layer.weight.detach().clone().requires_grad_(True)
+        reference(x, w, layer.bias.detach(), k, 1).sum().backward()
+        torch.testing.assert_close(layer.weight.grad, w.grad)
+    assert len(seen) > 1
+
+
+def test_torch_ensemble_is_the_mean_of_the_four_fixed_k_outputs():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        et.EasyConvPool2d(1, 4, 5, mode="per-batch", eval_mode="ensemble"), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 6, 3), et.RandomPool2d("per-batch", eval_mode="ensemble"), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(6 * 5 * 5, 10)).double().eval()
+    x = torch.randn(3, 1, 28, 28, dtype=torch.float64)
+    outs = []
+    for k in range(4):
+        fixed = torch.nn.Sequential(et.EasyConvPool2d(1, 4, 5, mode=k), torch.nn.ReLU(), torch.nn.Conv2d(4, 6, 3),
+                                    et.RandomPool2d(k), torch.nn.ReLU(), torch.nn.Flatten(),
+                                    torch.nn.Linear(6 * 5 * 5, 10)).double().eval()
+        fixed.load_state_dict({n: (torch.tensor(k) if n.endswith("mode") else v)
+                               for n, v in net.state_dict().items()})
+        outs.append(fixed(x))
+    ens = et.ensemble(net)
+    torch.testing.assert_close(ens(x), torch.stack(outs).mean(0))
+    assert all(m._ensemble_k is None for m in net.modules() if hasattr(m, "_ensemble_k"))
+    with pytest.raises(RuntimeError, match="ecp.torch.ensemble"):
+        net(x)
+    # any model with random-pooling modules, a converted one too
+    conv = et.convert(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5), torch.nn.MaxPool2d(2)).eval(), mode=0)
+    assert et.ensemble(conv)(x.float()).shape == (3, 4, 12, 12)
+
+
+def test_torch_ensemble_docstring_example():
+    from ecp.torch import ensembling
+
+    result = doctest.testmod(ensembling, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_torch_mode_policy_state_dict_repr_and_errors():
+    a = et.EasyConvPool2d(2, 3, 3, mode="per-batch", eval_mode=2)
+    assert repr(a) == "EasyConvPool2d(2, 3, kernel_size=(3, 3), padding=(0, 0), mode='per-batch', eval_mode=2)"
+    assert list(a.state_dict()) == ["weight", "bias", "mode"] and int(a.mode) == 2
+    b = et.EasyConvPool2d(2, 3, 3, mode=0)
+    b.load_state_dict(a.state_dict())   # loads into a fixed-K module that evaluates the same
+    x = torch.randn(1, 2, 8, 8)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x))
+    assert repr(et.RandomPool2d(1, eval_mode=3)) == "RandomPool2d(mode=1, eval_mode=3)"
+    with pytest.raises(ValueError, match='eval_mode="ensemble" needs mode="per-batch"'):
+        et.RandomPool2d(1, eval_mode="ensemble")
+    with pytest.raises(ValueError, match="eval_mode must be"):
+        et.RandomPool2d("per-batch", eval_mode="mean")
+    with pytest.raises(ValueError, match="eval_mode"):
+        et.EasyConvPool2d(2, 3, 3, mode="per-batch", eval_mode=4)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        et.RandomPool2d("per-batch", generator=3)
+    with pytest.raises(ValueError, match="generator applies only"):
+        et.RandomPool2d(1, generator=torch.Generator())
+    with pytest.raises(ValueError, match='apply only to pool="random"'):
+        et.EasyConvPool2d(2, 3, 3, pool="avg", eval_mode=1)
+    with pytest.raises(ValueError, match="no ecp.torch random-pooling module"):
+        et.ensemble(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        et.ensemble(lambda x: x)
+
+
+@pytest.mark.mnist
+def test_torch_engine_per_batch_ensemble(mnist_path):
+    from ecp.experiments import data, torch_train, train
+
+    config = train.TrainConfig(net="one-conv", pool="ecp", mode="per-batch", eval_mode="ensemble", epochs=1)
+    result = torch_train.run(config, data.load_mnist(mnist_path, limit_train=1000, limit_test=300))
+    assert (result["mode"], result["eval_mode"]) == ("per-batch", "ensemble")
+    assert result["epochs"][0]["test_accuracy"] > 0.3

@@ -22,7 +22,7 @@ def test_short_training_run_learns(small_mnist, pool):
     config = train.TrainConfig(net="two-conv", pool=pool, mode=0 if pool == "ecp" else None, epochs=2)
     seen = []
     result = train.run(config, small_mnist, on_epoch=seen.append)
-    assert set(result) == {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98",
+    assert set(result) == {"net", "pool", "mode", "eval_mode", "epochs", "best_test_accuracy", "first_epoch_at_98",
                            "diverged", "diverged_at"}
     assert result["diverged"] is False and result["diverged_at"] is None
     assert result["mode"] == (0 if pool == "ecp" else None)
@@ -210,3 +210,18 @@ def test_run_reports_where_it_diverged_and_keeps_the_completed_epochs(monkeypatc
     assert [e["epoch"] for e in result["epochs"]] == [1] and len(calls) == 2
     assert result["diverged_at"] == {"epoch": 2, "batch": 4, "loss": float("inf")}
     assert result["best_test_accuracy"] == result["epochs"][0]["test_accuracy"]
+
+
+def test_per_batch_config_and_record(small_mnist):
+    config = train.TrainConfig(net="one-conv", pool="random", mode="per-batch", eval_mode=3, epochs=1)
+    result = train.run(config, small_mnist)
+    assert (result["mode"], result["eval_mode"]) == ("per-batch", 3)
+    assert train.run(train.TrainConfig(net="one-conv", pool="max", epochs=1), small_mnist)["eval_mode"] is None
+    with pytest.raises(ValueError, match="eval_mode='ensemble' needs mode='per-batch'"):
+        train.TrainConfig(pool="ecp", mode=2, eval_mode="ensemble").validate()
+    with pytest.raises(ValueError, match="eval_mode applies only to pool random or ecp"):
+        train.TrainConfig(pool="avg", eval_mode=0).validate()
+    with pytest.raises(ValueError, match="mode must be 0..3, 'random' or 'per-batch'"):
+        train.TrainConfig(pool="ecp", mode="sometimes").validate()
+    with pytest.raises(ValueError, match="eval_mode"):
+        train.TrainConfig(pool="ecp", mode="per-batch", eval_mode=7).validate()

@@ -13,6 +13,12 @@ output folder:
 - ``figure5.png`` .. ``figure10.png``: test accuracy per epoch (the paper's convergence figures),
   when matplotlib is installed (otherwise they are skipped, and the tables are still written).
 
+``--policies`` adds the mode policies (not in the paper): for each network, ECP trained with a new
+K per batch (``mode="per-batch"``) and tested with K = 0 or with the ensemble over the 4 modes
+(:data:`POLICY_RUNS`, recorded as ``runs/<net>-ecp-per-batch-eval0.json`` and
+``...-ensemble.json``), and Table 7 comparing them with max pooling, fixed-K ECP and easy average
+pooling. The 22 runs of the default matrix and Tables 3-6 are the same with or without it.
+
 Times in the tables are totals over all epochs of a run; speedups are the baseline's time
 divided by the method's. Tables 3, 5 and 6 use ECP with K = 0, as the paper does; their blocks
 against average pooling add an "Easy Ave Pooling" row (not in the paper: the same function as
@@ -48,7 +54,8 @@ from ._files import check_output_dir, check_output_file, clean_leftovers, write_
 from ._progress import BatchBar
 from ._results_md import update_section
 
-__all__ = ["RUNS", "run_name", "method_label", "run_matrix", "load_runs", "build_tables", "tables_markdown",
+__all__ = ["RUNS", "POLICY_RUNS", "run_name", "method_label", "run_matrix", "load_runs", "build_tables",
+           "tables_markdown",
            "write_tables", "write_figures"]
 
 NETS_ORDER = ("two-conv", "one-conv")  # two-conv first: Tables 3 and 4 need only it
@@ -69,6 +76,9 @@ def _matrix():
 #: The 22 runs: (net, pool, mode).
 RUNS = _matrix()
 
+#: The runs ``--policies`` adds: (net, pool, mode, eval_mode).
+POLICY_RUNS = tuple((net, "ecp", "per-batch", ev) for net in NETS_ORDER for ev in (0, "ensemble"))
+
 #: Settings that must match for a recorded run to count (the data folder and the thread count
 #: do not change the results; the thread count is recorded for information).
 SETTING_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "dtype",
@@ -79,10 +89,10 @@ QUICK = {"epochs": 1, "limit_train": 10000, "limit_test": 2000}
 
 #: The files written into the output folder, besides ``runs/``.
 OUTPUT_FILES = ("tables.md",) + tuple(f"table{n}.csv" for n in range(3, 7)) + \
-    tuple(f"figure{n}.png" for n in range(5, 11))
+    tuple(f"figure{n}.png" for n in range(5, 11)) + ("table7.csv",)
 
 
-def run_name(net: str, pool: str, mode: int | None) -> str:
+def run_name(net: str, pool: str, mode: int | str | None, eval_mode: int | str | None = None) -> str:
     """Name a run, as its record's file stem.
 
     Parameters
@@ -91,33 +101,44 @@ def run_name(net: str, pool: str, mode: int | None) -> str:
         ``"one-conv"`` or ``"two-conv"``.
     pool : str
         ``"max"``, ``"avg"``, ``"random"``, ``"ecp"`` or ``"easy-avg"``.
-    mode : int or None
+    mode : int, "per-batch" or None
         Mode K (None for max, average and easy average pooling).
+    eval_mode : int, "ensemble" or None
+        The evaluation mode of a per-batch run.
 
     Returns
     -------
     str
-        ``"<net>-<pool>"``, with ``"-k<K>"`` appended when ``mode`` is not None: ``two-conv-max``,
-        ``one-conv-ecp-k3``.
+        ``"<net>-<pool>"``, with ``"-k<K>"`` appended when ``mode`` is a K: ``two-conv-max``,
+        ``one-conv-ecp-k3``; per-batch runs: ``two-conv-ecp-per-batch-eval0``,
+        ``two-conv-ecp-per-batch-ensemble``.
     """
+    if mode == "per-batch":
+        return f"{net}-{pool}-per-batch-" + ("ensemble" if eval_mode == "ensemble" else f"eval{eval_mode}")
     return f"{net}-{pool}" + ("" if mode is None else f"-k{mode}")
 
 
-def method_label(pool: str, mode: int | None) -> str:
+def method_label(pool: str, mode: int | str | None, eval_mode: int | str | None = None) -> str:
     """Label a method as the paper's tables do.
 
     Parameters
     ----------
     pool : str
         ``"max"``, ``"avg"``, ``"random"``, ``"ecp"`` or ``"easy-avg"``.
-    mode : int or None
+    mode : int, "per-batch" or None
         Mode K (ignored for max, average and easy average pooling).
+    eval_mode : int, "ensemble" or None
+        The evaluation mode of a per-batch run.
 
     Returns
     -------
     str
-        ``"Max Pooling"``, ``"Ave Pooling"``, ``"Easy Ave Pooling"``, ``"Random k=K"`` or ``"ECP k=K"``.
+        ``"Max Pooling"``, ``"Ave Pooling"``, ``"Easy Ave Pooling"``, ``"Random k=K"``, ``"ECP k=K"``,
+        ``"ECP per-batch, test k=K"`` or ``"ECP per-batch, test ensemble"``.
     """
+    if mode == "per-batch":
+        return (f"{'Random' if pool == 'random' else 'ECP'} per-batch, test "
+                + ("ensemble" if eval_mode == "ensemble" else f"k={eval_mode}"))
     return {"max": "Max Pooling", "avg": "Ave Pooling", "easy-avg": "Easy Ave Pooling"}.get(pool) or \
         f"{'Random' if pool == 'random' else 'ECP'} k={mode}"
 
@@ -152,8 +173,8 @@ def _same_settings(recorded, wanted):
 
 def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_dataset: Callable, *,
                limit_train: int | None = None, limit_test: int | None = None, log: Callable[[str], object] = print,
-               progress: Callable | None = None) -> dict[str, dict]:
-    """Train every run of :data:`RUNS` not yet recorded in ``out_dir/runs`` with these settings.
+               progress: Callable | None = None, runs: tuple = RUNS) -> dict[str, dict]:
+    """Train every run of ``runs`` not yet recorded in ``out_dir/runs`` with these settings.
 
     Parameters
     ----------
@@ -171,13 +192,15 @@ def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_
     progress : callable or None
         Called during training as ``progress(label, batches_done, batches_total, mean_loss)``;
         its ``clear()`` method, when it has one, is called after each run.
+    runs : tuple, default RUNS
+        (net, pool, mode) or (net, pool, mode, eval_mode) tuples: :data:`RUNS`, with
+        ``--policies`` followed by :data:`POLICY_RUNS`.
 
     Returns
     -------
     dict of str to dict
         Run name (:func:`run_name`) -> run record, as written to ``runs/<name>.json``: the keys
-        of :func:`ecp.experiments.train.run` plus ``settings``. Every run of :data:`RUNS` is
-        present.
+        of :func:`ecp.experiments.train.run` plus ``settings``. Every run of ``runs`` is present.
     """
     runs_dir = os.path.join(os.fspath(out_dir), "runs")
     os.makedirs(runs_dir, exist_ok=True)
@@ -185,11 +208,12 @@ def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_
     wanted = _settings(base_config, limit_train, limit_test)
     dataset = None
     records = {}
-    width = len(str(len(RUNS)))
-    for i, (net, pool, mode) in enumerate(RUNS, 1):
-        name = run_name(net, pool, mode)
+    width = len(str(len(runs)))
+    for i, run in enumerate(runs, 1):
+        net, pool, mode, eval_mode = (tuple(run) + (None,))[:4]
+        name = run_name(*run)
         path = os.path.join(runs_dir, name + ".json")
-        head = f"[{i:>{width}}/{len(RUNS)}] {name:<18}"
+        head = f"[{i:>{width}}/{len(runs)}] {name:<18}"
         recorded = _read_run(path) if os.path.exists(path) else None
         if recorded is not None and _same_settings(recorded, wanted):
             records[name] = recorded
@@ -201,7 +225,8 @@ def run_matrix(base_config: train.TrainConfig, out_dir: str | os.PathLike, load_
             log(f"{head} {path} is unreadable: training again")
         if dataset is None:
             dataset = load_dataset()
-        config = train.TrainConfig(**{**base_config.__dict__, "net": net, "pool": pool, "mode": mode})
+        config = train.TrainConfig(**{**base_config.__dict__, "net": net, "pool": pool, "mode": mode,
+                                      "eval_mode": eval_mode})
         hook = None if progress is None else (
             lambda epoch, done, total, loss: progress(f"{head} epoch {epoch}/{config.epochs}", done, total, loss))
         t0 = time.perf_counter()
@@ -250,24 +275,26 @@ def diverged_runs(records: dict[str, dict]) -> dict[str, dict]:
             for name, rec in records.items() if rec.get("diverged")}
 
 
-def load_runs(out_dir: str | os.PathLike) -> dict[str, dict]:
+def load_runs(out_dir: str | os.PathLike, runs: tuple = RUNS) -> dict[str, dict]:
     """Read the run records already in an output folder, whatever their settings.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
         The output folder of :func:`run_matrix`.
+    runs : tuple, default RUNS
+        The runs to look for, as :func:`run_matrix` takes them.
 
     Returns
     -------
     dict of str to dict
-        Run name -> record, for every run of :data:`RUNS` whose ``runs/<name>.json`` is readable
+        Run name -> record, for every run of ``runs`` whose ``runs/<name>.json`` is readable
         JSON with ``settings`` and ``epochs``; missing and unreadable files are left out.
     """
     runs_dir = os.path.join(os.fspath(out_dir), "runs")
     found = {}
-    for net, pool, mode in RUNS:
-        name = run_name(net, pool, mode)
+    for run in runs:
+        name = run_name(*run)
         rec = _read_run(os.path.join(runs_dir, name + ".json"))
         if rec is not None:
             found[name] = rec
@@ -307,24 +334,27 @@ def _row(record, label, baseline, block):
 def _block(records, net, baseline_pool, members, block):
     base = records[run_name(net, baseline_pool, None)]
     rows = [_row(base, method_label(baseline_pool, None), None, block)]
-    for pool, mode in members:
-        rows.append(_row(records[run_name(net, pool, mode)], method_label(pool, mode), base, block))
+    for member in members:
+        rows.append(_row(records[run_name(net, *member)], method_label(*member), base, block))
     return rows
 
 
-def build_tables(records: dict[str, dict]) -> dict[int, tuple[str, list[dict]]]:
-    """Build the paper's Tables 3-6 from the run records.
+def build_tables(records: dict[str, dict], policies: bool = False) -> dict[int, tuple[str, list[dict]]]:
+    """Build the paper's Tables 3-6 (and with ``policies`` Table 7) from the run records.
 
     Parameters
     ----------
     records : dict of str to dict
         Run name -> record, as :func:`run_matrix` or :func:`load_runs` return; all 22 runs are
-        needed.
+        needed (and with ``policies`` those of :data:`POLICY_RUNS`).
+    policies : bool, default False
+        Add Table 7: per network, against max pooling, ECP with K = 0, ECP per-batch tested with
+        K = 0 and with the ensemble, and easy average pooling.
 
     Returns
     -------
     dict of int to (str, list of dict)
-        Table number (3..6) -> (title, rows). Each row is a dict: block, method, pool, mode,
+        Table number (3..6, 7 with ``policies``) -> (title, rows). Each row is a dict: block, method, pool, mode,
         epochs_to_98 (None: not reached), epochs_run, train_time_s, test_time_s, conv_time_s
         (totals over the run, seconds), best_accuracy_pct, and against the block's baseline
         (None on the baseline row): train_speedup, test_speedup, conv_speedup (baseline time /
@@ -337,13 +367,13 @@ def build_tables(records: dict[str, dict]) -> dict[int, tuple[str, list[dict]]]:
     ValueError
         Some run is missing (the message lists them).
     """
-    missing = [run_name(*r) for r in RUNS if run_name(*r) not in records]
+    missing = [run_name(*r) for r in RUNS + (POLICY_RUNS if policies else ()) if run_name(*r) not in records]
     if missing:
         raise ValueError(f"runs missing for the tables: {', '.join(missing)}")
     ecp = [("ecp", TABLE_ECP_MODE)]
     ecp_avg = ecp + [("easy-avg", None)]   # against average pooling, easy average pooling too
     mode_rows = [("random", k) for k in range(4)] + [("ecp", k) for k in range(4)]
-    return {
+    tables = {
         3: ("Table 3: Overall time performance of ECP vs Max / Average Pooling (two-conv)",
             _block(records, "two-conv", "max", ecp, "vs Max Pooling")
             + _block(records, "two-conv", "avg", ecp_avg, "vs Ave Pooling")),
@@ -357,6 +387,13 @@ def build_tables(records: dict[str, dict]) -> dict[int, tuple[str, list[dict]]]:
             _block(records, "one-conv", "avg", ecp_avg, "1 conv layer")
             + _block(records, "two-conv", "avg", ecp_avg, "2 conv layers")),
     }
+    if policies:
+        members = ecp + [("ecp", "per-batch", 0), ("ecp", "per-batch", "ensemble"), ("easy-avg", None)]
+        tables[7] = ("Table 7: Mode policies (not in the paper): ECP with one K, a new K per batch tested with "
+                     "K = 0 or the ensemble of the 4 modes, and easy average pooling, vs Max Pooling",
+                     _block(records, "one-conv", "max", members, "1 conv layer")
+                     + _block(records, "two-conv", "max", members, "2 conv layers"))
+    return tables
 
 
 def _cell(value, speedup):
@@ -563,6 +600,9 @@ def add_parser(subparsers):
                    help="replace the `ecp reproduce` section of this Markdown file (e.g. docs/results.md) with "
                         "the tables, stamped with the commit, date, machine and command")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.add_argument("--policies", action="store_true",
+                   help=f"also train ECP with a new K per batch, tested with K=0 and with the ensemble of the 4 modes "
+                        f"({len(POLICY_RUNS)} more runs), and write Table 7; the other runs and tables are unchanged")
     p.set_defaults(func=_main)
     return p
 
@@ -584,8 +624,9 @@ def _main(args: argparse.Namespace) -> int:
     # output file goes, a --results-md that is a folder or in a missing or unwritable one.
     check_output_dir(out_dir, "--out", OUTPUT_FILES)
     runs_dir = os.path.join(out_dir, "runs")
+    runs = RUNS + (POLICY_RUNS if getattr(args, "policies", False) else ())
     if os.path.exists(runs_dir):
-        check_output_dir(runs_dir, "--out", tuple(run_name(*r) + ".json" for r in RUNS))
+        check_output_dir(runs_dir, "--out", tuple(run_name(*r) + ".json" for r in runs))
     if args.results_md is not None:
         check_output_file(args.results_md, "--results-md")
     if args.threads is not None:
@@ -604,7 +645,7 @@ def _main(args: argparse.Namespace) -> int:
         return data.load_mnist(data.resolve_data_dir(args.data), limit_train=limit_train, limit_test=limit_test)
 
     settings = _settings(base, limit_train, limit_test)
-    _log(f"ecp reproduce: {len(RUNS)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
+    _log(f"ecp reproduce: {len(runs)} runs, {epochs} epoch{'s' if epochs != 1 else ''} each, "
         f"{base.optimizer} lr {base.lr:g}{train_cli._describe_decay(base)}, batch {base.batch_size}, "
         f"seed {base.seed}, {base.dtype}, "
         f"{get_num_threads()} threads"
@@ -612,8 +653,8 @@ def _main(args: argparse.Namespace) -> int:
         + (f", first {limit_test} test images" if limit_test else "") + f"; output in {out_dir}")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging run: reported below
         records = run_matrix(base, out_dir, _load, limit_train=limit_train, limit_test=limit_test, log=_log,
-                             progress=bar if bar.enabled else None)
-    tables = build_tables(records)
+                             progress=bar if bar.enabled else None, runs=runs)
+    tables = build_tables(records, policies=len(runs) > len(RUNS))
     shown = {k: v for k, v in settings.items() if v is not None}
     paths = write_tables(tables, out_dir, shown)
     print("", file=out)
@@ -631,7 +672,7 @@ def _main(args: argparse.Namespace) -> int:
     diverged = diverged_runs(records)
     if diverged:
         where = "; ".join(f"{name} at epoch {at['epoch']}, batch {at['batch']}" for name, at in diverged.items())
-        print(f"ecp reproduce: error: {len(diverged)} of {len(RUNS)} runs diverged (the loss became NaN or "
+        print(f"ecp reproduce: error: {len(diverged)} of {len(runs)} runs diverged (the loss became NaN or "
               f"infinite): {where}; the tables mark them", file=sys.stderr, flush=True)
         return train_cli.EXIT_DIVERGED
     return 0

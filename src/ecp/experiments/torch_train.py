@@ -31,7 +31,7 @@ from torch import nn
 
 from .. import set_num_threads
 from ..nn import models
-from ..torch import EasyConvPool2d, RandomPool2d
+from ..torch import EasyConvPool2d, RandomPool2d, ensemble
 from .distributed import World
 from .train import Diverged, TrainConfig, lr_for_epoch, mode_record, summarize
 
@@ -41,7 +41,7 @@ _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | None = None, *,
-                        seed: int = 0, dtype: str = "float32") -> nn.Sequential:
+                        seed: int = 0, dtype: str = "float32", eval_mode: int | str | None = None) -> nn.Sequential:
     """One of the paper's networks as a ``torch.nn.Sequential`` of ``torch.nn`` and ``ecp.torch`` layers.
 
     Parameters
@@ -51,12 +51,17 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
     pool : {"max", "avg", "random", "ecp", "easy-avg"}
         ``nn.MaxPool2d(2)``, ``nn.AvgPool2d(2)``, ``nn.Conv2d`` then ``ecp.torch.RandomPool2d(K)``,
         ``ecp.torch.EasyConvPool2d`` (mode K), or ``ecp.torch.EasyConvPool2d(pool="avg")``.
-    mode : int 0..3, "random" or None
-        As :func:`ecp.nn.models.build_network`.
+    mode : int 0..3, "random", "per-batch" or None
+        As :func:`ecp.nn.models.build_network`. ``"per-batch"``: each module's ``torch.Generator``
+        is seeded from the seed (the same on every worker), though its draws differ from the NumPy
+        engine's.
     seed : int >= 0
         As :func:`ecp.nn.models.build_network`: the same seed gives the same weights and modes.
     dtype : {"float32", "float64"}
         Of the parameters.
+    eval_mode : int 0..3, "ensemble" or None
+        As :func:`ecp.nn.models.build_network`; the model's attribute ``eval_modes`` lists them
+        (evaluate ``"ensemble"`` through :func:`ecp.torch.ensemble`).
 
     Returns
     -------
@@ -69,22 +74,26 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
     ValueError, TypeError
         As :func:`ecp.nn.models.build_network`.
     """
-    ref = models.build_network(net, pool, mode, seed=seed, dtype=np.dtype(dtype))
+    ref = models.build_network(net, pool, mode, seed=seed, dtype=np.dtype(dtype), eval_mode=eval_mode)
     convs = [layer for layer in ref.layers if "w" in getattr(layer, "params", {}) and layer.params["w"].ndim == 4]
     linears = [layer for layer in ref.layers if "w" in getattr(layer, "params", {}) and layer.params["w"].ndim == 2]
     modes = list(ref.modes)
+    policies = [{} if layer.mode != "per-batch" else
+                dict(eval_mode=layer.eval_mode,
+                     generator=torch.Generator().manual_seed(int(layer._mode_rng.integers(2**62))))
+                for layer in ref.layers if hasattr(layer, "mode")]
     layers: list[nn.Module] = []
     for i, conv in enumerate(convs):
         out_ch, in_ch, k, _ = conv.params["w"].shape
         if pool in ("ecp", "easy-avg"):
-            layer = (EasyConvPool2d(in_ch, out_ch, k, mode=modes[i]) if pool == "ecp"
+            layer = (EasyConvPool2d(in_ch, out_ch, k, mode=modes[i], **policies[i]) if pool == "ecp"
                      else EasyConvPool2d(in_ch, out_ch, k, pool="avg"))
             layers.append(layer)
         else:
             layer = nn.Conv2d(in_ch, out_ch, k)
             layers.append(layer)
             layers.append({"max": lambda: nn.MaxPool2d(2), "avg": lambda: nn.AvgPool2d(2),
-                           "random": lambda: RandomPool2d(modes[i])}[pool]())
+                           "random": lambda: RandomPool2d(modes[i], **policies[i])}[pool]())
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(conv.params["w"]))
             layer.bias.copy_(torch.from_numpy(conv.params["b"]))
@@ -101,6 +110,7 @@ def build_torch_network(net: str = "two-conv", pool: str = "ecp", mode: int | st
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers).to(_TORCH_DTYPES[dtype])
     model.modes = modes
+    model.eval_modes = list(ref.eval_modes)
     return model
 
 
@@ -219,6 +229,8 @@ def _train_epoch(model, optimizer, x, y, order, config, world, on_batch):
 
 def _evaluate(model, x, y, batch_size, world):
     model.eval()
+    if "ensemble" in getattr(model, "eval_modes", ()):
+        model = ensemble(model)
     mine = torch.arange(world.rank, x.shape[0], world.size, device=x.device)
     correct = torch.zeros(1, dtype=torch.int64, device=x.device)
     with torch.no_grad():
@@ -290,7 +302,7 @@ def run(config: TrainConfig, dataset, *, device: str = "cpu", world: World | Non
     if len(y_train) == 0:
         raise ValueError("the training set is empty")
     model = build_torch_network(config.net, config.pool, config.mode, seed=config.seed,
-                                dtype=config.dtype).to(dev, tdtype)
+                                dtype=config.dtype, eval_mode=config.eval_mode).to(dev, tdtype)
     data_rng = np.random.default_rng(models.seed_streams(config.seed)[2])
     records, diverged = [], None
     with process_group(world, dev, timeout_s):
@@ -319,7 +331,8 @@ def run(config: TrainConfig, dataset, *, device: str = "cpu", world: World | Non
                 on_epoch(record)
     best, first = summarize(records)
     return {
-        "net": config.net, "pool": config.pool, "mode": mode_record(model.modes), "epochs": records,
+        "net": config.net, "pool": config.pool, "mode": mode_record(model.modes),
+        "eval_mode": mode_record(model.eval_modes), "epochs": records,
         "best_test_accuracy": best, "first_epoch_at_98": first, "diverged": diverged is not None,
         "diverged_at": diverged, "engine": "torch", "device": dev.type, "world_size": world.size,
     }

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._validation import check_int
 from ..nn import SoftmaxCrossEntropy, models, optim
-from ..nn.init import as_generator
+from ..nn.init import as_generator, resolve_eval_mode
 
 __all__ = [
     "Diverged", "OPTIMIZERS", "TARGET_ACCURACY", "TrainConfig", "lr_for_epoch", "make_optimizer", "train_epoch",
@@ -91,7 +91,8 @@ class TrainConfig:
 
     net: str = "two-conv"
     pool: str = "ecp"
-    mode: object = None          # 0..3, "random" or None (random / ecp: None means "random")
+    mode: object = None          # 0..3, "random", "per-batch" or None (random / ecp: None means "random")
+    eval_mode: object = None     # 0..3, "ensemble" or None (the training K; 0 for per-batch)
     epochs: int = 5
     batch_size: int = 50
     lr: float = 1e-3
@@ -122,8 +123,15 @@ class TrainConfig:
             raise ValueError(f"pool must be one of {', '.join(models.POOLS)}, got {self.pool!r}")
         if self.pool in ("max", "avg", "easy-avg") and self.mode is not None:
             raise ValueError(f"mode applies only to pool random or ecp, not {self.pool} (got mode={self.mode!r})")
-        if self.mode is not None and self.mode != "random":
+        if self.mode is not None and self.mode not in ("random", "per-batch"):
+            if isinstance(self.mode, str):
+                raise ValueError(f"mode must be 0..3, 'random' or 'per-batch', got {self.mode!r}")
             check_int(self.mode, "mode", 0, 3)
+        if self.eval_mode is not None:
+            if self.pool not in ("random", "ecp"):
+                raise ValueError(f"eval_mode applies only to pool random or ecp, not {self.pool} "
+                                 f"(got eval_mode={self.eval_mode!r})")
+            resolve_eval_mode(self.eval_mode, "random" if self.mode is None else self.mode)
         check_int(self.epochs, "epochs", 1)
         check_int(self.batch_size, "batch_size", 1)
         check_int(self.eval_batch_size, "eval_batch_size", 1)
@@ -335,19 +343,20 @@ def summarize(epochs: list[dict], target: float = TARGET_ACCURACY) -> tuple[floa
     return best, first
 
 
-def mode_record(modes: list[int]) -> int | list[int] | None:
-    """Give the ``mode`` entry of a run's JSON record.
+def mode_record(modes: list[int | str]) -> int | str | list[int | str] | None:
+    """Give the ``mode`` (or ``eval_mode``) entry of a run's JSON record.
 
     Parameters
     ----------
-    modes : list of int
-        Mode K of each random / ECP pooling layer (``net.modes``).
+    modes : list of int or str
+        Mode of each random / ECP pooling layer (``net.modes``: K or ``"per-batch"``;
+        ``net.eval_modes``: K or ``"ensemble"``).
 
     Returns
     -------
-    int, list of int or None
-        None without random pooling, the K when every pooling layer uses the same one, else the
-        list of per-layer K.
+    int, str, list or None
+        None without random pooling, the mode when every pooling layer has the same one, else the
+        list of per-layer modes.
     """
     if not modes:
         return None
@@ -375,7 +384,8 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
     Returns
     -------
     dict
-        Exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`), ``epochs`` (list
+        Exactly the keys ``net``, ``pool``, ``mode`` (see :func:`mode_record`; ``"per-batch"`` for
+        that policy), ``eval_mode`` (the K of testing, or ``"ensemble"``), ``epochs`` (list
         of per-epoch records: ``epoch``, ``train_time_s``, ``test_time_s``, ``conv_time_s``,
         ``train_loss``, ``test_accuracy``), ``best_test_accuracy`` (0..1; None when no epoch
         completed), ``first_epoch_at_98`` (first epoch with test accuracy >= 0.98, or None),
@@ -392,7 +402,8 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
 
     config.validate()
     dtype = np.dtype(config.dtype)
-    net = models.build_network(config.net, config.pool, config.mode, seed=config.seed, dtype=dtype)
+    net = models.build_network(config.net, config.pool, config.mode, seed=config.seed, dtype=dtype,
+                               eval_mode=config.eval_mode)
     optimizer = make_optimizer(net, config.optimizer, config.lr, config.momentum)
     x_train = data.to_float(dataset.train_images, dtype)
     x_test = data.to_float(dataset.test_images, dtype)
@@ -435,6 +446,7 @@ def run(config: TrainConfig, dataset, *, on_start: Callable | None = None, on_ba
         "net": config.net,
         "pool": config.pool,
         "mode": mode_record(net.modes),
+        "eval_mode": mode_record(net.eval_modes),
         "epochs": records,
         "best_test_accuracy": best,
         "first_epoch_at_98": first,

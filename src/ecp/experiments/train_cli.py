@@ -39,11 +39,18 @@ def _format_epoch(record: dict, epochs: int) -> str:
             + (f"  conv {record['conv_time_s']:.2f} s" if record["conv_time_s"] is not None else ""))
 
 
-def _describe_modes(modes: list) -> str:
-    """``", mode K=1"`` (one K for every layer), per-layer Ks, or ``""`` without random pooling."""
+def _describe_modes(modes: list, eval_modes: list | None = None) -> str:
+    """``", mode K=1"`` (one K for every layer), per-layer Ks, or ``""`` without random pooling;
+    with the evaluation mode when it differs from the training mode."""
     if not modes:
         return ""
-    return f", mode K={modes[0]}" if len(set(modes)) == 1 else f", mode K={modes} (per layer)"
+    if modes[0] == "per-batch" and len(set(modes)) == 1:
+        s = ", mode per-batch"
+    else:
+        s = f", mode K={modes[0]}" if len(set(modes)) == 1 else f", mode K={modes} (per layer)"
+    if eval_modes and list(eval_modes) != list(modes):
+        s += f", eval {eval_modes[0]}" if len(set(eval_modes)) == 1 else f", eval {eval_modes} (per layer)"
+    return s
 
 
 def _describe_decay(config: TrainConfig) -> str:
@@ -67,9 +74,9 @@ def describe_divergence(at: dict) -> str:
     return f"the loss became {at['loss']} at epoch {at['epoch']}, batch {at['batch']}"
 
 
-def _describe_run(config: TrainConfig, modes: list) -> str:
+def _describe_run(config: TrainConfig, modes: list, eval_modes: list | None = None) -> str:
     """One line: network, pooling, modes and training settings."""
-    return (f"{config.net} / {config.pool}{_describe_modes(modes)}; {config.optimizer} lr {config.lr:g}"
+    return (f"{config.net} / {config.pool}{_describe_modes(modes, eval_modes)}; {config.optimizer} lr {config.lr:g}"
             f"{_describe_decay(config)}"
             f"{f' momentum {config.momentum:g}' if config.momentum else ''}, batch {config.batch_size}, "
             f"seed {config.seed}, {config.dtype}, {get_num_threads()} threads")
@@ -77,12 +84,21 @@ def _describe_run(config: TrainConfig, modes: list) -> str:
 
 
 def _mode_arg(text: str) -> int | str:
-    """argparse type for --mode: an integer 0..3 or 'random'."""
-    if text == "random":
+    """argparse type for --mode: an integer 0..3, 'random' or 'per-batch'."""
+    if text in ("random", "per-batch"):
         return text
     if text in ("0", "1", "2", "3"):
         return int(text)
-    raise argparse.ArgumentTypeError(f"expected 0, 1, 2, 3 or random, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected 0, 1, 2, 3 or random, or per-batch, got {text!r}")
+
+
+def _eval_mode_arg(text: str) -> int | str:
+    """argparse type for --eval-mode: an integer 0..3 or 'ensemble'."""
+    if text == "ensemble":
+        return text
+    if text in ("0", "1", "2", "3"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 0, 1, 2, 3 or ensemble, got {text!r}")
 
 
 
@@ -157,12 +173,18 @@ def add_parser(subparsers):
     p.add_argument("--pool", choices=models.POOLS, required=True,
                    help="max, avg, random (full conv then random pooling), ecp (easy conv) or easy-avg (conv and "
                         "average pooling as one stride-2 conv: avg's function at less cost)")
-    p.add_argument("--mode", type=_mode_arg, metavar="{0,1,2,3,random}",
-                   help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed)")
+    p.add_argument("--mode", type=_mode_arg, metavar="{0,1,2,3,random,per-batch}",
+                   help="mode K of random / ecp pooling (default: random, drawn once per layer from the seed); "
+                        "per-batch: a new K per layer for every training batch")
+    p.add_argument("--eval-mode", type=_eval_mode_arg, metavar="{0,1,2,3,ensemble}",
+                   help="mode K of random / ecp pooling when testing (default: the training K; 0 for --mode "
+                        "per-batch); ensemble (--mode per-batch only): the average of the logits over the 4 modes, "
+                        "every layer taking the same K in each pass (4x the test cost)")
     add_common_arguments(p, epochs_default=5)
     p.add_argument("--json", metavar="PATH",
-                   help="write the results as JSON to PATH: net, pool, mode (the K used; a list of per-layer "
-                        "K when they differ; null for max/avg/easy-avg), epochs (per epoch: epoch, train_time_s, "
+                   help="write the results as JSON to PATH: net, pool, mode (the K used, or per-batch; a list of "
+                        "per-layer K when they differ; null for max/avg/easy-avg), eval_mode (the K of testing, or "
+                        "ensemble; null for max/avg/easy-avg), epochs (per epoch: epoch, train_time_s, "
                         "test_time_s, conv_time_s, train_loss, test_accuracy), best_test_accuracy (0..1), "
                         "first_epoch_at_98 (or null), diverged (true/false), diverged_at (null, or the epoch, "
                         "batch and loss where the loss became NaN or infinite); strict JSON: no NaN")
@@ -213,6 +235,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """
     fields = dict(
         net=getattr(args, "net", "two-conv"), pool=getattr(args, "pool", "ecp"), mode=getattr(args, "mode", None),
+        eval_mode=getattr(args, "eval_mode", None),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
         lr_min=args.lr_min, optimizer=args.optimizer, momentum=args.momentum, seed=args.seed,
         dtype=args.dtype, eval_batch_size=args.eval_batch_size,
@@ -342,7 +365,8 @@ def main(args: argparse.Namespace) -> int:
             return
         where = "" if run_kwargs is None else (f"; torch engine on {run_kwargs['device']}, "
                                                f"{world.size} worker{'s' if world.size > 1 else ''}")
-        print(f"ecp train: {_describe_run(config, net.modes)}{where}; {len(dataset.train_labels)} training / "
+        run = _describe_run(config, net.modes, getattr(net, "eval_modes", None))
+        print(f"ecp train: {run}{where}; {len(dataset.train_labels)} training / "
               f"{len(dataset.test_labels)} test images", file=out, flush=True)
 
     def _on_batch(epoch, done, total, loss):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int
+from .init import ENSEMBLE
 from .layers import Layer, _training_override
 
 __all__ = ["Sequential"]
@@ -135,6 +136,11 @@ class Sequential:
     def forward(self, x: np.ndarray, training: bool | None = None) -> np.ndarray:
         """Network output (e.g. logits (N, 10)) for a batch ``x``, each layer in its own mode.
 
+        When a random-pooling layer in evaluation mode has ``eval_mode="ensemble"``, the output is
+        the mean of 4 passes over the network: in pass K (0..3) every such layer uses mode K (all
+        of them the same K; other layers as usual). That is the average of the logits over the
+        modes, at 4 times the cost of one pass; averaging feature maps inside a layer would not be.
+
         Parameters
         ----------
         x : ndarray
@@ -162,6 +168,24 @@ class Sequential:
         return self._forward(x)
 
     def _forward(self, x):
+        ensemble = [layer for layer in self.layers
+                    if getattr(layer, "eval_mode", None) == ENSEMBLE and not getattr(layer, "training", True)]
+        if not ensemble:
+            return self._pass(x)
+        total = None
+        try:
+            for k in range(4):
+                for layer in ensemble:
+                    layer._ensemble_k = k
+                y = self._pass(x)
+                total = np.array(y, copy=True) if total is None else np.add(total, y, out=total)
+        finally:
+            for layer in ensemble:
+                layer._ensemble_k = None
+        total *= total.dtype.type(0.25)
+        return total
+
+    def _pass(self, x):
         for layer in self.layers:
             x = layer.forward(x)
         return x
@@ -281,14 +305,28 @@ class Sequential:
 
     @property
     def modes(self) -> list[int]:
-        """Give the mode K of each random-pooling or EasyConvPool layer.
+        """Give the training mode of each random-pooling or EasyConvPool layer.
 
         Returns
         -------
-        list of int
-            One K (0..3) per such layer, in network order; empty for max / average pooling.
+        list of int or str
+            One K (0..3), or ``"per-batch"``, per such layer, in network order; empty for max /
+            average pooling.
         """
         return [layer.mode for layer in self.layers if hasattr(layer, "mode")]
+
+    @property
+    def eval_modes(self) -> list[int | str]:
+        """Give the evaluation mode of each random-pooling or EasyConvPool layer.
+
+        Returns
+        -------
+        list of int or str
+            One K (0..3), or ``"ensemble"``, per such layer, in network order; empty for max /
+            average pooling.
+        """
+        return [layer.mode if getattr(layer, "eval_mode", None) is None else layer.eval_mode
+                for layer in self.layers if hasattr(layer, "mode")]
 
     def __repr__(self) -> str:
         inner = "".join(f"\n  {layer!r}," for layer in self.layers)

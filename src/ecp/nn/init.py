@@ -14,7 +14,13 @@ from numpy.typing import DTypeLike
 
 from .._validation import check_int
 
-__all__ = ["as_generator", "resolve_mode", "he_normal", "lecun_normal"]
+__all__ = ["as_generator", "resolve_mode", "resolve_eval_mode", "mode_generator", "PER_BATCH", "ENSEMBLE",
+           "he_normal", "lecun_normal"]
+
+#: ``mode`` of a layer that draws a new K for every training forward.
+PER_BATCH = "per-batch"
+#: ``eval_mode`` of a layer whose network averages its logits over the 4 modes in evaluation.
+ENSEMBLE = "ensemble"
 
 
 def as_generator(rng: np.random.Generator | int, name: str = "rng") -> np.random.Generator:
@@ -79,6 +85,70 @@ def resolve_mode(mode: int | str, rng: np.random.Generator | int | None = None, 
             raise TypeError(f"{name}='random' needs a seeded generator (rng) to draw K from")
         return int(as_generator(rng).integers(4))
     return check_int(mode, name, 0, 3)
+
+
+def mode_generator(rng: np.random.Generator | int, name: str = "rng") -> np.random.Generator:
+    """The own generator of a ``mode="per-batch"`` layer: seeded by one draw from ``rng``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int
+        Advanced by one ``integers(2**63)`` call (an integer seeds a new generator first).
+    name : str, default "rng"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A new generator, independent of ``rng`` afterwards (the layer's draws of K change nothing
+        another user of ``rng`` sees).
+
+    Raises
+    ------
+    TypeError
+        ``rng`` neither a Generator nor an integer seed.
+    """
+    return np.random.default_rng(int(as_generator(rng, name).integers(2**63)))
+
+
+def resolve_eval_mode(eval_mode: int | str | None, mode: int | str, name: str = "eval_mode") -> int | str:
+    """Mode K of a random-pooling layer in evaluation, or ``"ensemble"``.
+
+    Parameters
+    ----------
+    eval_mode : int 0..3, "ensemble" or None
+        None: the layer's own K for a fixed-K layer, 0 for ``mode="per-batch"``. ``"ensemble"``
+        (per-batch layers only): the network's logits are averaged over the 4 modes (see
+        :meth:`ecp.nn.Sequential.forward`).
+    mode : int 0..3 or "per-batch"
+        The layer's resolved training mode.
+    name : str, default "eval_mode"
+        The argument's name, for the error messages.
+
+    Returns
+    -------
+    int or str
+        K in 0..3, or ``"ensemble"``.
+
+    Raises
+    ------
+    ValueError
+        A string other than ``"ensemble"``, an integer outside 0..3, or ``"ensemble"`` with a fixed
+        ``mode``: a layer trained with one K never saw the other three, so their average is not an
+        ensemble of trained networks.
+    TypeError
+        Neither an integer, a string nor None.
+    """
+    if eval_mode is None:
+        return 0 if mode == PER_BATCH else mode
+    if isinstance(eval_mode, str):
+        if eval_mode != ENSEMBLE:
+            raise ValueError(f"{name} must be an integer 0..3, 'ensemble' or None, got {eval_mode!r}")
+        if mode != PER_BATCH:
+            raise ValueError(f"{name}='ensemble' needs mode='per-batch', got mode={mode!r}: a layer trained with one "
+                             f"K never saw the other three modes, so averaging over them is not an ensemble")
+        return ENSEMBLE
+    return check_int(eval_mode, name, 0, 3)
 
 
 def he_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: DTypeLike) -> np.ndarray:

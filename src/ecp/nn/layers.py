@@ -35,7 +35,16 @@ from .._kernels import _blas
 from .._validation import check_int, kernel_ready, padding_as_given
 
 # as_generator and resolve_mode stay importable from here, where ecp 0.1 defined them.
-from .init import as_generator, he_normal, lecun_normal, resolve_mode
+from .init import (
+    ENSEMBLE,
+    PER_BATCH,
+    as_generator,
+    he_normal,
+    lecun_normal,
+    mode_generator,
+    resolve_eval_mode,
+    resolve_mode,
+)
 
 __all__ = [
     "Layer", "Conv2d", "EasyConvPool2d", "EasyAvgConvPool2d", "RandomPool2d",
@@ -216,6 +225,57 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
+class _ModePolicy:
+    """Training and evaluation modes of a random-pooling layer (EasyConvPool2d, RandomPool2d).
+
+    ``mode``: an int K (fixed) or ``"per-batch"`` (a new K from the layer's own generator
+    ``_mode_rng`` for every training forward); ``eval_mode``: the K of evaluation-mode forwards, or
+    ``"ensemble"``; ``last_mode``: the K of the last training forward, which its backward uses.
+    ``_ensemble_k`` is set by :class:`~ecp.nn.container.Sequential` during its ensemble passes.
+    """
+
+    # class-level defaults: layers unpickled from earlier versions had a fixed K and no policy
+    eval_mode: int | str | None = None
+    last_mode: int | None = None
+    _mode_rng = None
+    _ensemble_k: int | None = None
+
+    def _init_modes(self, mode, eval_mode, rng, mode_rng):
+        draws, name = (rng, "rng") if mode_rng is None else (mode_rng, "mode_rng")
+        if isinstance(mode, str) and mode == PER_BATCH:
+            if draws is None:
+                raise TypeError("mode='per-batch' needs a seeded generator (rng or mode_rng) to draw K from")
+            self._mode_rng = mode_generator(draws, name)
+            self.mode = PER_BATCH
+        else:
+            if isinstance(mode, str) and mode != "random":
+                raise ValueError(f"mode must be an integer 0..3 or 'random' (one K) or 'per-batch', got {mode!r}")
+            self.mode = resolve_mode(mode, draws)
+        self.eval_mode = resolve_eval_mode(eval_mode, self.mode)
+        self.last_mode = None
+
+    def _pick_mode(self, training: bool) -> int:
+        """K of this forward: drawn (per-batch) or fixed in training, ``eval_mode`` in evaluation."""
+        if training:
+            k = int(self._mode_rng.integers(4)) if self.mode == PER_BATCH else check_int(self.mode, "mode", 0, 3)
+            self.last_mode = k
+            return k
+        if self._ensemble_k is not None:
+            return self._ensemble_k
+        k = self.mode if self.eval_mode is None else self.eval_mode
+        if k == ENSEMBLE:
+            raise RuntimeError(f"{type(self).__name__} has eval_mode='ensemble': the ensemble averages the network's "
+                               f"logits, so evaluate it through ecp.nn.Sequential (forward or predict), not alone")
+        return check_int(k, "eval_mode", 0, 3)
+
+    def _policy_repr(self) -> str:
+        s = f"mode={self.mode!r}" if isinstance(self.mode, str) else f"mode={self.mode}"
+        ev = self.eval_mode
+        if ev is not None and ev != self.mode:
+            s += f", eval_mode={ev!r}" if isinstance(ev, str) else f", eval_mode={ev}"
+        return s
+
+
 class _ConvBase(Layer):
     """Shared parts of Conv2d and EasyConvPool2d: weights (O, C, k, k), bias (O,), kernel timing,
     and the call plans of the last forward and backward (reused while the shapes fit)."""
@@ -352,7 +412,7 @@ class Conv2d(_ConvBase):
                 f"dtype={self.dtype.name})")
 
 
-class EasyConvPool2d(_ConvBase):
+class EasyConvPool2d(_ModePolicy, _ConvBase):
     """EasyConvPooling: Easy Convolution whose output already *is* the Random Pooling (mode K).
 
     Equal to ``RandomPool2d(K)`` after ``Conv2d`` with the same weights, but it computes only
@@ -367,15 +427,26 @@ class EasyConvPool2d(_ConvBase):
     in_channels, out_channels, kernel_size : int
         As :class:`Conv2d`; the weights are drawn exactly as Conv2d draws them from the same
         generator state.
-    mode : int 0..3 or "random"
+    mode : int 0..3, "random" or "per-batch"
         Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
-        3 bottom-right). ``"random"`` draws K once, from ``rng`` after the weights; the same K
-        then serves training and evaluation (attribute ``mode``).
+        3 bottom-right). ``"random"`` draws K once, from ``mode_rng`` (default ``rng``, after the
+        weights); that K then serves training (attribute ``mode``). ``"per-batch"``: the layer
+        seeds a generator of its own with one draw from ``mode_rng`` (default ``rng``, after the
+        weights) and draws a new K from it for every training-mode forward; the backward uses the K
+        of the forward before it (attribute ``last_mode``).
+    eval_mode : int 0..3, "ensemble" or None
+        K of evaluation-mode forwards. None: the training K for a fixed mode, 0 for
+        ``"per-batch"``. ``"ensemble"`` (per-batch only; ValueError for a fixed mode, whose
+        network never saw the other three modes): the network's logits are the average over the
+        4 modes, computed by :class:`~ecp.nn.container.Sequential` (the layer alone refuses an
+        evaluation-mode forward).
     padding : int or (int, int), default 0
         Zeros added on every side of each input plane, or a pair (ph, pw): ph rows on the top and
         bottom, pw columns on the left and right (attribute ``padding``: an int, or a tuple).
     rng : numpy.random.Generator or int
-        Source of the weights, then of K when ``mode="random"``.
+        Source of the weights, then of K (as above) unless ``mode_rng`` is given.
+    mode_rng : numpy.random.Generator or int, optional
+        Source of K for ``"random"`` / ``"per-batch"`` instead of ``rng``.
     dtype : float32 (default) or float64
         Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
@@ -388,19 +459,32 @@ class EasyConvPool2d(_ConvBase):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, mode: int | str,
-                 padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
-                 dtype: DTypeLike = np.float32,
-                 input_grad: bool = True) -> None:
+                 eval_mode: int | str | None = None, padding: int | tuple[int, int] = 0,
+                 rng: np.random.Generator | int, mode_rng: np.random.Generator | int | None = None,
+                 dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
+        if mode == PER_BATCH and mode_rng is None:
+            rng = as_generator(rng)   # the layer's generator is seeded from rng after the weights
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
-        self.mode = resolve_mode(mode, rng)
+        self._init_modes(mode, eval_mode, rng, mode_rng)
 
-    @property
-    def _mode(self):
-        # checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
-        return check_int(self.mode, "mode", 0, 3)
+    def _forward(self, x, training):
+        self._k = self._pick_mode(training)
+        return super()._forward(x, training)
+
+    # K checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
+    def _kernel_forward(self, x):
+        y, self._plans[0] = _plans.forward(x, self.params["w"], self.params["b"], self.padding,
+                                           check_int(self._k, "mode", 0, 3), self._plans[0])
+        return y
+
+    def _kernel_backward(self, dy, x):
+        k = self.last_mode if self.last_mode is not None else self.mode   # the K of the training forward
+        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, check_int(k, "mode", 0, 3),
+                                                self.input_grad, self._plans[1], self.grads["w"], self.grads["b"])
+        return grads
 
     def __repr__(self) -> str:
-        return (f"EasyConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "
+        return (f"EasyConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, {self._policy_repr()}, "
                 f"padding={self.padding}, dtype={self.dtype.name})")
 
 
@@ -455,33 +539,40 @@ class EasyAvgConvPool2d(_ConvBase):
                 f"padding={self.padding}, dtype={self.dtype.name})")
 
 
-class RandomPool2d(Layer):
+class RandomPool2d(_ModePolicy, Layer):
     """Random Pooling, 2x2 / stride 2: keeps the pixel at position K of every window.
 
     Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
 
     Parameters
     ----------
-    mode : int 0..3 or "random"
-        K (row-major in the window); ``"random"`` draws it once from ``rng``.
+    mode : int 0..3, "random" or "per-batch"
+        K (row-major in the window); ``"random"`` draws it once from ``rng``; ``"per-batch"``
+        draws a new K for every training-mode forward from a generator of the layer's own, seeded
+        by one draw from ``rng`` (as :class:`EasyConvPool2d`).
     rng : numpy.random.Generator or int, optional
-        Needed only for ``mode="random"``.
+        Needed only for ``mode="random"`` or ``"per-batch"``.
+    eval_mode : int 0..3, "ensemble" or None
+        K of evaluation-mode forwards, as :class:`EasyConvPool2d`.
 
     Raises
     ------
     ValueError
-        A mode outside 0..3 and not ``"random"``.
+        A mode outside 0..3 and not ``"random"`` / ``"per-batch"``, a bad ``eval_mode``, or
+        ``eval_mode="ensemble"`` with a fixed mode.
     TypeError
-        ``mode="random"`` without ``rng``.
+        ``mode="random"`` or ``"per-batch"`` without ``rng``.
     """
 
-    def __init__(self, mode: int | str, *, rng: np.random.Generator | int | None = None) -> None:
-        self.mode = resolve_mode(mode, rng)
+    def __init__(self, mode: int | str, *, rng: np.random.Generator | int | None = None,
+                 eval_mode: int | str | None = None) -> None:
+        self._init_modes(mode, eval_mode, rng, None)
         self.training = True
         self._shape = None
 
     def _forward(self, x, training):
-        y = _pool.random_pool2d(x, self.mode)
+        k = self._pick_mode(training)
+        y = _pool.random_pool2d(x, k)
         self._shape = x.shape if training else None
         return y
 
@@ -496,7 +587,7 @@ class RandomPool2d(Layer):
         Returns
         -------
         ndarray (N, C, H, W)
-            Gradient with respect to the input.
+            Gradient with respect to the input, at the pixels the last training forward kept.
 
         Raises
         ------
@@ -505,10 +596,11 @@ class RandomPool2d(Layer):
         """
         if self._shape is None:
             raise RuntimeError("RandomPool2d.backward called before a training forward")
-        return _pool.random_pool2d_backward(dy, self.mode, self._shape)
+        k = self.last_mode if self.last_mode is not None else self.mode
+        return _pool.random_pool2d_backward(dy, k, self._shape)
 
     def __repr__(self) -> str:
-        return f"RandomPool2d(mode={self.mode})"
+        return f"RandomPool2d({self._policy_repr()})"
 
 
 class MaxPool2d(Layer):

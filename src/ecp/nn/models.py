@@ -22,6 +22,12 @@ Pooling is one of
 With the same seed, ``random`` and ``ecp`` networks have identical weights and modes and so
 compute the same function; only their time differs; so do ``avg`` and ``easy-avg``. All poolings get identical initial
 weights from the same seed (the weights and the modes come from separate streams).
+
+Mode policies (``random`` and ``ecp``): ``mode="random"`` (the paper's) draws one K per layer and
+keeps it for training and testing; ``mode="per-batch"`` draws a new K per layer for every training
+batch (each layer from a generator of its own, seeded from the mode stream) and evaluates with
+``eval_mode``: a fixed K (0 by default) or ``"ensemble"``, the average of the logits over the 4
+modes (all per-batch layers taking the same K in each of the 4 passes).
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .container import Sequential
-from .init import resolve_mode
+from .init import PER_BATCH, resolve_mode
 from .layers import (
     AvgPool2d,
     Conv2d,
@@ -91,26 +97,34 @@ def _modes(pool, mode, count, rng):
         return [None] * count
     if mode is None:
         mode = "random"
+    if mode == PER_BATCH:
+        return [PER_BATCH] * count
     # One K per pooling layer; "random" draws each from the seeded mode stream.
     return [resolve_mode(mode, rng) for _ in range(count)]
 
 
 def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | None = None, *,
-                  seed: int | np.random.SeedSequence = 0, dtype: DTypeLike = np.float32) -> Sequential:
+                  seed: int | np.random.SeedSequence = 0, dtype: DTypeLike = np.float32,
+                  eval_mode: int | str | None = None) -> Sequential:
     """One of the paper's networks as a :class:`ecp.nn.Sequential`.
 
     Parameters
     ----------
     net : {"one-conv", "two-conv"}
     pool : {"max", "avg", "random", "ecp", "easy-avg"}
-    mode : int 0..3, "random" or None
+    mode : int 0..3, "random", "per-batch" or None
         Mode K of the random / ECP pooling layers. ``"random"`` (the default for those
         poolings) draws one K per pooling layer from the seeded generator, as in the paper; the
-        same K is used for training and testing. Must be None for max / avg / easy-avg pooling.
+        same K is used for training and testing. ``"per-batch"``: a new K per layer for every
+        training batch. Must be None for max / avg / easy-avg pooling.
     seed : int or numpy.random.SeedSequence
         Seeds the weights and the modes (see :func:`seed_streams`).
     dtype : float32 (default) or float64
         Of the parameters and of the inputs the network takes.
+    eval_mode : int 0..3, "ensemble" or None
+        K of the random / ECP pooling layers in evaluation (see
+        :class:`~ecp.nn.EasyConvPool2d`); None: the training K, or 0 for ``mode="per-batch"``.
+        ``"ensemble"`` needs ``mode="per-batch"``. Must be None for max / avg / easy-avg pooling.
 
     Returns
     -------
@@ -122,7 +136,8 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
     Raises
     ------
     ValueError
-        An unknown ``net`` or ``pool``, a bad ``mode``, or a ``mode`` given to max / avg / easy-avg pooling.
+        An unknown ``net`` or ``pool``, a bad ``mode`` or ``eval_mode``, or either given to max / avg /
+        easy-avg pooling, or ``eval_mode="ensemble"`` without ``mode="per-batch"``.
     TypeError
         A ``dtype`` other than float32 / float64, or a bad ``seed``.
 
@@ -145,19 +160,23 @@ def build_network(net: str = "two-conv", pool: str = "ecp", mode: int | str | No
     init_rng, mode_rng = np.random.default_rng(init_ss), np.random.default_rng(mode_ss)
     channels = _CONV_CHANNELS[net]
     modes = _modes(pool, mode, len(channels), mode_rng)
+    if eval_mode is not None and pool not in ("random", "ecp"):
+        raise ValueError(f"eval_mode applies only to pool 'random' or 'ecp', not {pool!r} "
+                         f"(got eval_mode={eval_mode!r})")
+    policy = dict(eval_mode=eval_mode, mode_rng=mode_rng) if pool in ("random", "ecp") else {}
 
     layers = []
     in_ch, size = 1, _IMAGE
     for i, (out_ch, k) in enumerate(zip(channels, modes)):
         common = dict(rng=init_rng, dtype=dtype, input_grad=i > 0)
         if pool == "ecp":
-            layers.append(EasyConvPool2d(in_ch, out_ch, _KERNEL, mode=k, **common))
+            layers.append(EasyConvPool2d(in_ch, out_ch, _KERNEL, mode=k, **common, **policy))
         elif pool == "easy-avg":
             layers.append(EasyAvgConvPool2d(in_ch, out_ch, _KERNEL, **common))
         else:
             layers.append(Conv2d(in_ch, out_ch, _KERNEL, **common))
             layers.append({"max": MaxPool2d, "avg": AvgPool2d}[pool]() if pool != "random"
-                          else RandomPool2d(k))
+                          else RandomPool2d(k, rng=mode_rng, eval_mode=eval_mode))
         # Pool, then ReLU (the paper's order); in place: no layer needs its output back.
         layers.append(ReLU(inplace=True))
         in_ch, size = out_ch, (size - _KERNEL + 1) // 2

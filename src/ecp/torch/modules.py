@@ -3,6 +3,13 @@
 A module's mode K is a Python int for its forward (so that ``torch.compile`` sees a constant) and
 a 0-d int64 buffer ``mode`` in its ``state_dict`` (so that a saved model reloads with its K;
 ``load_state_dict`` updates the int).
+
+Mode policy (constructor arguments, shown in ``repr``, not in the ``state_dict``):
+``mode="per-batch"`` draws a new K for every training-mode forward from the module's own
+``torch.Generator`` (autograd's backward uses the K of its forward); evaluation-mode forwards use
+``eval_mode``: a K (then also the buffer ``mode``, so the ``state_dict`` loads into a fixed-K module
+that evaluates the same) or ``"ensemble"``, the average of the network's logits over the 4 modes,
+which only :func:`ecp.torch.ensemble` computes.
 """
 from __future__ import annotations
 
@@ -15,21 +22,84 @@ from . import functional as F_ecp
 __all__ = ["EasyConvPool2d", "RandomPool2d", "NeighborFill"]
 
 
+PER_BATCH = "per-batch"
+ENSEMBLE = "ensemble"
+
+
 def _resolve_mode(mode):
     """K in 0..3; ``"random"`` draws it from torch's default generator."""
     if isinstance(mode, str):
         if mode != "random":
-            raise ValueError(f'mode must be an integer in 0..3 or "random", got {mode!r}')
+            raise ValueError(f'mode must be an integer in 0..3 or "random" (one K) or "per-batch", got {mode!r}')
         return int(torch.randint(4, ()).item())
     return check_int(mode, "mode", 0, 3)
 
 
-class _ModeBuffer(nn.Module):
-    """Keeps K as an int (``self.k``) and as the persistent buffer ``mode``."""
+def _resolve_eval_mode(eval_mode, per_batch):
+    """``eval_mode`` checked: None, a K in 0..3, or "ensemble" (per-batch modules only)."""
+    if eval_mode is None:
+        return None
+    if isinstance(eval_mode, str):
+        if eval_mode != ENSEMBLE:
+            raise ValueError(f'eval_mode must be an integer in 0..3, "ensemble" or None, got {eval_mode!r}')
+        if not per_batch:
+            raise ValueError('eval_mode="ensemble" needs mode="per-batch": a module trained with one K never saw the '
+                             'other three modes (ecp.torch.ensemble(model) still averages any model on request)')
+        return ENSEMBLE
+    return check_int(eval_mode, "eval_mode", 0, 3)
 
-    def _init_mode(self, mode, device):
-        self.k = _resolve_mode(mode)
+
+class _ModeBuffer(nn.Module):
+    """Keeps K as an int (``self.k``) and as the persistent buffer ``mode``, and the mode policy.
+
+    ``per_batch``: draw K from ``generator`` for every training forward; ``eval_mode``: None (use
+    ``k``), a K, or "ensemble"; ``_ensemble_k``: the K that :func:`ecp.torch.ensemble` imposes.
+    """
+
+    per_batch = False
+    eval_mode = None
+    generator = None
+    _ensemble_k = None
+
+    def _init_mode(self, mode, device, eval_mode=None, generator=None):
+        self.per_batch = isinstance(mode, str) and mode == PER_BATCH
+        self.eval_mode = _resolve_eval_mode(eval_mode, self.per_batch)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if self.per_batch:
+            if generator is None:   # seeded from torch's default generator, after the weights
+                generator = torch.Generator().manual_seed(int(torch.randint(2**62, ()).item()))
+            self.generator = generator
+            # an evaluation K lives in k (and the buffer), so a loaded state_dict sets it
+            self.k = 0 if self.eval_mode in (None, ENSEMBLE) else self.eval_mode
+            if self.eval_mode != ENSEMBLE:
+                self.eval_mode = None
+        else:
+            if generator is not None:
+                raise ValueError(f'generator applies only to mode="per-batch" (got mode={mode!r})')
+            self.k = _resolve_mode(mode)
+            if self.eval_mode == self.k:
+                self.eval_mode = None
         self.register_buffer("mode", torch.tensor(self.k, dtype=torch.int64, device=device))
+
+    def _forward_mode(self) -> int:
+        """K of this forward: imposed by ecp.torch.ensemble, drawn (per-batch, training), or fixed."""
+        if self._ensemble_k is not None:
+            return self._ensemble_k
+        if self.training:
+            if self.per_batch:
+                return int(torch.randint(4, (), generator=self.generator).item())
+            return self.k
+        if self.eval_mode == ENSEMBLE:
+            raise RuntimeError(f'{type(self).__name__} has eval_mode="ensemble": the ensemble averages the logits '
+                               'of the whole network; evaluate with ecp.torch.ensemble(model)(x)')
+        return self.k if self.eval_mode is None else self.eval_mode
+
+    def _mode_repr(self) -> str:
+        if not self.per_batch:
+            s = f"mode={self.k}"
+            return s if self.eval_mode is None else s + f", eval_mode={self.eval_mode!r}"
+        return "mode='per-batch', eval_mode=" + repr(self.k if self.eval_mode is None else self.eval_mode)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -58,10 +128,11 @@ class EasyConvPool2d(_ModeBuffer):
         Zeros added on each side of the input.
     bias : bool, default True
         Whether to add a learnable bias.
-    mode : int 0..3, "random" or None, default None
+    mode : int 0..3, "random", "per-batch" or None, default None
         Random pooling's kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right,
         2 bottom-left, 3 bottom-right); ``"random"`` (what None means for ``pool="random"``)
-        draws K once, after the weights, from torch's generator. Must be None for
+        draws K once, after the weights, from torch's generator; ``"per-batch"`` draws a new K
+        for every training-mode forward from ``generator``. Must be None for
         ``pool="avg"`` (refused, not ignored: average pooling keeps every pixel).
     device : torch.device, optional
         Of the parameters.
@@ -69,6 +140,13 @@ class EasyConvPool2d(_ModeBuffer):
         Of the parameters.
     pool : {"random", "avg"}, default "random"
         Random Pooling with mode K, or exact average pooling.
+    eval_mode : int 0..3, "ensemble" or None, default None
+        K of evaluation-mode forwards. None: the training K, or 0 for ``mode="per-batch"``.
+        ``"ensemble"`` (per-batch only, ValueError otherwise): evaluate through
+        :func:`ecp.torch.ensemble`, which averages the logits over the 4 modes.
+    generator : torch.Generator, optional
+        ``mode="per-batch"`` only: the source of the K draws; default a new generator seeded
+        from torch's default generator after the weights. Not saved in the ``state_dict``.
 
     Attributes
     ----------
@@ -77,8 +155,8 @@ class EasyConvPool2d(_ModeBuffer):
     bias : Parameter, shape (O,), or None
         The biases.
     k : int or None
-        Mode K; also the buffer ``mode`` of the state_dict. None for ``pool="avg"``, whose
-        state_dict holds no mode.
+        Mode K (for ``mode="per-batch"``: the evaluation K, 0 with ``"ensemble"``); also the
+        buffer ``mode`` of the state_dict. None for ``pool="avg"``, whose state_dict holds no mode.
     pool : str
         ``"random"`` or ``"avg"``.
 
@@ -102,12 +180,16 @@ class EasyConvPool2d(_ModeBuffer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  padding: int | tuple[int, int] = 0, bias: bool = True, mode: int | str | None = None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 pool: str = "random") -> None:
+                 pool: str = "random", eval_mode: int | str | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         if pool not in ("random", "avg"):
             raise ValueError(f'pool must be "random" or "avg", got {pool!r}')
         if pool == "avg" and mode is not None:
             raise ValueError(f'mode applies only to pool="random", not pool="avg" (got mode={mode!r})')
+        if pool == "avg" and (eval_mode, generator) != (None, None):
+            raise ValueError(f'eval_mode and generator apply only to pool="random", not pool="avg" '
+                             f'(got eval_mode={eval_mode!r})')
         self.pool = pool
         self.in_channels = check_int(in_channels, "in_channels", 1)
         self.out_channels = check_int(out_channels, "out_channels", 1)
@@ -121,7 +203,7 @@ class EasyConvPool2d(_ModeBuffer):
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self.reset_parameters()
         if pool == "random":
-            self._init_mode("random" if mode is None else mode, device)
+            self._init_mode("random" if mode is None else mode, device, eval_mode, generator)
         else:
             self.k = None
 
@@ -136,7 +218,7 @@ class EasyConvPool2d(_ModeBuffer):
         nn.Conv2d.reset_parameters(self)
 
     def forward(self, input: Tensor) -> Tensor:
-        """Easy Convolution of ``input`` with mode K, or easy average pooling.
+        """Easy Convolution of ``input`` with this forward's mode K, or easy average pooling.
 
         Parameters
         ----------
@@ -151,7 +233,7 @@ class EasyConvPool2d(_ModeBuffer):
         """
         if self.k is None:
             return F_ecp.easy_avg_conv2d(input, self.weight, self.bias, self.padding)
-        return F_ecp.easy_conv2d(input, self.weight, self.bias, self.k, self.padding)
+        return F_ecp.easy_conv2d(input, self.weight, self.bias, self._forward_mode(), self.padding)
 
     def extra_repr(self) -> str:
         """The constructor's arguments, mode K (or ``pool='avg'``) included.
@@ -162,7 +244,7 @@ class EasyConvPool2d(_ModeBuffer):
             For ``repr``.
         """
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, padding={self.padding}, "
-             + (f"mode={self.k}" if self.k is not None else "pool='avg'"))
+             + (self._mode_repr() if self.k is not None else "pool='avg'"))
         return s if self.bias is not None else s + ", bias=False"
 
 
@@ -173,8 +255,13 @@ class RandomPool2d(_ModeBuffer):
 
     Parameters
     ----------
-    mode : int 0..3 or "random"
-        K, row-major in the window; ``"random"`` draws it once from torch's generator.
+    mode : int 0..3, "random" or "per-batch"
+        K, row-major in the window; ``"random"`` draws it once from torch's generator;
+        ``"per-batch"`` draws a new K for every training-mode forward from ``generator``.
+    eval_mode : int 0..3, "ensemble" or None, default None
+        As :class:`EasyConvPool2d`.
+    generator : torch.Generator, optional
+        As :class:`EasyConvPool2d`.
 
     Attributes
     ----------
@@ -189,9 +276,10 @@ class RandomPool2d(_ModeBuffer):
             [13., 15.]])
     """
 
-    def __init__(self, mode: int | str) -> None:
+    def __init__(self, mode: int | str, eval_mode: int | str | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self._init_mode(mode, None)
+        self._init_mode(mode, None, eval_mode, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         """Random Pooling of ``input`` with mode K.
@@ -204,19 +292,19 @@ class RandomPool2d(_ModeBuffer):
         Returns
         -------
         Tensor, shape (N, C, H // 2, W // 2)
-            ``ecp.torch.random_pool2d(input, mode=K)``.
+            ``ecp.torch.random_pool2d(input, mode=K)``, K of this forward (see the class).
         """
-        return F_ecp.random_pool2d(input, self.k)
+        return F_ecp.random_pool2d(input, self._forward_mode())
 
     def extra_repr(self) -> str:
-        """The mode.
+        """The mode (and the evaluation mode when it differs).
 
         Returns
         -------
         str
             For ``repr``.
         """
-        return f"mode={self.k}"
+        return self._mode_repr()
 
 
 class NeighborFill(nn.Module):
