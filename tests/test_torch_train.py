@@ -19,7 +19,8 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
 
 from ecp.experiments import torch_train  # noqa: E402
 
-TOP_KEYS = {"net", "pool", "mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged", "diverged_at"}
+TOP_KEYS = {"net", "pool", "mode", "eval_mode", "epochs", "best_test_accuracy", "first_epoch_at_98", "diverged",
+            "diverged_at"}
 EPOCH_KEYS = {"epoch", "train_time_s", "test_time_s", "conv_time_s", "train_loss", "test_accuracy"}
 SRC = str(pathlib.Path(ecp.__file__).resolve().parents[1])
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)}
