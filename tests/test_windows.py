@@ -256,3 +256,47 @@ def test_a_plan_made_by_hand_refuses_what_the_kernels_cannot_run():
                                          ((0.0, 3, 2), 2, 0, 0, 0)]:
         with pytest.raises(ValueError, match="not a convolution the kernels can run"):
             _conv.ForwardPlan(*args, mode, stride, oy, ox, kernel, 1, 3, False, None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p,s", [(3, 2), (2, 1), (4, 3), (1, 1)])
+def test_layers_with_a_window_equal_conv_then_pooling(p, s, dtype):
+    from ecp import nn
+    rng = np.random.default_rng(p + s)
+    x = rng.standard_normal((2, 3, 11, 10)).astype(dtype)
+    k = p * p - 1
+    conv = nn.Conv2d(3, 4, 3, padding=1, rng=5, dtype=dtype)
+    easy = nn.EasyConvPool2d(3, 4, 3, mode=k, padding=1, rng=5, dtype=dtype, pool_size=p, pool_stride=s)
+    avg = nn.EasyAvgConvPool2d(3, 4, 3, padding=1, rng=5, dtype=dtype, pool_size=p, pool_stride=s)
+    pool = nn.RandomPool2d(k, pool_size=p, pool_stride=s)
+    assert (easy.pool_size, easy.pool_stride, avg.pool_size, pool.pool_stride) == (p, s, p, s)
+    assert f"pool_size={p}, pool_stride={s}" in repr(easy) + repr(avg) + repr(pool) or (p, s) == (2, 2)
+    full = conv(x)
+    y = easy(x)
+    _close(y, pool(full), dtype)
+    _close(avg(x), reference.easy_avg_conv2d(x, conv.params["w"], conv.params["b"], padding=1, pool_size=p,
+                                             pool_stride=s), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = easy.backward(dy)
+    _close(dx, conv.backward(pool.backward(dy)), dtype)
+    _close(easy.grads["w"], conv.grads["w"], dtype)
+    dya = rng.standard_normal(avg(x).shape).astype(dtype)
+    rdx, rdw, rdb = reference.easy_avg_conv2d_backward(dya, x, conv.params["w"], padding=1, pool_size=p,
+                                                       pool_stride=s)
+    _close(avg.backward(dya), rdx, dtype)
+    _close(avg.grads["w"], rdw, dtype)
+
+
+def test_layers_keep_the_2x2_window_by_default_and_draw_modes_of_theirs():
+    from ecp import nn
+    layer = nn.EasyConvPool2d(1, 2, 3, mode=1, rng=0)
+    assert (layer.pool_size, layer.pool_stride) == (2, 2) and "pool_size" not in repr(layer)
+    assert "pool_size" not in layer.__dict__   # pickles as before
+    modes = {nn.RandomPool2d("random", rng=seed, pool_size=3, pool_stride=2).mode for seed in range(60)}
+    assert modes == set(range(9))
+    with pytest.raises(ValueError, match=r"mode must be an integer in 0\.\.8, got 9"):
+        nn.EasyConvPool2d(1, 2, 3, mode=9, rng=0, pool_size=3, pool_stride=2)
+    with pytest.raises(ValueError, match=r"pool_stride must be an integer in 1\.\.2"):
+        nn.EasyAvgConvPool2d(1, 2, 3, rng=0, pool_size=2, pool_stride=3)
+    with pytest.raises(ValueError, match="pool_size 4 is larger than"):
+        nn.RandomPool2d(0, pool_size=4, pool_stride=1)(np.zeros((1, 1, 3, 3), np.float32))

@@ -139,12 +139,10 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 # A p x p window of stride s is the same with the p x p box / p^2 ((kh+p-1, kw+p-1) kernel), at
 # stride s, on the pooled size of PyTorch's floor rule; its plans' mode is (0, p, s).
 
-def widen(w, p=2):
-    """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the p x p box,
-    divided by p^2: (O, C, kh + p - 1, kw + p - 1), w's dtype. Summed in a (tap, filter) layout, whose
+def widen(w):
+    """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the 2x2 box,
+    divided by 4: (O, C, kh + 1, kw + 1), w's dtype. Summed in a (tap, filter) layout, whose
     rows of O*C values NumPy adds in long vector loops (the tap-last layout adds rows of kw)."""
-    if p != 2:
-        return _widen_any(w, p)
     o, c, kh, kw = w.shape
     taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
     wide = np.zeros((kh + 1, kw + 1, o * c), dtype=w.dtype)
@@ -156,8 +154,8 @@ def widen(w, p=2):
     return np.ascontiguousarray(wide.reshape((kh + 1) * (kw + 1), o * c).T).reshape(o, c, kh + 1, kw + 1)
 
 
-def _widen_any(w, p):
-    """:func:`widen` for a p x p box other than 2x2."""
+def widen_window(w, p):
+    """:func:`widen` for the p x p box: (O, C, kh + p - 1, kw + p - 1), divided by p^2."""
     o, c, kh, kw = w.shape
     taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
     wide = np.zeros((kh + p - 1, kw + p - 1, o * c), dtype=w.dtype)
@@ -169,8 +167,8 @@ def _widen_any(w, p):
         o, c, kh + p - 1, kw + p - 1)
 
 
-def _fold_any(dwide, p, out):
-    """:func:`fold` for a p x p box other than 2x2."""
+def fold_window(dwide, p, out=None):
+    """dW of ``w`` from dW of ``widen_window(w, p)`` (the p x p box's adjoint), into ``out`` as :func:`fold`."""
     o, c, khp, kwp = dwide.shape
     kh, kw = khp - p + 1, kwp - p + 1
     taps = np.ascontiguousarray(dwide.reshape(o * c, khp * kwp).T).reshape(khp, kwp, o * c)
@@ -185,11 +183,9 @@ def _fold_any(dwide, p, out):
     return out
 
 
-def fold(dwide, out=None, p=2):
-    """dW of ``w`` from dW of ``widen(w, p)``: the box's adjoint, for p = 2 ``(dwide[i, j] + dwide[i+1, j]
+def fold(dwide, out=None):
+    """dW of ``w`` from dW of ``widen(w)``: the box's adjoint, ``(dwide[i, j] + dwide[i+1, j]
     + dwide[i, j+1] + dwide[i+1, j+1]) / 4``, into ``out`` when given (w's shape and dtype, C-contiguous)."""
-    if p != 2:
-        return _fold_any(dwide, p, out)
     o, c, kh1, kw1 = dwide.shape
     taps = np.ascontiguousarray(dwide.reshape(o * c, kh1 * kw1).T).reshape(kh1, kw1, o * c)
     s = taps[:-1, :-1] + taps[1:, :-1]
@@ -282,18 +278,49 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     thresholds = _dispatch.thresholds
     if plan is not None and plan.fits(dy, x, w, padding, mode, thresholds):
         return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
-    x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode))
+    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)"
+                          if type(mode) is not tuple else _dy_dims(mode))
     padding = check_padding(padding)   # (ph, pw): an int p and (p, p) share a plan
     plan = _backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, thresholds)
     return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
 
 
-def avg_forward(x, w, b, padding, plan=None, window=(2, 2)):
+def avg_forward(x, w, b, padding, plan=None):
+    """easy_avg_conv2d: (y, the plan that ran it), trying ``plan`` (one this function returned)
+    first."""
+    thresholds = _dispatch.thresholds
+    x, w, b, _ = _arrays(x, w, b)
+    wide, b = widen(w), _bias(b, w)
+    if plan is not None and plan.fits(x, wide, b, padding, 0, thresholds):
+        return plan.run(x, wide, b, get_num_threads()), plan
+    padding = check_padding(padding)
+    plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, padding, thresholds)
+    return plan.run(x, wide, b, get_num_threads()), plan
+
+
+def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None):
+    """easy_avg_conv2d_backward: ((dx, dw, db), the plan that ran it), trying ``plan`` (one this
+    function returned) first; dW goes into ``dw`` when it has w's shape and dtype and is writeable,
+    db into ``db`` where BackwardPlan.run can write it."""
+    thresholds = _dispatch.thresholds
+    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho//2, Wo//2)")
+    wide = widen(w)
+    if plan is None or not plan.fits(dy, x, wide, padding, 0, thresholds):
+        padding = check_padding(padding)
+        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds)
+    dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
+    if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
+            and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
+        dw = None
+    return (dx, fold(dwide, dw), db), plan
+
+
+def avg_forward_window(x, w, b, padding, window, plan=None):
     """easy_avg_conv2d over ``window`` (p, s), checked by the caller: (y, the plan that ran it),
     trying ``plan`` (one this function returned) first."""
     thresholds = _dispatch.thresholds
     x, w, b, _ = _arrays(x, w, b)
-    wide, b = widen(w, window[0]), _bias(b, w)
+    wide, b = widen_window(w, window[0]), _bias(b, w)
     if plan is not None and plan.fits(x, wide, b, padding, _avg_mode(window), thresholds):
         return plan.run(x, wide, b, get_num_threads()), plan
     padding = check_padding(padding)
@@ -301,14 +328,14 @@ def avg_forward(x, w, b, padding, plan=None, window=(2, 2)):
     return plan.run(x, wide, b, get_num_threads()), plan
 
 
-def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, window=(2, 2)):
+def avg_backward_window(dy, x, w, padding, compute_dx, window, plan=None, dw=None, db=None):
     """easy_avg_conv2d_backward over ``window`` (p, s), checked by the caller: ((dx, dw, db), the
     plan that ran it), trying ``plan`` (one this function returned) first; dW goes into ``dw`` when
     it has w's shape and dtype and is writeable, db into ``db`` where BackwardPlan.run can write it."""
     thresholds = _dispatch.thresholds
     mode = _avg_mode(window)
     x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode if type(mode) is tuple else 0))
-    wide = widen(w, window[0])
+    wide = widen_window(w, window[0])
     if plan is None or not plan.fits(dy, x, wide, padding, mode, thresholds):
         padding = check_padding(padding)
         plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds, window)
@@ -316,4 +343,4 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, win
     if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
             and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
         dw = None
-    return (dx, fold(dwide, dw, window[0]), db), plan
+    return (dx, fold_window(dwide, window[0], dw), db), plan

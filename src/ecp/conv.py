@@ -26,7 +26,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _conv
 from ._plans import avg_backward as _avg_backward
+from ._plans import avg_backward_window as _avg_backward_window
 from ._plans import avg_forward as _avg_forward
+from ._plans import avg_forward_window as _avg_forward_window
 from ._plans import backward as _backward
 from ._plans import forward as _forward
 from ._plans import int_arg as _int
@@ -45,11 +47,16 @@ from ._validation import (
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "easy_avg_conv2d",
            "easy_avg_conv2d_backward", "conv2d_output_shape", "clear_scratch"]
 
+# The default pool_size and pool_stride, compared by identity on the hot path: CPython keeps one
+# object for each small int, so an int 2 passes at the cost of two pointer compares; anything else
+# (a numpy 2, 2.0, True) takes the full checks.
+_TWO = 2
+
+
 def _mode(mode, pool_size, pool_stride):
-    """The plans' mode of an easy call: K for the 2x2 window of stride 2, (K, p, s) for another,
-    or the error naming ``mode``, ``pool_size`` or ``pool_stride``."""
-    if type(pool_size) is int and type(pool_stride) is int and pool_size == 2 and pool_stride == 2:
-        return _int(mode, "mode", 0, 3)
+    """The plans' mode of an easy call other than the 2x2 window of stride 2 (which its callers
+    check inline): (K, p, s), K if (p, s) turns out (2, 2), or the error naming ``mode``,
+    ``pool_size`` or ``pool_stride``."""
     k, p, s = check_window_mode(mode, pool_size, pool_stride)
     return k if (p, s) == (2, 2) else (k, p, s)
 
@@ -266,6 +273,8 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, m
     if args:
         mode, padding = old_positional("easy_conv2d", "x, w, b", args, {"mode": mode, "padding": padding},
                                        {"mode": 0, "padding": 0})
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _forward(x, w, b, padding, _int(mode, "mode", 0, 3))[0]
     return _forward(x, w, b, padding, _mode(mode, pool_size, pool_stride))[0]
 
 
@@ -326,6 +335,8 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
         mode, padding, compute_dx = old_positional(
             "easy_conv2d_backward", "dy, x, w", args, {"mode": mode, "padding": padding, "compute_dx": compute_dx},
             {"mode": 0, "padding": 0, "compute_dx": True})
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)[0]
     return _backward(dy, x, w, padding, _mode(mode, pool_size, pool_stride), compute_dx)[0]
 
 
@@ -383,9 +394,9 @@ def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
     >>> ecp.easy_avg_conv2d(x, w, padding=1, pool_size=3, pool_stride=2).shape
     (2, 4, 4, 4)
     """
-    if type(pool_size) is int and type(pool_stride) is int and pool_size == 2 and pool_stride == 2:
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
         return _avg_forward(x, w, b, padding)[0]
-    return _avg_forward(x, w, b, padding, window=check_window(pool_size, pool_stride))[0]
+    return _avg_forward_window(x, w, b, padding, check_window(pool_size, pool_stride))[0]
 
 
 def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
@@ -438,6 +449,6 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
     >>> float(db[0]), float(dw[0, 0, 0, 0])
     (4.0, 4.0)
     """
-    if type(pool_size) is int and type(pool_stride) is int and pool_size == 2 and pool_stride == 2:
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
         return _avg_backward(dy, x, w, padding, compute_dx)[0]
-    return _avg_backward(dy, x, w, padding, compute_dx, window=check_window(pool_size, pool_stride))[0]
+    return _avg_backward_window(dy, x, w, padding, compute_dx, check_window(pool_size, pool_stride))[0]

@@ -65,11 +65,8 @@ def _grad_and_shape(dy, input_shape):
     return dy, input_shape
 
 
-def _window(mode, pool_size, pool_stride):
-    """(K, p, s) of a random pooling call other than 2x2 / 2, or None for that window."""
-    if type(pool_size) is int and type(pool_stride) is int and pool_size == 2 and pool_stride == 2:
-        return None
-    return check_window_mode(mode, pool_size, pool_stride)
+# The default pool_size and pool_stride, compared by identity (as in ecp.conv): an int 2 is one object.
+_TWO = 2
 
 
 def random_pool2d(x: ArrayLike, mode: int = 0, *, pool_size: int = 2, pool_stride: int = 2) -> NDArray[np.floating]:
@@ -108,9 +105,9 @@ def random_pool2d(x: ArrayLike, mode: int = 0, *, pool_size: int = 2, pool_strid
     array([[ 1.,  3.],
            [ 9., 11.]])
     """
-    window = _window(mode, pool_size, pool_stride)
-    if window is not None:   # a strided copy (the kernel takes the 2x2 window)
-        k, p, s = window
+    if pool_size is not _TWO or pool_stride is not _TWO:   # not the 2x2 window: checked in full
+        # another window: a strided copy (the kernel takes the 2x2 window)
+        k, p, s = check_window_mode(mode, pool_size, pool_stride)
         x = as_float_array(x, "x", 4)
         shape = window_output_shape(x.shape, p, s, "x")
         return np.ascontiguousarray(x[:, :, k // p::s, k % p::s][:, :, :shape[2], :shape[3]])
@@ -157,9 +154,8 @@ def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int],
     array([[0., 0.],
            [1., 0.]])
     """
-    window = _window(mode, pool_size, pool_stride)
-    if window is not None:
-        k, p, s = window
+    if pool_size is not _TWO or pool_stride is not _TWO:   # not the 2x2 window: checked in full
+        k, p, s = check_window_mode(mode, pool_size, pool_stride)
         input_shape = check_shape(input_shape, "input_shape", 4, _NCHW)
         shape = window_output_shape(input_shape, p, s, "input_shape")
         dy = as_float_array(dy, "dy", 4, f"(N, C, (H-{p})//{s}+1, (W-{p})//{s}+1)")
