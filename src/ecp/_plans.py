@@ -79,6 +79,37 @@ def output(x_shape, w_shape, padding, mode):
 
 
 
+class _Strided:
+    """The plan of a call of stride 3 or 4 (a pooling window), which the kernels do not take: the
+    stride-1 plan of the same window offset (``inner``, whose output is ``inner_shape``) run on
+    every output, then every ``stride``-th row and column kept (forward), or dy spread onto them,
+    zeros elsewhere (backward). Correct, at up to stride^2 times the work. ``fits`` is always
+    False: each call goes through the (cached) checks."""
+
+    def __init__(self, inner, stride, out_shape, inner_shape):
+        self.inner, self.stride = inner, stride
+        self.out_shape, self.inner_shape = tuple(out_shape), tuple(inner_shape)
+
+    def fits(self, *args):
+        return False
+
+    def _kept(self, a):
+        return a[:, :, ::self.stride, ::self.stride][:, :, :self.out_shape[2], :self.out_shape[3]]
+
+    def run(self, *args):
+        """ForwardPlan.run's (x, w, b, n_threads) or BackwardPlan.run's (dy, x, w, compute_dx,
+        n_threads, dw=None, db=None) arguments, checked as those check them."""
+        if len(args) == 4:
+            return np.ascontiguousarray(self._kept(self.inner.run(*args)))
+        dy, x = args[0], args[1]
+        if not (type(dy) is np.ndarray and dy.shape == self.out_shape and dy.dtype == x.dtype):
+            raise ValueError(f"dy must be a {x.dtype} array of shape {self.out_shape}, got "
+                             f"{getattr(dy, 'dtype', type(dy).__name__)} {getattr(dy, 'shape', '')}")
+        dy1 = np.zeros(self.inner_shape, dtype=dy.dtype)
+        self._kept(dy1)[...] = dy
+        return self.inner.run(dy1, *args[1:])
+
+
 def _full_hw(x_shape, w_shape, padding, mode, out_shape, stride):
     """The full output size a call's work is planned on: the convolution's (full and 2x2-window
     calls), or ``stride`` times the call's own output (other windows: the planned output then is
@@ -97,6 +128,9 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, thresholds):
         check_dims(b_shape, "b")
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+    if stride > 2:
+        inner = _forward_call(x_shape, w_shape, b_shape, dtype, padding, (mode[0], mode[1], 1), thresholds)
+        return _Strided(inner, stride, out_shape, inner.out_shape)
     full_hw = _full_hw(x_shape, w_shape, padding, mode, out_shape, stride)
     return _forward_plan(x_shape, w_shape, out_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
 
@@ -117,6 +151,11 @@ def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, thresholds)
     out_shape, stride, oy, ox = output(x_shape, w_shape, padding, mode)
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
+    if stride > 2:
+        inner_mode = (mode[0], mode[1], 1)
+        inner_dy = output(x_shape, w_shape, padding, inner_mode)[0]
+        return _Strided(_backward_call(x_shape, w_shape, inner_dy, dtype, padding, inner_mode, thresholds),
+                        stride, out_shape, inner_dy)
     full_hw = _full_hw(x_shape, w_shape, padding, mode, out_shape, stride)
     return _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
 
@@ -221,6 +260,9 @@ def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, win
         check_dims(b_shape, "b")
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+    if s > 2:
+        inner = _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, (window[0], 1))
+        return _Strided(inner, s, out_shape, inner.out_shape)
     return _forward_plan(x_shape, wide_shape, out_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                          _avg_mode(window), s, 0, 0, thresholds)
 
@@ -232,6 +274,10 @@ def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds, w
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
     s = window[1]
+    if s > 2:
+        inner_dy = _avg_geometry(x_shape, w_shape, padding, (window[0], 1))[0]
+        return _Strided(_avg_backward_call(x_shape, w_shape, inner_dy, dtype, padding, thresholds, (window[0], 1)),
+                        s, out_shape, inner_dy)
     return _backward_plan(x_shape, wide_shape, dy_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                           _avg_mode(window), s, 0, 0, thresholds)
 

@@ -48,7 +48,8 @@ cdef inline bint _writes_apart(object out, object a, object b, object c) noexcep
 cdef bint _mode_fits(object mode, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox) except -1:
     """Whether a plan's ``mode`` names its grid: None the full convolution (stride 1, no offset);
     an int K in 0..3 the 2x2 window of stride 2 (offset divmod(K, 2)); a tuple (K, p, s) of ints
-    the p x p window of stride s (1 <= s <= p <= 4, K in 0..p*p-1, offset divmod(K, p))."""
+    the p x p window of stride s (1 <= s <= p <= 4, K in 0..p*p-1, offset divmod(K, p); the
+    kernels run s <= 2, ecp._plans the larger strides)."""
     if mode is None:
         return stride == 1 and oy == 0 and ox == 0
     if type(mode) is int:
@@ -107,7 +108,8 @@ cdef class _Plan:
         # kernels read or write outside the arrays
         g = &self.g
         if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or min(g.ph, g.pw) < 0
-                or not (1 <= stride <= 4 and 0 <= oy < 4 and 0 <= ox < 4)
+                # ecp_im2col.h takes strides 1 and 2 (offsets up to 3: windows up to 4x4)
+                or stride not in (1, 2) or not (0 <= oy < 4 and 0 <= ox < 4)
                 # the direct kernels take strides 1 and 2 with offsets within the stride only
                 or (kernel != 0 and not (stride <= 2 and oy < stride and ox < stride))
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O

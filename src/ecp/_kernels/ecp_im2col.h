@@ -2,8 +2,7 @@
  * fixed-width inner blocks: the rows copied here are short (the output width, often 4 to 24),
  * where loop set-up, alias checks and divisions, not bandwidth, set the cost.
  *
- * The stride s is 1 (full convolution), 2 (Easy Convolution of 2x2 windows) or up to 4 (pooling
- * windows of other strides); the offsets oy, ox are >= 0 (up to the window's size - 1).
+ * The stride s is 1 (full convolution) or 2 (Easy Convolution).
  * Sampling grid: output (r, q) reads input (oy + s*r + i - ph, ox + s*q + j - pw) for kernel
  * tap (i, j); reads outside the plane are zeros (the padding).
  *
@@ -26,14 +25,14 @@
 static inline ptrdiff_t ecp_q_lo(ptrdiff_t base, ptrdiff_t s)
 {
     if (base >= 0) return 0;
-    return s == 1 ? -base : s == 2 ? (-base + 1) / 2 : (-base + s - 1) / s;
+    return s == 1 ? -base : (-base + 1) / 2;
 }
 
 static inline ptrdiff_t ecp_q_hi(ptrdiff_t base, ptrdiff_t s, ptrdiff_t size, ptrdiff_t count)
 {
     ptrdiff_t top = size - 1 - base;
     if (top < 0) return 0;
-    top = (s == 1 ? top : s == 2 ? top / 2 : top / s) + 1;
+    top = (s == 1 ? top : top / 2) + 1;
     return top < count ? top : count;
 }
 
@@ -63,10 +62,8 @@ static void ecp_im2col_plane_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t 
                     ptrdiff_t q = qlo;                                                         \
                     for (; q + 8 <= qhi; q += 8) memcpy(d + q, xr + basec + q, 8 * sizeof(T));          \
                     for (; q < qhi; q++) d[q] = xr[basec + q];                                         \
-                } else if (s == 2) {                                                           \
-                    for (ptrdiff_t q = qlo; q < qhi; q++) d[q] = xr[basec + 2 * q];                    \
                 } else {                                                                       \
-                    for (ptrdiff_t q = qlo; q < qhi; q++) d[q] = xr[basec + s * q];                    \
+                    for (ptrdiff_t q = qlo; q < qhi; q++) d[q] = xr[basec + 2 * q];                    \
                 }                                                                              \
                 for (ptrdiff_t q = qhi; q < wq; q++) d[q] = 0;                                 \
             }                                                                                  \
@@ -94,10 +91,8 @@ static void ecp_col2im_plane_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff
                 T *restrict xr = dxp + row * W;                                        \
                 if (s == 1) {                                                                  \
                     for (ptrdiff_t q = qlo; q < qhi; q++) xr[basec + q] += d[q];                       \
-                } else if (s == 2) {                                                           \
-                    for (ptrdiff_t q = qlo; q < qhi; q++) xr[basec + 2 * q] += d[q];                   \
                 } else {                                                                       \
-                    for (ptrdiff_t q = qlo; q < qhi; q++) xr[basec + s * q] += d[q];                   \
+                    for (ptrdiff_t q = qlo; q < qhi; q++) xr[basec + 2 * q] += d[q];                   \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
