@@ -32,7 +32,7 @@ from .. import _plans
 from .. import activation as _activation
 from .. import pool as _pool
 from .._kernels import _blas
-from .._validation import check_int, check_window, kernel_ready, padding_as_given
+from .._validation import check_int, kernel_ready, padding_as_given
 
 # as_generator and resolve_mode stay importable from here, where ecp 0.1 defined them.
 from .init import as_generator, he_normal, lecun_normal, resolve_mode
@@ -104,31 +104,6 @@ def _check_input(x: Any, owner: str, ndim: int, dtype: np.dtype | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ layers
-
-# The 2x2 window's pool_size and pool_stride, compared by identity (as in ecp.conv).
-_TWO = 2
-
-
-def _window_mode(mode, rng, p):
-    """Mode K of a layer pooling p x p windows: :func:`resolve_mode` for p = 2; else an int in
-    0..p^2-1, or ``"random"`` drawn as resolve_mode draws it (one ``integers(p * p)`` call)."""
-    if p == 2:
-        return resolve_mode(mode, rng)
-    if isinstance(mode, str):
-        if mode != "random":
-            raise ValueError(f"mode must be an integer 0..{p * p - 1} or 'random', got {mode!r}")
-        if rng is None:
-            raise TypeError("mode='random' needs a seeded generator (rng) to draw K from")
-        return int(as_generator(rng).integers(p * p))
-    return check_int(mode, "mode", 0, p * p - 1)
-
-
-def _window_text(layer):
-    """", pool_size=p, pool_stride=s" for a layer's repr, "" for the 2x2 window."""
-    if layer.pool_size == 2 and layer.pool_stride == 2:
-        return ""
-    return f", pool_size={layer.pool_size}, pool_stride={layer.pool_stride}"
-
 
 class Layer:
     """Base class: a layer without parameters whose forward and backward are identities.
@@ -282,10 +257,6 @@ class _ConvBase(Layer):
 
     # The mode K of the easy convolution, None for the full one (Conv2d).
     _mode = None
-    # The pooling window (p, s) of the easy layers (class attributes: layers pickled before
-    # windows existed have the 2x2 one).
-    pool_size = 2
-    pool_stride = 2
 
     def _kernel_forward(self, x):
         y, self._plans[0] = _plans.forward(x, self.params["w"], self.params["b"], self.padding, self._mode,
@@ -389,17 +360,17 @@ class EasyConvPool2d(_ConvBase):
     the full-size map (forward or backward).
 
     Shapes: x (N, C, H, W) -> y (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the full convolution's
-    output size; ((Ho - p) // s + 1, (Wo - p) // s + 1) for a p x p window of stride s.
+    output size.
 
     Parameters
     ----------
     in_channels, out_channels, kernel_size : int
         As :class:`Conv2d`; the weights are drawn exactly as Conv2d draws them from the same
         generator state.
-    mode : int 0..p^2-1 or "random"
-        Kept pixel of each p x p window, row-major, at (K // p, K % p) (2x2: 0 top-left,
-        1 top-right, 2 bottom-left, 3 bottom-right). ``"random"`` draws K once, from ``rng`` after
-        the weights; the same K then serves training and evaluation (attribute ``mode``).
+    mode : int 0..3 or "random"
+        Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
+        3 bottom-right). ``"random"`` draws K once, from ``rng`` after the weights; the same K
+        then serves training and evaluation (attribute ``mode``).
     padding : int or (int, int), default 0
         Zeros added on every side of each input plane, or a pair (ph, pw): ph rows on the top and
         bottom, pw columns on the left and right (attribute ``padding``: an int, or a tuple).
@@ -409,37 +380,28 @@ class EasyConvPool2d(_ConvBase):
         Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         As :class:`Conv2d`.
-    pool_size : int in 1..4, default 2
-        The side p of the pooling window (attribute ``pool_size``).
-    pool_stride : int in 1..pool_size, default 2
-        Its stride s (attribute ``pool_stride``).
 
     Raises
     ------
     TypeError, ValueError
-        For a bad size, mode, padding, window, generator or dtype, naming the argument.
+        For a bad size, mode, padding, generator or dtype, naming the argument.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, mode: int | str,
                  padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
                  dtype: DTypeLike = np.float32,
-                 input_grad: bool = True, pool_size: int = 2, pool_stride: int = 2) -> None:
-        window = check_window(pool_size, pool_stride)
+                 input_grad: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
-        if window != (2, 2):
-            self.pool_size, self.pool_stride = window
-        self.mode = _window_mode(mode, rng, window[0])
+        self.mode = resolve_mode(mode, rng)
 
     @property
     def _mode(self):
         # checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
-        if self.pool_size is _TWO and self.pool_stride is _TWO:
-            return check_int(self.mode, "mode", 0, 3)
-        return (check_int(self.mode, "mode", 0, self.pool_size ** 2 - 1), self.pool_size, self.pool_stride)
+        return check_int(self.mode, "mode", 0, 3)
 
     def __repr__(self) -> str:
         return (f"EasyConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, mode={self.mode}, "
-                f"padding={self.padding}{_window_text(self)}, dtype={self.dtype.name})")
+                f"padding={self.padding}, dtype={self.dtype.name})")
 
 
 class EasyAvgConvPool2d(_ConvBase):
@@ -452,8 +414,7 @@ class EasyAvgConvPool2d(_ConvBase):
     average pooling keeps every pixel.
 
     Shapes: x (N, C, H, W) -> y (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the full convolution's
-    output size; ((Ho - p) // s + 1, (Wo - p) // s + 1) for a p x p window of stride s (the
-    kernel then widened by the p x p box / p^2).
+    output size.
 
     Parameters
     ----------
@@ -468,91 +429,58 @@ class EasyAvgConvPool2d(_ConvBase):
         Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         As :class:`Conv2d`.
-    pool_size : int in 1..4, default 2
-        The side p of the pooling window (attribute ``pool_size``).
-    pool_stride : int in 1..pool_size, default 2
-        Its stride s (attribute ``pool_stride``).
 
     Raises
     ------
     TypeError, ValueError
-        For a bad size, padding, window, generator or dtype, naming the argument.
+        For a bad size, padding, generator or dtype, naming the argument.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
-                 dtype: DTypeLike = np.float32, input_grad: bool = True, pool_size: int = 2,
-                 pool_stride: int = 2) -> None:
-        window = check_window(pool_size, pool_stride)
+                 dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
-        if window != (2, 2):
-            self.pool_size, self.pool_stride = window
 
     def _kernel_forward(self, x):
-        if self.pool_size is not _TWO or self.pool_stride is not _TWO:
-            y, self._plans[0] = _plans.avg_forward_window(x, self.params["w"], self.params["b"], self.padding,
-                                                          (self.pool_size, self.pool_stride), self._plans[0])
-            return y
         y, self._plans[0] = _plans.avg_forward(x, self.params["w"], self.params["b"], self.padding, self._plans[0])
         return y
 
     def _kernel_backward(self, dy, x):
-        if self.pool_size is not _TWO or self.pool_stride is not _TWO:
-            grads, self._plans[1] = _plans.avg_backward_window(dy, x, self.params["w"], self.padding, self.input_grad,
-                                                               (self.pool_size, self.pool_stride), self._plans[1],
-                                                               self.grads["w"], self.grads["b"])
-            return grads
         grads, self._plans[1] = _plans.avg_backward(dy, x, self.params["w"], self.padding, self.input_grad,
                                                     self._plans[1], self.grads["w"], self.grads["b"])
         return grads
 
     def __repr__(self) -> str:
         return (f"EasyAvgConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
-                f"padding={self.padding}{_window_text(self)}, dtype={self.dtype.name})")
+                f"padding={self.padding}, dtype={self.dtype.name})")
 
 
 class RandomPool2d(Layer):
-    """Random Pooling, 2x2 / stride 2 (or p x p / stride s): keeps the pixel at position K of every window.
+    """Random Pooling, 2x2 / stride 2: keeps the pixel at position K of every window.
 
-    Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2); ((H - p) // s + 1, (W - p) // s + 1) for a
-    p x p window of stride s.
+    Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
 
     Parameters
     ----------
-    mode : int 0..p^2-1 or "random"
+    mode : int 0..3 or "random"
         K (row-major in the window); ``"random"`` draws it once from ``rng``.
     rng : numpy.random.Generator or int, optional
         Needed only for ``mode="random"``.
-    pool_size : int in 1..4, default 2
-        The side p of the pooling window (attribute ``pool_size``).
-    pool_stride : int in 1..pool_size, default 2
-        Its stride s (attribute ``pool_stride``).
 
     Raises
     ------
     ValueError
-        A mode outside 0..p^2-1 and not ``"random"``, a window outside the bounds above.
+        A mode outside 0..3 and not ``"random"``.
     TypeError
         ``mode="random"`` without ``rng``.
     """
 
-    pool_size = 2
-    pool_stride = 2
-
-    def __init__(self, mode: int | str, *, rng: np.random.Generator | int | None = None, pool_size: int = 2,
-                 pool_stride: int = 2) -> None:
-        window = check_window(pool_size, pool_stride)
-        self.mode = _window_mode(mode, rng, window[0])
-        if window != (2, 2):
-            self.pool_size, self.pool_stride = window
+    def __init__(self, mode: int | str, *, rng: np.random.Generator | int | None = None) -> None:
+        self.mode = resolve_mode(mode, rng)
         self.training = True
         self._shape = None
 
     def _forward(self, x, training):
-        if self.pool_size is not _TWO or self.pool_stride is not _TWO:
-            y = _pool.random_pool2d(x, self.mode, pool_size=self.pool_size, pool_stride=self.pool_stride)
-            self._shape = x.shape if training else None
-            return y
         y = _pool.random_pool2d(x, self.mode)
         self._shape = x.shape if training else None
         return y
@@ -577,13 +505,10 @@ class RandomPool2d(Layer):
         """
         if self._shape is None:
             raise RuntimeError("RandomPool2d.backward called before a training forward")
-        if self.pool_size is not _TWO or self.pool_stride is not _TWO:
-            return _pool.random_pool2d_backward(dy, self.mode, self._shape, pool_size=self.pool_size,
-                                                pool_stride=self.pool_stride)
         return _pool.random_pool2d_backward(dy, self.mode, self._shape)
 
     def __repr__(self) -> str:
-        return f"RandomPool2d(mode={self.mode}{_window_text(self)})"
+        return f"RandomPool2d(mode={self.mode})"
 
 
 class MaxPool2d(Layer):
