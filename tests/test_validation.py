@@ -588,8 +588,9 @@ def test_public_signatures_show_the_keyword_only_api():
 
     assert plain(ecp.conv2d) == "(x, w, b=None, *, padding=0)"
     assert plain(ecp.conv2d_backward) == "(dy, x, w, *, padding=0, compute_dx=True)"
-    assert plain(ecp.easy_conv2d) == "(x, w, b=None, *, mode=0, padding=0)"
-    assert plain(ecp.easy_conv2d_backward) == "(dy, x, w, *, mode=0, padding=0, compute_dx=True)"
+    assert plain(ecp.easy_conv2d) == "(x, w, b=None, *, mode=0, padding=0, pool_size=2, pool_stride=2)"
+    assert plain(ecp.easy_conv2d_backward) == ("(dy, x, w, *, mode=0, padding=0, compute_dx=True, pool_size=2, "
+                                               "pool_stride=2)")
     assert plain(ecp.neighbor_fill) == "(y, *, shape=None)"
     assert plain(ecp.neighbor_fill_backward) == "(dy)"
 

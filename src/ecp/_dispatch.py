@@ -25,7 +25,7 @@ import numpy as np
 from ._kernels import _conv
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
-           "plan_forward", "plan_backward", "sample_items", "threaded", "DETERMINISTIC_CORES",
+           "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
            "set_deterministic", "deterministic"]
 
 
@@ -166,10 +166,19 @@ def _direct_forward(w_shape, t):
     return t.direct and (w_shape[0] >= t.direct_forward_min_o or k >= t.direct_forward_min_k)
 
 
-def forward_kernel(w_shape, wq, dtype, t=None) -> ForwardKernel:
-    """The forward kernel for filters ``w_shape`` and output rows of ``wq`` pixels."""
+def direct_grid(stride, offset=(0, 0)) -> bool:
+    """Whether the direct kernels take this sampling grid: strides 1 and 2 with offsets within the
+    stride (every 2x2-window call). Offsets of a pooling window larger than its stride run on
+    im2col + BLAS, whose index arithmetic takes any offset (strides 3 and 4 never reach the kernels:
+    ecp._plans runs them at stride 1)."""
+    return stride <= 2 and offset[0] < stride and offset[1] < stride
+
+
+def forward_kernel(w_shape, wq, dtype, t=None, direct=True) -> ForwardKernel:
+    """The forward kernel for filters ``w_shape`` and output rows of ``wq`` pixels (``direct``
+    False: im2col + BLAS whatever the table says)."""
     t = thresholds if t is None else t
-    if not _direct_forward(w_shape, t):
+    if not (direct and _direct_forward(w_shape, t)):
         return ForwardKernel.IM2COL_BLAS
     nr = panel_width(dtype)
     lanes = -(-w_shape[0] // nr) * nr
@@ -178,11 +187,11 @@ def forward_kernel(w_shape, wq, dtype, t=None) -> ForwardKernel:
     return ForwardKernel.DIRECT_PANEL
 
 
-def backward_kernel(w_shape, t=None) -> BackwardKernel:
+def backward_kernel(w_shape, t=None, direct=True) -> BackwardKernel:
     """The backward kernel for filters ``w_shape``: SPLIT for long windows of short rows (3x3,
-    K >= 128), where the direct dx wins and the direct dW loses."""
+    K >= 128), where the direct dx wins and the direct dW loses (``direct`` False: BLAS)."""
     t = thresholds if t is None else t
-    if not t.direct or w_shape[1] * w_shape[2] * w_shape[3] < t.direct_backward_min_k:
+    if not (direct and t.direct) or w_shape[1] * w_shape[2] * w_shape[3] < t.direct_backward_min_k:
         return BackwardKernel.BLAS
     return BackwardKernel.DIRECT if w_shape[3] >= t.direct_backward_min_kw else BackwardKernel.SPLIT
 
@@ -239,27 +248,28 @@ def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
     samples as a full one), a backward item on the call's own output (an easy one then holds
     about four times the samples: longer dW sums in fewer GEMM calls); rows on the call's own
     output. The direct kernels' scratch is a few panels, whatever the item."""
-    out_hw = full_hw if stride == 1 else (full_hw[0] // 2, full_hw[1] // 2)
+    out_hw = full_hw if stride == 1 else (full_hw[0] // stride, full_hw[1] // stride)
     r = rows(x_shape, w_shape, out_hw, t)
     if direct:
         return direct_group(x_shape[0], out_hw[0] * out_hw[1], panel_width(dtype)), r
     return group(x_shape, w_shape, out_hw if backward else full_hw, t), r
 
 
-def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None):
+def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, rows per item) of a forward call whose full convolution output is
-    ``full_hw`` and whose own output rows hold ``wq`` pixels."""
+    ``full_hw`` (``stride`` times the call's own output) and whose own output rows hold ``wq``
+    pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
-    kernel = forward_kernel(w_shape, wq, dtype, t)
+    kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r
 
 
-def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None):
+def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, sample items of the split kernel's direct dx pass, dW slots) of a
-    backward call."""
+    backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s."""
     t = thresholds if t is None else t
-    kernel = backward_kernel(w_shape, t)
+    kernel = backward_kernel(w_shape, t, direct_grid(stride, offset))
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

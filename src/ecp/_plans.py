@@ -32,6 +32,7 @@ from ._validation import (
     conv_output_shape,
     easy_output_shape,
     kernel_ready,
+    window_output_shape,
 )
 
 __all__ = ["forward", "backward", "avg_forward", "avg_backward"]
@@ -60,17 +61,62 @@ def int_arg(value, name, minimum, maximum):
 
 
 def output(x_shape, w_shape, padding, mode):
-    """(output shape, stride, oy, ox) of a call (``mode`` None: the full convolution; ``padding``
-    an int or a pair), or the error naming what does not fit."""
+    """(output shape, stride, oy, ox) of a call (``mode`` None: the full convolution; K: mode K of
+    the 2x2 window of stride 2; (K, p, s): mode K of the p x p window of stride s, checked by
+    the caller (``check_window_mode``); ``padding`` an int or a pair), or the error naming what
+    does not fit."""
     check_dims(x_shape, "x")
     check_dims(w_shape, "w")
     padding = check_padding(padding)
     check_conv_geometry(x_shape, w_shape, padding)
     if mode is None:
         return conv_output_shape(x_shape, w_shape, padding), 1, 0, 0
+    if type(mode) is tuple:
+        k, p, s = mode
+        return window_output_shape(conv_output_shape(x_shape, w_shape, padding), p, s), s, k // p, k % p
     oy, ox = check_mode(mode)
     return easy_output_shape(x_shape, w_shape, padding), 2, oy, ox
 
+
+
+class _Strided:
+    """The plan of a call of stride 3 or 4 (a pooling window), which the kernels do not take: the
+    stride-1 plan of the same window offset (``inner``, whose output is ``inner_shape``) run on
+    every output, then every ``stride``-th row and column kept (forward), or dy spread onto them,
+    zeros elsewhere (backward). Correct, at up to stride^2 times the work. ``fits`` is always
+    False: each call goes through the (cached) checks."""
+
+    def __init__(self, inner, stride, out_shape, inner_shape):
+        self.inner, self.stride = inner, stride
+        self.out_shape, self.inner_shape = tuple(out_shape), tuple(inner_shape)
+
+    def fits(self, *args):
+        return False
+
+    def _kept(self, a):
+        return a[:, :, ::self.stride, ::self.stride][:, :, :self.out_shape[2], :self.out_shape[3]]
+
+    def run(self, *args):
+        """ForwardPlan.run's (x, w, b, n_threads) or BackwardPlan.run's (dy, x, w, compute_dx,
+        n_threads, dw=None, db=None) arguments, checked as those check them."""
+        if len(args) == 4:
+            return np.ascontiguousarray(self._kept(self.inner.run(*args)))
+        dy, x = args[0], args[1]
+        if not (type(dy) is np.ndarray and dy.shape == self.out_shape and dy.dtype == x.dtype):
+            raise ValueError(f"dy must be a {x.dtype} array of shape {self.out_shape}, got "
+                             f"{getattr(dy, 'dtype', type(dy).__name__)} {getattr(dy, 'shape', '')}")
+        dy1 = np.zeros(self.inner_shape, dtype=dy.dtype)
+        self._kept(dy1)[...] = dy
+        return self.inner.run(dy1, *args[1:])
+
+
+def _full_hw(x_shape, w_shape, padding, mode, out_shape, stride):
+    """The full output size a call's work is planned on: the convolution's (full and 2x2-window
+    calls), or ``stride`` times the call's own output (other windows: the planned output then is
+    exactly the call's)."""
+    if type(mode) is tuple:
+        return (stride * out_shape[2], stride * out_shape[3])
+    return conv_output_shape(x_shape, w_shape, padding)[2:]
 
 @functools.lru_cache(maxsize=1024)
 def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, thresholds):
@@ -82,7 +128,10 @@ def _forward_call(x_shape, w_shape, b_shape, dtype, padding, mode, thresholds):
         check_dims(b_shape, "b")
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
-    full_hw = conv_output_shape(x_shape, w_shape, padding)[2:]
+    if stride > 2:
+        inner = _forward_call(x_shape, w_shape, b_shape, dtype, padding, (mode[0], mode[1], 1), thresholds)
+        return _Strided(inner, stride, out_shape, inner.out_shape)
+    full_hw = _full_hw(x_shape, w_shape, padding, mode, out_shape, stride)
     return _forward_plan(x_shape, w_shape, out_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
 
 
@@ -91,7 +140,7 @@ def _forward_plan(x_shape, w_shape, out_shape, full_hw, dtype, padding, mode, st
     from ``w_shape``: easy average pooling's stride-2 grid has its own size) and whose work is
     planned as that of a full output ``full_hw``."""
     kernel, items, rows = _dispatch.plan_forward(x_shape, w_shape, dtype, full_hw, out_shape[3], stride,
-                                                 thresholds)
+                                                 thresholds, (oy, ox))
     return _conv.ForwardPlan(x_shape, w_shape, out_shape, dtype, padding, mode, stride, oy, ox, int(kernel),
                              items, rows, _dispatch.threaded(w_shape, out_shape, thresholds), thresholds)
 
@@ -102,14 +151,19 @@ def _backward_call(x_shape, w_shape, dy_shape, dtype, padding, mode, thresholds)
     out_shape, stride, oy, ox = output(x_shape, w_shape, padding, mode)
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
-    full_hw = conv_output_shape(x_shape, w_shape, padding)[2:]
+    if stride > 2:
+        inner_mode = (mode[0], mode[1], 1)
+        inner_dy = output(x_shape, w_shape, padding, inner_mode)[0]
+        return _Strided(_backward_call(x_shape, w_shape, inner_dy, dtype, padding, inner_mode, thresholds),
+                        stride, out_shape, inner_dy)
+    full_hw = _full_hw(x_shape, w_shape, padding, mode, out_shape, stride)
     return _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds)
 
 
 def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, stride, oy, ox, thresholds):
     """The BackwardPlan of a checked geometry, as :func:`_forward_plan`."""
     kernel, items, dx_items, slots = _dispatch.plan_backward(x_shape, w_shape, dtype, full_hw, stride,
-                                                             thresholds)
+                                                             thresholds, (oy, ox))
     return _conv.BackwardPlan(x_shape, w_shape, dy_shape, dtype, padding, mode, stride, oy, ox, int(kernel),
                               items, dx_items, slots, _dispatch.threaded(w_shape, dy_shape, thresholds),
                               thresholds)
@@ -121,6 +175,8 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 # That is one more row (column) than the easy size rule gives the widened kernel when Ho (Wo) is
 # even, so these plans are made with the output size given. Their cache keys hold w's shape, not
 # the widened one's, and their own cache: an avg plan never serves an easy_conv2d call.
+# A p x p window of stride s is the same with the p x p box / p^2 ((kh+p-1, kw+p-1) kernel), at
+# stride s, on the pooled size of PyTorch's floor rule; its plans' mode is (0, p, s).
 
 def widen(w):
     """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the 2x2 box,
@@ -135,6 +191,35 @@ def widen(w):
     wide[1:, 1:] += taps
     wide *= w.dtype.type(0.25)
     return np.ascontiguousarray(wide.reshape((kh + 1) * (kw + 1), o * c).T).reshape(o, c, kh + 1, kw + 1)
+
+
+def widen_window(w, p):
+    """:func:`widen` for the p x p box: (O, C, kh + p - 1, kw + p - 1), divided by p^2."""
+    o, c, kh, kw = w.shape
+    taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
+    wide = np.zeros((kh + p - 1, kw + p - 1, o * c), dtype=w.dtype)
+    for a in range(p):
+        for b in range(p):
+            wide[a:a + kh, b:b + kw] += taps
+    wide *= w.dtype.type(1.0 / (p * p))
+    return np.ascontiguousarray(wide.reshape((kh + p - 1) * (kw + p - 1), o * c).T).reshape(
+        o, c, kh + p - 1, kw + p - 1)
+
+
+def fold_window(dwide, p, out=None):
+    """dW of ``w`` from dW of ``widen_window(w, p)`` (the p x p box's adjoint), into ``out`` as :func:`fold`."""
+    o, c, khp, kwp = dwide.shape
+    kh, kw = khp - p + 1, kwp - p + 1
+    taps = np.ascontiguousarray(dwide.reshape(o * c, khp * kwp).T).reshape(khp, kwp, o * c)
+    s = np.zeros((kh, kw, o * c), dtype=dwide.dtype)
+    for a in range(p):
+        for b in range(p):
+            s += taps[a:a + kh, b:b + kw]
+    s *= dwide.dtype.type(1.0 / (p * p))
+    if out is None:
+        out = np.empty((o, c, kh, kw), dtype=dwide.dtype)
+    out.reshape(o * c, kh * kw)[...] = s.reshape(kh * kw, o * c).T
+    return out
 
 
 def fold(dwide, out=None):
@@ -152,33 +237,49 @@ def fold(dwide, out=None):
     return out
 
 
-def _avg_geometry(x_shape, w_shape, padding):
-    """(output shape, widened kernel shape) of a checked easy-average call; the error naming what
-    does not fit otherwise (a full output smaller than 2x2 cannot be pooled)."""
-    out_shape, _, _, _ = output(x_shape, w_shape, padding, 0)
-    return out_shape, (w_shape[0], w_shape[1], w_shape[2] + 1, w_shape[3] + 1)
+def _avg_geometry(x_shape, w_shape, padding, window=(2, 2)):
+    """(output shape, widened kernel shape) of a checked easy-average call over a ``window``
+    (p, s) (checked by the caller); the error naming what does not fit otherwise (a full output
+    smaller than the window cannot be pooled)."""
+    p, s = window
+    out_shape, _, _, _ = output(x_shape, w_shape, padding, 0 if window == (2, 2) else (0, p, s))
+    return out_shape, (w_shape[0], w_shape[1], w_shape[2] + p - 1, w_shape[3] + p - 1)
+
+
+def _avg_mode(window):
+    """The plans' mode of easy average pooling over ``window`` (p, s): the grid at offset (0, 0)."""
+    return 0 if window == (2, 2) else (0, window[0], window[1])
 
 
 @functools.lru_cache(maxsize=256)
-def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds):
+def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, window=(2, 2)):
     """The ForwardPlan of an easy-average forward call (``w_shape`` the caller's kernel)."""
-    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding)
+    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding, window)
+    s = window[1]
     if b_shape is not None:
         check_dims(b_shape, "b")
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
-    return _forward_plan(x_shape, wide_shape, out_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, padding,
-                         0, 2, 0, 0, thresholds)
+    if s > 2:
+        inner = _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, (window[0], 1))
+        return _Strided(inner, s, out_shape, inner.out_shape)
+    return _forward_plan(x_shape, wide_shape, out_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
+                         _avg_mode(window), s, 0, 0, thresholds)
 
 
 @functools.lru_cache(maxsize=256)
-def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds):
+def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds, window=(2, 2)):
     """The BackwardPlan of an easy-average backward call, checked as :func:`_avg_forward_call`."""
-    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding)
+    out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding, window)
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
-    return _backward_plan(x_shape, wide_shape, dy_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, padding,
-                          0, 2, 0, 0, thresholds)
+    s = window[1]
+    if s > 2:
+        inner_dy = _avg_geometry(x_shape, w_shape, padding, (window[0], 1))[0]
+        return _Strided(_avg_backward_call(x_shape, w_shape, inner_dy, dtype, padding, thresholds, (window[0], 1)),
+                        s, out_shape, inner_dy)
+    return _backward_plan(x_shape, wide_shape, dy_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
+                          _avg_mode(window), s, 0, 0, thresholds)
 
 
 def cache_clear():
@@ -193,9 +294,19 @@ def _bias(b, w):
     return b if b is not None else np.zeros(w.shape[0], dtype=w.dtype)
 
 
+def _dy_dims(mode):
+    """The dimensions of dy a backward call with ``mode`` takes, for its error messages."""
+    if mode is None:
+        return "(N, O, Ho, Wo)"
+    if type(mode) is tuple:
+        return f"(N, O, (Ho-{mode[1]})//{mode[2]}+1, (Wo-{mode[1]})//{mode[2]}+1)"
+    return "(N, O, Ho//2, Wo//2)"
+
+
 def forward(x, w, b, padding, mode, plan=None):
-    """conv2d (``mode`` None) or easy_conv2d (``mode`` K, an int its callers have checked):
-    (y, the plan that ran it), trying ``plan`` first."""
+    """conv2d (``mode`` None) or easy_conv2d (``mode`` K, or (K, p, s) for a p x p window of
+    stride s other than 2x2 / 2, checked by its callers): (y, the plan that ran it), trying
+    ``plan`` first."""
     thresholds = _dispatch.thresholds
     if plan is not None and plan.fits(x, w, b, padding, mode, thresholds):
         return plan.run(x, w, b, get_num_threads()), plan
@@ -213,7 +324,8 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     thresholds = _dispatch.thresholds
     if plan is not None and plan.fits(dy, x, w, padding, mode, thresholds):
         return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
-    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)")
+    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho, Wo)" if mode is None else "(N, O, Ho//2, Wo//2)"
+                          if type(mode) is not tuple else _dy_dims(mode))
     padding = check_padding(padding)   # (ph, pw): an int p and (p, p) share a plan
     plan = _backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, mode, thresholds)
     return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
@@ -247,3 +359,34 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None):
             and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
         dw = None
     return (dx, fold(dwide, dw), db), plan
+
+
+def avg_forward_window(x, w, b, padding, window, plan=None):
+    """easy_avg_conv2d over ``window`` (p, s), checked by the caller: (y, the plan that ran it),
+    trying ``plan`` (one this function returned) first."""
+    thresholds = _dispatch.thresholds
+    x, w, b, _ = _arrays(x, w, b)
+    wide, b = widen_window(w, window[0]), _bias(b, w)
+    if plan is not None and plan.fits(x, wide, b, padding, _avg_mode(window), thresholds):
+        return plan.run(x, wide, b, get_num_threads()), plan
+    padding = check_padding(padding)
+    plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, padding, thresholds, window)
+    return plan.run(x, wide, b, get_num_threads()), plan
+
+
+def avg_backward_window(dy, x, w, padding, compute_dx, window, plan=None, dw=None, db=None):
+    """easy_avg_conv2d_backward over ``window`` (p, s), checked by the caller: ((dx, dw, db), the
+    plan that ran it), trying ``plan`` (one this function returned) first; dW goes into ``dw`` when
+    it has w's shape and dtype and is writeable, db into ``db`` where BackwardPlan.run can write it."""
+    thresholds = _dispatch.thresholds
+    mode = _avg_mode(window)
+    x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode if type(mode) is tuple else 0))
+    wide = widen_window(w, window[0])
+    if plan is None or not plan.fits(dy, x, wide, padding, mode, thresholds):
+        padding = check_padding(padding)
+        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds, window)
+    dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
+    if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
+            and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
+        dw = None
+    return (dx, fold_window(dwide, window[0], dw), db), plan

@@ -97,6 +97,42 @@ def check_mode(mode):
     return divmod(mode, 2)
 
 
+#: The largest pooling window side (and stride) the kernels take.
+MAX_POOL_SIZE = 4
+
+
+def check_window(pool_size, pool_stride):
+    """A pooling window (p, s) as Python ints: ``pool_size`` p in 1..4, ``pool_stride`` s in
+    1..p (a stride above the window would skip pixels); else the error naming the argument."""
+    p = check_int(pool_size, "pool_size", 1, MAX_POOL_SIZE)
+    if type(pool_stride) is int and 1 <= pool_stride <= p:
+        return p, pool_stride
+    if isinstance(pool_stride, (bool, np.bool_)) or not isinstance(pool_stride, numbers.Integral):
+        raise TypeError(f"pool_stride must be an integer, got {_describe(pool_stride)}")
+    s = operator.index(pool_stride)
+    if not 1 <= s <= p:
+        raise ValueError(f"pool_stride must be an integer in 1..{p} (at least 1, at most pool_size={p}), "
+                         f"got {s}")
+    return p, s
+
+
+def check_window_mode(mode, pool_size, pool_stride):
+    """Mode K of a p x p window of stride s, row-major (the kept pixel at (K // p, K % p)):
+    (K, p, s) as Python ints, or the error naming ``mode``, ``pool_size`` or ``pool_stride``."""
+    p, s = check_window(pool_size, pool_stride)
+    return check_int(mode, "mode", 0, p * p - 1), p, s
+
+
+def window_output_shape(shape, p, s, name="the convolution output"):
+    """(N, C, (H - p) // s + 1, (W - p) // s + 1) of pooling an (N, C, H, W) map with a p x p
+    window of stride s (PyTorch's floor rule), or the ValueError naming ``pool_size`` when the
+    window is larger than the map."""
+    n, c, h, w = shape
+    if h < p or w < p:
+        raise ValueError(f"pool_size {p} is larger than {name} ({h}x{w}): the window must fit in the map")
+    return (n, c, (h - p) // s + 1, (w - p) // s + 1)
+
+
 _PADDING = f"an integer in 0..{INT_MAX} or a pair (ph, pw) of them"
 
 

@@ -12,7 +12,12 @@ as one stride-2 convolution with the (kh+1) x (kw+1) kernel ``w`` full-convolved
 
 Mode K picks one pixel of every 2x2 pooling window, row-major:
 ``0`` top-left, ``1`` top-right, ``2`` bottom-left, ``3`` bottom-right, i.e. the kept pixel
-is at row offset ``K // 2`` and column offset ``K % 2``.
+is at row offset ``K // 2`` and column offset ``K % 2``. Other windows (``pool_size`` p up to 4,
+``pool_stride`` s in 1..p) take modes 0..p^2-1, the kept pixel at (K // p, K % p); their output
+is PyTorch's pooled size, ((Ho - p) // s + 1, (Wo - p) // s + 1). Offsets of a window larger than
+its stride run on im2col + BLAS only (``ecp._dispatch.direct_grid``); strides 3 and 4 run the
+stride-1 convolution of the same offset and keep every s-th row and column (exact, but up to s^2
+times the work: the kernels take strides 1 and 2).
 """
 from __future__ import annotations
 
@@ -23,7 +28,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _conv
 from ._plans import avg_backward as _avg_backward
+from ._plans import avg_backward_window as _avg_backward_window
 from ._plans import avg_forward as _avg_forward
+from ._plans import avg_forward_window as _avg_forward_window
 from ._plans import backward as _backward
 from ._plans import forward as _forward
 from ._plans import int_arg as _int
@@ -32,6 +39,8 @@ from ._validation import (
     check_dims,
     check_padding,
     check_shape,
+    check_window,
+    check_window_mode,
     conv_output_shape,
     old_positional,
     public_signature,
@@ -39,6 +48,20 @@ from ._validation import (
 
 __all__ = ["conv2d", "conv2d_backward", "easy_conv2d", "easy_conv2d_backward", "easy_avg_conv2d",
            "easy_avg_conv2d_backward", "conv2d_output_shape", "clear_scratch"]
+
+# The default pool_size and pool_stride, compared by identity on the hot path: CPython keeps one
+# object for each small int, so an int 2 passes at the cost of two pointer compares; anything else
+# (a numpy 2, 2.0, True) takes the full checks.
+_TWO = 2
+
+
+def _mode(mode, pool_size, pool_stride):
+    """The plans' mode of an easy call other than the 2x2 window of stride 2 (which its callers
+    check inline): (K, p, s), K if (p, s) turns out (2, 2), or the error naming ``mode``,
+    ``pool_size`` or ``pool_stride``."""
+    k, p, s = check_window_mode(mode, pool_size, pool_stride)
+    return k if (p, s) == (2, 2) else (k, p, s)
+
 
 def clear_scratch() -> None:
     """Release the scratch buffers the convolution kernels keep for the calling thread.
@@ -194,7 +217,8 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, padding: i
 
 @public_signature
 def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, mode: int = 0,
-                padding: int | tuple[int, int] = 0) -> NDArray[np.floating]:
+                padding: int | tuple[int, int] = 0, pool_size: int = 2, pool_stride: int = 2
+                ) -> NDArray[np.floating]:
     """Easy Convolution: only the outputs of :func:`conv2d` that Random Pooling with mode K keeps.
 
     Equal to ``conv2d(x, w, b, padding=padding)[:, :, K//2::2, K%2::2]`` cropped to (Ho//2, Wo//2),
@@ -209,24 +233,31 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, m
         The filters.
     b : array_like, shape (O,), or None
         One bias per filter; None adds none.
-    mode : int in 0..3
-        Pixel kept in each 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left,
-        3 bottom-right (keyword only).
+    mode : int in 0..p^2-1
+        Pixel kept in each p x p window, row-major, at (K // p, K % p); for 2x2: 0 top-left,
+        1 top-right, 2 bottom-left, 3 bottom-right (keyword only).
     padding : int >= 0, or a pair (ph, pw) of them
         Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
         on the left and right (keyword only).
+    pool_size : int in 1..4, default 2
+        The side p of the pooling window (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the pooling window (keyword only).
 
     Returns
     -------
-    ndarray, shape (N, O, Ho // 2, Wo // 2)
-        With (Ho, Wo) the output size of :func:`conv2d`; dtype of ``x``.
+    ndarray, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
+        With (Ho, Wo) the output size of :func:`conv2d` ((Ho // 2, Wo // 2) for the 2x2 window);
+        dtype of ``x``.
 
     Raises
     ------
     TypeError
-        As :func:`conv2d`, also for a ``mode`` that is not an integer.
+        As :func:`conv2d`, also for a ``mode``, ``pool_size`` or ``pool_stride`` that is not an
+        integer.
     ValueError
-        As :func:`conv2d`, for a ``mode`` outside 0..3, or a full output smaller than 2x2.
+        As :func:`conv2d`, for a ``mode`` outside 0..p^2-1, a ``pool_size`` outside 1..4, a
+        ``pool_stride`` outside 1..p, or a full output smaller than the window.
 
     Examples
     --------
@@ -238,17 +269,21 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *args, m
     (2, 4, 3, 3)
     >>> bool(np.allclose(y, ecp.conv2d(x, w)[:, :, 1::2, 1::2][:, :, :3, :3]))
     True
+    >>> ecp.easy_conv2d(x, w, mode=4, pool_size=3, pool_stride=2).shape
+    (2, 4, 3, 3)
     """
     if args:
         mode, padding = old_positional("easy_conv2d", "x, w, b", args, {"mode": mode, "padding": padding},
                                        {"mode": 0, "padding": 0})
-    return _forward(x, w, b, padding, _int(mode, "mode", 0, 3))[0]
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _forward(x, w, b, padding, _int(mode, "mode", 0, 3))[0]
+    return _forward(x, w, b, padding, _mode(mode, pool_size, pool_stride))[0]
 
 
 @public_signature
 def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode: int = 0,
                          padding: int | tuple[int, int] = 0,
-                         compute_dx: bool = True
+                         compute_dx: bool = True, pool_size: int = 2, pool_stride: int = 2
                          ) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
     """Gradients of :func:`easy_conv2d` with respect to ``x``, ``w`` and ``b``.
 
@@ -263,12 +298,16 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
         The input given to :func:`easy_conv2d`.
     w : array_like, shape (O, C, kh, kw)
         The filters given to :func:`easy_conv2d`.
-    mode : int in 0..3
+    mode : int in 0..p^2-1
         As given to :func:`easy_conv2d` (keyword only).
     padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`easy_conv2d` (keyword only).
     compute_dx : bool, default True
         False skips the input gradient; ``dx`` is then None (keyword only).
+    pool_size : int in 1..4, default 2
+        As given to :func:`easy_conv2d` (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        As given to :func:`easy_conv2d` (keyword only).
 
     Returns
     -------
@@ -298,11 +337,14 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *args, mode:
         mode, padding, compute_dx = old_positional(
             "easy_conv2d_backward", "dy, x, w", args, {"mode": mode, "padding": padding, "compute_dx": compute_dx},
             {"mode": 0, "padding": 0, "compute_dx": True})
-    return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)[0]
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _backward(dy, x, w, padding, _int(mode, "mode", 0, 3), compute_dx)[0]
+    return _backward(dy, x, w, padding, _mode(mode, pool_size, pool_stride), compute_dx)[0]
 
 
 def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
-                    padding: int | tuple[int, int] = 0) -> NDArray[np.floating]:
+                    padding: int | tuple[int, int] = 0, pool_size: int = 2, pool_stride: int = 2
+                    ) -> NDArray[np.floating]:
     """Easy average pooling: 2x2 average pooling of :func:`conv2d`, without the full-size map.
 
     Equal to ``avg_pool2d(conv2d(x, w, b, padding=padding))`` within float rounding, computed as
@@ -321,19 +363,25 @@ def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
     padding : int >= 0, or a pair (ph, pw) of them
         Zeros added on every side of the input, or ph rows on the top and bottom and pw columns
         on the left and right (keyword only).
+    pool_size : int in 1..4, default 2
+        The side p of the averaging window: the kernel is widened to (kh + p - 1, kw + p - 1)
+        with the p x p box / p^2 (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the averaging window (keyword only).
 
     Returns
     -------
-    ndarray, shape (N, O, Ho // 2, Wo // 2)
-        With (Ho, Wo) the output size of :func:`conv2d` (an odd last row or column is dropped,
-        as :func:`ecp.avg_pool2d` drops it); dtype of ``x``.
+    ndarray, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
+        With (Ho, Wo) the output size of :func:`conv2d`: (Ho // 2, Wo // 2) for the 2x2 window (an
+        odd last row or column is dropped, as :func:`ecp.avg_pool2d` drops it); dtype of ``x``.
 
     Raises
     ------
     TypeError
-        As :func:`conv2d`.
+        As :func:`conv2d`, also for a ``pool_size`` or ``pool_stride`` that is not an integer.
     ValueError
-        As :func:`conv2d`, or for a full output smaller than 2x2.
+        As :func:`conv2d`, for a ``pool_size`` outside 1..4, a ``pool_stride`` outside 1..p, or a
+        full output smaller than the window.
 
     Examples
     --------
@@ -345,12 +393,16 @@ def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
     (2, 4, 4, 4)
     >>> bool(np.allclose(y, ecp.avg_pool2d(ecp.conv2d(x, w, padding=1))))
     True
+    >>> ecp.easy_avg_conv2d(x, w, padding=1, pool_size=3, pool_stride=2).shape
+    (2, 4, 4, 4)
     """
-    return _avg_forward(x, w, b, padding)[0]
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _avg_forward(x, w, b, padding)[0]
+    return _avg_forward_window(x, w, b, padding, check_window(pool_size, pool_stride))[0]
 
 
 def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
-                             compute_dx: bool = True
+                             compute_dx: bool = True, pool_size: int = 2, pool_stride: int = 2
                              ) -> tuple[NDArray[np.floating] | None, NDArray[np.floating], NDArray[np.floating]]:
     """Gradients of :func:`easy_avg_conv2d` with respect to ``x``, ``w`` and ``b``.
 
@@ -370,6 +422,10 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
         As given to :func:`easy_avg_conv2d` (keyword only).
     compute_dx : bool, default True
         False skips the input gradient; ``dx`` is then None (keyword only).
+    pool_size : int in 1..4, default 2
+        As given to :func:`easy_avg_conv2d` (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        As given to :func:`easy_avg_conv2d` (keyword only).
 
     Returns
     -------
@@ -395,4 +451,6 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
     >>> float(db[0]), float(dw[0, 0, 0, 0])
     (4.0, 4.0)
     """
-    return _avg_backward(dy, x, w, padding, compute_dx)[0]
+    if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
+        return _avg_backward(dy, x, w, padding, compute_dx)[0]
+    return _avg_backward_window(dy, x, w, padding, compute_dx, check_window(pool_size, pool_stride))[0]

@@ -25,7 +25,9 @@ from ._validation import (
     check_mode,
     check_poolable,
     check_shape,
+    check_window_mode,
     public_signature,
+    window_output_shape,
 )
 
 __all__ = [
@@ -63,27 +65,37 @@ def _grad_and_shape(dy, input_shape):
     return dy, input_shape
 
 
-def random_pool2d(x: ArrayLike, mode: int = 0) -> NDArray[np.floating]:
-    """Random Pooling: keep the pixel at position K of every 2x2 window.
+# The default pool_size and pool_stride, compared by identity (as in ecp.conv): an int 2 is one object.
+_TWO = 2
+
+
+def random_pool2d(x: ArrayLike, mode: int = 0, *, pool_size: int = 2, pool_stride: int = 2) -> NDArray[np.floating]:
+    """Random Pooling: keep the pixel at position K of every p x p window.
 
     Parameters
     ----------
-    x : array_like, shape (N, C, H, W), float32 or float64, H and W >= 2
+    x : array_like, shape (N, C, H, W), float32 or float64, H and W >= p
         The input.
-    mode : int in 0..3
-        The kept pixel's row-major position in the window.
+    mode : int in 0..p^2-1
+        The kept pixel's row-major position in the window: (K // p, K % p).
+    pool_size : int in 1..4, default 2
+        The side p of the window (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the window (keyword only).
 
     Returns
     -------
-    ndarray, shape (N, C, H // 2, W // 2), dtype of ``x``
-        Equal to ``x[:, :, K//2::2, K%2::2]`` cropped.
+    ndarray, shape (N, C, (H - p) // s + 1, (W - p) // s + 1), dtype of ``x``
+        Equal to ``x[:, :, K//p::s, K%p::s]`` cropped ((H // 2, W // 2) for the 2x2 window).
 
     Raises
     ------
     TypeError
-        If ``x`` is not a float32 / float64 array, or ``mode`` not an integer.
+        If ``x`` is not a float32 / float64 array, or ``mode``, ``pool_size`` or ``pool_stride``
+        not an integer.
     ValueError
-        If ``x`` is not 4-D or smaller than 2x2, or ``mode`` is outside 0..3.
+        If ``x`` is not 4-D or smaller than the window, ``mode`` is outside 0..p^2-1,
+        ``pool_size`` outside 1..4 or ``pool_stride`` outside 1..p.
 
     Examples
     --------
@@ -93,6 +105,12 @@ def random_pool2d(x: ArrayLike, mode: int = 0) -> NDArray[np.floating]:
     array([[ 1.,  3.],
            [ 9., 11.]])
     """
+    if pool_size is not _TWO or pool_stride is not _TWO:   # not the 2x2 window: checked in full
+        # another window: a strided copy (the kernel takes the 2x2 window)
+        k, p, s = check_window_mode(mode, pool_size, pool_stride)
+        x = as_float_array(x, "x", 4)
+        shape = window_output_shape(x.shape, p, s, "x")
+        return np.ascontiguousarray(x[:, :, k // p::s, k % p::s][:, :, :shape[2], :shape[3]])
     x = _input(x)
     oy, ox = check_mode(mode)
     y = np.empty(_pooled(x.shape), dtype=x.dtype)
@@ -100,17 +118,22 @@ def random_pool2d(x: ArrayLike, mode: int = 0) -> NDArray[np.floating]:
     return y
 
 
-def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int]) -> NDArray[np.floating]:
+def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int], *, pool_size: int = 2,
+                           pool_stride: int = 2) -> NDArray[np.floating]:
     """Gradient of :func:`random_pool2d`: ``dy`` at the mode-K positions, zeros elsewhere.
 
     Parameters
     ----------
     dy : array_like, shape (N, C, H // 2, W // 2), float32 or float64
         The gradient with respect to the output.
-    mode : int in 0..3
+    mode : int in 0..p^2-1
         As given to :func:`random_pool2d`.
     input_shape : tuple of 4 ints
         (N, C, H, W) of the pooled input.
+    pool_size : int in 1..4, default 2
+        As given to :func:`random_pool2d` (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        As given to :func:`random_pool2d` (keyword only).
 
     Returns
     -------
@@ -131,6 +154,15 @@ def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int])
     array([[0., 0.],
            [1., 0.]])
     """
+    if pool_size is not _TWO or pool_stride is not _TWO:   # not the 2x2 window: checked in full
+        k, p, s = check_window_mode(mode, pool_size, pool_stride)
+        input_shape = check_shape(input_shape, "input_shape", 4, _NCHW)
+        shape = window_output_shape(input_shape, p, s, "input_shape")
+        dy = as_float_array(dy, "dy", 4, f"(N, C, (H-{p})//{s}+1, (W-{p})//{s}+1)")
+        check_grad_shape(dy, shape)
+        dx = np.zeros(input_shape, dtype=dy.dtype)
+        dx[:, :, k // p::s, k % p::s][:, :, :shape[2], :shape[3]] = dy
+        return dx
     oy, ox = check_mode(mode)
     dy, input_shape = _grad_and_shape(dy, input_shape)
     dx = np.empty(input_shape, dtype=dy.dtype)

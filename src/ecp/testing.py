@@ -149,12 +149,17 @@ def conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int |
     return _correlate_backward(dy, x, w, padding, 1, (0, 0), compute_dx)
 
 
+def _pooled_hw(ho, wo, p, s):
+    """PyTorch's pooled size (floor) of an (ho, wo) map, p x p windows of stride s."""
+    return (ho - p) // s + 1, (wo - p) // s + 1
+
+
 def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode: int = 0,
-                padding: int | tuple[int, int] = 0) -> F64:
+                padding: int | tuple[int, int] = 0, pool_size: int = 2, pool_stride: int = 2) -> F64:
     """Reference of :func:`ecp.easy_conv2d`.
 
-    A stride-2 convolution of the input shifted by
-    (K // 2, K % 2), of (Ho // 2, Wo // 2) outputs.
+    A stride-s convolution of the input shifted by (K // p, K % p), of
+    ((Ho - p) // s + 1, (Wo - p) // s + 1) outputs ((Ho // 2, Wo // 2) for 2x2 windows).
 
     Parameters
     ----------
@@ -164,23 +169,29 @@ def easy_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *, mode:
         The filters.
     b : array_like, shape (O,), or None
         One bias per filter.
-    mode : int in 0..3
-        The kept pixel of each 2x2 window, row-major.
+    mode : int in 0..p^2-1
+        The kept pixel of each p x p window, row-major.
     padding : int >= 0, or a pair (ph, pw) of them
         Zeros added on every side of the input, or ph rows on the top and bottom and pw columns on
         the left and right.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
-    ndarray, float64, shape (N, O, Ho // 2, Wo // 2)
+    ndarray, float64, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
         The outputs of :func:`conv2d` that Random Pooling with mode K keeps.
     """
     ho, wo = _out_hw(np.shape(x), np.shape(w), padding)
-    return _correlate(x, w, b, padding, 2, divmod(mode, 2), (ho // 2, wo // 2))
+    return _correlate(x, w, b, padding, pool_stride, divmod(mode, pool_size),
+                      _pooled_hw(ho, wo, pool_size, pool_stride))
 
 
 def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int = 0,
-                         padding: int | tuple[int, int] = 0, compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
+                         padding: int | tuple[int, int] = 0, compute_dx: bool = True, pool_size: int = 2,
+                         pool_stride: int = 2) -> tuple[F64 | None, F64, F64]:
     """Reference of :func:`ecp.easy_conv2d_backward`.
 
     Parameters
@@ -191,12 +202,16 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int
         The input.
     w : array_like, shape (O, C, kh, kw)
         The filters.
-    mode : int in 0..3
+    mode : int in 0..p^2-1
         As given to :func:`easy_conv2d`.
     padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`easy_conv2d`.
     compute_dx : bool
         False returns None for ``dx``.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
@@ -207,12 +222,33 @@ def easy_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, mode: int
     db : ndarray, float64, shape (O,)
         The gradient with respect to ``b``.
     """
-    return _correlate_backward(dy, x, w, padding, 2, divmod(mode, 2), compute_dx)
+    return _correlate_backward(dy, x, w, padding, pool_stride, divmod(mode, pool_size), compute_dx)
+
+
+def _avg_window(y, p, s):
+    """p x p / stride-s average pooling of y (PyTorch's floor size), one window offset at a time."""
+    hq, wq = _pooled_hw(y.shape[2], y.shape[3], p, s)
+    out = np.zeros(y.shape[:2] + (hq, wq))
+    for a in range(p):
+        for b in range(p):
+            out += y[:, :, a:a + s * (hq - 1) + 1:s, b:b + s * (wq - 1) + 1:s]
+    return out / (p * p)
+
+
+def _avg_window_backward(dy, p, s, shape):
+    """The adjoint of :func:`_avg_window` for a map of ``shape``."""
+    dy = _f64(dy)
+    hq, wq = dy.shape[2:]
+    dx = np.zeros(tuple(shape))
+    for a in range(p):
+        for b in range(p):
+            dx[:, :, a:a + s * (hq - 1) + 1:s, b:b + s * (wq - 1) + 1:s] += dy / (p * p)
+    return dx
 
 
 def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
-                    padding: int | tuple[int, int] = 0) -> F64:
-    """Reference of :func:`ecp.easy_avg_conv2d`, the slow way: the convolution, then 2x2 average pooling.
+                    padding: int | tuple[int, int] = 0, pool_size: int = 2, pool_stride: int = 2) -> F64:
+    """Reference of :func:`ecp.easy_avg_conv2d`, the slow way: the convolution, then average pooling.
 
     Parameters
     ----------
@@ -224,17 +260,24 @@ def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
         One bias per filter.
     padding : int >= 0, or a pair (ph, pw) of them
         As given to :func:`conv2d`.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
-    ndarray, float64, shape (N, O, Ho // 2, Wo // 2)
-        ``avg_pool2d(conv2d(x, w, b, padding=padding))``.
+    ndarray, float64, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
+        ``avg_pool2d(conv2d(x, w, b, padding=padding))`` with p x p windows of stride s.
     """
-    return avg_pool2d(conv2d(x, w, b, padding=padding))
+    if (pool_size, pool_stride) == (2, 2):
+        return avg_pool2d(conv2d(x, w, b, padding=padding))
+    return _avg_window(conv2d(x, w, b, padding=padding), pool_size, pool_stride)
 
 
 def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
-                             compute_dx: bool = True) -> tuple[F64 | None, F64, F64]:
+                             compute_dx: bool = True, pool_size: int = 2, pool_stride: int = 2
+                             ) -> tuple[F64 | None, F64, F64]:
     """Reference of :func:`ecp.easy_avg_conv2d_backward`: average pooling's backward, then the convolution's.
 
     Parameters
@@ -249,6 +292,10 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
         As given to :func:`easy_avg_conv2d`.
     compute_dx : bool
         False returns None for ``dx``.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
@@ -260,7 +307,11 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
         The gradient with respect to ``b``.
     """
     ho, wo = _out_hw(np.shape(x), np.shape(w), padding)
-    dfull = avg_pool2d_backward(dy, (np.shape(dy)[0], np.shape(dy)[1], ho, wo))
+    shape = (np.shape(dy)[0], np.shape(dy)[1], ho, wo)
+    if (pool_size, pool_stride) == (2, 2):
+        dfull = avg_pool2d_backward(dy, shape)
+    else:
+        dfull = _avg_window_backward(dy, pool_size, pool_stride, shape)
     return conv2d_backward(dfull, x, w, padding=padding, compute_dx=compute_dx)
 
 
@@ -272,37 +323,47 @@ def _windows(x):
     return v.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, hq, wq, 4)
 
 
-def random_pool2d(x: ArrayLike, mode: int = 0) -> F64:
-    """Reference of :func:`ecp.random_pool2d`: the pixel at position K of every 2x2 window.
+def random_pool2d(x: ArrayLike, mode: int = 0, *, pool_size: int = 2, pool_stride: int = 2) -> F64:
+    """Reference of :func:`ecp.random_pool2d`: the pixel at position K of every p x p window.
 
     Parameters
     ----------
     x : array_like, shape (N, C, H, W)
         The input.
-    mode : int in 0..3
+    mode : int in 0..p^2-1
         The kept pixel, row-major.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
-    ndarray, float64, shape (N, C, H // 2, W // 2)
-        ``x[:, :, K//2::2, K%2::2]``, cropped.
+    ndarray, float64, shape (N, C, (H - p) // s + 1, (W - p) // s + 1)
+        ``x[:, :, K//p::s, K%p::s]``, cropped.
     """
     x = _f64(x)
-    hq, wq = x.shape[2] // 2, x.shape[3] // 2
-    return x[:, :, mode // 2::2, mode % 2::2][:, :, :hq, :wq].copy()
+    p, s = pool_size, pool_stride
+    hq, wq = _pooled_hw(x.shape[2], x.shape[3], p, s)
+    return x[:, :, mode // p::s, mode % p::s][:, :, :hq, :wq].copy()
 
 
-def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int]) -> F64:
+def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int], *, pool_size: int = 2,
+                           pool_stride: int = 2) -> F64:
     """Reference of :func:`ecp.random_pool2d_backward`: ``dy`` at the mode-K positions, zeros elsewhere.
 
     Parameters
     ----------
     dy : array_like, shape (N, C, H // 2, W // 2)
         The gradient with respect to the output.
-    mode : int in 0..3
+    mode : int in 0..p^2-1
         As given to :func:`random_pool2d`.
     input_shape : tuple of 4 ints
         (N, C, H, W) of the pooled input.
+    pool_size : int, default 2
+        The side p of the pooling window.
+    pool_stride : int, default 2
+        The stride s of the pooling window.
 
     Returns
     -------
@@ -312,7 +373,9 @@ def random_pool2d_backward(dy: ArrayLike, mode: int, input_shape: Sequence[int])
     dy = _f64(dy)
     dx = np.zeros(tuple(input_shape))
     hq, wq = dy.shape[2:]
-    dx[:, :, mode // 2:2 * hq:2, mode % 2:2 * wq:2] = dy
+    p, s = pool_size, pool_stride
+    oy, ox = divmod(mode, p)
+    dx[:, :, oy:oy + s * (hq - 1) + 1:s, ox:ox + s * (wq - 1) + 1:s] = dy
     return dx
 
 

@@ -45,6 +45,23 @@ cdef inline bint _writes_apart(object out, object a, object b, object c) noexcep
             and _apart(out, c))
 
 
+cdef bint _mode_fits(object mode, Py_ssize_t stride, Py_ssize_t oy, Py_ssize_t ox) except -1:
+    """Whether a plan's ``mode`` names its grid: None the full convolution (stride 1, no offset);
+    an int K in 0..3 the 2x2 window of stride 2 (offset divmod(K, 2)); a tuple (K, p, s) of ints
+    the p x p window of stride s (1 <= s <= p <= 4, K in 0..p*p-1, offset divmod(K, p); the
+    kernels run s <= 2, ecp._plans the larger strides)."""
+    if mode is None:
+        return stride == 1 and oy == 0 and ox == 0
+    if type(mode) is int:
+        return 0 <= mode <= 3 and stride == 2 and (oy, ox) == divmod(mode, 2)
+    if type(mode) is not tuple or len(<tuple> mode) != 3:
+        return False
+    k, p, s = mode
+    if not (type(k) is int and type(p) is int and type(s) is int):
+        return False
+    return 1 <= s <= p <= 4 and 0 <= k < p * p and stride == s and (oy, ox) == divmod(k, p)
+
+
 cdef inline void *_data(object a) noexcept:
     return cnp.PyArray_DATA(<cnp.ndarray> a)
 
@@ -57,7 +74,8 @@ cdef class _Plan:
     steady state of a training loop costs a few attribute reads instead of the Python checks,
     the cache lookup and buffer acquisitions.
     ``kernel`` is a ForwardKernel code for a ForwardPlan, a BackwardKernel code for a
-    BackwardPlan (both 0 .. 2). ``padding`` is the pair (rows on the top and bottom, columns on the
+    BackwardPlan (both 0 .. 2). ``mode``: None (full convolution), K (2x2 window, stride 2) or
+    (K, p, s) (p x p window, stride s); see _mode_fits. ``padding`` is the pair (rows on the top and bottom, columns on the
     left and right); the constructor also takes one int for both."""
     cdef _Geom g
     cdef int type_num
@@ -90,14 +108,16 @@ cdef class _Plan:
         # kernels read or write outside the arrays
         g = &self.g
         if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or min(g.ph, g.pw) < 0
-                or stride not in (1, 2) or not (0 <= oy < stride and 0 <= ox < stride)
+                # ecp_im2col.h takes strides 1 and 2 (offsets up to 3: windows up to 4x4)
+                or stride not in (1, 2) or not (0 <= oy < 4 and 0 <= ox < 4)
+                # the direct kernels take strides 1 and 2 with offsets within the stride only
+                or (kernel != 0 and not (stride <= 2 and oy < stride and ox < stride))
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
                 or not (0 <= kernel <= 2)   # a ForwardKernel or BackwardKernel
                 or g.C * g.kh * g.kw > INT_MAX or g.hq * g.wq > INT_MAX   # (the BLAS takes ints)
-                or not (mode is None and stride == 1 if type(mode) is not int
-                        else 0 <= mode <= 3 and stride == 2 and (oy, ox) == divmod(mode, 2))):
+                or not _mode_fits(mode, stride, oy, ox)):
             raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
                              f"output {y_shape}, padding {padding}, mode {mode!r}, stride {stride}, "
                              f"offset ({oy}, {ox}), kernel {kernel}")
@@ -121,8 +141,15 @@ cdef class _Plan:
                 return False
         else:
             return False
-        return ((mode is None if self.mode is None else (type(mode) is int and mode == self.mode))
-                and tunables == self.tunables)
+        if self.mode is None:
+            if mode is not None:
+                return False
+        elif type(self.mode) is int:
+            if not (type(mode) is int and mode == self.mode):
+                return False
+        elif not (type(mode) is tuple and mode == self.mode):   # (K, p, s): ints, checked by the caller
+            return False
+        return tunables == self.tunables
 
     cdef int _threads(self, int n_threads) noexcept:
         return n_threads if self.threaded else 1
