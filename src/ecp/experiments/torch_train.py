@@ -178,8 +178,13 @@ def process_group(world: World, device: torch.device, timeout_s: float) -> Itera
                             timeout=datetime.timedelta(seconds=timeout_s))
     try:
         yield
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    # every worker leaves the group together: a gloo group torn down while a peer still talks to it
+    # can abort that peer ("terminate called without an active exception")
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _sum_over_workers(value: torch.Tensor, world: World) -> torch.Tensor:
