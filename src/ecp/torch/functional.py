@@ -56,6 +56,16 @@ def _on_kernels(input):
     return input.device.type == "cpu" and input.dtype in _KERNEL_DTYPES and not torch.is_autocast_enabled("cpu")
 
 
+_PLAIN = (Tensor, torch.nn.Parameter)
+
+
+def _eager(*tensors):
+    """Whether a kernel call may skip the custom op: plain tensors (or parameters), not under tracing or
+    compiling (a fake or functional tensor, or any other subclass, takes the custom op)."""
+    return (not torch.compiler.is_compiling()
+            and all(t is None or type(t) in _PLAIN for t in tensors))
+
+
 def _check_conv(input, weight, bias, mode, padding):
     """The checked (K, ph, pw) of an easy_conv2d call, or the error naming the argument."""
     _check_tensor(input, "input", "(N, C, H, W)")
@@ -133,6 +143,8 @@ def easy_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, mode:
     """
     mode, ph, pw = _check_conv(input, weight, bias, mode, padding)
     if _on_kernels(input) and (ph == pw or _ops.KERNELS_TAKE_PADDING_PAIRS):
+        if _eager(input, weight, bias):
+            return _ops.EagerEasyConv2d.apply(input, weight, bias, mode, ph, pw)
         return _ops.easy_conv2d(input, weight, bias, mode, ph, pw)
     return _stride2.easy_conv2d(input, weight, bias, mode // 2, mode % 2, ph, pw)
 
