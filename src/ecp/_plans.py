@@ -178,62 +178,36 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 # A p x p window of stride s is the same with the p x p box / p^2 ((kh+p-1, kw+p-1) kernel), at
 # stride s, on the pooled size of PyTorch's floor rule; its plans' mode is (0, p, s).
 
-def widen(w):
-    """The kernel of easy average pooling: ``w`` (O, C, kh, kw) full-convolved with the 2x2 box,
-    divided by 4: (O, C, kh + 1, kw + 1), w's dtype. Summed in a (tap, filter) layout, whose
-    rows of O*C values NumPy adds in long vector loops (the tap-last layout adds rows of kw)."""
-    o, c, kh, kw = w.shape
-    taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
-    wide = np.zeros((kh + 1, kw + 1, o * c), dtype=w.dtype)
-    wide[:kh, :kw] = taps
-    wide[1:, :kw] += taps
-    wide[:kh, 1:] += taps
-    wide[1:, 1:] += taps
-    wide *= w.dtype.type(0.25)
-    return np.ascontiguousarray(wide.reshape((kh + 1) * (kw + 1), o * c).T).reshape(o, c, kh + 1, kw + 1)
-
-
-def widen_window(w, p):
-    """:func:`widen` for the p x p box: (O, C, kh + p - 1, kw + p - 1), divided by p^2."""
+def widen(w, p=2):
+    """The kernel of easy average pooling over a p x p window: ``w`` (O, C, kh, kw) full-convolved
+    with the p x p box, divided by p^2: (O, C, kh + p - 1, kw + p - 1), w's dtype. Summed in a
+    (tap, filter) layout, whose rows of O*C values NumPy adds in long vector loops (the tap-last
+    layout adds rows of kw)."""
     o, c, kh, kw = w.shape
     taps = w.reshape(o * c, kh * kw).T.reshape(kh, kw, o * c)
     wide = np.zeros((kh + p - 1, kw + p - 1, o * c), dtype=w.dtype)
-    for a in range(p):
-        for b in range(p):
-            wide[a:a + kh, b:b + kw] += taps
+    for j in range(p):
+        for i in range(p):
+            wide[i:i + kh, j:j + kw] += taps
     wide *= w.dtype.type(1.0 / (p * p))
     return np.ascontiguousarray(wide.reshape((kh + p - 1) * (kw + p - 1), o * c).T).reshape(
         o, c, kh + p - 1, kw + p - 1)
 
 
-def fold_window(dwide, p, out=None):
-    """dW of ``w`` from dW of ``widen_window(w, p)`` (the p x p box's adjoint), into ``out`` as :func:`fold`."""
+def fold(dwide, out=None, p=2):
+    """dW of ``w`` from dW of ``widen(w, p)``: the box's adjoint (the mean of the p x p taps
+    ``dwide[i:i+p, j:j+p]``), into ``out`` when given (w's shape and dtype, C-contiguous)."""
     o, c, khp, kwp = dwide.shape
     kh, kw = khp - p + 1, kwp - p + 1
     taps = np.ascontiguousarray(dwide.reshape(o * c, khp * kwp).T).reshape(khp, kwp, o * c)
     s = np.zeros((kh, kw, o * c), dtype=dwide.dtype)
-    for a in range(p):
-        for b in range(p):
-            s += taps[a:a + kh, b:b + kw]
+    for j in range(p):
+        for i in range(p):
+            s += taps[i:i + kh, j:j + kw]
     s *= dwide.dtype.type(1.0 / (p * p))
     if out is None:
         out = np.empty((o, c, kh, kw), dtype=dwide.dtype)
     out.reshape(o * c, kh * kw)[...] = s.reshape(kh * kw, o * c).T
-    return out
-
-
-def fold(dwide, out=None):
-    """dW of ``w`` from dW of ``widen(w)``: the box's adjoint, ``(dwide[i, j] + dwide[i+1, j]
-    + dwide[i, j+1] + dwide[i+1, j+1]) / 4``, into ``out`` when given (w's shape and dtype, C-contiguous)."""
-    o, c, kh1, kw1 = dwide.shape
-    taps = np.ascontiguousarray(dwide.reshape(o * c, kh1 * kw1).T).reshape(kh1, kw1, o * c)
-    s = taps[:-1, :-1] + taps[1:, :-1]
-    s += taps[:-1, 1:]
-    s += taps[1:, 1:]
-    s *= dwide.dtype.type(0.25)
-    if out is None:
-        out = np.empty((o, c, kh1 - 1, kw1 - 1), dtype=dwide.dtype)
-    out.reshape(o * c, (kh1 - 1) * (kw1 - 1))[...] = s.reshape((kh1 - 1) * (kw1 - 1), o * c).T
     return out
 
 
@@ -331,42 +305,12 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
     return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
 
 
-def avg_forward(x, w, b, padding, plan=None):
-    """easy_avg_conv2d: (y, the plan that ran it), trying ``plan`` (one this function returned)
-    first."""
-    thresholds = _dispatch.thresholds
-    x, w, b, _ = _arrays(x, w, b)
-    wide, b = widen(w), _bias(b, w)
-    if plan is not None and plan.fits(x, wide, b, padding, 0, thresholds):
-        return plan.run(x, wide, b, get_num_threads()), plan
-    padding = check_padding(padding)
-    plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, padding, thresholds)
-    return plan.run(x, wide, b, get_num_threads()), plan
-
-
-def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None):
-    """easy_avg_conv2d_backward: ((dx, dw, db), the plan that ran it), trying ``plan`` (one this
-    function returned) first; dW goes into ``dw`` when it has w's shape and dtype and is writeable,
-    db into ``db`` where BackwardPlan.run can write it."""
-    thresholds = _dispatch.thresholds
-    x, w, _, dy = _arrays(x, w, None, dy, "(N, O, Ho//2, Wo//2)")
-    wide = widen(w)
-    if plan is None or not plan.fits(dy, x, wide, padding, 0, thresholds):
-        padding = check_padding(padding)
-        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds)
-    dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
-    if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
-            and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
-        dw = None
-    return (dx, fold(dwide, dw), db), plan
-
-
-def avg_forward_window(x, w, b, padding, window, plan=None):
+def avg_forward(x, w, b, padding, plan=None, window=(2, 2)):
     """easy_avg_conv2d over ``window`` (p, s), checked by the caller: (y, the plan that ran it),
     trying ``plan`` (one this function returned) first."""
     thresholds = _dispatch.thresholds
     x, w, b, _ = _arrays(x, w, b)
-    wide, b = widen_window(w, window[0]), _bias(b, w)
+    wide, b = widen(w, window[0]), _bias(b, w)
     if plan is not None and plan.fits(x, wide, b, padding, _avg_mode(window), thresholds):
         return plan.run(x, wide, b, get_num_threads()), plan
     padding = check_padding(padding)
@@ -374,14 +318,14 @@ def avg_forward_window(x, w, b, padding, window, plan=None):
     return plan.run(x, wide, b, get_num_threads()), plan
 
 
-def avg_backward_window(dy, x, w, padding, compute_dx, window, plan=None, dw=None, db=None):
+def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, window=(2, 2)):
     """easy_avg_conv2d_backward over ``window`` (p, s), checked by the caller: ((dx, dw, db), the
     plan that ran it), trying ``plan`` (one this function returned) first; dW goes into ``dw`` when
     it has w's shape and dtype and is writeable, db into ``db`` where BackwardPlan.run can write it."""
     thresholds = _dispatch.thresholds
     mode = _avg_mode(window)
-    x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode if type(mode) is tuple else 0))
-    wide = widen_window(w, window[0])
+    x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode))
+    wide = widen(w, window[0])
     if plan is None or not plan.fits(dy, x, wide, padding, mode, thresholds):
         padding = check_padding(padding)
         plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds, window)
@@ -389,4 +333,4 @@ def avg_backward_window(dy, x, w, padding, compute_dx, window, plan=None, dw=Non
     if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
             and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
         dw = None
-    return (dx, fold_window(dwide, window[0], dw), db), plan
+    return (dx, fold(dwide, dw, window[0]), db), plan

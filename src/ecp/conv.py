@@ -28,9 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._kernels import _conv
 from ._plans import avg_backward as _avg_backward
-from ._plans import avg_backward_window as _avg_backward_window
 from ._plans import avg_forward as _avg_forward
-from ._plans import avg_forward_window as _avg_forward_window
 from ._plans import backward as _backward
 from ._plans import forward as _forward
 from ._plans import int_arg as _int
@@ -398,7 +396,7 @@ def easy_avg_conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None, *,
     """
     if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
         return _avg_forward(x, w, b, padding)[0]
-    return _avg_forward_window(x, w, b, padding, check_window(pool_size, pool_stride))[0]
+    return _avg_forward(x, w, b, padding, window=check_window(pool_size, pool_stride))[0]
 
 
 def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, padding: int | tuple[int, int] = 0,
@@ -453,4 +451,4 @@ def easy_avg_conv2d_backward(dy: ArrayLike, x: ArrayLike, w: ArrayLike, *, paddi
     """
     if pool_size is _TWO and pool_stride is _TWO:   # the 2x2 window (else checked in full)
         return _avg_backward(dy, x, w, padding, compute_dx)[0]
-    return _avg_backward_window(dy, x, w, padding, compute_dx, check_window(pool_size, pool_stride))[0]
+    return _avg_backward(dy, x, w, padding, compute_dx, window=check_window(pool_size, pool_stride))[0]
