@@ -14,6 +14,25 @@ from .verify import VerificationError
 __all__ = ["add_parser"]
 
 
+def _measure(args, label, run, format_lines):
+    """Run ``run(progress)`` behind a progress line, print ``format_lines(record)`` and write
+    ``--json``; the record, or None after a VerificationError (reported on stderr)."""
+    progress = StatusLine(label, enabled=not args.quiet)
+    try:
+        record = run(progress)
+    except VerificationError as exc:
+        progress.clear()
+        print(f"ecp bench: error: {exc}", file=sys.stderr)
+        return None
+    finally:
+        progress.clear()
+    print("\n".join(format_lines(record)))
+    if args.json is not None:
+        write_json(args.json, record, indent=1)
+        print(f"\nwrote {args.json}")
+    return record
+
+
 def _run_contention(args, shapes):
     if args.results_md is not None:
         raise ValueError("--results-md does not take the --contention tables (use --json)")
@@ -22,21 +41,10 @@ def _run_contention(args, shapes):
     gemm = gemm_dims(args.gemm_size or DEFAULT_CONTENTION_GEMM, option="--gemm-size")
     if len(set(gemm)) != 1:
         raise ValueError(f"--gemm-size with --contention must be one size M (a square product), got {args.gemm_size!r}")
-    progress = StatusLine("ecp bench --contention", enabled=not args.quiet)
-    try:
-        record = run_contention(shapes, args.dtype, args.threads, args.repeats, warmup=args.warmup, mode=args.mode,
-                                gemm_size=gemm[0], use_torch=not args.no_torch, progress=progress)
-    except VerificationError as exc:
-        progress.clear()
-        print(f"ecp bench: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        progress.clear()
-    print("\n".join(format_contention(record)))
-    if args.json is not None:
-        write_json(args.json, record, indent=1)
-        print(f"\nwrote {args.json}")
-    return 0
+    record = _measure(args, "ecp bench --contention", lambda progress: run_contention(
+        shapes, args.dtype, args.threads, args.repeats, warmup=args.warmup, mode=args.mode, gemm_size=gemm[0],
+        use_torch=not args.no_torch, progress=progress), format_contention)
+    return 0 if record is not None else 1
 
 
 def _run_torch_module(args):
@@ -48,16 +56,9 @@ def _run_torch_module(args):
         raise ValueError("--torch-module and --contention are separate runs: give one")
     if args.json is not None:
         check_output_file(args.json, "--json")
-    progress = StatusLine("ecp bench --torch-module", enabled=not args.quiet)
-    try:
-        record = run_torch_module(args.threads, args.repeats, args.warmup, mode=args.mode, progress=progress)
-    finally:
-        progress.clear()
-    print("\n".join(format_torch_module(record)))
-    if args.json is not None:
-        write_json(args.json, record, indent=1)
-        print(f"\nwrote {args.json}")
-    return 0
+    record = _measure(args, "ecp bench --torch-module", lambda progress: run_torch_module(
+        args.threads, args.repeats, args.warmup, mode=args.mode, progress=progress), format_torch_module)
+    return 0 if record is not None else 1
 
 
 def _run(args):
@@ -72,30 +73,23 @@ def _run(args):
         check_output_file(args.json, "--json")
     if args.results_md is not None:
         check_output_file(args.results_md, "--results-md")
-    progress = StatusLine("ecp bench", enabled=not args.quiet)
     printed_header = []
 
-    def on_shape(rec, record):
-        progress.clear()
-        if not printed_header:
-            print("\n".join(format_header(record)) + "\n")
-            printed_header.append(True)
-        print("\n".join(format_shape(rec, record)) + "\n", flush=True)
+    def run(progress):
+        def on_shape(rec, record):
+            progress.clear()
+            if not printed_header:
+                print("\n".join(format_header(record)) + "\n")
+                printed_header.append(True)
+            print("\n".join(format_shape(rec, record)) + "\n", flush=True)
 
-    try:
-        record = run_bench(shapes, args.dtype, args.threads, args.repeats, warmup=args.warmup, mode=args.mode,
-                           gemm_size=gemm, use_torch=not args.no_torch, memory=not args.no_memory,
-                           progress=progress, on_shape=on_shape)
-    except VerificationError as exc:
-        progress.clear()
-        print(f"ecp bench: error: {exc}", file=sys.stderr)
+        return run_bench(shapes, args.dtype, args.threads, args.repeats, warmup=args.warmup, mode=args.mode,
+                         gemm_size=gemm, use_torch=not args.no_torch, memory=not args.no_memory,
+                         progress=progress, on_shape=on_shape)
+
+    record = _measure(args, "ecp bench", run, format_summary)
+    if record is None:
         return 1
-    finally:
-        progress.clear()
-    print("\n".join(format_summary(record)))
-    if args.json is not None:
-        write_json(args.json, record, indent=1)
-        print(f"\nwrote {args.json}")
     if args.results_md is not None:
         update_section(args.results_md, "ecp bench", "```text\n" + format_report(record) + "\n```\n",
                        argv=getattr(args, "argv", None))
