@@ -190,22 +190,7 @@ class Sequential:
             x = layer.forward(x)
         return x
 
-    def __call__(self, x: np.ndarray, training: bool | None = None) -> np.ndarray:
-        """Same as :meth:`forward`.
-
-        Parameters
-        ----------
-        x : ndarray
-            The input.
-        training : bool, optional
-            Deprecated, as in :meth:`forward`.
-
-        Returns
-        -------
-        ndarray
-            The output.
-        """
-        return self.forward(x) if training is None else self.forward(x, training)
+    __call__ = Layer.__call__   # net(x) is net.forward(x), as for a layer
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """Back-propagate ``dy`` through every layer, overwriting each layer's ``grads``.
