@@ -21,6 +21,7 @@ import ctypes
 import os
 
 from ._kernels._blas import _register_private_gemm, _register_thread_control, blas_thread_control, private_gemm
+from ._validation import env_flag
 
 __all__ = ["blas_isolation"]
 
@@ -119,7 +120,7 @@ def _connect():
     if info is None:
         return
     _connect_shared(info)   # used only while no private instance is registered
-    if os.environ.get("ECP_PRIVATE_BLAS", "1") != "0":
+    if env_flag("ECP_PRIVATE_BLAS", True):
         try:
             _load_private(info["filepath"])
         except (OSError, ValueError, TypeError):   # pragma: no cover  (ctypes refused the call)

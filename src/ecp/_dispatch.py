@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from ._kernels import _conv
+from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
@@ -46,14 +47,8 @@ DETERMINISTIC_CORES = 8
 
 
 def _env_deterministic():
-    """ECP_DETERMINISTIC as a bool: unset, "", "0", "false", "no", "off" are off; "1", "true", "yes",
-    "on" are on; anything else is a ValueError naming the variable."""
-    value = os.environ.get("ECP_DETERMINISTIC", "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"ECP_DETERMINISTIC must be 1 or 0 (or true / false), got {value!r}")
+    """ECP_DETERMINISTIC as a bool (off when unset; a bad value is a ValueError naming it)."""
+    return env_flag("ECP_DETERMINISTIC", False)
 
 
 _deterministic = _env_deterministic()

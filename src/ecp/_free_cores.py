@@ -23,19 +23,17 @@ import os
 import threading
 import time
 
+from ._validation import env_flag
+
 __all__ = ["WINDOW", "adaptive", "free_cores"]
 
 #: Seconds between two readings of the machine's load.
 WINDOW = 0.25
 
 
-def _flag(name: str, default: str) -> bool:
-    return os.environ.get(name, default).strip().lower() not in ("0", "false", "no", "off", "")
-
-
 #: Whether the default thread count follows the load (``ECP_ADAPTIVE_THREADS``, default on; off when
 #: ``OMP_NUM_THREADS`` chooses the count).
-adaptive = _flag("ECP_ADAPTIVE_THREADS", "1") and "OMP_NUM_THREADS" not in os.environ
+adaptive = env_flag("ECP_ADAPTIVE_THREADS", True) and "OMP_NUM_THREADS" not in os.environ
 
 _FIELDS_IDLE = (3, 4)   # idle, iowait in the "cpuN user nice system idle iowait irq softirq steal ..." lines
 

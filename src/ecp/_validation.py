@@ -4,6 +4,7 @@ the argument and says what was expected and what was got."""
 import inspect
 import numbers
 import operator
+import os
 import warnings
 
 import numpy as np
@@ -298,3 +299,17 @@ def public_signature(func):
               if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
     func.__signature__ = sig.replace(parameters=params)
     return func
+
+
+def env_flag(name, default):
+    """The boolean environment variable ``name`` (``default`` when unset or empty): "1", "true",
+    "yes", "on" are True, "0", "false", "no", "off" False (any case); anything else is a ValueError
+    naming the variable."""
+    value = os.environ.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0 (or true / false), got {value!r}")
