@@ -474,12 +474,13 @@ class EasyConvPool2d(_ModePolicy, _ConvBase):
     # K checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
     def _kernel_forward(self, x):
         y, self._plans[0] = _plans.forward(x, self.params["w"], self.params["b"], self.padding,
-                                           check_int(self._k, "mode", 0, 3), self._plans[0])
+                                           self._k, self._plans[0])   # _pick_mode checked it
         return y
 
     def _kernel_backward(self, dy, x):
-        k = self.last_mode if self.last_mode is not None else self.mode   # the K of the training forward
-        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, check_int(k, "mode", 0, 3),
+        # the K of the training forward (checked there); a layer unpickled without one: its mode
+        k = self.last_mode if self.last_mode is not None else check_int(self.mode, "mode", 0, 3)
+        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, k,
                                                 self.input_grad, self._plans[1], self.grads["w"], self.grads["b"])
         return grads
 
