@@ -177,13 +177,14 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef floating *dybuf
     cdef floating *dcols
     cdef int *koffp = NULL
-    cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
+    cdef Py_ssize_t ob_ld = 0
     # dW straight from x (ecp_tile_xt) when no window reaches into the padding
     cdef bint inside = (in_place and need_dw and oy >= ph and ox >= pw
                         and oy + stride * (hq - 1) - ph + kh <= H
                         and ox + stride * (wq - 1) - pw + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
+        ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
         # dW slots, overwritten by their first item (no zeroing): k-major (nkb*8 rows of ob_ld filters) when
         # the windows are read in place, else filter-major (nob*8 rows of ld)
         slot_size = _row((nkb * ECP_MR * ob_ld if inside else nob * ECP_MR * ld) if need_dw else 1, sz)
