@@ -35,6 +35,7 @@ static void NAME(direct_backward_item)(
     const ptrdiff_t CC0 = 16384 / (kh * kw * NR * (ptrdiff_t)sizeof(T)), CC = CC0 > 0 ? CC0 : 1;
     const T *pix[2 * VL];
     NAME(scatter_plan) plan;
+    plan.nch = 0;   /* (made per run before use; set here for the compiler's flow analysis) */
     /* stride 2, rows that fit a vector, panels of whole samples: each panel writes its
      * samples' dx planes whole (scatter_planes_s2); else dx is zeroed and added into */
     const int planes = dx && s == 2 && 2 * wq + kw <= VL + 1 && NR % P == 0
