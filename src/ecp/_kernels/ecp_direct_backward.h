@@ -19,13 +19,11 @@
  * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
  * written by each panel), so the caller need not zero it; the same bits as adding to zeros.
  * Summation order is fixed by the shapes alone. */
-TARGET
-static void NAME(direct_backward_item)(
+TARGET static void NAME(direct_backward_item)(
     const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw,
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,
-    ptrdiff_t ox,
-    T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,
+    ptrdiff_t ox, T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,
     T *restrict xpanel, const int *restrict koff, int fresh)
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;
