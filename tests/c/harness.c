@@ -38,7 +38,6 @@
 enum { ECP_ISA_GENERIC = 0, ECP_ISA_AVX2 = 1, ECP_ISA_AVX512 = 2, ECP_ISA_NEON = 3 };
 static int legacy_level = -1;
 static int ecp_isa_best(void) { return ecp_direct_supported() ? ECP_ISA_AVX512 : ECP_ISA_GENERIC; }
-static int ecp_isa_get(void) { return legacy_level < 0 ? ecp_isa_best() : legacy_level; }
 static int ecp_isa_set(int level)
 {
     if (level != ECP_ISA_GENERIC && level != ecp_isa_best()) return -1;
@@ -875,6 +874,14 @@ static void check_backward(const data *d)
     free(base.dx);
 }
 
+static int sum_planes_guarded(const kernels *k, const void *src, ptrdiff_t n, ptrdiff_t count, ptrdiff_t stride,
+                              double *out)
+{
+    int crashed = 0;
+    GUARDED("sum_planes", *out = k->sum_planes(src, n, count, stride), crashed = 1);
+    return !crashed;
+}
+
 /* the bias gradient's plane sums: sum_planes(dy + o*P, P, N, O*P) for every filter o */
 static void check_sum_planes(const data *d)
 {
@@ -889,9 +896,8 @@ static void check_sum_planes(const data *d)
                 ref += d->dyd[(n * g->O + o) * P + p];
                 mag += fabs(d->dyd[(n * g->O + o) * P + p]);
             }
-        int crashed = 0;
-        GUARDED("sum_planes", got = d->k->sum_planes((const char *)d->dy + (size_t)(o * P) * d->k->t.sz, P, g->N, g->O * P), crashed = 1);
-        if (crashed) return;
+        if (!sum_planes_guarded(d->k, (const char *)d->dy + (size_t)(o * P) * d->k->t.sz, P, g->N, g->O * P, &got))
+            return;
         const double err = fabs(got - ref);
         if (!(err <= 1e-13 * mag + 1e-300)) {
             ok = 0;
@@ -916,7 +922,7 @@ static void check_transpose(void)
         buf dst = balloc((size_t)(cols * ldd), tf);
         char what[64];
         snprintf(what, sizeof what, "transpose_f %tdx%td", rows, cols);
-        int ok = 1;
+        volatile int ok = 1;
         GUARDED(what, ecp_transpose_f(src, lds, rows, cols, dst.p, ldd), ok = -1);
         if (ok == 1) {
             for (ptrdiff_t j = 0; j < cols && ok; j++)
