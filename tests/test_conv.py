@@ -720,7 +720,7 @@ def kernel(request, monkeypatch):
     pixel-rows kernel; "split": backward dx through the direct kernel, dW and db through BLAS."""
     direct = request.param != "blas"
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
-        pytest.skip("this CPU has no AVX-512: the direct kernels are not used here")
+        pytest.skip("no direct kernels at this ISA (ecp.kernel_isa() is generic)")
     rows = request.param == "direct-rows"
     set_thresholds(monkeypatch, direct=direct, direct_backward_min_k=0,
                    direct_backward_min_kw=1 << 30 if request.param == "split" else 0, direct_forward_min_o=0,
@@ -833,7 +833,7 @@ def test_dw_slots_are_added_only_when_every_thread_has_finished(kernel, padding)
                             np.testing.assert_array_equal(got, ref)
 
 
-@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no AVX-512 direct kernels on this CPU")
+@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no direct kernels at this ISA")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, oy, ox", [(1, 0, 0), (2, 1, 0), (2, 0, 1), (2, 1, 1)])
 def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride, oy, ox):
@@ -859,7 +859,7 @@ def test_direct_backward_reads_windows_in_place_with_the_same_bits(dtype, stride
     assert_close(outs[0][2], ref_db, dtype)
 
 
-@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no AVX-512 direct kernels on this CPU")
+@pytest.mark.skipif(not ecp.conv._conv.DIRECT_SUPPORTED, reason="no direct kernels at this ISA")
 @pytest.mark.parametrize("stride, oy, ox", [(1, 0, 0), (2, 1, 1)])
 def test_direct_backward_dw_the_same_with_and_without_the_vector_helpers(stride, oy, ox):
     """dW's slots are moved into dW by 16 x 16 register transposes in float32 (ecp_transpose_f)
@@ -904,7 +904,7 @@ def test_backward_writes_every_gradient_element(dtype, direct, in_place, padding
     run, or -- 4 x 4 outputs, a sample a whole number of times in a panel -- planes written whole,
     padding rows and columns included) and with one or two threads."""
     if direct and not ecp.conv._conv.DIRECT_SUPPORTED:
-        pytest.skip("no AVX-512 direct kernels on this CPU")
+        pytest.skip("no direct kernels at this ISA")
     rng = np.random.default_rng(11 + sum(pair(padding)) + stride)
     x = rng.standard_normal((5, 6) + hw).astype(dtype)
     w = rng.standard_normal((19, 6, 5, 5)).astype(dtype)

@@ -25,7 +25,7 @@ from . import _openmp_env
 
 _openmp_env.configure()   # before the first extension module loads libgomp
 
-from ._dispatch import set_deterministic  # noqa: E402
+from ._dispatch import kernel_isa, set_deterministic  # noqa: E402
 from ._kernels._openmp import openmp_enabled  # noqa: E402
 from ._openmp_env import openmp_info  # noqa: E402
 from ._threads import get_num_threads, num_threads, set_num_threads  # noqa: E402
@@ -62,6 +62,7 @@ __all__ = [
     "easy_avg_conv2d", "easy_avg_conv2d_backward",
     "neighbor_fill", "neighbor_fill_backward", "random_pool2d", "random_pool2d_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "relu", "relu_backward",
-    "openmp_enabled", "openmp_info", "set_deterministic", "get_num_threads", "set_num_threads", "num_threads",
+    "kernel_isa", "openmp_enabled", "openmp_info", "set_deterministic", "get_num_threads", "set_num_threads",
+    "num_threads",
     "testing", "__version__",
 ]

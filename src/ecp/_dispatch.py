@@ -27,7 +27,7 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic"]
+           "set_deterministic", "deterministic", "kernel_isa"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -68,7 +68,7 @@ class Thresholds:
     plan at the cost of one attribute read a call.
     """
 
-    # Whether the direct AVX-512 kernels run: the CPU has them and ECP_CONV_KERNEL is not "blas"
+    # Whether the direct kernels run: ISA is not "generic" and ECP_CONV_KERNEL is not "blas"
     # (read at import; "blas" forces im2col + BLAS for both passes).
     direct: bool = dataclasses.field(default_factory=lambda: bool(
         _conv.DIRECT_SUPPORTED and os.environ.get("ECP_CONV_KERNEL", "").lower() != "blas"))
@@ -151,9 +151,24 @@ def set_deterministic(flag: bool) -> None:
     thresholds = dataclasses.replace(thresholds, cores=_plan_cores())
 
 
+def kernel_isa() -> str:
+    """The instruction set the direct convolution kernels run on in this process.
+
+    Fixed at import: the best this CPU has, or the level ``ECP_ISA`` names (docs/usage.md).
+
+    Returns
+    -------
+    str
+        ``"avx512"``, ``"avx2"``, ``"neon"``, or ``"generic"`` (no direct kernels: im2col + BLAS
+        everywhere).
+    """
+    return _conv.ISA
+
+
 def panel_width(dtype) -> int:
-    """Pixels (or filters) across the direct kernels' register tile: two AVX-512 vectors."""
-    return 32 if np.dtype(dtype) == np.float32 else 16
+    """Pixels (or filters) across the direct kernels' register tile: two vectors of the ISA in use
+    (at "generic", which has none, AVX-512's: the value then only shapes im2col items)."""
+    return _conv.direct_nr(dtype) or (32 if np.dtype(dtype) == np.float32 else 16)
 
 
 def _direct_forward(w_shape, t):

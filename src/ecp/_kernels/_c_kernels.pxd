@@ -1,5 +1,5 @@
-# The C kernels of ecp_im2col.h (portable) and ecp_direct.h (AVX-512, with portable fallbacks
-# where noted there), declared for Cython. Declarations only: cimporting this adds no module.
+# The C kernels of ecp_im2col.h (portable) and ecp_direct.h (AVX-512, AVX2, NEON, with portable
+# fallbacks where noted there), declared for Cython. Declarations only: cimporting this adds no module.
 
 cdef extern from "ecp_im2col.h" nogil:
     void ecp_im2col_plane_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
@@ -21,7 +21,19 @@ cdef extern from "ecp_im2col.h" nogil:
 
 
 cdef extern from "ecp_direct.h" nogil:
+    enum:
+        ECP_ISA_GENERIC
+        ECP_ISA_AVX2
+        ECP_ISA_AVX512
+        ECP_ISA_NEON
+        ECP_MR
+        ECP_ROWS_PIX
+    int ecp_isa_best()
+    int ecp_isa_set(int level)
+    int ecp_isa_get()
     int ecp_direct_supported()
+    Py_ssize_t ecp_direct_nr_f()
+    Py_ssize_t ecp_direct_nr_d()
     double ecp_sum_planes_f(const float *src, Py_ssize_t n, Py_ssize_t count, Py_ssize_t stride)
     double ecp_sum_planes_d(const double *src, Py_ssize_t n, Py_ssize_t count, Py_ssize_t stride)
     void ecp_transpose_f(const float *src, Py_ssize_t lds, Py_ssize_t rows, Py_ssize_t cols,

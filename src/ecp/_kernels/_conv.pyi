@@ -18,8 +18,12 @@ class BackwardKernel(enum.IntEnum):
     DIRECT = 1
     SPLIT = 2
 
-#: True when this CPU runs ecp_direct.h's AVX-512 kernels (the DIRECT_* kernel codes)
+#: The instruction set of the direct kernels in use: "avx512", "avx2", "neon" or "generic"
+ISA: str
+#: True when the direct kernels (the DIRECT_* kernel codes) run: ISA is not "generic"
 DIRECT_SUPPORTED: bool
+
+def direct_nr(dtype: Any) -> int: ...
 
 def clear_scratch() -> None: ...
 def _use_vector_helpers(flag: bool) -> bool: ...

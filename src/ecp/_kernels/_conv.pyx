@@ -11,7 +11,7 @@ Two implementations (``ForwardKernel`` / ``BackwardKernel``), chosen per call by
   (K = C*kh*kw rows), one GEMM with the weights gives every output of the chunk, a pass moves
   them to NCHW adding the bias. The backward pass rebuilds ``cols``, gets dW from one GEMM per
   chunk and dX from W^T dY followed by a col2im scatter.
-- ecp_direct.h (AVX-512): register tiles computing outputs, dW and dX from windows read in place
+- ecp_direct.h (AVX-512, AVX2+FMA, NEON; ``ISA``, chosen at import): register tiles computing outputs, dW and dX from windows read in place
   (where no window reaches into the padding: the pixel-rows forward and the backward's dW) or
   packed a few pixels at a time into cache-resident panels.
 
@@ -31,7 +31,7 @@ dependency order:
 
 They are pieces of one module (``include``) rather than modules of their own so that the
 kernels' helpers stay inlined into the drivers' loops and share the module's settings
-(``_avx512``) at no cost.
+(``_vec``) at no cost.
 
 The raw entry point ``conv_backward`` assumes valid, C-contiguous input of one dtype (tests
 call it); the planned calls (``ForwardPlan`` / ``BackwardPlan``, which ``ecp._plans`` builds and
@@ -48,6 +48,9 @@ from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
+import os
+import warnings
+
 import numpy as np
 
 cnp.import_array()
@@ -56,20 +59,52 @@ from ._blas cimport blas_single_enter, blas_single_exit, gemm
 from ._c_kernels cimport *
 
 
-#: True when this CPU runs ecp_direct.h's AVX-512 kernels (the DIRECT_* kernel codes)
+_ISA_LEVELS = {"generic": ECP_ISA_GENERIC, "avx2": ECP_ISA_AVX2, "avx512": ECP_ISA_AVX512,
+               "neon": ECP_ISA_NEON}
+_ISA_NAMES = {level: name for name, level in _ISA_LEVELS.items()}
+
+
+def _isa_from_env():
+    """Apply ECP_ISA (read once, at import): one of _ISA_LEVELS (any case) forces that level where
+    this CPU and build can run it; a level they cannot run warns (RuntimeWarning) and keeps the
+    best one; any other spelling is a ValueError. Unset or empty: the best level."""
+    value = os.environ.get("ECP_ISA", "")
+    name = value.strip().lower()
+    if not name:
+        return
+    if name not in _ISA_LEVELS:
+        raise ValueError(f"ECP_ISA must be one of {', '.join(_ISA_LEVELS)} (or unset); got {value!r}")
+    if ecp_isa_set(_ISA_LEVELS[name]) < 0:
+        warnings.warn(f"ECP_ISA={value!r}: this CPU or build cannot run {name}; using "
+                      f"{_ISA_NAMES[ecp_isa_best()]} instead", RuntimeWarning, stacklevel=2)
+        ecp_isa_set(ecp_isa_best())
+
+
+_isa_from_env()
+
+#: The instruction set of the direct kernels in use: "avx512", "avx2", "neon", or "generic"
+#: (im2col + BLAS everywhere), fixed at import (ECP_ISA, else the best this CPU has)
+ISA = _ISA_NAMES[ecp_isa_get()]
+#: True when the direct kernels (the DIRECT_* kernel codes) run: ISA is not "generic"
 DIRECT_SUPPORTED = bool(ecp_direct_supported())
-# The same, for the kernels' nogil code: the stride-2 im2col then takes ecp_direct.h's vector copy
-# and the bias gradient its vector sum
-cdef bint _avx512 = DIRECT_SUPPORTED
+# The same, for the kernels' nogil code: the stride-2 im2col then takes ecp_direct.h's vector copy,
+# the bias gradient its vector sum and the dW reduction its transpose
+cdef bint _vec = DIRECT_SUPPORTED
+
+
+def direct_nr(dtype):
+    """Columns (pixels or filters) of the direct kernels' register tile at ISA, for ``dtype``
+    (float32 or float64): two vectors (0 at "generic", which has no tile)."""
+    return ecp_direct_nr_f() if np.dtype(dtype) == np.float32 else ecp_direct_nr_d()
 
 
 def _use_vector_helpers(bint flag):
-    """Let the stride-2 im2col and the bias gradient's sums use their AVX-512 code (where the CPU
-    has it) or force the portable loops (for tests, which otherwise never reach them on an
-    AVX-512 machine); returns the old setting."""
-    global _avx512
-    old = _avx512
-    _avx512 = flag and DIRECT_SUPPORTED
+    """Let the stride-2 im2col and the bias gradient's sums use their vector code (where ISA has
+    it) or force the portable loops (for tests, which otherwise never reach them on a vector
+    machine); returns the old setting."""
+    global _vec
+    old = _vec
+    _vec = flag and DIRECT_SUPPORTED
     return old
 
 

@@ -10,9 +10,9 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
 
     ``kernel`` is a ForwardKernel (DIRECT_PANEL and DIRECT_ROWS only where DIRECT_SUPPORTED, else
     IM2COL_BLAS runs): IM2COL_BLAS; DIRECT_PANEL, ecp_direct.h's panel kernel (windows packed a
-    run of same-row pixels at a time, 8 filters x 32 pixels per register tile); DIRECT_ROWS, its
-    pixel-rows kernel (windows packed a pixel at a time or read in place, 8 pixels x 32 filters
-    per tile), for output rows too short for runs to pay.
+    run of same-row pixels at a time, 8 filters x NR pixels per register tile, NR = direct_nr);
+    DIRECT_ROWS, its pixel-rows kernel (windows packed a pixel at a time or read in place,
+    8 pixels x NR filters per tile), for output rows too short for runs to pay.
 
     Work is cut into items: ``n_sitems`` runs of whole samples (item i: samples i*N // n_sitems
     up to (i+1)*N // n_sitems, so their sizes differ by one at most), or (when ``rows`` < the
@@ -36,7 +36,7 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     n_rb = (hq + rows - 1) // rows
     n_items = n_sitems * n_rb
     nt = max(1, min(n_threads, n_items))
-    cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
+    cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
     cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
     cdef bint use_koff
@@ -52,13 +52,13 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
         kernel = IM2COL_BLAS
     if kernel == DIRECT_PANEL or kernel == DIRECT_ROWS:
         if kernel == DIRECT_PANEL:
-            tile_n = (O + 7) // 8 * 8 * nr_cols   # a tile per filter block
-            wp_n = ((O + 7) // 8) * 8 * K
+            tile_n = (O + ECP_MR - 1) // ECP_MR * ECP_MR * nr_cols   # a tile per filter block
+            wp_n = ((O + ECP_MR - 1) // ECP_MR) * ECP_MR * K
             panel_n = K * nr_cols
         else:
-            tile_n = (O + nr_cols - 1) // nr_cols * 32 * nr_cols
+            tile_n = (O + nr_cols - 1) // nr_cols * ECP_ROWS_PIX * nr_cols
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
-            panel_n = 32 * K + nr_cols // 2   # + a vector of slack
+            panel_n = ECP_ROWS_PIX * K + nr_cols // 2   # + a vector of slack
         o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
         o_wp = _carve(&tused, wp_n * sz)   # a copy per thread, packed by that thread
         o_panel = _carve(&tused, panel_n * sz)
@@ -160,10 +160,10 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     group = (N + n_items - 1) // n_items   # samples of the largest item
     n_slots = max(1, min(n_slots, n_items))
     nt = max(1, min(n_threads, n_slots))
-    cdef Py_ssize_t nr_cols = 32 if floating is float else 16   # the kernel's 2 vectors
-    cdef Py_ssize_t nob = (O + 7) // 8, nkb = (K + 7) // 8
+    cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
+    cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, nkb = (K + ECP_MR - 1) // ECP_MR
     cdef Py_ssize_t sz = sizeof(floating), used = 0, tused = 0, slot_size, o_dws, o_koff = -1
-    cdef Py_ssize_t dbs_row = (O + 7) // 8 * 8, o_dbs, k
+    cdef Py_ssize_t dbs_row = (O + ECP_MR - 1) // ECP_MR * ECP_MR, o_dbs, k
     cdef double *dbs
     cdef Py_ssize_t o_wt, dp_row, o_rp, o_red, o_dp, o_xp, o_cols, o_dybuf, o_dcols
     cdef char *base
@@ -177,26 +177,27 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef floating *dybuf
     cdef floating *dcols
     cdef int *koffp = NULL
-    cdef Py_ssize_t ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
+    cdef Py_ssize_t ob_ld = 0
     # dW straight from x (ecp_tile_xt) when no window reaches into the padding
     cdef bint inside = (in_place and need_dw and oy >= ph and ox >= pw
                         and oy + stride * (hq - 1) - ph + kh <= H
                         and ox + stride * (wq - 1) - pw + kw <= W and C * H * W <= INT_MAX)
     if direct and DIRECT_SUPPORTED:
         ld = (K + nr_cols - 1) // nr_cols * nr_cols      # dW rows padded to whole tiles
+        ob_ld = (O + nr_cols - 1) // nr_cols * nr_cols
         # dW slots, overwritten by their first item (no zeroing): k-major (nkb*8 rows of ob_ld filters) when
         # the windows are read in place, else filter-major (nob*8 rows of ld)
-        slot_size = _row((nkb * 8 * ob_ld if inside else nob * 8 * ld) if need_dw else 1, sz)
+        slot_size = _row((nkb * ECP_MR * ob_ld if inside else nob * ECP_MR * ld) if need_dw else 1, sz)
         o_dws = _carve(&used, n_slots * slot_size * sz)
         o_dbs = _carve(&used, n_slots * dbs_row * sizeof(double))
         if inside:   # the window offsets: each thread its own copy, as in _run_forward
-            o_koff = _carve(&tused, nkb * 8 * sizeof(int))
-        o_wt = _carve(&tused, (nkb * 8 * O if need_dx else 1) * sz)   # packed by its thread
+            o_koff = _carve(&tused, nkb * ECP_MR * sizeof(int))
+        o_wt = _carve(&tused, (nkb * ECP_MR * O if need_dx else 1) * sz)   # packed by its thread
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
         o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
-        dp_row = nob * 8 * nr_cols
+        dp_row = nob * ECP_MR * nr_cols
         o_dp = _carve(&tused, dp_row * sz)
-        o_xp = _carve(&tused, (nkb * 8 * nr_cols if need_dx else 1) * sz)
+        o_xp = _carve(&tused, (nkb * ECP_MR * nr_cols if need_dx else 1) * sz)
         base = _scratch(used)
         tbase = _thread_scratch(nt, tused)
         dws = <floating *> (base + o_dws)
@@ -207,7 +208,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                 koffp = NULL
                 if inside:
                     koffp = <int *> (tbase[t] + o_koff)
-                    ecp_window_offsets(C, H, W, kh, kw, nkb * 8, koffp)
+                    ecp_window_offsets(C, H, W, kh, kw, nkb * ECP_MR, koffp)
                 wtt = <floating *> (tbase[t] + o_wt)
                 rpanel = <floating *> (tbase[t] + o_rp)
                 dpanel = <floating *> (tbase[t] + o_dp)

@@ -9,7 +9,7 @@ cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                floating *dst0, Py_ssize_t ld) noexcept nogil:
     """Unroll one (H, W) input plane into kh*kw rows of cols (row stride ld), hq*wq columns."""
-    if s == 2 and _avx512:
+    if s == 2 and _vec:
         if floating is float:
             ecp_im2col_plane_s2_f(xp, H, W, kh, kw, ph, pw, oy, ox, hq, wq, dst0, ld)
         else:

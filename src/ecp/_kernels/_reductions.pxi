@@ -85,7 +85,7 @@ cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t 
     cdef Py_ssize_t k, o
     _sum_rows(acc, dws + k0 * ld, n_slots, slot_size, (k1 - k0) * ld)
     if floating is float:
-        if _avx512:
+        if _vec:
             ecp_transpose_f(acc, ld, k1 - k0, O, dwp + k0, K)
             return
     for k in range(k1 - k0):
@@ -95,11 +95,11 @@ cdef inline void _reduce_columns(floating *dwp, const floating *dws, Py_ssize_t 
 
 cdef inline double _filter_bias_grad(const floating *dy, Py_ssize_t o, Py_ssize_t N, Py_ssize_t O,
                                      Py_ssize_t P) noexcept nogil:
-    """db[o]: dy's planes of filter o summed (in sample order, in double; on AVX-512 by
-    ecp_sum_planes, in one sweep over the batch)."""
+    """db[o]: dy's planes of filter o summed (in sample order, in double; where the direct
+    kernels run, by ecp_sum_planes, in one sweep over the batch)."""
     cdef double acc = 0.0
     cdef Py_ssize_t n
-    if _avx512:
+    if _vec:
         if floating is float:
             return ecp_sum_planes_f(dy + o * P, P, N, O * P)
         else:
