@@ -33,25 +33,7 @@
 #include "ecp_direct.h"
 #include "ecp_im2col.h"
 
-#ifdef ECP_HARNESS_LEGACY
-/* A header from before the ISA API (AVX-512 or nothing): the same entry points, one level. */
-enum { ECP_ISA_GENERIC = 0, ECP_ISA_AVX2 = 1, ECP_ISA_AVX512 = 2, ECP_ISA_NEON = 3 };
-static int legacy_level = -1;
-static int ecp_isa_best(void) { return ecp_direct_supported() ? ECP_ISA_AVX512 : ECP_ISA_GENERIC; }
-static int ecp_isa_set(int level)
-{
-    if (level != ECP_ISA_GENERIC && level != ecp_isa_best()) return -1;
-    return legacy_level = level;
-}
-static ptrdiff_t ecp_direct_nr_f(void) { return 32; }
-static ptrdiff_t ecp_direct_nr_d(void) { return 16; }
-#endif
-
-#ifdef ECP_ROWS_GROUPS
-#define ROWS_PIXELS (ECP_ROWS_GROUPS * ECP_MR)   /* pixels of one pass of the rows kernel */
-#else
-#define ROWS_PIXELS 32
-#endif
+#define ROWS_PIXELS ECP_ROWS_PIX   /* pixels of one block of the rows kernel */
 
 static const char *const LEVEL_NAMES[] = {"generic", "avx2", "avx512", "neon"};
 static const char *level_name(int l) { return l >= 0 && l <= 3 ? LEVEL_NAMES[l] : "?"; }
@@ -194,8 +176,15 @@ static void store(void *p, size_t i, double v, dtype t)
     else ((double *)p)[i] = v;
 }
 
-/* xorshift64*: the same inputs on every machine */
+/* xorshift64*: the same inputs on every machine, and for one geometry on every level */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static void seed(const char *text)   /* FNV-1a of the text */
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *text; text++) h = (h ^ (unsigned char)*text) * 0x100000001b3ull;
+    rng_state = h ? h : 1;
+}
 static double uniform(void)   /* in [-1, 1) */
 {
     rng_state ^= rng_state >> 12;
@@ -348,6 +337,37 @@ static int tail_ok(const char *what, buf b)
     return !*d;
 }
 
+/* Results ecp_direct.h promises the same bits on every level (the forward outputs, dW, the plane
+ * sums): the first level to run one keeps it under its name, the later ones are compared with it. */
+#define MAX_KEPT 8192
+static struct {
+    char *key;
+    void *bits;
+    size_t bytes;
+    int level;
+} kept[MAX_KEPT];
+static int n_kept, level_now;
+
+static void same_on_every_level(const char *what, const void *p, size_t n, dtype t)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s %s", ctx + strcspn(ctx, " "), what);   /* ctx without its level */
+    for (int i = 0; i < n_kept; i++)
+        if (strcmp(kept[i].key, key) == 0) {
+            char w[320];
+            snprintf(w, sizeof w, "%s: the bits of level %s", what, level_name(kept[i].level));
+            if (kept[i].bytes != n * t.sz) report(0, w, "another size");
+            else same_bits(w, p, kept[i].bits, n, t);
+            return;
+        }
+    if (n_kept == MAX_KEPT) return;
+    kept[n_kept].key = strdup(key);
+    kept[n_kept].bits = malloc(n * t.sz);
+    memcpy(kept[n_kept].bits, p, n * t.sz);
+    kept[n_kept].bytes = n * t.sz;
+    kept[n_kept++].level = level_now;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The kernels by dtype (thin wrappers, so that the checks are written once) */
 
@@ -481,6 +501,7 @@ static data data_make(const geom *g, const kernels *k, int guard_end)
     d.gdy = galloc(d.ny * k->t.sz, guard_end);
     d.x = d.gx.p;
     d.dy = d.gdy.p;
+    seed(ctx + strcspn(ctx, " "));   /* the geometry and dtype, not the level */
     d.w = malloc(d.nw * k->t.sz);
     d.b = malloc((size_t)g->O * k->t.sz);
     d.xd = malloc(d.nx * sizeof(double));
@@ -516,7 +537,7 @@ static ptrdiff_t up(ptrdiff_t a, ptrdiff_t m) { return (a + m - 1) / m * m; }
  * Portable pieces (every level, GENERIC included): the packings, the window offsets, im2col /
  * col2im of ecp_im2col.h */
 
-static void check_packing(const data *d, int vector_level)
+static void check_packing(const data *d)
 {
     const geom *g = d->g;
     const kernels *k = d->k;
@@ -552,9 +573,9 @@ wt:
     }
 wv:
     free(wt.p);
-    /* Wv[ob][k][l] = w[ob*nr + l][k], zeros past O, nr = NR of the level (a vector level's helper) */
-    if (vector_level) {
-        const ptrdiff_t nr = k->nr(), nov = (O + nr - 1) / nr;
+    /* Wv[ob][k][l] = w[ob*nr + l][k], zeros past O, nr = NR of the level (GENERIC: NEON's) */
+    {
+        const ptrdiff_t nr = k->nr() ? k->nr() : 8, nov = (O + nr - 1) / nr;
         buf wv = balloc((size_t)(nov * nr * K), k->t);
         snprintf(what, sizeof what, "pack_weights_v nr=%td", nr);
         GUARDED(what, k->pack_wv(d->w, O, K, nr, wv.p), goto koff);
@@ -744,6 +765,7 @@ static void check_forward(const data *d)
             if (!y) continue;
             if (!ref_bits) {
                 ref_bits = y;
+                same_on_every_level("forward y", y, d->ny, d->k->t);
                 continue;
             }
             /* one chain over k per output: the same bits whatever the items and the kernel */
@@ -847,6 +869,7 @@ static void check_backward(const data *d)
     char what[200];
     /* both, packed, two items: the reference bits for the others */
     bwd_out base = run_backward(d, 1, 1, 0, 1);
+    if (base.dw) same_on_every_level("backward dW", base.dw, d->nw, k->t);
     const int inside = windows_inside(d->g);
     const struct {
         int dw, dx, inplace, split;
@@ -888,7 +911,7 @@ static void check_sum_planes(const data *d)
     const geom *g = d->g;
     const ptrdiff_t P = g->hq * g->wq;
     int ok = 1;
-    double worst = 0;
+    double worst = 0, *sums = malloc((size_t)g->O * sizeof(double));
     for (ptrdiff_t o = 0; o < g->O; o++) {
         double ref = 0, mag = 0, got = 0;
         for (ptrdiff_t n = 0; n < g->N; n++)
@@ -896,8 +919,11 @@ static void check_sum_planes(const data *d)
                 ref += d->dyd[(n * g->O + o) * P + p];
                 mag += fabs(d->dyd[(n * g->O + o) * P + p]);
             }
-        if (!sum_planes_guarded(d->k, (const char *)d->dy + (size_t)(o * P) * d->k->t.sz, P, g->N, g->O * P, &got))
+        if (!sum_planes_guarded(d->k, (const char *)d->dy + (size_t)(o * P) * d->k->t.sz, P, g->N, g->O * P, &got)) {
+            free(sums);
             return;
+        }
+        sums[o] = got;
         const double err = fabs(got - ref);
         if (!(err <= 1e-13 * mag + 1e-300)) {
             ok = 0;
@@ -907,6 +933,8 @@ static void check_sum_planes(const data *d)
     char det[96] = "";
     if (!ok) snprintf(det, sizeof det, "max error %.3g of the magnitude (tolerance 1e-13: a sum in double)", worst);
     report(ok, "sum_planes", det);
+    same_on_every_level("sum_planes", sums, (size_t)g->O, (dtype){0, sizeof(double)});
+    free(sums);
 }
 
 /* float transpose: dst[j*ldd + i] = src[i*lds + j], nothing else of dst written */
@@ -980,14 +1008,14 @@ static void check_geometry(const geom *g, const kernels *k, int level, int guard
     geom_text(g, gt, sizeof gt);
     snprintf(ctx, sizeof ctx, "[%s %s %s]", level_name(level), k->name, gt);
     data d = data_make(g, k, guard_end);
-    check_packing(&d, level != ECP_ISA_GENERIC);
+    check_packing(&d);
     check_im2col(&d, 0);
     check_col2im(&d);
-    if (level != ECP_ISA_GENERIC) {
+    check_sum_planes(&d);
+    if (g->s == 2) check_im2col(&d, 1);
+    if (level != ECP_ISA_GENERIC) {   /* (the direct kernels do nothing at GENERIC) */
         check_forward(&d);
         check_backward(&d);
-        check_sum_planes(&d);
-        if (g->s == 2) check_im2col(&d, 1);
     }
     data_free(&d);
 }
@@ -1009,13 +1037,10 @@ static void run_level(int level)
             }
         }
     }
-    if (level != ECP_ISA_GENERIC) {
-        snprintf(ctx, sizeof ctx, "[%s f32]", level_name(level));
-        check_transpose();
-    }
+    snprintf(ctx, sizeof ctx, "[%s f32]", level_name(level));
+    check_transpose();
 }
 
-#ifndef ECP_HARNESS_LEGACY
 /* ecp_isa_set / ecp_isa_get / ecp_direct_supported / ecp_direct_nr_* keep their contract */
 static void check_isa_api(void)
 {
@@ -1035,7 +1060,6 @@ static void check_isa_api(void)
     }
     report(ecp_isa_set(best) == best && ecp_isa_get() == best, "ecp_isa_set(best) restores it", "");
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -1063,22 +1087,15 @@ int main(int argc, char **argv)
 #else
     const char *cc = "cc";
 #endif
-    printf("ecp C harness: %s, %s, best ISA level %s%s\n", arch, cc, level_name(best),
-#ifdef ECP_HARNESS_LEGACY
-           " (header without the ISA API: its one level)"
-#else
-           ""
-#endif
-    );
-#ifndef ECP_HARNESS_LEGACY
+    printf("ecp C harness: %s, %s, best ISA level %s\n", arch, cc, level_name(best));
     check_isa_api();
-#endif
     char levels[64] = "";
     int vector_levels = 0;
     for (int l = best; l >= ECP_ISA_GENERIC; l--) {
         if (ecp_isa_set(l) != l) continue;
         const long f0 = n_failed, p0 = n_passed;
         const clock_t t0 = clock();
+        level_now = l;
         run_level(l);
         printf("level %s: %ld checks, %ld failed, %.1f s\n", level_name(l), n_passed - p0 + n_failed - f0,
                n_failed - f0, (double)(clock() - t0) / CLOCKS_PER_SEC);
