@@ -7,7 +7,9 @@
  * outputs outside an item stay untouched, no write past a scratch buffer of the size the Cython
  * drivers give it, no read outside the inputs (x and dy sit against PROT_NONE guard pages, on
  * both sides in turn), and the same bits where the kernels promise them (an item split another
- * way, the rows kernel against the panel kernel, windows read in place against packed).
+ * way, the rows kernel against the panel kernel, windows read in place against packed; the
+ * forward outputs, dW and the plane sums on every level alike). At ECP_ISA_GENERIC the direct
+ * items do nothing and are not called; the helpers' portable C is checked there.
  * Scratch starts as NaN, so a read of scratch no kernel wrote shows up as a NaN in the result.
  *
  * Output: one line per failure; the levels that ran; last line exactly "N passed, M failed";
