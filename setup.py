@@ -32,8 +32,9 @@ def _flag(name, default):
 
 
 def _openmp_works(cc_flags):
-    """Compile and link a tiny OpenMP program with the compiler Python was built with."""
-    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    """Compile and link a tiny OpenMP program with the compiler the build will use: $CC when set
+    (setuptools compiles with it too), else the one Python was built with."""
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
     src = textwrap.dedent(
         """
         #include <omp.h>
