@@ -593,8 +593,9 @@ class EasyAvgConvPool2d(_ConvBase):
 
 
 class RandomPool2d(_ModePolicy, Layer):
-    """Random Pooling, p x p windows of stride s (2x2 / 2 by default): keeps the pixel at
-    position K of every window, row-major: (K // p, K % p).
+    """Random Pooling, p x p windows of stride s (2x2 / 2 by default): keeps pixel K of each.
+
+    The kept pixel is at (K // p, K % p) of every window (row-major).
 
     Shapes: (N, C, H, W) -> (N, C, (H - p) // s + 1, (W - p) // s + 1) ((H // 2, W // 2) for 2x2).
 
