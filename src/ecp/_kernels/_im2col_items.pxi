@@ -5,7 +5,7 @@
 
 # The routines of strides above 2 (pooling windows of stride 3 and 4), declared here: only these
 # items call them.
-cdef extern from "ecp_im2col.h" nogil:
+cdef extern from "ecp_im2col_sn.h" nogil:
     void ecp_im2col_plane_sn_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
                                Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,

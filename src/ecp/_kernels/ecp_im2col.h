@@ -2,8 +2,8 @@
  * fixed-width inner blocks: the rows copied here are short (the output width, often 4 to 24),
  * where loop set-up, alias checks and divisions, not bandwidth, set the cost.
  *
- * The stride s is 1 (full convolution) or 2 (Easy Convolution); the _sn routines below take
- * any stride (pooling windows of stride 3 and 4).
+ * The stride s is 1 (full convolution) or 2 (Easy Convolution); ecp_im2col_sn.h has the routines
+ * of larger strides (pooling windows of stride 3 and 4).
  * Sampling grid: output (r, q) reads input (oy + s*r + i - ph, ox + s*q + j - pw) for kernel
  * tap (i, j); reads outside the plane are zeros (the padding).
  *
@@ -102,77 +102,5 @@ static void ecp_col2im_plane_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff
 
 ECP_DEFINE_IM2COL(float, f)
 ECP_DEFINE_IM2COL(double, d)
-
-/* Strides above 2 (pooling windows of stride 3 and 4), in routines of their own: the stride-1
- * and stride-2 code above stays as it is, so its speed and bits cannot change. Same contracts
- * as ecp_im2col_plane / ecp_col2im_plane, any stride s >= 1. */
-static inline ptrdiff_t ecp_q_lo_n(ptrdiff_t base, ptrdiff_t s)
-{
-    return base >= 0 ? 0 : (-base + s - 1) / s;
-}
-
-static inline ptrdiff_t ecp_q_hi_n(ptrdiff_t base, ptrdiff_t s, ptrdiff_t size, ptrdiff_t count)
-{
-    ptrdiff_t top = size - 1 - base;
-    if (top < 0) return 0;
-    top = top / s + 1;
-    return top < count ? top : count;
-}
-
-#define ECP_DEFINE_IM2COL_SN(T, SUF)                                                           \
-static void ecp_im2col_plane_sn_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W,          \
-                                      ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw,  \
-                                      ptrdiff_t s,                                             \
-                                      ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq, ptrdiff_t wq,   \
-                                      T *restrict dst0, ptrdiff_t ld)                          \
-{                                                                                              \
-    for (ptrdiff_t i = 0; i < kh; i++) {                                                       \
-        for (ptrdiff_t j = 0; j < kw; j++) {                                                   \
-            const ptrdiff_t basec = ox + j - pw;                                               \
-            ptrdiff_t qlo = ecp_q_lo_n(basec, s), qhi = ecp_q_hi_n(basec, s, W, wq);           \
-            if (qhi < qlo) qhi = qlo;                                                          \
-            T *restrict drow = dst0 + (i * kw + j) * ld;                                       \
-            for (ptrdiff_t r = 0; r < hq; r++) {                                               \
-                T *restrict d = drow + r * wq;                                                 \
-                const ptrdiff_t row = oy + s * r + i - ph;                                     \
-                if (row < 0 || row >= H || qhi == qlo) {                                       \
-                    for (ptrdiff_t q = 0; q < wq; q++) d[q] = 0;                               \
-                    continue;                                                                  \
-                }                                                                              \
-                const T *restrict xr = xp + row * W;                                           \
-                for (ptrdiff_t q = 0; q < qlo; q++) d[q] = 0;                                  \
-                for (ptrdiff_t q = qlo; q < qhi; q++) d[q] = xr[basec + s * q];                \
-                for (ptrdiff_t q = qhi; q < wq; q++) d[q] = 0;                                 \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-}                                                                                              \
-                                                                                               \
-static void ecp_col2im_plane_sn_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff_t H,       \
-                                      ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph,   \
-                                      ptrdiff_t pw,                                            \
-                                      ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq,    \
-                                      ptrdiff_t wq, T *restrict dxp)                           \
-{                                                                                              \
-    memset(dxp, 0, (size_t)(H * W) * sizeof(T));                                               \
-    for (ptrdiff_t i = 0; i < kh; i++) {                                                       \
-        for (ptrdiff_t j = 0; j < kw; j++) {                                                   \
-            const ptrdiff_t basec = ox + j - pw;                                               \
-            const ptrdiff_t qlo = ecp_q_lo_n(basec, s), qhi = ecp_q_hi_n(basec, s, W, wq);     \
-            if (qhi <= qlo) continue;                                                          \
-            const T *restrict srow = src0 + (i * kw + j) * ld;                                 \
-            for (ptrdiff_t r = 0; r < hq; r++) {                                               \
-                const ptrdiff_t row = oy + s * r + i - ph;                                     \
-                if (row < 0 || row >= H) continue;                                             \
-                const T *restrict d = srow + r * wq;                                           \
-                T *restrict xr = dxp + row * W;                                                \
-                for (ptrdiff_t q = qlo; q < qhi; q++) xr[basec + s * q] += d[q];               \
-            }                                                                                  \
-        }                                                                                      \
-    }                                                                                          \
-}
-
-ECP_DEFINE_IM2COL_SN(float, f)
-ECP_DEFINE_IM2COL_SN(double, d)
 
 #endif
