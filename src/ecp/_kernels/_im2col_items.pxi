@@ -6,19 +6,19 @@
 # The routines of strides above 2 (pooling windows of stride 3 and 4), declared here: only these
 # items call them.
 cdef extern from "ecp_im2col_sn.h" nogil:
-    void ecp_im2col_plane_sn_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+    void ecp_im2col_plane_sn_call_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
                                Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                float *dst0, Py_ssize_t ld)
-    void ecp_im2col_plane_sn_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+    void ecp_im2col_plane_sn_call_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
                                Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                double *dst0, Py_ssize_t ld)
-    void ecp_col2im_plane_sn_f(const float *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+    void ecp_col2im_plane_sn_call_f(const float *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
                                Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq,
                                Py_ssize_t wq, float *dxp)
-    void ecp_col2im_plane_sn_d(const double *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+    void ecp_col2im_plane_sn_call_d(const double *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
                                Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq,
                                Py_ssize_t wq, double *dxp)
@@ -37,9 +37,9 @@ cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
         return
     if s > 2:   # pooling windows of stride 3 and 4: their own routine
         if floating is float:
-            ecp_im2col_plane_sn_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
+            ecp_im2col_plane_sn_call_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
         else:
-            ecp_im2col_plane_sn_d(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
+            ecp_im2col_plane_sn_call_d(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
         return
     if floating is float:
         ecp_im2col_plane_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
@@ -56,9 +56,9 @@ cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
     """Zero one (H, W) gradient plane, then add back the kh*kw rows of dcols that read it."""
     if s > 2:
         if floating is float:
-            ecp_col2im_plane_sn_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
+            ecp_col2im_plane_sn_call_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
         else:
-            ecp_col2im_plane_sn_d(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
+            ecp_col2im_plane_sn_call_d(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
         return
     if floating is float:
         ecp_col2im_plane_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)

@@ -16,10 +16,19 @@
 #include <stddef.h>
 #include <string.h>
 
-/* cold: GCC and Clang put the routines in .text.unlikely, out of the hot code's way */
-#if defined(__GNUC__)
+/* Out of the hot code's way: the routines are not inlined and (ELF, GCC / Clang) sit in a section
+ * of their own, compiled at the build's -O3; the callers reach them through ..._call trampolines
+ * marked `cold`, which makes the compilers lay the callers' branch to them out of line (`cold` on
+ * the routines themselves would optimise them for size: the stride-3 conv2 forward took twice as
+ * long). */
+#if defined(__GNUC__) && defined(__ELF__)
+#define ECP_SN_PLACE __attribute__((hot, noinline, section(".text.unlikely.ecp_sn")))
+#define ECP_SN_COLD __attribute__((cold, noinline))
+#elif defined(__GNUC__)
+#define ECP_SN_PLACE __attribute__((hot, noinline))
 #define ECP_SN_COLD __attribute__((cold, noinline))
 #else
+#define ECP_SN_PLACE
 #define ECP_SN_COLD
 #endif
 
@@ -37,7 +46,7 @@ static inline ptrdiff_t ecp_q_hi_n(ptrdiff_t base, ptrdiff_t s, ptrdiff_t size, 
 }
 
 #define ECP_DEFINE_IM2COL_SN(T, SUF)                                                           \
-ECP_SN_COLD static void ecp_im2col_plane_sn_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W,          \
+ECP_SN_PLACE static void ecp_im2col_plane_sn_##SUF(const T *restrict xp, ptrdiff_t H, ptrdiff_t W,          \
                                       ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw,  \
                                       ptrdiff_t s,                                             \
                                       ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq, ptrdiff_t wq,   \
@@ -65,7 +74,7 @@ ECP_SN_COLD static void ecp_im2col_plane_sn_##SUF(const T *restrict xp, ptrdiff_
     }                                                                                          \
 }                                                                                              \
                                                                                                \
-ECP_SN_COLD static void ecp_col2im_plane_sn_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff_t H,       \
+ECP_SN_PLACE static void ecp_col2im_plane_sn_##SUF(const T *restrict src0, ptrdiff_t ld, ptrdiff_t H,       \
                                       ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph,   \
                                       ptrdiff_t pw,                                            \
                                       ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq,    \
@@ -91,5 +100,22 @@ ECP_SN_COLD static void ecp_col2im_plane_sn_##SUF(const T *restrict src0, ptrdif
 
 ECP_DEFINE_IM2COL_SN(float, f)
 ECP_DEFINE_IM2COL_SN(double, d)
+
+#define ECP_DEFINE_SN_CALLS(T, SUF)                                                            \
+ECP_SN_COLD static void ecp_im2col_plane_sn_call_##SUF(const T *xp, ptrdiff_t H, ptrdiff_t W,   \
+        ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,     \
+        ptrdiff_t ox, ptrdiff_t hq, ptrdiff_t wq, T *dst0, ptrdiff_t ld)                       \
+{                                                                                              \
+    ecp_im2col_plane_sn_##SUF(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld);          \
+}                                                                                              \
+ECP_SN_COLD static void ecp_col2im_plane_sn_call_##SUF(const T *src0, ptrdiff_t ld, ptrdiff_t H, \
+        ptrdiff_t W, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s,      \
+        ptrdiff_t oy, ptrdiff_t ox, ptrdiff_t hq, ptrdiff_t wq, T *dxp)                        \
+{                                                                                              \
+    ecp_col2im_plane_sn_##SUF(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp);         \
+}
+
+ECP_DEFINE_SN_CALLS(float, f)
+ECP_DEFINE_SN_CALLS(double, d)
 
 #endif
