@@ -17,10 +17,10 @@
 #include <string.h>
 
 /* Out of the hot code's way: the routines are not inlined and (ELF, GCC / Clang) sit in a section
- * of their own, compiled at the build's -O3; the callers reach them through ..._call trampolines
- * marked `cold`, which makes the compilers lay the callers' branch to them out of line (`cold` on
- * the routines themselves would optimise them for size: the stride-3 conv2 forward took twice as
- * long). */
+ * of their own; the callers reach them through ..._call trampolines marked `cold`, which makes the
+ * compilers lay the callers' branch to them out of line. The routines are marked `hot` so that they
+ * keep the build's -O3: a function called only from cold code, or `cold` itself, is optimised for
+ * size (the stride-3 conv2 forward then took twice as long). */
 #if defined(__GNUC__) && defined(__ELF__)
 #define ECP_SN_PLACE __attribute__((hot, noinline, section(".text.unlikely.ecp_sn")))
 #define ECP_SN_COLD __attribute__((cold, noinline))
