@@ -1,10 +1,8 @@
 /* im2col / col2im of one (H, W) plane for strides above 2 (pooling windows of stride 3 and 4),
  * with the contracts of ecp_im2col.h's routines for any stride s >= 1.
  *
- * A header of their own, included after the others: the stride-1 and stride-2 routines (and the
- * code around them) keep their place in the object file. With these routines defined inside
- * ecp_im2col.h, ahead of those, the full conv1 forward (stride 1, untouched code) ran 10% slower
- * (410 -> 455 us on one core): the shift of the hot code, not any work of its own.
+ * A header of its own, so that ecp_im2col.h's stride-1 and stride-2 routines stay byte-identical
+ * and in their place (their speed is sensitive to it: docs/performance.md, section 11).
  */
 #ifndef ECP_IM2COL_SN_H
 #define ECP_IM2COL_SN_H
