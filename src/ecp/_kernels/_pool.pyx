@@ -1,4 +1,5 @@
-"""2x2 / stride-2 pooling kernels (random, max, average), their backward scatters, and neighbor fill.
+"""2x2 / stride-2 pooling kernels (random, max, average), their backward scatters, and neighbor fill;
+easy average pooling's kernel widening by the p x p box and its adjoint (box_widen, box_fold).
 
 Planes (n, c) are independent: every kernel runs ``prange`` over them, so each output element
 is written by exactly one thread and results do not depend on the thread count.
