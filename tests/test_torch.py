@@ -376,7 +376,7 @@ def test_bad_input_names_the_argument():
         (lambda: et.EasyConvPool2d(2, 3, 0), ValueError, "kernel_size"),
         (lambda: et.RandomPool2d(5), ValueError, "mode"),
         (lambda: et.convert(object()), TypeError, "model must be"),
-        (lambda: et.convert(nn.Sequential(), mode=7), ValueError, "mode"),
+        (lambda: et.convert(nn.Sequential(), mode=16), ValueError, "mode must be an integer in 0..15"),
     ]
     for call, error, message in cases:
         with pytest.raises(error, match=message):

@@ -15,9 +15,9 @@ Mode K picks one pixel of every 2x2 pooling window, row-major:
 is at row offset ``K // 2`` and column offset ``K % 2``. Other windows (``pool_size`` p up to 4,
 ``pool_stride`` s in 1..p) take modes 0..p^2-1, the kept pixel at (K // p, K % p); their output
 is PyTorch's pooled size, ((Ho - p) // s + 1, (Wo - p) // s + 1). Offsets of a window larger than
-its stride run on im2col + BLAS only (``ecp._dispatch.direct_grid``); strides 3 and 4 run the
-stride-1 convolution of the same offset and keep every s-th row and column (exact, but up to s^2
-times the work: the kernels take strides 1 and 2).
+its stride, and strides 3 and 4, run on im2col + BLAS only (``ecp._dispatch.direct_grid``); strides
+3 and 4 have an im2col / col2im of their own (``ecp_im2col.h``), so they compute only the outputs
+the window keeps.
 """
 from __future__ import annotations
 

@@ -3,6 +3,26 @@
 # forward, output rows of one sample); it writes only its own outputs, with one single-threaded GEMM
 # per product, in the calling thread's scratch (cols, ybuf / dybuf, dcols).
 
+# The routines of strides above 2 (pooling windows of stride 3 and 4), declared here: only these
+# items call them.
+cdef extern from "ecp_im2col_sn.h" nogil:
+    void ecp_im2col_plane_sn_call_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
+                               Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                               float *dst0, Py_ssize_t ld)
+    void ecp_im2col_plane_sn_call_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                               Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
+                               Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
+                               double *dst0, Py_ssize_t ld)
+    void ecp_col2im_plane_sn_call_f(const float *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq,
+                               Py_ssize_t wq, float *dxp)
+    void ecp_col2im_plane_sn_call_d(const double *src0, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t s, Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq,
+                               Py_ssize_t wq, double *dxp)
+
 cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph, Py_ssize_t pw,
                                Py_ssize_t s,
@@ -14,6 +34,12 @@ cdef inline void _im2col_plane(const floating *xp, Py_ssize_t H, Py_ssize_t W,
             ecp_im2col_plane_s2_f(xp, H, W, kh, kw, ph, pw, oy, ox, hq, wq, dst0, ld)
         else:
             ecp_im2col_plane_s2_d(xp, H, W, kh, kw, ph, pw, oy, ox, hq, wq, dst0, ld)
+        return
+    if s > 2:   # pooling windows of stride 3 and 4: their own routine
+        if floating is float:
+            ecp_im2col_plane_sn_call_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
+        else:
+            ecp_im2col_plane_sn_call_d(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
         return
     if floating is float:
         ecp_im2col_plane_f(xp, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dst0, ld)
@@ -28,6 +54,12 @@ cdef inline void _col2im_plane(const floating *src0, Py_ssize_t ld,
                                Py_ssize_t oy, Py_ssize_t ox, Py_ssize_t hq, Py_ssize_t wq,
                                floating *dxp) noexcept nogil:
     """Zero one (H, W) gradient plane, then add back the kh*kw rows of dcols that read it."""
+    if s > 2:
+        if floating is float:
+            ecp_col2im_plane_sn_call_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
+        else:
+            ecp_col2im_plane_sn_call_d(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
+        return
     if floating is float:
         ecp_col2im_plane_f(src0, ld, H, W, kh, kw, ph, pw, s, oy, ox, hq, wq, dxp)
     else:

@@ -108,8 +108,8 @@ cdef class _Plan:
         # kernels read or write outside the arrays
         g = &self.g
         if (min(g.C, g.H, g.W, g.O, g.kh, g.kw) < 1 or min(g.N, g.hq, g.wq) < 0 or min(g.ph, g.pw) < 0
-                # ecp_im2col.h takes strides 1 and 2 (offsets up to 3: windows up to 4x4)
-                or stride not in (1, 2) or not (0 <= oy < 4 and 0 <= ox < 4)
+                # ecp_im2col.h takes strides 1 to 4 (offsets up to 3: windows up to 4x4)
+                or not (1 <= stride <= 4) or not (0 <= oy < 4 and 0 <= ox < 4)
                 # the direct kernels take strides 1 and 2 with offsets within the stride only
                 or (kernel != 0 and not (stride <= 2 and oy < stride and ox < stride))
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O

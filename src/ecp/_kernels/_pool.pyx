@@ -1,4 +1,5 @@
-"""2x2 / stride-2 pooling kernels (random, max, average), their backward scatters, and neighbor fill.
+"""2x2 / stride-2 pooling kernels (random, max, average), their backward scatters, and neighbor fill;
+easy average pooling's kernel widening by the p x p box and its adjoint (box_widen, box_fold).
 
 Planes (n, c) are independent: every kernel runs ``prange`` over them, so each output element
 is written by exactly one thread and results do not depend on the thread count.
@@ -9,6 +10,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 
@@ -187,3 +189,83 @@ def neighbor_fill_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::
                     dst[w // 2] += src[w]
                 for w in range(2 * wq, W):
                     dst[wq - 1] += src[w]
+
+
+
+# Easy average pooling's kernel widening and its adjoint work on blocks of _BOX_BLOCK (filter,
+# channel) planes moved tap-major into scratch, so that the adds run along the block (vectorised,
+# independent) instead of along one plane's few taps (one chain of dependent adds).
+cdef enum:
+    _BOX_BLOCK = 64
+
+
+cdef void _box_pass(const floating *src, floating *dst, Py_ssize_t n_planes, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p, bint widen, floating *ibuf,
+                    floating *obuf) noexcept nogil:
+    """dst planes (dh, dw) from src planes (sh, sw): widen (the box's full convolution, dh = sh+p-1)
+    or fold (its adjoint, dh = sh-p+1); every tap summed from 0 in the order (box column j, then
+    box row i), then scaled by 1/p^2."""
+    cdef Py_ssize_t n0, nb, n, t, a, b, i, j, to, ti, ss = sh * sw, ds = dh * dw
+    cdef Py_ssize_t rh = sh if widen else dh, rw = sw if widen else dw   # the smaller plane's size
+    cdef floating scale = <floating> (1.0 / (p * p))
+    cdef floating *orow
+    cdef floating *irow
+    cdef Py_ssize_t blk
+    for blk in range((n_planes + _BOX_BLOCK - 1) // _BOX_BLOCK):
+        n0 = blk * _BOX_BLOCK
+        nb = min(<Py_ssize_t> _BOX_BLOCK, n_planes - n0)
+        for t in range(ss):
+            for n in range(nb):
+                ibuf[t * _BOX_BLOCK + n] = src[(n0 + n) * ss + t]
+        memset(obuf, 0, ds * _BOX_BLOCK * sizeof(floating))
+        for j in range(p):
+            for i in range(p):
+                for a in range(rh):
+                    for b in range(rw):
+                        if widen:
+                            ti, to = a * sw + b, (a + i) * dw + b + j
+                        else:
+                            ti, to = (a + i) * sw + b + j, a * dw + b
+                        orow = obuf + to * _BOX_BLOCK
+                        irow = ibuf + ti * _BOX_BLOCK
+                        for n in range(nb):
+                            orow[n] = orow[n] + irow[n]
+        for t in range(ds):
+            for n in range(nb):
+                dst[(n0 + n) * ds + t] = obuf[t * _BOX_BLOCK + n] * scale
+
+
+def box_widen(const floating[:, :, :, ::1] w, floating[:, :, :, ::1] wide, Py_ssize_t p):
+    """wide (O, C, kh+p-1, kw+p-1) = w full-convolved with the p x p box, times 1/p^2: easy
+    average pooling's kernel. Each tap sums its terms from 0 in the order (box column j, then box
+    row i), then is scaled once: the order (and so the bits) of ecp._plans.widen's NumPy sums."""
+    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
+    cdef floating *buf
+    if w.shape[0] * w.shape[1] * kh * kw == 0:   # nothing to widen (the caller refuses such a w)
+        return
+    buf = <floating *> malloc((kh * kw + (kh + p - 1) * (kw + p - 1)) * _BOX_BLOCK
+                                             * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        _box_pass(&w[0, 0, 0, 0], &wide[0, 0, 0, 0], w.shape[0] * w.shape[1], kh, kw, kh + p - 1, kw + p - 1,
+                  p, True, buf, buf + kh * kw * _BOX_BLOCK)
+    free(buf)
+
+
+def box_fold(const floating[:, :, :, ::1] dwide, floating[:, :, :, ::1] dw, Py_ssize_t p):
+    """dw (O, C, kh, kw) = the p x p box's adjoint of dwide (O, C, kh+p-1, kw+p-1): each tap the
+    sum of its p x p taps of dwide, from 0 in the order (j, then i), times 1/p^2 (the order of
+    ecp._plans.fold's NumPy sums)."""
+    cdef Py_ssize_t kh = dw.shape[2], kw = dw.shape[3]
+    cdef floating *buf
+    if dw.shape[0] * dw.shape[1] * kh * kw == 0:
+        return
+    buf = <floating *> malloc((kh * kw + (kh + p - 1) * (kw + p - 1)) * _BOX_BLOCK
+                                             * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError()
+    with nogil:
+        _box_pass(&dwide[0, 0, 0, 0], &dw[0, 0, 0, 0], dw.shape[0] * dw.shape[1], kh + p - 1, kw + p - 1,
+                  kh, kw, p, False, buf, buf + (kh + p - 1) * (kw + p - 1) * _BOX_BLOCK)
+    free(buf)

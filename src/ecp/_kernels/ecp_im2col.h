@@ -2,7 +2,8 @@
  * fixed-width inner blocks: the rows copied here are short (the output width, often 4 to 24),
  * where loop set-up, alias checks and divisions, not bandwidth, set the cost.
  *
- * The stride s is 1 (full convolution) or 2 (Easy Convolution).
+ * The stride s is 1 (full convolution) or 2 (Easy Convolution); ecp_im2col_sn.h has the routines
+ * of larger strides (pooling windows of stride 3 and 4).
  * Sampling grid: output (r, q) reads input (oy + s*r + i - ph, ox + s*q + j - pw) for kernel
  * tap (i, j); reads outside the plane are zeros (the padding).
  *

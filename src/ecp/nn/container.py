@@ -1,6 +1,7 @@
 """The container: layers applied in order, their parameters and gradients in one flat buffer each."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -137,9 +138,11 @@ class Sequential:
         """Network output (e.g. logits (N, 10)) for a batch ``x``, each layer in its own mode.
 
         When a random-pooling layer in evaluation mode has ``eval_mode="ensemble"``, the output is
-        the mean of 4 passes over the network: in pass K (0..3) every such layer uses mode K (all
-        of them the same K; other layers as usual). That is the average of the logits over the
-        modes, at 4 times the cost of one pass; averaging feature maps inside a layer would not be.
+        the mean of M passes over the network, M the modes of its window (p^2: 4 for 2x2 windows;
+        the least common multiple when such layers have different windows): in pass K (0..M-1)
+        every such layer uses mode K modulo its own count (all of them the same K; other layers as
+        usual). That is the average of the logits over the modes, at M times the cost of one pass;
+        averaging feature maps inside a layer would not be.
 
         Parameters
         ----------
@@ -172,17 +175,19 @@ class Sequential:
                     if getattr(layer, "eval_mode", None) == ENSEMBLE and not getattr(layer, "training", True)]
         if not ensemble:
             return self._pass(x)
+        counts = [getattr(layer, "n_modes", 4) for layer in ensemble]
+        passes = math.lcm(*counts)
         total = None
         try:
-            for k in range(4):
-                for layer in ensemble:
-                    layer._ensemble_k = k
+            for k in range(passes):
+                for layer, n in zip(ensemble, counts):
+                    layer._ensemble_k = k % n
                 y = self._pass(x)
                 total = np.array(y, copy=True) if total is None else np.add(total, y, out=total)
         finally:
             for layer in ensemble:
                 layer._ensemble_k = None
-        total *= total.dtype.type(0.25)
+        total *= total.dtype.type(1.0 / passes)   # 0.25 for 2x2 windows, as before
         return total
 
     def _pass(self, x):
@@ -295,7 +300,7 @@ class Sequential:
         Returns
         -------
         list of int or str
-            One K (0..3), or ``"per-batch"``, per such layer, in network order; empty for max /
+            One K (0..p^2-1), or ``"per-batch"``, per such layer, in network order; empty for max /
             average pooling.
         """
         return [layer.mode for layer in self.layers if hasattr(layer, "mode")]
@@ -307,7 +312,7 @@ class Sequential:
         Returns
         -------
         list of int or str
-            One K (0..3), or ``"ensemble"``, per such layer, in network order; empty for max /
+            One K (0..p^2-1), or ``"ensemble"``, per such layer, in network order; empty for max /
             average pooling.
         """
         return [layer.mode if getattr(layer, "eval_mode", None) is None else layer.eval_mode

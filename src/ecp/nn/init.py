@@ -53,38 +53,41 @@ def as_generator(rng: np.random.Generator | int, name: str = "rng") -> np.random
                     f"{type(rng).__name__} {rng!r}"[:160])
 
 
-def resolve_mode(mode: int | str, rng: np.random.Generator | int | None = None, name: str = "mode") -> int:
+def resolve_mode(mode: int | str, rng: np.random.Generator | int | None = None, name: str = "mode",
+                 n_modes: int = 4) -> int:
     """Mode K of a random-pooling layer.
 
     Parameters
     ----------
-    mode : int 0..3 or "random"
+    mode : int 0..n_modes-1 or "random"
         An integer is returned as is; ``"random"`` draws one K uniformly from ``rng``
-        (one call of ``rng.integers(4)``).
+        (one call of ``rng.integers(n_modes)``).
     rng : numpy.random.Generator or int, optional
         Required when ``mode="random"``, unused otherwise.
     name : str, default "mode"
         The argument's name, for the error messages.
+    n_modes : int, default 4
+        The modes of the pooling window: p^2 for a p x p window (4: the 2x2 window).
 
     Returns
     -------
     int
-        K in 0..3 (the kept pixel of each 2x2 window, row-major).
+        K in 0..n_modes-1 (the kept pixel of each window, row-major).
 
     Raises
     ------
     ValueError
-        A string other than ``"random"``, or an integer outside 0..3.
+        A string other than ``"random"``, or an integer outside 0..n_modes-1.
     TypeError
         ``mode="random"`` without ``rng``, or a ``mode`` that is neither an integer nor a string.
     """
     if isinstance(mode, str):
         if mode != "random":
-            raise ValueError(f"{name} must be an integer 0..3 or 'random', got {mode!r}")
+            raise ValueError(f"{name} must be an integer 0..{n_modes - 1} or 'random', got {mode!r}")
         if rng is None:
             raise TypeError(f"{name}='random' needs a seeded generator (rng) to draw K from")
-        return int(as_generator(rng).integers(4))
-    return check_int(mode, name, 0, 3)
+        return int(as_generator(rng).integers(n_modes))
+    return check_int(mode, name, 0, n_modes - 1)
 
 
 def mode_generator(rng: np.random.Generator | int, name: str = "rng") -> np.random.Generator:
@@ -111,31 +114,34 @@ def mode_generator(rng: np.random.Generator | int, name: str = "rng") -> np.rand
     return np.random.default_rng(int(as_generator(rng, name).integers(2**63)))
 
 
-def resolve_eval_mode(eval_mode: int | str | None, mode: int | str, name: str = "eval_mode") -> int | str:
+def resolve_eval_mode(eval_mode: int | str | None, mode: int | str, name: str = "eval_mode",
+                      n_modes: int = 4) -> int | str:
     """Mode K of a random-pooling layer in evaluation, or ``"ensemble"``.
 
     Parameters
     ----------
-    eval_mode : int 0..3, "ensemble" or None
+    eval_mode : int 0..n_modes-1, "ensemble" or None
         None: the layer's own K for a fixed-K layer, 0 for ``mode="per-batch"``. ``"ensemble"``
-        (per-batch layers only): the network's logits are averaged over the 4 modes (see
+        (per-batch layers only): the network's logits are averaged over the modes (see
         :meth:`ecp.nn.Sequential.forward`).
-    mode : int 0..3 or "per-batch"
+    mode : int 0..n_modes-1 or "per-batch"
         The layer's resolved training mode.
     name : str, default "eval_mode"
         The argument's name, for the error messages.
+    n_modes : int, default 4
+        The modes of the pooling window: p^2 for a p x p window.
 
     Returns
     -------
     int or str
-        K in 0..3, or ``"ensemble"``.
+        K in 0..n_modes-1, or ``"ensemble"``.
 
     Raises
     ------
     ValueError
-        A string other than ``"ensemble"``, an integer outside 0..3, or ``"ensemble"`` with a fixed
-        ``mode``: a layer trained with one K never saw the other three, so their average is not an
-        ensemble of trained networks.
+        A string other than ``"ensemble"``, an integer outside 0..n_modes-1, or ``"ensemble"``
+        with a fixed ``mode``: a layer trained with one K never saw the others, so their average
+        is not an ensemble of trained networks.
     TypeError
         Neither an integer, a string nor None.
     """
@@ -143,12 +149,12 @@ def resolve_eval_mode(eval_mode: int | str | None, mode: int | str, name: str = 
         return 0 if mode == PER_BATCH else mode
     if isinstance(eval_mode, str):
         if eval_mode != ENSEMBLE:
-            raise ValueError(f"{name} must be an integer 0..3, 'ensemble' or None, got {eval_mode!r}")
+            raise ValueError(f"{name} must be an integer 0..{n_modes - 1}, 'ensemble' or None, got {eval_mode!r}")
         if mode != PER_BATCH:
             raise ValueError(f"{name}='ensemble' needs mode='per-batch', got mode={mode!r}: a layer trained with one "
-                             f"K never saw the other three modes, so averaging over them is not an ensemble")
+                             f"K never saw the other modes, so averaging over them is not an ensemble")
         return ENSEMBLE
-    return check_int(eval_mode, name, 0, 3)
+    return check_int(eval_mode, name, 0, n_modes - 1)
 
 
 def he_normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype: DTypeLike) -> np.ndarray:

@@ -32,7 +32,7 @@ from .. import _plans
 from .. import activation as _activation
 from .. import pool as _pool
 from .._kernels import _blas
-from .._validation import check_int, kernel_ready, padding_as_given
+from .._validation import check_int, check_window, kernel_ready, padding_as_given, window_output_shape
 
 # as_generator and resolve_mode stay importable from here, where ecp 0.1 defined them.
 from .init import (
@@ -234,13 +234,27 @@ class _ModePolicy:
     ``_ensemble_k`` is set by :class:`~ecp.nn.container.Sequential` during its ensemble passes.
     """
 
-    # class-level defaults: layers unpickled from earlier versions had a fixed K and no policy
+    # class-level defaults: layers unpickled from earlier versions had a fixed K, no policy and
+    # the 2x2 window of stride 2
     eval_mode: int | str | None = None
     last_mode: int | None = None
     _mode_rng = None
     _ensemble_k: int | None = None
+    pool_size: int = 2
+    pool_stride: int = 2
+
+    @property
+    def n_modes(self) -> int:
+        """The modes of the pooling window: p^2 (4 for the 2x2 window)."""
+        return self.pool_size * self.pool_size
+
+    def _window_mode(self, k):
+        """The runners' mode of K: K itself for the 2x2 window of stride 2, else (K, p, s)."""
+        p, s = self.pool_size, self.pool_stride
+        return k if p == 2 and s == 2 else (k, p, s)
 
     def _init_modes(self, mode, eval_mode, rng, mode_rng):
+        n = self.n_modes
         draws, name = (rng, "rng") if mode_rng is None else (mode_rng, "mode_rng")
         if isinstance(mode, str) and mode == PER_BATCH:
             if draws is None:
@@ -249,15 +263,16 @@ class _ModePolicy:
             self.mode = PER_BATCH
         else:
             if isinstance(mode, str) and mode != "random":
-                raise ValueError(f"mode must be an integer 0..3 or 'random' (one K) or 'per-batch', got {mode!r}")
-            self.mode = resolve_mode(mode, draws)
-        self.eval_mode = resolve_eval_mode(eval_mode, self.mode)
+                raise ValueError(f"mode must be an integer 0..{n - 1} or 'random' (one K) or 'per-batch', got {mode!r}")
+            self.mode = resolve_mode(mode, draws, n_modes=n)
+        self.eval_mode = resolve_eval_mode(eval_mode, self.mode, n_modes=n)
         self.last_mode = None
 
     def _pick_mode(self, training: bool) -> int:
         """K of this forward: drawn (per-batch) or fixed in training, ``eval_mode`` in evaluation."""
+        n = self.n_modes
         if training:
-            k = int(self._mode_rng.integers(4)) if self.mode == PER_BATCH else check_int(self.mode, "mode", 0, 3)
+            k = int(self._mode_rng.integers(n)) if self.mode == PER_BATCH else check_int(self.mode, "mode", 0, n - 1)
             self.last_mode = k
             return k
         if self._ensemble_k is not None:
@@ -266,14 +281,20 @@ class _ModePolicy:
         if k == ENSEMBLE:
             raise RuntimeError(f"{type(self).__name__} has eval_mode='ensemble': the ensemble averages the network's "
                                f"logits, so evaluate it through ecp.nn.Sequential (forward or predict), not alone")
-        return check_int(k, "eval_mode", 0, 3)
+        return check_int(k, "eval_mode", 0, n - 1)
 
     def _policy_repr(self) -> str:
         s = f"mode={self.mode!r}" if isinstance(self.mode, str) else f"mode={self.mode}"
         ev = self.eval_mode
         if ev is not None and ev != self.mode:
             s += f", eval_mode={ev!r}" if isinstance(ev, str) else f", eval_mode={ev}"
-        return s
+        return s + _window_repr(self)
+
+
+def _window_repr(layer) -> str:
+    """``, pool_size=p, pool_stride=s`` for a window other than 2x2 / 2, else nothing."""
+    p, s = layer.pool_size, layer.pool_stride
+    return "" if (p, s) == (2, 2) else f", pool_size={p}, pool_stride={s}"
 
 
 class _ConvBase(Layer):
@@ -419,26 +440,27 @@ class EasyConvPool2d(_ModePolicy, _ConvBase):
     the quarter of the convolution outputs that the pooling keeps and never computes or stores
     the full-size map (forward or backward).
 
-    Shapes: x (N, C, H, W) -> y (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the full convolution's
-    output size.
+    Shapes: x (N, C, H, W) -> y (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1) ((Ho // 2, Wo // 2)
+    for the 2x2 window), with (Ho, Wo) the full convolution's output size.
 
     Parameters
     ----------
     in_channels, out_channels, kernel_size : int
         As :class:`Conv2d`; the weights are drawn exactly as Conv2d draws them from the same
         generator state.
-    mode : int 0..3, "random" or "per-batch"
+    mode : int 0..p^2-1, "random" or "per-batch"
         Kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right, 2 bottom-left,
         3 bottom-right). ``"random"`` draws K once, from ``mode_rng`` (default ``rng``, after the
         weights); that K then serves training (attribute ``mode``). ``"per-batch"``: the layer
         seeds a generator of its own with one draw from ``mode_rng`` (default ``rng``, after the
         weights) and draws a new K from it for every training-mode forward; the backward uses the K
-        of the forward before it (attribute ``last_mode``).
-    eval_mode : int 0..3, "ensemble" or None
+        of the forward before it (attribute ``last_mode``). For a p x p window, K in 0..p^2-1
+        keeps the pixel at (K // p, K % p) of each window.
+    eval_mode : int 0..p^2-1, "ensemble" or None
         K of evaluation-mode forwards. None: the training K for a fixed mode, 0 for
         ``"per-batch"``. ``"ensemble"`` (per-batch only; ValueError for a fixed mode, whose
-        network never saw the other three modes): the network's logits are the average over the
-        4 modes, computed by :class:`~ecp.nn.container.Sequential` (the layer alone refuses an
+        network never saw the other modes): the network's logits are the average over the
+        p^2 modes, computed by :class:`~ecp.nn.container.Sequential` (the layer alone refuses an
         evaluation-mode forward).
     padding : int or (int, int), default 0
         Zeros added on every side of each input plane, or a pair (ph, pw): ph rows on the top and
@@ -451,17 +473,23 @@ class EasyConvPool2d(_ModePolicy, _ConvBase):
         Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         As :class:`Conv2d`.
+    pool_size : int 1..4, default 2
+        The side p of the pooling window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the pooling window.
 
     Raises
     ------
     TypeError, ValueError
-        For a bad size, mode, padding, generator or dtype, naming the argument.
+        For a bad size, mode, padding, window, generator or dtype, naming the argument.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, mode: int | str,
                  eval_mode: int | str | None = None, padding: int | tuple[int, int] = 0,
                  rng: np.random.Generator | int, mode_rng: np.random.Generator | int | None = None,
-                 dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
+                 dtype: DTypeLike = np.float32, input_grad: bool = True, pool_size: int = 2,
+                 pool_stride: int = 2) -> None:
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         if mode == PER_BATCH and mode_rng is None:
             rng = as_generator(rng)   # the layer's generator is seeded from rng after the weights
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
@@ -474,13 +502,13 @@ class EasyConvPool2d(_ModePolicy, _ConvBase):
     # K checked here, as conv.easy_conv2d checks it: None would make the kernels run the full convolution
     def _kernel_forward(self, x):
         y, self._plans[0] = _plans.forward(x, self.params["w"], self.params["b"], self.padding,
-                                           self._k, self._plans[0])   # _pick_mode checked it
+                                           self._window_mode(self._k), self._plans[0])   # _pick_mode checked it
         return y
 
     def _kernel_backward(self, dy, x):
         # the K of the training forward (checked there); a layer unpickled without one: its mode
-        k = self.last_mode if self.last_mode is not None else check_int(self.mode, "mode", 0, 3)
-        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, k,
+        k = self.last_mode if self.last_mode is not None else check_int(self.mode, "mode", 0, self.n_modes - 1)
+        grads, self._plans[1] = _plans.backward(dy, x, self.params["w"], self.padding, self._window_mode(k),
                                                 self.input_grad, self._plans[1], self.grads["w"], self.grads["b"])
         return grads
 
@@ -494,12 +522,13 @@ class EasyAvgConvPool2d(_ConvBase):
 
     Equal to ``AvgPool2d()`` after ``Conv2d`` with the same weights, within float rounding: it
     runs :func:`ecp.easy_avg_conv2d`, a stride-2 convolution with the (k+1) x (k+1) kernel ``w``
-    full-convolved with the 2x2 box (divided by 4), widened from ``params["w"]`` on every call, so
-    the parameters, their gradients and the optimizer see the k x k weights of a Conv2d. No mode:
-    average pooling keeps every pixel.
+    full-convolved with the 2x2 box (divided by 4), widened from ``params["w"]`` by every forward
+    (and kept for its backward, which uses the weights of its forward), so the parameters, their
+    gradients and the optimizer see the k x k weights of a Conv2d. No mode: average pooling keeps
+    every pixel. A p x p window of stride s: the (k+p-1) x (k+p-1) kernel at stride s.
 
-    Shapes: x (N, C, H, W) -> y (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the full convolution's
-    output size.
+    Shapes: x (N, C, H, W) -> y (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1) ((Ho // 2, Wo // 2)
+    for the 2x2 window), with (Ho, Wo) the full convolution's output size.
 
     Parameters
     ----------
@@ -514,66 +543,96 @@ class EasyAvgConvPool2d(_ConvBase):
         Of the parameters, and of the inputs the layer takes.
     input_grad : bool, default True
         As :class:`Conv2d`.
+    pool_size : int 1..4, default 2
+        The side p of the averaging window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the averaging window.
 
     Raises
     ------
     TypeError, ValueError
-        For a bad size, padding, generator or dtype, naming the argument.
+        For a bad size, padding, window, generator or dtype, naming the argument.
     """
+
+    # layers unpickled from before windows: the 2x2 window; none holds a widened kernel yet
+    pool_size: int = 2
+    pool_stride: int = 2
+    _wide = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
-                 dtype: DTypeLike = np.float32, input_grad: bool = True) -> None:
+                 dtype: DTypeLike = np.float32, input_grad: bool = True, pool_size: int = 2,
+                 pool_stride: int = 2) -> None:
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         super().__init__(in_channels, out_channels, kernel_size, padding, rng, dtype, input_grad)
 
     def _kernel_forward(self, x):
-        y, self._plans[0] = _plans.avg_forward(x, self.params["w"], self.params["b"], self.padding, self._plans[0])
+        w, p = self.params["w"], self.pool_size
+        shape = (w.shape[0], w.shape[1], w.shape[2] + p - 1, w.shape[3] + p - 1)
+        if self._wide is None or self._wide.shape != shape or self._wide.dtype != w.dtype:
+            self._wide = np.empty(shape, dtype=w.dtype)
+        y, self._plans[0] = _plans.avg_forward(x, w, self.params["b"], self.padding, self._plans[0],
+                                               (p, self.pool_stride), self._wide)
         return y
 
     def _kernel_backward(self, dy, x):
+        # the forward's widened kernel (the weights of that forward, as autograd would use)
         grads, self._plans[1] = _plans.avg_backward(dy, x, self.params["w"], self.padding, self.input_grad,
-                                                    self._plans[1], self.grads["w"], self.grads["b"])
+                                                    self._plans[1], self.grads["w"], self.grads["b"],
+                                                    (self.pool_size, self.pool_stride), self._wide)
         return grads
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_wide", None)   # scratch, remade by the next forward
+        return state
 
     def __repr__(self) -> str:
         return (f"EasyAvgConvPool2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
-                f"padding={self.padding}, dtype={self.dtype.name})")
+                f"padding={self.padding}{_window_repr(self)}, dtype={self.dtype.name})")
 
 
 class RandomPool2d(_ModePolicy, Layer):
-    """Random Pooling, 2x2 / stride 2: keeps the pixel at position K of every window.
+    """Random Pooling, p x p windows of stride s (2x2 / 2 by default): keeps pixel K of each.
 
-    Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
+    The kept pixel is at (K // p, K % p) of every window (row-major).
+
+    Shapes: (N, C, H, W) -> (N, C, (H - p) // s + 1, (W - p) // s + 1) ((H // 2, W // 2) for 2x2).
 
     Parameters
     ----------
-    mode : int 0..3, "random" or "per-batch"
+    mode : int 0..p^2-1, "random" or "per-batch"
         K (row-major in the window); ``"random"`` draws it once from ``rng``; ``"per-batch"``
         draws a new K for every training-mode forward from a generator of the layer's own, seeded
         by one draw from ``rng`` (as :class:`EasyConvPool2d`).
     rng : numpy.random.Generator or int, optional
         Needed only for ``mode="random"`` or ``"per-batch"``.
-    eval_mode : int 0..3, "ensemble" or None
+    eval_mode : int 0..p^2-1, "ensemble" or None
         K of evaluation-mode forwards, as :class:`EasyConvPool2d`.
+    pool_size : int 1..4, default 2
+        The side p of the window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the window.
 
     Raises
     ------
     ValueError
-        A mode outside 0..3 and not ``"random"`` / ``"per-batch"``, a bad ``eval_mode``, or
-        ``eval_mode="ensemble"`` with a fixed mode.
+        A mode outside 0..p^2-1 and not ``"random"`` / ``"per-batch"``, a bad ``eval_mode`` or
+        window, or ``eval_mode="ensemble"`` with a fixed mode.
     TypeError
         ``mode="random"`` or ``"per-batch"`` without ``rng``.
     """
 
     def __init__(self, mode: int | str, *, rng: np.random.Generator | int | None = None,
-                 eval_mode: int | str | None = None) -> None:
+                 eval_mode: int | str | None = None, pool_size: int = 2, pool_stride: int = 2) -> None:
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         self._init_modes(mode, eval_mode, rng, None)
         self.training = True
         self._shape = None
 
     def _forward(self, x, training):
         k = self._pick_mode(training)
-        y = _pool.random_pool2d(x, k)
+        y = _pool.random_pool2d(x, k, pool_size=self.pool_size, pool_stride=self.pool_stride)
         self._shape = x.shape if training else None
         return y
 
@@ -582,7 +641,7 @@ class RandomPool2d(_ModePolicy, Layer):
 
         Parameters
         ----------
-        dy : ndarray (N, C, H // 2, W // 2)
+        dy : ndarray, the output's shape
             Gradient with respect to the output.
 
         Returns
@@ -598,29 +657,89 @@ class RandomPool2d(_ModePolicy, Layer):
         if self._shape is None:
             raise RuntimeError("RandomPool2d.backward called before a training forward")
         k = self.last_mode if self.last_mode is not None else self.mode
-        return _pool.random_pool2d_backward(dy, k, self._shape)
+        return _pool.random_pool2d_backward(dy, k, self._shape, pool_size=self.pool_size,
+                                            pool_stride=self.pool_stride)
 
     def __repr__(self) -> str:
         return f"RandomPool2d({self._policy_repr()})"
 
 
-class MaxPool2d(Layer):
-    """Max pooling, 2x2 / stride 2. Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
+def _windows(x, p, s):
+    """The p x p windows of stride s of x (N, C, H, W): a read-only view (N, C, Ho, Wo, p, p),
+    (Ho, Wo) PyTorch's floor sizes (checked: the window must fit)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype not in _FLOATS:
+        raise TypeError(f"x must be a 4-D float32 / float64 numpy array, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+    _, _, ho, wo = window_output_shape(x.shape, p, s, "x")
+    v = np.lib.stride_tricks.sliding_window_view(x, (p, p), axis=(2, 3))
+    return v[:, :, ::s, ::s][:, :, :ho, :wo]
 
-    In training mode it keeps the index of each window's maximum for :meth:`backward`.
-    """
 
-    def __init__(self) -> None:
+class _WindowPool(Layer):
+    """The window of a max / average pooling layer: the 2x2 one of stride 2 runs ecp's kernels,
+    other windows NumPy's (sliding-window views)."""
+
+    # layers unpickled from before windows: 2x2, stride 2
+    pool_size: int = 2
+    pool_stride: int = 2
+
+    def __init__(self, pool_size: int, pool_stride: int) -> None:
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         self.training = True
-        self._indices = None
         self._shape = None
 
+    @property
+    def _two(self):
+        return self.pool_size == 2 and self.pool_stride == 2
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({_window_repr(self)[2:]})"
+
+
+class MaxPool2d(_WindowPool):
+    """Max pooling, p x p windows of stride s (2x2 / stride 2 by default).
+
+    Shapes: (N, C, H, W) -> (N, C, (H - p) // s + 1, (W - p) // s + 1) ((H // 2, W // 2) for 2x2).
+    In training mode it keeps the index of each window's maximum for :meth:`backward` (ties: the
+    first in row-major window order; a NaN is its window's maximum).
+
+    Parameters
+    ----------
+    pool_size : int 1..4, default 2
+        The side p of the window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the window; overlapping windows (s < p) add their gradients.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad window, naming the argument.
+    """
+
+    def __init__(self, pool_size: int = 2, pool_stride: int = 2) -> None:
+        super().__init__(pool_size, pool_stride)
+        self._indices = None
+
     def _forward(self, x, training):
-        if not training:
+        if self._two:
+            if not training:
+                self._indices = self._shape = None
+                return _pool.max_pool2d(x)
+            y, self._indices = _pool.max_pool2d(x, return_indices=True)
+            self._shape = x.shape
+            return y
+        p, s = self.pool_size, self.pool_stride
+        win = _windows(x, p, s)
+        n, c, ho, wo = win.shape[:4]
+        flat = win.reshape(n, c, ho, wo, p * p)
+        arg = np.argmax(flat, axis=4)   # the first maximum, or the first NaN
+        y = np.ascontiguousarray(np.take_along_axis(flat, arg[..., None], axis=4)[..., 0])
+        if training:
+            rows = np.arange(ho)[:, None] * s + arg // p
+            cols = np.arange(wo)[None, :] * s + arg % p
+            self._indices, self._shape = rows * x.shape[3] + cols, x.shape
+        else:
             self._indices = self._shape = None
-            return _pool.max_pool2d(x)
-        y, self._indices = _pool.max_pool2d(x, return_indices=True)
-        self._shape = x.shape
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -628,13 +747,13 @@ class MaxPool2d(Layer):
 
         Parameters
         ----------
-        dy : ndarray (N, C, H // 2, W // 2)
+        dy : ndarray, the output's shape
             Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, C, H, W)
-            Gradient with respect to the input.
+            Gradient with respect to the input (overlapping windows add).
 
         Raises
         ------
@@ -643,33 +762,65 @@ class MaxPool2d(Layer):
         """
         if self._indices is None:
             raise RuntimeError("MaxPool2d.backward called before a training forward")
-        return _pool.max_pool2d_backward(dy, self._indices, self._shape)
+        if self._two:
+            return _pool.max_pool2d_backward(dy, self._indices, self._shape)
+        n, c, h, w = self._shape
+        dy = _pool_grad(dy, self._indices.shape)
+        dx = np.zeros((n * c, h * w), dtype=dy.dtype)
+        np.add.at(dx, (np.arange(n * c)[:, None], self._indices.reshape(n * c, -1)), dy.reshape(n * c, -1))
+        return dx.reshape(self._shape)
 
 
-class AvgPool2d(Layer):
-    """Average pooling, 2x2 / stride 2. Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2)."""
+def _pool_grad(dy, shape):
+    """``dy`` as a float array of the pooled ``shape``, or the error naming it."""
+    if not isinstance(dy, np.ndarray) or dy.dtype not in _FLOATS or dy.shape != tuple(shape):
+        raise ValueError(f"dy must be a float32 / float64 array of shape {tuple(shape)} (the output's), got "
+                         f"{getattr(dy, 'dtype', type(dy).__name__)} {getattr(dy, 'shape', '')}")
+    return dy
 
-    def __init__(self) -> None:
-        self.training = True
-        self._shape = None
+
+class AvgPool2d(_WindowPool):
+    """Average pooling, p x p windows of stride s (2x2 / stride 2 by default).
+
+    Shapes: (N, C, H, W) -> (N, C, (H - p) // s + 1, (W - p) // s + 1) ((H // 2, W // 2) for 2x2).
+
+    Parameters
+    ----------
+    pool_size : int 1..4, default 2
+        The side p of the window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the window.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad window, naming the argument.
+    """
+
+    def __init__(self, pool_size: int = 2, pool_stride: int = 2) -> None:
+        super().__init__(pool_size, pool_stride)
 
     def _forward(self, x, training):
-        y = _pool.avg_pool2d(x)
+        if self._two:
+            y = _pool.avg_pool2d(x)
+        else:
+            win = _windows(x, self.pool_size, self.pool_stride)
+            y = np.ascontiguousarray(win.mean(axis=(4, 5), dtype=x.dtype))
         self._shape = x.shape if training else None
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Gradient with respect to the input: a quarter of ``dy`` to each pixel of its window.
+        """Gradient with respect to the input: ``dy / p^2`` to each pixel of its window.
 
         Parameters
         ----------
-        dy : ndarray (N, C, H // 2, W // 2)
+        dy : ndarray, the output's shape
             Gradient with respect to the output.
 
         Returns
         -------
         ndarray (N, C, H, W)
-            Gradient with respect to the input.
+            Gradient with respect to the input (overlapping windows add).
 
         Raises
         ------
@@ -678,7 +829,18 @@ class AvgPool2d(Layer):
         """
         if self._shape is None:
             raise RuntimeError("AvgPool2d.backward called before a training forward")
-        return _pool.avg_pool2d_backward(dy, self._shape)
+        if self._two:
+            return _pool.avg_pool2d_backward(dy, self._shape)
+        p, s = self.pool_size, self.pool_stride
+        n, c, h, w = self._shape
+        ho, wo = (h - p) // s + 1, (w - p) // s + 1
+        dy = _pool_grad(dy, (n, c, ho, wo))
+        share = dy * dy.dtype.type(1.0 / (p * p))
+        dx = np.zeros(self._shape, dtype=dy.dtype)
+        for i in range(p):
+            for j in range(p):
+                dx[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] += share
+        return dx
 
 
 class ReLU(Layer):

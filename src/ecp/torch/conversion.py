@@ -1,6 +1,7 @@
-"""``convert()``: every conv -> [element-wise] -> 2x2 pool chain of a model made EasyConvPooling.
+"""``convert()``: every conv -> [element-wise] -> pool chain of a model made EasyConvPooling.
 
-Picking one pixel of each 2x2 window commutes with an element-wise function, so
+Picking one pixel of each pooling window (2x2, or p x p of stride s: p up to 4, s up to p)
+commutes with an element-wise function, so
 ``Conv2d -> f -> pool`` becomes ``EasyConvPool2d -> f``: the convolution computes only the
 pixels that Random Pooling (mode K) keeps, and the pool goes. A max or average pool becomes
 Random Pooling: the converted model is a different (cheaper) network, to be trained or fine-tuned
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from .._validation import MAX_POOL_SIZE
 from .modules import EasyConvPool2d, NeighborFill, RandomPool2d, _resolve_mode
 
 __all__ = ["convert", "ConversionReport"]
@@ -105,11 +107,20 @@ def _conv_problem(conv):
     return None
 
 
+def _window(kernel_size, stride):
+    """The pool's (p, s): its square kernel side and square stride (None or [] mean the kernel's)."""
+    p = _pair(kernel_size)[0]
+    return p, (p if stride is None or stride == [] else _pair(stride)[0])
+
+
 def _pool_args_problem(kind, kernel_size, stride, padding, dilation, ceil_mode, extra):
-    if _pair(kernel_size) != (2, 2):
-        return f"the {kind} has kernel_size={kernel_size}, not 2"
-    if stride is not None and stride != [] and _pair(stride) != (2, 2):
-        return f"the {kind} has stride={stride}, not 2"
+    kh, kw = _pair(kernel_size)
+    if kh != kw or not (isinstance(kh, int) and 1 <= kh <= MAX_POOL_SIZE):
+        return f"the {kind} has kernel_size={kernel_size}, not a square window of side 1..{MAX_POOL_SIZE}"
+    if stride is not None and stride != []:
+        sh, sw = _pair(stride)
+        if sh != sw or not (isinstance(sh, int) and 1 <= sh <= kh):
+            return f"the {kind} has stride={stride}, not one stride in 1..{kh} (at most the kernel_size)"
     if _pair(padding) != (0, 0):
         return f"the {kind} has padding={padding}, not 0"
     if _pair(dilation) != (1, 1):
@@ -117,6 +128,10 @@ def _pool_args_problem(kind, kernel_size, stride, padding, dilation, ceil_mode, 
     if ceil_mode:
         return f"the {kind} has ceil_mode=True"
     return extra
+
+
+def _module_window(pool):
+    return _window(pool.kernel_size, pool.stride)
 
 
 def _pool_problem(pool):
@@ -151,12 +166,12 @@ def _exact_avg_problem(mids, names):
     return None
 
 
-def _avg_from_conv(conv, batchnorms=()):
-    """An EasyConvPool2d(pool="avg") computing ``conv`` then the eval-mode ``batchnorms`` (folded
-    into its weight and bias; without them it holds ``conv``'s own Parameters)."""
+def _avg_from_conv(conv, batchnorms=(), window=(2, 2)):
+    """An EasyConvPool2d(pool="avg") over ``window`` (p, s) computing ``conv`` then the eval-mode
+    ``batchnorms`` (folded into its weight and bias; without them it holds ``conv``'s own Parameters)."""
     layer = EasyConvPool2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=_conv_padding(conv),
                            bias=conv.bias is not None or bool(batchnorms), device="meta", dtype=conv.weight.dtype,
-                           pool="avg")
+                           pool="avg", pool_size=window[0], pool_stride=window[1])
     if not batchnorms:
         layer.weight, layer.bias = conv.weight, conv.bias
         return layer.train(conv.training)
@@ -173,11 +188,21 @@ def _avg_from_conv(conv, batchnorms=()):
     return layer.train(conv.training)
 
 
-def _easy_from_conv(conv, mode):
-    """An EasyConvPool2d holding ``conv``'s own Parameters (no initialisation drawn)."""
-    k = _resolve_mode(mode)
+def _mode_problem(mode, window):
+    """Why a fixed ``mode`` cannot serve a pool of ``window`` (p, s): K outside 0..p^2-1; or None."""
+    p = window[0]
+    if mode != "random" and mode >= p * p:
+        return f"mode={mode} is outside 0..{p * p - 1}, the modes of the pool's {p}x{p} window"
+    return None
+
+
+def _easy_from_conv(conv, mode, window=(2, 2)):
+    """An EasyConvPool2d over ``window`` (p, s) holding ``conv``'s own Parameters (no
+    initialisation drawn)."""
+    k = _resolve_mode(mode, window[0] * window[0])
     layer = EasyConvPool2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=_conv_padding(conv),
-                           bias=conv.bias is not None, mode=k, device="meta", dtype=conv.weight.dtype)
+                           bias=conv.bias is not None, mode=k, device="meta", dtype=conv.weight.dtype,
+                           pool_size=window[0], pool_stride=window[1])
     layer.weight = conv.weight
     layer.bias = conv.bias
     layer.mode = torch.tensor(k, dtype=torch.int64, device=conv.weight.device)
@@ -210,18 +235,19 @@ def _convert_sequential(seq, prefix, mode, avg, report):
                 report._skip(chain, problem)
             else:
                 bns = [m for m in mods[i + 1:end] if type(m) is nn.BatchNorm2d]
-                seq._modules[names[i]] = _avg_from_conv(mods[i], bns)
+                seq._modules[names[i]] = _avg_from_conv(mods[i], bns, _module_window(mods[end]))
                 dropped.update(names[n] for n in range(i + 1, end + 1) if type(mods[n]) in (nn.BatchNorm2d, *_POOLS))
                 report.converted.append(chain)
         elif end != j:
             report._skip(chain, f"{type(mods[j]).__name__} ({prefix}{names[j]}) between the conv and the pool "
                                 "is not element-wise")
         else:
-            problem = _conv_problem(mods[i]) or _pool_problem(mods[end])
+            problem = (_conv_problem(mods[i]) or _pool_problem(mods[end])
+                       or _mode_problem(mode, _module_window(mods[end])))
             if problem:
                 report._skip(chain, problem)
             else:
-                seq._modules[names[i]] = _easy_from_conv(mods[i], mode)
+                seq._modules[names[i]] = _easy_from_conv(mods[i], mode, _module_window(mods[end]))
                 dropped.add(names[end])
                 report.converted.append(chain)
         i = end + 1
@@ -266,6 +292,17 @@ def _node_kind(gm, node):
     elif node.op == "call_method" and node.target in _ELEMENTWISE_METHODS:
         return "elementwise", None
     return None, None
+
+
+def _node_window(gm, node):
+    """The (p, s) of a pool node (a module or an F.max_pool2d / F.avg_pool2d call) without problem."""
+    if node.op == "call_module":
+        return _module_window(gm.get_submodule(node.target))
+    spec = _POOL_FUNCTIONS[node.target]
+    values = dict(spec)
+    values.update(zip([k for k, _ in spec], node.args[1:]))
+    values.update(node.kwargs)
+    return _window(values["kernel_size"], values["stride"])
 
 
 def _only_input(node, prev):
@@ -329,11 +366,15 @@ def _convert_graph(model, mode, avg, report):
                 problem = _exact_avg_problem([gm.get_submodule(n.target) for n in mids], names[1:-1])
                 if problem is None and any(type(gm.get_submodule(n.target)) is nn.BatchNorm2d for n in mids):
                     problem = "BatchNorm2d outside an nn.Sequential is not folded (only the Sequential pass folds it)"
+        window = None if problem else _node_window(gm, pool)
+        if problem is None and not exact:
+            problem = _mode_problem(mode, window)
         if problem:
             report._skip(names, problem)
             continue
         conv = gm.get_submodule(node.target)
-        gm.set_submodule(node.target, _avg_from_conv(conv) if exact else _easy_from_conv(conv, mode), strict=False)
+        new = _avg_from_conv(conv, (), window) if exact else _easy_from_conv(conv, mode, window)
+        gm.set_submodule(node.target, new, strict=False)
         pool.replace_all_uses_with(cur)
         gm.graph.erase_node(pool)
         report.converted.append(names)
@@ -347,23 +388,27 @@ def _convert_graph(model, mode, avg, report):
 
 def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False, *, avg: str = "random",
             return_report: bool = False) -> nn.Module | tuple[nn.Module, ConversionReport]:
-    """Replace every conv -> [element-wise layers] -> 2x2 pool chain by EasyConvPool2d -> [the same layers].
+    """Replace every conv -> [element-wise layers] -> pool chain by EasyConvPool2d -> [the same layers].
 
     A chain is ``nn.Conv2d`` (stride 1, dilation 1, groups 1, zero padding), then any number of
     element-wise layers (ReLU, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid, Identity, Dropout), then
-    ``nn.MaxPool2d`` or ``nn.AvgPool2d`` (kernel 2, stride 2, no padding, ceil_mode False). It
-    becomes an :class:`EasyConvPool2d` holding the conv's own weight and bias Parameters, then the
-    same element-wise layers; the pool goes (it becomes Random Pooling, mode K). Chains that break
-    a rule (a BatchNorm between conv and pool, a strided conv, groups, ceil_mode, a 3x3 pool, a conv
-    output used elsewhere ...) stay as they are and are named, with the reason, in the report.
+    ``nn.MaxPool2d`` or ``nn.AvgPool2d`` of a square p x p window, p in 1..4, with one stride s in
+    1..p (default: p), no padding, no dilation, ceil_mode False. It becomes an
+    :class:`EasyConvPool2d` of that window (``pool_size=p, pool_stride=s``) holding the conv's own
+    weight and bias Parameters, then the same element-wise layers; the pool goes (it becomes Random
+    Pooling, mode K in 0..p^2-1). Chains that break a rule (a BatchNorm between conv and pool, a
+    strided conv, groups, padding, ceil_mode, dilation, a window above 4x4 or a stride above it, a
+    conv output used elsewhere ...) stay as they are and are named, with the reason, in the report.
 
     Parameters
     ----------
     model : nn.Module
         The model. Its ``nn.Sequential`` parts are converted in place of their layers; a model
         whose ``forward`` is not a plain Sequential is also traced with ``torch.fx``.
-    mode : int 0..3 or "random", default "random"
-        Mode K of every new layer; ``"random"`` draws one K per layer from torch's generator.
+    mode : int 0..15 or "random", default "random"
+        Mode K of every new layer; ``"random"`` draws one K per layer from torch's generator (in
+        0..p^2-1 for its window). A chain whose window has no mode K (p^2 <= K) stays, named in
+        the report.
     inplace : bool, default False
         Convert ``model`` itself (its Parameters stay the same objects) instead of a deep copy.
     avg : {"random", "exact"}, default "random"
@@ -391,7 +436,7 @@ def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False,
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If ``mode`` is not an integer in 0..3 or "random", or ``avg`` not "random" or "exact".
+        If ``mode`` is not an integer in 0..15 or "random", or ``avg`` not "random" or "exact".
 
     Examples
     --------
@@ -408,9 +453,9 @@ def convert(model: nn.Module, mode: int | str = "random", inplace: bool = False,
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if mode != "random":
-        _resolve_mode(mode)  # the error now, not at the first chain
+        _resolve_mode(mode, MAX_POOL_SIZE * MAX_POOL_SIZE)  # the error now, not at the first chain
     elif not isinstance(mode, str):
-        raise TypeError(f'mode must be an integer in 0..3 or "random", got {mode!r}')
+        raise TypeError(f'mode must be an integer in 0..{MAX_POOL_SIZE ** 2 - 1} or "random", got {mode!r}')
     if avg not in ("random", "exact"):
         raise ValueError(f'avg must be "random" or "exact", got {avg!r}')
     if not inplace:

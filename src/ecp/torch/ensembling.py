@@ -1,14 +1,17 @@
-"""Ensemble evaluation: a model's output averaged over the 4 modes of its random-pooling modules.
+"""Ensemble evaluation: a model's output averaged over the modes of its random-pooling modules.
 
 ``ensemble(model)(x)`` runs ``model`` 4 times, once per mode K = 0..3, with every
 :class:`~ecp.torch.EasyConvPool2d` (``pool="random"``) and :class:`~ecp.torch.RandomPool2d` in it
 taking that same K, and returns the mean of the 4 outputs: the average of the logits over the
 modes (4 times the cost of one pass), which averaging feature maps inside a module would not give.
+Modules of p x p windows have p^2 modes: the passes then are p^2 (the least common multiple of the
+modules' counts when they differ; in pass K a module takes K modulo its count).
 It is how modules built with ``eval_mode="ensemble"`` are evaluated (they refuse a plain
 evaluation-mode forward), and it works as well on any model, a converted one included.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,7 +31,7 @@ def _random_modules(model: nn.Module) -> list[_ModeBuffer]:
 def _forced(modules: list[_ModeBuffer], k: int) -> Iterator[None]:
     """Every module of ``modules`` uses mode ``k`` inside the block (in any training state)."""
     for m in modules:
-        m._ensemble_k = k
+        m._ensemble_k = k % m.n_modes
     try:
         yield
     finally:
@@ -81,12 +84,13 @@ class Ensemble(nn.Module):
             The mean of the 4 outputs (differentiable: gradients flow through all 4 passes).
         """
         modules = _random_modules(self.model)
+        passes = math.lcm(*(m.n_modes for m in modules))
         total = None
-        for k in range(4):
+        for k in range(passes):
             with _forced(modules, k):
                 y = self.model(*args, **kwargs)
             total = y if total is None else total + y
-        return total / 4
+        return total / passes
 
 
 def ensemble(model: nn.Module) -> Ensemble:

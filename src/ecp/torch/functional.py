@@ -7,14 +7,15 @@ float32 / float64 call runs on ecp's kernels (the custom ops ``torch.ops.ecp.*``
 dtype or device (and any call under autocast) on the same maths in plain PyTorch ops.
 
 Mode K is the kept pixel of each 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left,
-3 bottom-right.
+3 bottom-right. Other windows (``pool_size`` p in 1..4, ``pool_stride`` s in 1..p) take modes
+0..p^2-1, the kept pixel at (K // p, K % p), and give PyTorch's pooled sizes (floor).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .._validation import check_int
+from .._validation import check_int, check_window_mode
 from . import _ops, _stride2
 
 __all__ = ["easy_conv2d", "easy_avg_conv2d", "random_pool2d", "neighbor_fill"]
@@ -66,8 +67,8 @@ def _eager(*tensors):
             and all(t is None or type(t) in _PLAIN for t in tensors))
 
 
-def _check_conv(input, weight, bias, mode, padding):
-    """The checked (K, ph, pw) of an easy_conv2d call, or the error naming the argument."""
+def _check_conv(input, weight, bias, mode, padding, pool_size=2, pool_stride=2):
+    """The checked (K, ph, pw, p, s) of an easy_conv2d call, or the error naming the argument."""
     _check_tensor(input, "input", "(N, C, H, W)")
     _check_tensor(weight, "weight", "(O, C, kh, kw)")
     _check_like(weight, "weight", input)
@@ -77,7 +78,7 @@ def _check_conv(input, weight, bias, mode, padding):
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must have shape ({weight.shape[0]},) (one bias per filter of weight), "
                              f"got {tuple(bias.shape)}")
-    mode = check_int(mode, "mode", 0, 3)
+    mode, p, s = check_window_mode(mode, pool_size, pool_stride)
     ph, pw = _pair(padding, "padding")
     n, c, h, w = input.shape
     o, wc, kh, kw = weight.shape
@@ -88,15 +89,15 @@ def _check_conv(input, weight, bias, mode, padding):
         raise ValueError(f"input and weight need at least one channel, filter, row and column, got "
                          f"input {tuple(input.shape)}, weight {tuple(weight.shape)}")
     ho, wo = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
-    if ho < 2 or wo < 2:
+    if ho < p or wo < p:
         raise ValueError(f"the convolution output {ho}x{wo} (input.shape[2:] {(h, w)}, kernel {kh}x{kw}, "
-                         f"padding={(ph, pw)}) is too small to pool with a 2x2 window: Easy Convolution needs "
-                         "an output of at least 2x2")
-    return mode, ph, pw
+                         f"padding={(ph, pw)}) is too small to pool with a {p}x{p} window: Easy Convolution needs "
+                         f"an output of at least {p}x{p} (pool_size={p})")
+    return mode, ph, pw, p, s
 
 
 def easy_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, mode: int = 0,
-                padding: int | tuple[int, int] = 0) -> Tensor:
+                padding: int | tuple[int, int] = 0, *, pool_size: int = 2, pool_stride: int = 2) -> Tensor:
     """Easy Convolution: the outputs of a stride-1 convolution that Random Pooling with mode K keeps.
 
     Equal to ``F.conv2d(input, weight, bias, padding=padding)[:, :, K//2::2, K%2::2]`` cropped to
@@ -111,25 +112,31 @@ def easy_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, mode:
         The filters, on the device and of the dtype of ``input``.
     bias : Tensor, shape (O,), or None
         One bias per filter; None adds none.
-    mode : int in 0..3
-        Pixel kept in each 2x2 window, row-major: 0 top-left, 1 top-right, 2 bottom-left,
-        3 bottom-right.
+    mode : int in 0..p^2-1
+        Pixel kept in each p x p window, row-major, at (K // p, K % p); for 2x2: 0 top-left,
+        1 top-right, 2 bottom-left, 3 bottom-right.
     padding : int >= 0 or pair (ph, pw)
         Zeros added above and below (ph), left and right (pw) of the input.
+    pool_size : int in 1..4, default 2
+        The side p of the pooling window (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the pooling window (keyword only).
 
     Returns
     -------
-    Tensor, shape (N, O, Ho // 2, Wo // 2)
-        With (Ho, Wo) = (H + 2ph - kh + 1, W + 2pw - kw + 1); dtype and device of ``input``.
+    Tensor, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
+        With (Ho, Wo) = (H + 2ph - kh + 1, W + 2pw - kw + 1) ((Ho // 2, Wo // 2) for the 2x2
+        window); dtype and device of ``input``.
 
     Raises
     ------
     TypeError
         If an argument is not a tensor, not floating-point, the dtypes differ, or ``mode`` /
-        ``padding`` is not an integer.
+        ``padding`` / ``pool_size`` / ``pool_stride`` is not an integer.
     ValueError
         If a tensor has the wrong rank, the devices differ, the shapes do not make a convolution
-        with an output of at least 2x2, ``mode`` is outside 0..3 or ``padding`` negative.
+        with an output of at least p x p, ``mode`` is outside 0..p^2-1, ``pool_size`` outside
+        1..4, ``pool_stride`` outside 1..p or ``padding`` negative.
 
     Examples
     --------
@@ -141,16 +148,19 @@ def easy_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, mode:
     >>> torch.allclose(y, F.conv2d(x, w, padding=1)[:, :, 1::2, 1::2][:, :, :4, :4], atol=1e-5)
     True
     """
-    mode, ph, pw = _check_conv(input, weight, bias, mode, padding)
+    mode, ph, pw, p, s = _check_conv(input, weight, bias, mode, padding, pool_size, pool_stride)
+    window = () if p == 2 and s == 2 else (p, s)   # the 2x2 window: the ops' calls of before
     if _on_kernels(input) and (ph == pw or _ops.KERNELS_TAKE_PADDING_PAIRS):
         if _eager(input, weight, bias):
-            return _ops.EagerEasyConv2d.apply(input, weight, bias, mode, ph, pw)
-        return _ops.easy_conv2d(input, weight, bias, mode, ph, pw)
+            return _ops.EagerEasyConv2d.apply(input, weight, bias, mode, ph, pw, *window)
+        return _ops.easy_conv2d(input, weight, bias, mode, ph, pw, *window)
+    if window:
+        return _stride2.easy_conv2d_window(input, weight, bias, mode, p, s, ph, pw)
     return _stride2.easy_conv2d(input, weight, bias, mode // 2, mode % 2, ph, pw)
 
 
 def easy_avg_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
-                    padding: int | tuple[int, int] = 0) -> Tensor:
+                    padding: int | tuple[int, int] = 0, *, pool_size: int = 2, pool_stride: int = 2) -> Tensor:
     """Easy average pooling: 2x2 average pooling of a stride-1 convolution, as one stride-2 convolution.
 
     Equal to ``F.avg_pool2d(F.conv2d(input, weight, bias, padding=padding), 2)`` within float
@@ -169,10 +179,15 @@ def easy_avg_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
         One bias per filter; None adds none.
     padding : int >= 0 or pair (ph, pw)
         Zeros added above and below (ph), left and right (pw) of the input.
+    pool_size : int in 1..4, default 2
+        The side p of the averaging window (keyword only): the kernel is widened by the p x p
+        box (divided by p^2).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the averaging window (keyword only).
 
     Returns
     -------
-    Tensor, shape (N, O, Ho // 2, Wo // 2)
+    Tensor, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
         With (Ho, Wo) = (H + 2ph - kh + 1, W + 2pw - kw + 1); dtype and device of ``input``.
 
     Raises
@@ -190,33 +205,42 @@ def easy_avg_conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     >>> torch.allclose(y, F.avg_pool2d(F.conv2d(x, w, padding=1), 2), atol=1e-5)
     True
     """
-    _, ph, pw = _check_conv(input, weight, bias, 0, padding)
+    _, ph, pw, p, s = _check_conv(input, weight, bias, 0, padding, pool_size, pool_stride)
+    window = () if p == 2 and s == 2 else (p, s)
     if _on_kernels(input):
-        return _ops.easy_avg_conv2d(input, weight, bias, ph, pw)
+        return _ops.easy_avg_conv2d(input, weight, bias, ph, pw, *window)
+    if window:
+        return _stride2.easy_avg_conv2d_window(input, weight, bias, p, s, ph, pw)
     return _stride2.easy_avg_conv2d(input, weight, bias, ph, pw)
 
 
-def random_pool2d(input: Tensor, mode: int = 0) -> Tensor:
-    """Random Pooling: keep the pixel at position K of every 2x2 window (stride 2).
+def random_pool2d(input: Tensor, mode: int = 0, *, pool_size: int = 2, pool_stride: int = 2) -> Tensor:
+    """Random Pooling: keep the pixel at position K of every p x p window of stride s (2x2 / 2 by default).
 
     Parameters
     ----------
-    input : Tensor, shape (N, C, H, W), H and W >= 2
+    input : Tensor, shape (N, C, H, W), H and W >= p
         The input, of a floating-point dtype.
-    mode : int in 0..3
-        The kept pixel's row-major position in the window.
+    mode : int in 0..p^2-1
+        The kept pixel's row-major position in the window: (K // p, K % p).
+    pool_size : int in 1..4, default 2
+        The side p of the window (keyword only).
+    pool_stride : int in 1..pool_size, default 2
+        The stride s of the window (keyword only).
 
     Returns
     -------
-    Tensor, shape (N, C, H // 2, W // 2)
-        Equal to ``input[:, :, K//2::2, K%2::2]`` cropped (an odd last row or column is dropped).
+    Tensor, shape (N, C, (H - p) // s + 1, (W - p) // s + 1)
+        Equal to ``input[:, :, K//p::s, K%p::s]`` cropped ((H // 2, W // 2) for 2x2).
 
     Raises
     ------
     TypeError
-        If ``input`` is not a floating-point tensor or ``mode`` not an integer.
+        If ``input`` is not a floating-point tensor or ``mode``, ``pool_size`` or ``pool_stride``
+        not an integer.
     ValueError
-        If ``input`` is not 4-D or smaller than 2x2, or ``mode`` is outside 0..3.
+        If ``input`` is not 4-D or smaller than the window, ``mode`` is outside 0..p^2-1,
+        ``pool_size`` outside 1..4 or ``pool_stride`` outside 1..p.
 
     Examples
     --------
@@ -225,15 +249,22 @@ def random_pool2d(input: Tensor, mode: int = 0) -> Tensor:
     >>> ecp.torch.random_pool2d(x, mode=1)[0, 0]
     tensor([[ 1.,  3.],
             [ 9., 11.]])
+    >>> ecp.torch.random_pool2d(x, mode=4, pool_size=3, pool_stride=1)[0, 0]
+    tensor([[ 5.,  6.],
+            [ 9., 10.]])
     """
     _check_tensor(input, "input", "(N, C, H, W)")
-    mode = check_int(mode, "mode", 0, 3)
-    if input.shape[2] < 2 or input.shape[3] < 2:
-        raise ValueError(f"input is too small to pool with a 2x2 window: need H >= 2 and W >= 2, got shape "
-                         f"{tuple(input.shape)}")
+    mode, p, s = check_window_mode(mode, pool_size, pool_stride)
+    if input.shape[2] < p or input.shape[3] < p:
+        raise ValueError(f"input is too small to pool with a {p}x{p} window: need H >= {p} and W >= {p} "
+                         f"(pool_size={p}), got shape {tuple(input.shape)}")
+    if p == 2 and s == 2:
+        if _on_kernels(input):
+            return _ops.random_pool2d(input, mode)
+        return _stride2.random_pool2d(input, mode // 2, mode % 2)
     if _on_kernels(input):
-        return _ops.random_pool2d(input, mode)
-    return _stride2.random_pool2d(input, mode // 2, mode % 2)
+        return _ops.random_pool2d(input, mode, p, s)
+    return _stride2.random_pool2d_window(input, mode, p, s)
 
 
 def neighbor_fill(input: Tensor, size: int | tuple[int, int] | None = None) -> Tensor:

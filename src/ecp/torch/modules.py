@@ -8,15 +8,18 @@ Mode policy (constructor arguments, shown in ``repr``, not in the ``state_dict``
 ``mode="per-batch"`` draws a new K for every training-mode forward from the module's own
 ``torch.Generator`` (autograd's backward uses the K of its forward); evaluation-mode forwards use
 ``eval_mode``: a K (then also the buffer ``mode``, so the ``state_dict`` loads into a fixed-K module
-that evaluates the same) or ``"ensemble"``, the average of the network's logits over the 4 modes,
+that evaluates the same) or ``"ensemble"``, the average of the network's logits over the modes,
 which only :func:`ecp.torch.ensemble` computes.
+
+Pooling windows: ``pool_size`` p (1..4) and ``pool_stride`` s (1..p), 2 and 2 by default; modes
+0..p^2-1, the kept pixel at (K // p, K % p); outputs of PyTorch's floor sizes.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int
+from .._validation import check_int, check_window
 from . import functional as F_ecp
 
 __all__ = ["EasyConvPool2d", "RandomPool2d", "NeighborFill"]
@@ -26,27 +29,28 @@ PER_BATCH = "per-batch"
 ENSEMBLE = "ensemble"
 
 
-def _resolve_mode(mode):
-    """K in 0..3; ``"random"`` draws it from torch's default generator."""
+def _resolve_mode(mode, n_modes=4):
+    """K in 0..n_modes-1; ``"random"`` draws it from torch's default generator."""
     if isinstance(mode, str):
         if mode != "random":
-            raise ValueError(f'mode must be an integer in 0..3 or "random" (one K) or "per-batch", got {mode!r}')
-        return int(torch.randint(4, ()).item())
-    return check_int(mode, "mode", 0, 3)
+            raise ValueError(f'mode must be an integer in 0..{n_modes - 1} or "random" (one K) or "per-batch", '
+                             f'got {mode!r}')
+        return int(torch.randint(n_modes, ()).item())
+    return check_int(mode, "mode", 0, n_modes - 1)
 
 
-def _resolve_eval_mode(eval_mode, per_batch):
-    """``eval_mode`` checked: None, a K in 0..3, or "ensemble" (per-batch modules only)."""
+def _resolve_eval_mode(eval_mode, per_batch, n_modes=4):
+    """``eval_mode`` checked: None, a K in 0..n_modes-1, or "ensemble" (per-batch modules only)."""
     if eval_mode is None:
         return None
     if isinstance(eval_mode, str):
         if eval_mode != ENSEMBLE:
-            raise ValueError(f'eval_mode must be an integer in 0..3, "ensemble" or None, got {eval_mode!r}')
+            raise ValueError(f'eval_mode must be an integer in 0..{n_modes - 1}, "ensemble" or None, got {eval_mode!r}')
         if not per_batch:
             raise ValueError('eval_mode="ensemble" needs mode="per-batch": a module trained with one K never saw the '
-                             'other three modes (ecp.torch.ensemble(model) still averages any model on request)')
+                             'other modes (ecp.torch.ensemble(model) still averages any model on request)')
         return ENSEMBLE
-    return check_int(eval_mode, "eval_mode", 0, 3)
+    return check_int(eval_mode, "eval_mode", 0, n_modes - 1)
 
 
 class _ModeBuffer(nn.Module):
@@ -60,10 +64,28 @@ class _ModeBuffer(nn.Module):
     eval_mode = None
     generator = None
     _ensemble_k = None
+    # modules saved before windows: the 2x2 window of stride 2
+    pool_size = 2
+    pool_stride = 2
+
+    @property
+    def n_modes(self) -> int:
+        """The modes of the pooling window: p^2 (4 for 2x2)."""
+        return self.pool_size * self.pool_size
+
+    def _window(self):
+        """``(p, s)`` as the functional ops' keywords, or none for the 2x2 window of stride 2."""
+        p, s = self.pool_size, self.pool_stride
+        return {} if p == 2 and s == 2 else {"pool_size": p, "pool_stride": s}
+
+    def _window_repr(self) -> str:
+        p, s = self.pool_size, self.pool_stride
+        return "" if p == 2 and s == 2 else f", pool_size={p}, pool_stride={s}"
 
     def _init_mode(self, mode, device, eval_mode=None, generator=None):
+        n = self.n_modes
         self.per_batch = isinstance(mode, str) and mode == PER_BATCH
-        self.eval_mode = _resolve_eval_mode(eval_mode, self.per_batch)
+        self.eval_mode = _resolve_eval_mode(eval_mode, self.per_batch, n)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if self.per_batch:
@@ -77,7 +99,7 @@ class _ModeBuffer(nn.Module):
         else:
             if generator is not None:
                 raise ValueError(f'generator applies only to mode="per-batch" (got mode={mode!r})')
-            self.k = _resolve_mode(mode)
+            self.k = _resolve_mode(mode, n)
             if self.eval_mode == self.k:
                 self.eval_mode = None
         self.register_buffer("mode", torch.tensor(self.k, dtype=torch.int64, device=device))
@@ -88,7 +110,7 @@ class _ModeBuffer(nn.Module):
             return self._ensemble_k
         if self.training:
             if self.per_batch:
-                return int(torch.randint(4, (), generator=self.generator).item())
+                return int(torch.randint(self.n_modes, (), generator=self.generator).item())
             return self.k
         if self.eval_mode == ENSEMBLE:
             raise RuntimeError(f'{type(self).__name__} has eval_mode="ensemble": the ensemble averages the logits '
@@ -98,23 +120,26 @@ class _ModeBuffer(nn.Module):
     def _mode_repr(self) -> str:
         if not self.per_batch:
             s = f"mode={self.k}"
-            return s if self.eval_mode is None else s + f", eval_mode={self.eval_mode!r}"
-        return "mode='per-batch', eval_mode=" + repr(self.k if self.eval_mode is None else self.eval_mode)
+            return (s if self.eval_mode is None else s + f", eval_mode={self.eval_mode!r}") + self._window_repr()
+        return ("mode='per-batch', eval_mode=" + repr(self.k if self.eval_mode is None else self.eval_mode)
+                + self._window_repr())
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.k = check_int(int(self.mode), "mode (loaded from the state_dict)", 0, 3)
+        self.k = check_int(int(self.mode), "mode (loaded from the state_dict)", 0, self.n_modes - 1)
 
 
 class EasyConvPool2d(_ModeBuffer):
-    """EasyConvPooling: a convolution whose output already is the 2x2 pooling (Random, mode K, or average).
+    """EasyConvPooling: a convolution whose output already is the pooling (Random, mode K, or average).
 
     With ``pool="random"`` (the default): equal to ``nn.Conv2d`` (stride 1) followed by 2x2 Random
     Pooling with the same weights, computing only the quarter of the outputs the pooling keeps.
     With ``pool="avg"``: equal to ``nn.Conv2d`` followed by ``nn.AvgPool2d(2)`` within float
     rounding, computed as one stride-2 convolution with the kernel widened by the 2x2 box
     (:func:`ecp.torch.easy_avg_conv2d`); there is no mode. Shapes: (N, C, H, W) ->
-    (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the convolution's output size.
+    (N, O, Ho // 2, Wo // 2), with (Ho, Wo) the convolution's output size. Other windows
+    (``pool_size`` p, ``pool_stride`` s): ``nn.MaxPool2d`` / ``nn.AvgPool2d(p, s)``'s sizes,
+    (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1), and modes 0..p^2-1.
 
     Parameters
     ----------
@@ -128,9 +153,9 @@ class EasyConvPool2d(_ModeBuffer):
         Zeros added on each side of the input.
     bias : bool, default True
         Whether to add a learnable bias.
-    mode : int 0..3, "random", "per-batch" or None, default None
-        Random pooling's kept pixel of each 2x2 window, row-major (0 top-left, 1 top-right,
-        2 bottom-left, 3 bottom-right); ``"random"`` (what None means for ``pool="random"``)
+    mode : int 0..p^2-1, "random", "per-batch" or None, default None
+        Random pooling's kept pixel of each window, row-major, at (K // p, K % p) (2x2: 0
+        top-left, 1 top-right, 2 bottom-left, 3 bottom-right); ``"random"`` (what None means for ``pool="random"``)
         draws K once, after the weights, from torch's generator; ``"per-batch"`` draws a new K
         for every training-mode forward from ``generator``. Must be None for
         ``pool="avg"`` (refused, not ignored: average pooling keeps every pixel).
@@ -140,13 +165,17 @@ class EasyConvPool2d(_ModeBuffer):
         Of the parameters.
     pool : {"random", "avg"}, default "random"
         Random Pooling with mode K, or exact average pooling.
-    eval_mode : int 0..3, "ensemble" or None, default None
+    eval_mode : int 0..p^2-1, "ensemble" or None, default None
         K of evaluation-mode forwards. None: the training K, or 0 for ``mode="per-batch"``.
         ``"ensemble"`` (per-batch only, ValueError otherwise): evaluate through
-        :func:`ecp.torch.ensemble`, which averages the logits over the 4 modes.
+        :func:`ecp.torch.ensemble`, which averages the logits over the p^2 modes.
     generator : torch.Generator, optional
         ``mode="per-batch"`` only: the source of the K draws; default a new generator seeded
         from torch's default generator after the weights. Not saved in the ``state_dict``.
+    pool_size : int 1..4, default 2
+        The side p of the pooling window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the pooling window.
 
     Attributes
     ----------
@@ -181,8 +210,9 @@ class EasyConvPool2d(_ModeBuffer):
                  padding: int | tuple[int, int] = 0, bias: bool = True, mode: int | str | None = None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  pool: str = "random", eval_mode: int | str | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, pool_size: int = 2, pool_stride: int = 2) -> None:
         super().__init__()
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         if pool not in ("random", "avg"):
             raise ValueError(f'pool must be "random" or "avg", got {pool!r}')
         if pool == "avg" and mode is not None:
@@ -227,13 +257,13 @@ class EasyConvPool2d(_ModeBuffer):
 
         Returns
         -------
-        Tensor, shape (N, O, Ho // 2, Wo // 2)
-            ``ecp.torch.easy_conv2d(input, weight, bias, mode=K, padding=padding)``, or
-            ``ecp.torch.easy_avg_conv2d(input, weight, bias, padding)`` for ``pool="avg"``.
+        Tensor, shape (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1)
+            ``ecp.torch.easy_conv2d(input, weight, bias, mode=K, padding=padding, pool_size=p,
+            pool_stride=s)``, or ``ecp.torch.easy_avg_conv2d`` for ``pool="avg"``.
         """
         if self.k is None:
-            return F_ecp.easy_avg_conv2d(input, self.weight, self.bias, self.padding)
-        return F_ecp.easy_conv2d(input, self.weight, self.bias, self._forward_mode(), self.padding)
+            return F_ecp.easy_avg_conv2d(input, self.weight, self.bias, self.padding, **self._window())
+        return F_ecp.easy_conv2d(input, self.weight, self.bias, self._forward_mode(), self.padding, **self._window())
 
     def extra_repr(self) -> str:
         """The constructor's arguments, mode K (or ``pool='avg'``) included.
@@ -244,24 +274,28 @@ class EasyConvPool2d(_ModeBuffer):
             For ``repr``.
         """
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, padding={self.padding}, "
-             + (self._mode_repr() if self.k is not None else "pool='avg'"))
+             + (self._mode_repr() if self.k is not None else "pool='avg'" + self._window_repr()))
         return s if self.bias is not None else s + ", bias=False"
 
 
 class RandomPool2d(_ModeBuffer):
-    """Random Pooling, 2x2 / stride 2: keeps the pixel at position K of every window.
+    """Random Pooling, p x p windows of stride s (2x2 / 2 by default): keeps the pixel at position K of every window.
 
-    Shapes: (N, C, H, W) -> (N, C, H // 2, W // 2).
+    Shapes: (N, C, H, W) -> (N, C, (H - p) // s + 1, (W - p) // s + 1) ((H // 2, W // 2) for 2x2).
 
     Parameters
     ----------
-    mode : int 0..3, "random" or "per-batch"
-        K, row-major in the window; ``"random"`` draws it once from torch's generator;
-        ``"per-batch"`` draws a new K for every training-mode forward from ``generator``.
-    eval_mode : int 0..3, "ensemble" or None, default None
+    mode : int 0..p^2-1, "random" or "per-batch"
+        K, row-major in the window: (K // p, K % p); ``"random"`` draws it once from torch's
+        generator; ``"per-batch"`` draws a new K for every training-mode forward from ``generator``.
+    eval_mode : int 0..p^2-1, "ensemble" or None, default None
         As :class:`EasyConvPool2d`.
     generator : torch.Generator, optional
         As :class:`EasyConvPool2d`.
+    pool_size : int 1..4, default 2
+        The side p of the window.
+    pool_stride : int 1..pool_size, default 2
+        The stride s of the window.
 
     Attributes
     ----------
@@ -277,8 +311,9 @@ class RandomPool2d(_ModeBuffer):
     """
 
     def __init__(self, mode: int | str, eval_mode: int | str | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, pool_size: int = 2, pool_stride: int = 2) -> None:
         super().__init__()
+        self.pool_size, self.pool_stride = check_window(pool_size, pool_stride)
         self._init_mode(mode, None, eval_mode, generator)
 
     def forward(self, input: Tensor) -> Tensor:
@@ -291,10 +326,11 @@ class RandomPool2d(_ModeBuffer):
 
         Returns
         -------
-        Tensor, shape (N, C, H // 2, W // 2)
-            ``ecp.torch.random_pool2d(input, mode=K)``, K of this forward (see the class).
+        Tensor, shape (N, C, (H - p) // s + 1, (W - p) // s + 1)
+            ``ecp.torch.random_pool2d(input, mode=K, pool_size=p, pool_stride=s)``, K of this
+            forward (see the class).
         """
-        return F_ecp.random_pool2d(input, self._forward_mode())
+        return F_ecp.random_pool2d(input, self._forward_mode(), **self._window())
 
     def extra_repr(self) -> str:
         """The mode (and the evaluation mode when it differs).
