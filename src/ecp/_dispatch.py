@@ -27,7 +27,7 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic", "kernel_isa"]
+           "set_deterministic", "deterministic", "kernel_isa", "winograd"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -92,6 +92,12 @@ class Thresholds:
     # vector lanes idle (bench_conv.py, conv2 forward and easy forward).
     rows_kernel_max_wq: int = 8
     rows_kernel_max_waste: float = 0.125
+    # Winograd F(2x2, 3x3) for the stride-1 3x3 convolution (forward, and the backward's dx): 2.25x
+    # fewer multiplies than the direct kernels, whose FLOP bound it beats from these many channels
+    # in and filters out (ecp bench --shapes vgg; docs/performance.md, section 3).
+    winograd: bool = True
+    winograd_min_c: int = 16
+    winograd_min_o: int = 16
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -265,11 +271,31 @@ def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
     return group(x_shape, w_shape, out_hw if backward else full_hw, t), r
 
 
+def winograd(x_shape, w_shape, stride, offset=(0, 0), t=None) -> bool:
+    """Whether a stride-1 3x3 call (no grid offset) runs Winograd F(2x2, 3x3): the direct kernels
+    on, and at least ``winograd_min_c`` channels in and ``winograd_min_o`` filters out."""
+    t = thresholds if t is None else t
+    return (t.direct and t.winograd and stride == 1 and tuple(offset) == (0, 0)
+            and tuple(w_shape[2:]) == (3, 3) and x_shape[1] >= t.winograd_min_c
+            and w_shape[0] >= t.winograd_min_o)
+
+
+def _winograd_rows(n, hq, t):
+    """Output rows per Winograd item: whole samples when they are at least as many as the cores,
+    else each sample cut into about cores / n blocks (the bits do not depend on the cut)."""
+    if n >= t.cores or n == 0:
+        return hq
+    parts = -(-t.cores // n)
+    return max(2, -(-hq // parts))
+
+
 def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, rows per item) of a forward call whose full convolution output is
     ``full_hw`` (``stride`` times the call's own output) and whose own output rows hold ``wq``
     pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
+    if winograd(x_shape, w_shape, stride, offset, t):
+        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0], t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r
@@ -280,6 +306,10 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
     backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s."""
     t = thresholds if t is None else t
     kernel = backward_kernel(w_shape, t, direct_grid(stride, offset))
+    if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, stride, offset, t):
+        # dW and db as SPLIT's (im2col + BLAS), dx by Winograd (its items cut in the kernel)
+        g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, False, True, t)
+        return BackwardKernel.WINOGRAD_DX, sample_items(x_shape[0], g, t), x_shape[0], t.cores
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

@@ -90,3 +90,17 @@ cdef extern from "ecp_direct.h" nogil:
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
                                     double *rpanel, double *dpanel, double *xpanel, const int *koff,
                                     int fresh)
+
+
+cdef extern from "ecp_direct.h" nogil:
+    # Winograd F(2x2, 3x3) (ecp_direct_wino.h, ecp_wino_entry.h)
+    void ecp_wino_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, int flip, float *u)
+    void ecp_wino_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, int flip, double *u)
+    void ecp_wino_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
+                         Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+                         Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf, float *rbuf)
+    void ecp_wino_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
+                         Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+                         Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf, double *rbuf)

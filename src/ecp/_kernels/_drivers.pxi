@@ -28,6 +28,11 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     if N == 0 or hq * wq == 0:
         return 0
+    if kernel == WINOGRAD:
+        if _wino_fits(g, False):
+            return _run_wino(x, w, bias, y, N, g.C, g.H, g.W, O, hq, wq, ph, pw, False, n_sitems,
+                             rows, n_threads)
+        kernel = DIRECT_PANEL
     n_sitems = max(1, min(n_sitems, N))
     rows = max(1, min(rows, hq))
     if rows < hq:
@@ -334,8 +339,16 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
                            int n_threads) except -1:
     """BackwardPlan.run's kernel calls (``kernel`` a BackwardKernel): one, or for SPLIT dW and db
     through im2col + BLAS and then dx alone through the direct kernel."""
-    _run_backward(dy, x, w, dx, dw, db, g, compute_dx and kernel != SPLIT, items, slots, n_threads,
-                  kernel == DIRECT, True, True)
-    if kernel == SPLIT and compute_dx:
+    cdef Py_ssize_t parts
+    _run_backward(dy, x, w, dx, dw, db, g, compute_dx and (kernel == BLAS or kernel == DIRECT), items,
+                  slots, n_threads, kernel == DIRECT, True, True)
+    if kernel == WINOGRAD_DX and compute_dx and _wino_fits(g, True):
+        # dx: the stride-1 convolution of dY, padding 2 - p, with the flipped filters; row blocks
+        # when the samples are fewer than the threads (the bits do not depend on the cut)
+        parts = max(1, (n_threads + g.N - 1) // max(g.N, 1))
+        _run_wino(dy, w, NULL, dx, g.N, g.O, g.hq, g.wq, g.C, g.H, g.W, 2 - g.ph, 2 - g.pw, True,
+                  g.N, (g.H + parts - 1) // parts, n_threads)
+        return 0
+    if (kernel == SPLIT or kernel == WINOGRAD_DX) and compute_dx:
         _run_backward(dy, x, w, dx, dw, db, g, True, dx_items, slots, n_threads, True, False, True)
     return 0

@@ -57,6 +57,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 enum { ECP_ISA_GENERIC = 0, ECP_ISA_AVX2 = 1, ECP_ISA_AVX512 = 2, ECP_ISA_NEON = 3 };
 
@@ -252,6 +255,12 @@ ECP_FN ptrdiff_t ecp_direct_nr_d(void) { return ecp_direct_nr_f() / 2; }
 #define T double
 #define ECP_SUF d
 #include "ecp_direct_entry.h"
+#define T float
+#define ECP_SUF f
+#include "ecp_wino_entry.h"
+#define T double
+#define ECP_SUF d
+#include "ecp_wino_entry.h"
 
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (AVX-512: by 16 x 16 register
  * transposes; elsewhere a loop: AVX2 has no form of it worth the code, docs/performance.md) */

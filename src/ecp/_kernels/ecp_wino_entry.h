@@ -1,0 +1,77 @@
+/* The entry points of the Winograd F(2x2, 3x3) kernels (ecp_direct_wino.h) for one type (T,
+ * ECP_SUF set by ecp_direct.h), and the filter transform they take. No include guard on
+ * purpose. */
+#define ENAME(x) ECP_CAT2(ecp_##x, ECP_SUF)
+
+/* U = G g G^T of the 3x3 filters g of filter blocks ob0 .. ob1-1 (8 filters each), packed
+ * u[((xi*nob + ob)*C + c)*8 + m] = U[xi] of filter o = ob*8 + m and channel c (zeros past O),
+ * nob = ceil(O/8): 16*nob*8*C elements in all. flip 0: g(o, c) = w[o][c] (w: O x C x 3 x 3);
+ * flip 1: g(o, c)[i][j] = w[c][o][2-i][2-j] (w: C x O x 3 x 3, the filters of dx = the
+ * convolution of dY with them). G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+ECP_FN void ENAME(wino_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
+{
+    const ptrdiff_t nob = (O + 7) / 8;
+    for (ptrdiff_t ob = ob0; ob < ob1; ob++)
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t m = 0; m < 8; m++) {
+                const ptrdiff_t o = ob * 8 + m;
+                T g[3][3], s[4][3], U[16];
+                if (o >= O) {
+                    for (int xi = 0; xi < 16; xi++) u[((xi * nob + ob) * C + c) * 8 + m] = 0;
+                    continue;
+                }
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++)
+                        g[i][j] = flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
+                                       : w[((o * C + c) * 3 + i) * 3 + j];
+                for (int j = 0; j < 3; j++) {   /* G g */
+                    s[0][j] = g[0][j];
+                    s[1][j] = (T)0.5 * (g[0][j] + g[1][j] + g[2][j]);
+                    s[2][j] = (T)0.5 * (g[0][j] - g[1][j] + g[2][j]);
+                    s[3][j] = g[2][j];
+                }
+                for (int a = 0; a < 4; a++) {   /* (G g) G^T */
+                    U[a * 4 + 0] = s[a][0];
+                    U[a * 4 + 1] = (T)0.5 * (s[a][0] + s[a][1] + s[a][2]);
+                    U[a * 4 + 2] = (T)0.5 * (s[a][0] - s[a][1] + s[a][2]);
+                    U[a * 4 + 3] = s[a][2];
+                }
+                for (int xi = 0; xi < 16; xi++) u[((xi * nob + ob) * C + c) * 8 + m] = U[xi];
+            }
+}
+
+/* wino_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
+ * parallel region (each transforms a contiguous share of the blocks; one barrier, after which
+ * every thread sees all of u); outside a parallel region, or without OpenMP, all of them.
+ * Every thread of the team must call it. Each element is computed the same way whatever the
+ * share, so u does not depend on the thread count. */
+ECP_FN void ENAME(wino_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                       T *restrict u)
+{
+    const ptrdiff_t nob = (O + 7) / 8;
+#ifdef _OPENMP
+    const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    ENAME(wino_weights)(w, O, C, flip, t * nob / nt, (t + 1) * nob / nt, u);
+#pragma omp barrier
+#else
+    ENAME(wino_weights)(w, O, C, flip, 0, nob, u);
+#endif
+}
+
+/* Winograd F(2x2, 3x3) of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_wino.h states the
+ * contract) at the level in use; u from wino_weights. Scratch per thread: vbuf 16*(C + 1)*NR,
+ * mbuf 16*(ceil(O/8)*8 + 1)*NR, rbuf 4*(2*NR + 2) elements. */
+ECP_FN void ENAME(wino_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                             const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                             T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
+                             ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
+                             ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf, T *restrict rbuf)
+{
+    ECP_DISPATCH(wino_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                      pw, vbuf, mbuf, rbuf))
+}
+
+#undef ENAME
+#undef T
+#undef ECP_SUF
