@@ -33,6 +33,8 @@ def _check_record(record, names, with_torch):
     assert system["numpy"] == np.__version__
     assert isinstance(system["openmp_enabled"], bool)
     assert isinstance(system["conv_direct_kernels"], bool)
+    assert system["kernel_isa"] == ecp.kernel_isa()
+    assert system["conv_direct_kernels"] <= (system["kernel_isa"] != "generic")
     assert set(system["env"]) >= {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
     assert any(e.get("user_api") == "blas" for e in system["threadpool_info"])
     assert (system["torch"] is not None) == with_torch

@@ -27,14 +27,17 @@ The record :func:`run_bench` returns (and ``--json`` writes) has the keys
 ``cpu_count``, ``platform``, ``python``, ``numpy``, ``scipy``, ``torch`` (None without it),
 ``threadpoolctl``, ``openmp_enabled``, ``openmp`` (:func:`ecp.openmp_info`: how the OpenMP threads
 wait and who chose it), ``deterministic`` (whether the plan ignores the core count),
-``conv_direct_kernels`` (True where the AVX-512 fused-packing
-kernels are available and enabled), ``ecp_num_threads``, ``blas_isolation`` (``"private"``,
+``conv_direct_kernels`` (True where the fused-packing
+kernels are available -- ``kernel_isa`` is not ``"generic"`` -- and enabled), ``ecp_num_threads``,
+``blas_isolation`` (``"private"``,
 ``"shared-locked"`` or ``"shared"``: the BLAS the conv kernels' GEMMs run on, see ``ecp._blas_instance``),
 ``torch_num_threads``,
-``threadpool_info``, ``isa_flags`` (which of avx512f, avx2 the CPU has), ``loadavg`` and
+``threadpool_info``, ``kernel_isa`` (:func:`ecp.kernel_isa`), ``isa_flags`` (which of avx512f, avx2 the
+CPU has), ``loadavg`` and
 ``loadavg_end`` (1/5/15-minute load at the start and the end),
 ``env`` with ``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``, ``OMP_NUM_THREADS``,
-``OPENBLAS_NUM_THREADS``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
+``OPENBLAS_NUM_THREADS``, ``ECP_ISA``, ``ECP_CONV_KERNEL``, ``ATEN_CPU_CAPABILITY``,
+``ONEDNN_MAX_CPU_ISA``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
 ``easy_forward``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` (full forward only) or ``"im2col+blas"``;

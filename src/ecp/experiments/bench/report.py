@@ -37,8 +37,8 @@ def format_header(record: dict) -> list[str]:
     lines = [
         f"ecp {record['ecp_version']} bench: {cfg['dtype']}, {cfg['threads']} thread(s) "
         f"(ecp OpenMP {'on' if sysinfo['openmp_enabled'] else 'OFF'}, ecp threads "
-        f"{sysinfo['ecp_num_threads']}, direct AVX-512 conv kernels "
-        f"{'on' if sysinfo.get('conv_direct_kernels') else 'off'}), "
+        f"{sysinfo['ecp_num_threads']}, kernel ISA {sysinfo.get('kernel_isa', 'unknown')}, direct conv "
+        f"kernels {'on' if sysinfo.get('conv_direct_kernels') else 'off'}), "
         f"mode K={cfg['mode']}; ms: median (min) of "
         f"{cfg['repeats']} runs after {cfg['warmup']} warm-up, contenders interleaved",
         f"CPU: {sysinfo['cpu_model']} ({sysinfo['cpu_count']} cores); NumPy {sysinfo['numpy']}, "

@@ -42,7 +42,8 @@ _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
                    _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
                    _dispatch.BackwardKernel.WINOGRAD_DX: "winograd dx + im2col+blas dW"}
-ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ECP_ISA",
+            "ECP_CONV_KERNEL", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 
 def _system_info(torch):
@@ -62,6 +63,7 @@ def _system_info(torch):
         "torch": torch.__version__ if torch is not None else None,
         "threadpoolctl": threadpoolctl.__version__,
         "openmp_enabled": bool(openmp_enabled()),
+        "kernel_isa": _dispatch.kernel_isa(),
         "conv_direct_kernels": bool(_dispatch.thresholds.direct),
         "openmp": openmp_info(),
         "deterministic": _dispatch.deterministic(),
