@@ -1,5 +1,5 @@
-"""Winograd F(2x2, 3x3): the stride-1 3x3 forward (ForwardKernel.WINOGRAD) and the backward's
-dx (BackwardKernel.WINOGRAD_DX), against the float64 oracles of :mod:`ecp.testing`.
+"""Winograd F(2x2, 3x3): the stride-1 3x3 forward (ForwardKernel.WINOGRAD) and backward (dW, db
+and dx: BackwardKernel.WINOGRAD_BACKWARD), against the float64 oracles of :mod:`ecp.testing`.
 
 Winograd computes other products than the direct kernels (16 of transformed values per tile), so
 its results match the oracle within float rounding, not the direct kernels' bits; they do not
@@ -65,7 +65,7 @@ def test_winograd_forward_and_backward_match_the_oracle(shape, dtype):
     full_hw = (x.shape[2] + 2 * ph - 2, x.shape[3] + 2 * pw - 2)
     assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, full_hw, full_hw[1], 1)[0] \
         == ForwardKernel.WINOGRAD
-    assert ecp._dispatch.plan_backward(x.shape, w.shape, x.dtype, full_hw, 1)[0] == BackwardKernel.WINOGRAD_DX
+    assert ecp._dispatch.plan_backward(x.shape, w.shape, x.dtype, full_hw, 1)[0] == BackwardKernel.WINOGRAD_BACKWARD
     y = ecp.conv2d(x, w, b, padding=padding)
     close(y, reference.conv2d(x, w, b, padding=padding), dtype)
     dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
@@ -111,8 +111,8 @@ def test_winograd_is_within_rounding_of_the_direct_kernels(monkeypatch):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_padding_beyond_two_takes_the_split_dx(dtype):
     # dx by Winograd needs padding <= 2 (the padding of dY's convolution is 2 - p); beyond, the
-    # direct dx runs instead, with the same results
-    x, w, b, _ = data((2, 16, 5, 6, 16, 0), dtype, seed=5)
+    # direct dx runs instead (dW still by Winograd), with the same results
+    x, w, b, _ = data((3, 16, 5, 6, 17, 0), dtype, seed=5)
     y = ecp.conv2d(x, w, b, padding=3)
     close(y, reference.conv2d(x, w, b, padding=3), dtype)
     dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)

@@ -303,13 +303,15 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
 
 def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, sample items of the split kernel's direct dx pass, dW slots) of a
-    backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s."""
+    backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s. For WINOGRAD the third
+    number is the output rows per item instead."""
     t = thresholds if t is None else t
     kernel = backward_kernel(w_shape, t, direct_grid(stride, offset))
     if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, stride, offset, t):
-        # dW and db as SPLIT's (im2col + BLAS), dx by Winograd (its items cut in the kernel)
-        g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, False, True, t)
-        return BackwardKernel.WINOGRAD_DX, sample_items(x_shape[0], g, t), x_shape[0], t.cores
+        # dW and db in items of whole samples or of row blocks (the second number: output rows
+        # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
+        return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
+                _winograd_rows(x_shape[0], full_hw[0], t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

@@ -338,17 +338,26 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
                            Py_ssize_t items, Py_ssize_t dx_items, Py_ssize_t slots,
                            int n_threads) except -1:
     """BackwardPlan.run's kernel calls (``kernel`` a BackwardKernel): one, or for SPLIT dW and db
-    through im2col + BLAS and then dx alone through the direct kernel."""
+    through im2col + BLAS and then dx alone through the direct kernel, or for WINOGRAD_BACKWARD dW and db
+    (``items`` sample items of ``dx_items`` output rows) and then dx by Winograd (padding <= 2;
+    else the direct dx of SPLIT)."""
     cdef Py_ssize_t parts
-    _run_backward(dy, x, w, dx, dw, db, g, compute_dx and (kernel == BLAS or kernel == DIRECT), items,
-                  slots, n_threads, kernel == DIRECT, True, True)
-    if kernel == WINOGRAD_DX and compute_dx and _wino_fits(g, True):
+    if kernel == WINOGRAD_BACKWARD and _wino_fits(g, False):
+        # items: sample items, dx_items: output rows per item (ecp._dispatch.plan_backward)
+        _run_wino_dw(dy, x, dw, db, g, items, dx_items, slots, n_threads)
+    else:
+        if kernel == WINOGRAD_BACKWARD:   # (a plan made by hand for another geometry)
+            kernel = SPLIT
+            items = dx_items = g.N
+        _run_backward(dy, x, w, dx, dw, db, g, compute_dx and (kernel == BLAS or kernel == DIRECT),
+                      items, slots, n_threads, kernel == DIRECT, True, True)
+    if kernel == WINOGRAD_BACKWARD and compute_dx and _wino_fits(g, True):
         # dx: the stride-1 convolution of dY, padding 2 - p, with the flipped filters; row blocks
         # when the samples are fewer than the threads (the bits do not depend on the cut)
         parts = max(1, (n_threads + g.N - 1) // max(g.N, 1))
         _run_wino(dy, w, NULL, dx, g.N, g.O, g.hq, g.wq, g.C, g.H, g.W, 2 - g.ph, 2 - g.pw, True,
                   g.N, (g.H + parts - 1) // parts, n_threads)
         return 0
-    if (kernel == SPLIT or kernel == WINOGRAD_DX) and compute_dx:
+    if (kernel == SPLIT or kernel == WINOGRAD_BACKWARD) and compute_dx:
         _run_backward(dy, x, w, dx, dw, db, g, True, dx_items, slots, n_threads, True, False, True)
     return 0

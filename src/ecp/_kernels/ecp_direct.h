@@ -255,6 +255,15 @@ ECP_FN ptrdiff_t ecp_direct_nr_d(void) { return ecp_direct_nr_f() / 2; }
 #define T double
 #define ECP_SUF d
 #include "ecp_direct_entry.h"
+/* A barrier of the enclosing OpenMP parallel region (none without OpenMP): every thread of the
+ * team must call it */
+ECP_FN void ecp_wino_barrier(void)
+{
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
 #define T float
 #define ECP_SUF f
 #include "ecp_wino_entry.h"

@@ -14,6 +14,75 @@
  * the thread count. They differ from the direct kernels' within float rounding (other
  * arithmetic: 16 products of transformed values instead of 9*C products). */
 
+/* The input transform of tiles j0 .. j0+jn-1 of an item (tile g: sample n0 + g / per, tile row
+ * tr0 + g % per / tw, tile column g % per % tw): V[xi][c][t] at vbuf[xi*CS + c*NR + t - j0],
+ * columns jn .. NR-1 untouched. */
+TARGET
+static inline void NAME(wino_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                  ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per,
+                                  ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t ph, ptrdiff_t pw,
+                                  T *restrict vbuf, ptrdiff_t CS)
+{
+    const ptrdiff_t NR = 2 * VL, HW = H * W;
+    /* input transform, one run of same-row tiles at a time, VL tiles a step: input
+     * column j of the step's tiles is even2 of two masked loads (lanes outside the plane
+     * are zeros and never read), the masks the same for every row and channel */
+    for (ptrdiff_t t = 0; t < jn;) {
+        const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+        const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+        const ptrdiff_t rbase = 2 * tr - ph;
+        const T *xs = x + (n0 + b) * C * HW;
+        for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+            const ptrdiff_t c0 = 2 * (tc + q0) - pw, nq = len - q0 < VL ? len - q0 : VL;
+            MK mk[8];
+            for (int j = 0; j < 4; j++) {
+                mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), W - (c0 + j), VL));
+                mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), W - (c0 + j + VL), VL));
+            }
+            const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
+            const int whole = nq == VL;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                V e[4][4];   /* e[i][j]: input row i, column j of each tile */
+                for (int i = 0; i < 4; i++) {
+                    const ptrdiff_t row = rbase + i;
+                    if (row < 0 || row >= H) {
+                        e[i][0] = e[i][1] = e[i][2] = e[i][3] = VEC(zero)();
+                        continue;
+                    }
+                    const T *xr = xs + c * HW + row * W + c0;
+                    for (int j = 0; j < 4; j++)
+                        e[i][j] = VEC(even2)(VEC(loadz)(mk[2 * j], xr + j),
+                                             VEC(loadz)(mk[2 * j + 1], xr + j + VL));
+                }
+                V a[4][4];   /* columns: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) of each row */
+                for (int i = 0; i < 4; i++) {
+                    a[i][0] = e[i][0] - e[i][2];
+                    a[i][1] = e[i][1] + e[i][2];
+                    a[i][2] = e[i][2] - e[i][1];
+                    a[i][3] = e[i][1] - e[i][3];
+                }
+                T *v = vbuf + c * NR + t + q0;
+                for (int j = 0; j < 4; j++) {   /* rows: the same combination */
+                    const V r0 = a[0][j] - a[2][j], r1 = a[1][j] + a[2][j];
+                    const V r2 = a[2][j] - a[1][j], r3 = a[1][j] - a[3][j];
+                    if (whole) {
+                        VEC(store)(v + j * CS, r0);
+                        VEC(store)(v + (4 + j) * CS, r1);
+                        VEC(store)(v + (8 + j) * CS, r2);
+                        VEC(store)(v + (12 + j) * CS, r3);
+                    } else {
+                        VEC(storem)(v + j * CS, sm, r0);
+                        VEC(storem)(v + (4 + j) * CS, sm, r1);
+                        VEC(storem)(v + (8 + j) * CS, sm, r2);
+                        VEC(storem)(v + (12 + j) * CS, sm, r3);
+                    }
+                }
+            }
+        }
+        t += len;
+    }
+}
+
 /* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq) from x
  * (N, C, H, W), padding (ph, pw), bias added (none when bias is NULL); u from
  * ecp_wino_weights with this O and C. Scratch (per thread): vbuf 16*(C + 1)*NR, mbuf
@@ -26,70 +95,14 @@ static void NAME(wino_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdi
                             T *restrict vbuf, T *restrict mbuf, T *restrict rbuf)
 {
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
-    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, RB = 2 * NR + 2, HW = H * W;
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, RB = 2 * NR + 2;
     /* the 16 rows of V (of M) CS (MS) elements apart: a line more than C*NR (nob*8*NR), so that
      * the 16 streams of the transforms do not fall into one set of L1 at power-of-2 strides */
     const ptrdiff_t CS = C * NR + NR, MS = nob * ECP_MR * NR + NR;
     const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        /* input transform, one run of same-row tiles at a time, VL tiles a step: input
-         * column j of the step's tiles is even2 of two masked loads (lanes outside the plane
-         * are zeros and never read), the masks the same for every row and channel */
-        for (ptrdiff_t t = 0; t < jn;) {
-            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
-            const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-            const ptrdiff_t rbase = 2 * tr - ph;
-            const T *xs = x + (n0 + b) * C * HW;
-            for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
-                const ptrdiff_t c0 = 2 * (tc + q0) - pw, nq = len - q0 < VL ? len - q0 : VL;
-                MK mk[8];
-                for (int j = 0; j < 4; j++) {
-                    mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), W - (c0 + j), VL));
-                    mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), W - (c0 + j + VL), VL));
-                }
-                const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
-                const int whole = nq == VL;
-                for (ptrdiff_t c = 0; c < C; c++) {
-                    V e[4][4];   /* e[i][j]: input row i, column j of each tile */
-                    for (int i = 0; i < 4; i++) {
-                        const ptrdiff_t row = rbase + i;
-                        if (row < 0 || row >= H) {
-                            e[i][0] = e[i][1] = e[i][2] = e[i][3] = VEC(zero)();
-                            continue;
-                        }
-                        const T *xr = xs + c * HW + row * W + c0;
-                        for (int j = 0; j < 4; j++)
-                            e[i][j] = VEC(even2)(VEC(loadz)(mk[2 * j], xr + j),
-                                                 VEC(loadz)(mk[2 * j + 1], xr + j + VL));
-                    }
-                    V a[4][4];   /* columns: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) of each row */
-                    for (int i = 0; i < 4; i++) {
-                        a[i][0] = e[i][0] - e[i][2];
-                        a[i][1] = e[i][1] + e[i][2];
-                        a[i][2] = e[i][2] - e[i][1];
-                        a[i][3] = e[i][1] - e[i][3];
-                    }
-                    T *v = vbuf + c * NR + t + q0;
-                    for (int j = 0; j < 4; j++) {   /* rows: the same combination */
-                        const V r0 = a[0][j] - a[2][j], r1 = a[1][j] + a[2][j];
-                        const V r2 = a[2][j] - a[1][j], r3 = a[1][j] - a[3][j];
-                        if (whole) {
-                            VEC(store)(v + j * CS, r0);
-                            VEC(store)(v + (4 + j) * CS, r1);
-                            VEC(store)(v + (8 + j) * CS, r2);
-                            VEC(store)(v + (12 + j) * CS, r3);
-                        } else {
-                            VEC(storem)(v + j * CS, sm, r0);
-                            VEC(storem)(v + (4 + j) * CS, sm, r1);
-                            VEC(storem)(v + (8 + j) * CS, sm, r2);
-                            VEC(storem)(v + (12 + j) * CS, sm, r3);
-                        }
-                    }
-                }
-            }
-            t += len;
-        }
+        NAME(wino_vin)(x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, CS);
         if (jn < NR) {   /* columns no tile fills: zeros (their products are never read) */
             for (ptrdiff_t xi = 0; xi < 16; xi++)
                 for (ptrdiff_t k = 0; k < C; k++)
@@ -139,4 +152,116 @@ static void NAME(wino_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdi
             t += len;
         }
     }
+}
+
+/* dst[t*ldd + c] = src[c*NR + t], c < C, t < NR (a block of V into V^T) */
+TARGET static inline void NAME(wino_tr)(const T *restrict src, ptrdiff_t C, T *restrict dst,
+                                        ptrdiff_t ldd)
+{
+    const ptrdiff_t NR = 2 * VL;
+#if VL == 16   /* AVX-512 float: 16 x 16 register transposes */
+    if (sizeof(T) == sizeof(float)) {
+        ecp_v_transpose_avx512_f((const float *)src, NR, C, NR, (float *)dst, ldd);
+        return;
+    }
+#endif
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 8)
+        for (ptrdiff_t t = 0; t < NR; t++)
+            for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) dst[t * ldd + c] = src[c * NR + t];
+}
+
+/* The Winograd dW of output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1: with dM =
+ * A dY A^T (4 x 4 from each 2 x 2 tile of dy (N, O, hq, wq), zeros past the plane) and V the
+ * forward's input transform of x (N, C, H, W, padding (ph, pw)),
+ *   du[xi][o][c] = (du[xi][o][c] unless fresh) + sum over the tiles, in order, of
+ *                  dM[xi][o][t] * V[xi][c][t],
+ * du: 16 blocks of nob*8 rows (filters) of Cp = ceil(C/NR)*NR columns (channels). The gradient
+ * of the filters is then G^T du G (ecp_wino_dw_reduce). Each sum is one chain over the item's
+ * tiles in order (NR a step: a block's tiles past its end add exact zeros), so du depends on the
+ * item, never on the thread count. Scratch (per thread): vbuf 16*(C + 1)*NR, vt 16*NR*Cp, mbuf
+ * 16*(nob*8 + 1)*NR elements. */
+TARGET
+static void NAME(wino_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                               const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                               ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                               ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                               T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, Cp = (C + NR - 1) / NR * NR;
+    const ptrdiff_t CS = C * NR + NR, MS = nob * ECP_MR * NR + NR, P = hq * wq;
+    if (Cp > C)   /* V^T's columns past C: zeros, never written below */
+        for (ptrdiff_t k = 0; k < 16 * NR; k++) memset(vt + k * Cp + C, 0, (size_t)(Cp - C) * sizeof(T));
+    for (ptrdiff_t xi = 0; xi < 16; xi++)   /* dM's rows past O: zeros */
+        for (ptrdiff_t o = O; o < nob * ECP_MR; o++) memset(mbuf + xi * MS + o * NR, 0, (size_t)NR * sizeof(T));
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
+        const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
+        NAME(wino_vin)(x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, CS);
+        if (jn < NR) {   /* tiles past the end: zeros in V and dM */
+            for (ptrdiff_t xi = 0; xi < 16; xi++) {
+                for (ptrdiff_t k = 0; k < C; k++)
+                    memset(vbuf + xi * CS + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+                for (ptrdiff_t o = 0; o < O; o++)
+                    memset(mbuf + xi * MS + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+            }
+        }
+        for (ptrdiff_t xi = 0; xi < 16; xi++) NAME(wino_tr)(vbuf + xi * CS, C, vt + xi * NR * Cp, Cp);
+        /* dM = A dY A^T, A^T = [1 1 1 0; 0 1 -1 -1], VL tiles a step as wino_vin */
+        for (ptrdiff_t t = 0; t < jn;) {
+            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+            const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+            const ptrdiff_t row = 2 * tr;
+            const int two = row + 1 < hq;
+            for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+                const ptrdiff_t c0 = 2 * (tc + q0), nq = len - q0 < VL ? len - q0 : VL;
+                MK mk[4];
+                for (int j = 0; j < 2; j++) {
+                    mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), wq - (c0 + j), VL));
+                    mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), wq - (c0 + j + VL), VL));
+                }
+                const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
+                const int whole = nq == VL;
+                for (ptrdiff_t o = 0; o < O; o++) {
+                    const T *d0 = dy + ((n0 + b) * O + o) * P + row * wq + c0;
+                    const V e00 = VEC(even2)(VEC(loadz)(mk[0], d0), VEC(loadz)(mk[1], d0 + VL));
+                    const V e01 = VEC(even2)(VEC(loadz)(mk[2], d0 + 1), VEC(loadz)(mk[3], d0 + 1 + VL));
+                    V e10 = VEC(zero)(), e11 = VEC(zero)();
+                    if (two) {
+                        e10 = VEC(even2)(VEC(loadz)(mk[0], d0 + wq), VEC(loadz)(mk[1], d0 + wq + VL));
+                        e11 = VEC(even2)(VEC(loadz)(mk[2], d0 + wq + 1),
+                                         VEC(loadz)(mk[3], d0 + wq + 1 + VL));
+                    }
+                    /* columns (e0, e0 + e1, e0 - e1, -e1) of each row, then rows the same */
+                    const V f0[4] = {e00, e00 + e01, e00 - e01, -e01};
+                    const V f1[4] = {e10, e10 + e11, e10 - e11, -e11};
+                    T *m = mbuf + o * NR + t + q0;
+                    for (int j = 0; j < 4; j++) {
+                        const V r0 = f0[j], r1 = f0[j] + f1[j], r2 = f0[j] - f1[j], r3 = -f1[j];
+                        if (whole) {
+                            VEC(store)(m + j * MS, r0);
+                            VEC(store)(m + (4 + j) * MS, r1);
+                            VEC(store)(m + (8 + j) * MS, r2);
+                            VEC(store)(m + (12 + j) * MS, r3);
+                        } else {
+                            VEC(storem)(m + j * MS, sm, r0);
+                            VEC(storem)(m + (4 + j) * MS, sm, r1);
+                            VEC(storem)(m + (8 + j) * MS, sm, r2);
+                            VEC(storem)(m + (12 + j) * MS, sm, r3);
+                        }
+                    }
+                }
+            }
+            t += len;
+        }
+        /* du[xi] (+)= dM[xi] V[xi]^T: 8 filters x NR channels a tile, over the block's NR tiles */
+        const int acc = !(fresh && j0 == 0);
+        for (ptrdiff_t xi = 0; xi < 16; xi++)
+            for (ptrdiff_t ob = 0; ob < nob; ob++)
+                for (ptrdiff_t cb = 0; cb < Cp; cb += NR)
+                    NAME(tile)(NR, mbuf + xi * MS + ob * ECP_MR * NR, 1, NR,
+                               vt + xi * NR * Cp + cb, Cp,
+                               du + (xi * nob * ECP_MR + ob * ECP_MR) * Cp + cb, Cp, acc);
+    }
+    if (ncols == 0 && fresh)
+        memset(du, 0, (size_t)(16 * nob * ECP_MR * Cp) * sizeof(T));
 }

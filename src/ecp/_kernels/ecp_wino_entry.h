@@ -72,6 +72,50 @@ ECP_FN void ENAME(wino_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
                                       pw, vbuf, mbuf, rbuf))
 }
 
+/* The Winograd dW of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_wino.h states the contract)
+ * at the level in use: du (+)= dM V^T, 16 blocks of ceil(O/8)*8 rows of Cp = ceil(C/NR)*NR.
+ * Scratch per thread: vbuf 16*(C + 1)*NR, vt 16*NR*Cp, mbuf 16*(ceil(O/8)*8 + 1)*NR elements. */
+ECP_FN void ENAME(wino_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                                T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    ECP_DISPATCH(wino_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
+                                         fresh, vbuf, vt, mbuf))
+}
+
+/* dW of filters o0 .. o1-1 from the slots' du (wino_dw_item; n_slots of them, stride apart,
+ * rows of Cp): the slots added in slot order, then G^T du G, G as in wino_weights; dw: O x C x
+ * 3 x 3, those filters' rows overwritten. */
+ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdiff_t stride,
+                                  ptrdiff_t O, ptrdiff_t C, ptrdiff_t Cp, ptrdiff_t o0,
+                                  ptrdiff_t o1, T *restrict dw)
+{
+    const ptrdiff_t rows = (O + 7) / 8 * 8;
+    for (ptrdiff_t o = o0; o < o1; o++)
+        for (ptrdiff_t c = 0; c < C; c++) {
+            T U[16], s[4][3];
+            for (int xi = 0; xi < 16; xi++) {
+                const T *p = du + (xi * rows + o) * Cp + c;
+                T sum = p[0];
+                for (ptrdiff_t k = 1; k < n_slots; k++) sum += p[k * stride];
+                U[xi] = sum;
+            }
+            for (int a = 0; a < 4; a++) {   /* (dU G) */
+                s[a][0] = U[a * 4] + (T)0.5 * (U[a * 4 + 1] + U[a * 4 + 2]);
+                s[a][1] = (T)0.5 * (U[a * 4 + 1] - U[a * 4 + 2]);
+                s[a][2] = (T)0.5 * (U[a * 4 + 1] + U[a * 4 + 2]) + U[a * 4 + 3];
+            }
+            T *d = dw + (o * C + c) * 9;
+            for (int j = 0; j < 3; j++) {   /* G^T (dU G) */
+                d[j] = s[0][j] + (T)0.5 * (s[1][j] + s[2][j]);
+                d[3 + j] = (T)0.5 * (s[1][j] - s[2][j]);
+                d[6 + j] = (T)0.5 * (s[1][j] + s[2][j]) + s[3][j];
+            }
+        }
+}
+
 #undef ENAME
 #undef T
 #undef ECP_SUF

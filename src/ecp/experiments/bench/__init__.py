@@ -41,7 +41,7 @@ CPU has), ``loadavg`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
 ``easy_forward``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` (full forward only) or ``"im2col+blas"``;
-``backward``: ``"direct"``, ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd dx + im2col+blas dW"``:
+``backward``: ``"direct"``, ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``:
 the kernels ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm`` (None
 when the GEMM rate is zero), ``speedup`` and ``speedup_min`` (ratios from the median and from the

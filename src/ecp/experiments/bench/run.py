@@ -41,7 +41,7 @@ _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.
                   _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows", _dispatch.ForwardKernel.WINOGRAD: "winograd"}
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
                    _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
-                   _dispatch.BackwardKernel.WINOGRAD_DX: "winograd dx + im2col+blas dW"}
+                   _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ECP_ISA",
             "ECP_CONV_KERNEL", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
@@ -123,7 +123,7 @@ def kernels_used(shape, dtype) -> dict[str, str]:
     dict of str to str
         ``"forward"``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` or ``"im2col+blas"``;
         ``"easy_forward"`` the same but ``"winograd"``; ``"backward"``: ``"direct"``,
-        ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd dx + im2col+blas dW"``.
+        ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``.
     """
     full_hw = tuple(shape.full_shape[2:])
     return {"forward": _FORWARD_NAMES[_dispatch.plan_forward(shape.x_shape, shape.w_shape, dtype, full_hw,
