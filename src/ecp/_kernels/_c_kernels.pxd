@@ -116,4 +116,6 @@ cdef extern from "ecp_direct.h" nogil:
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, float *dw)
     void ecp_wino_dw_reduce_d(const double *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, double *dw)
-    void ecp_wino_barrier()
+    void ecp_team_barrier()
+    void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
+    void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)

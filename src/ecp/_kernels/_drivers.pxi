@@ -43,7 +43,7 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     nt = max(1, min(n_threads, n_items))
     cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
-    cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
+    cdef Py_ssize_t sz = sizeof(floating), tused = 0, used = 0, o_koff = -1
     cdef bint use_koff
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
     cdef char **tbase
@@ -65,13 +65,14 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
             panel_n = ECP_ROWS_PIX * K + nr_cols // 2   # + a vector of slack
         o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
-        o_wp = _carve(&tused, wp_n * sz)   # a copy per thread, packed by that thread
+        o_wp = _carve(&used, wp_n * sz)   # shared: each thread packs a share of the filter blocks
         o_panel = _carve(&tused, panel_n * sz)
         use_koff = kernel == DIRECT_ROWS and C * H * W <= INT_MAX
         if use_koff:   # the window offsets, for reading windows in place: each thread its own copy,
             # written by that thread, so that it stays in that core's cache
             o_koff = _carve(&tused, K * sizeof(int))
         tbase = _thread_scratch(nt, tused)
+        wpt = <floating *> (_scratch(used) + o_wp)
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -79,19 +80,13 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
                 if use_koff:
                     koffp = <int *> (tbase[t] + o_koff)
                     ecp_window_offsets(C, H, W, kh, kw, K, koffp)
-                wpt = <floating *> (tbase[t] + o_wp)
                 tile = <floating *> (tbase[t] + o_tile)
                 panel = <floating *> (tbase[t] + o_panel)
-                if kernel == DIRECT_PANEL:
-                    if floating is float:
-                        ecp_pack_weights_f(w, O, K, wpt)
-                    else:
-                        ecp_pack_weights_d(w, O, K, wpt)
+                # every thread a share of the filter blocks, then a barrier (in the call)
+                if floating is float:
+                    ecp_pack_weights_shared_f(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
                 else:
-                    if floating is float:
-                        ecp_pack_weights_v_f(w, O, K, nr_cols, wpt)
-                    else:
-                        ecp_pack_weights_v_d(w, O, K, nr_cols, wpt)
+                    ecp_pack_weights_shared_d(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
                 for it in prange(n_items, schedule='static'):
                     ib = it // n_rb
                     n0 = ib * N // n_sitems

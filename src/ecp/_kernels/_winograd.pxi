@@ -129,7 +129,7 @@ cdef int _run_wino_dw(const floating *dy, const floating *x, floating *dw, float
                                            g.pw, du + s * slot_size, it == it0,
                                            <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_vt),
                                            <double *> (tbase[t] + o_m))
-            ecp_wino_barrier()   # every slot summed before any is read
+            ecp_team_barrier()   # every slot summed before any is read
             for o in prange(O, schedule='static'):
                 if floating is float:
                     ecp_wino_dw_reduce_f(du, n_slots, slot_size, O, C, Cp, o, o + 1, dw)

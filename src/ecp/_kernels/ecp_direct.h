@@ -257,7 +257,7 @@ ECP_FN ptrdiff_t ecp_direct_nr_d(void) { return ecp_direct_nr_f() / 2; }
 #include "ecp_direct_entry.h"
 /* A barrier of the enclosing OpenMP parallel region (none without OpenMP): every thread of the
  * team must call it */
-ECP_FN void ecp_wino_barrier(void)
+ECP_FN void ecp_team_barrier(void)
 {
 #ifdef _OPENMP
 #pragma omp barrier
@@ -305,6 +305,37 @@ ECP_FN void ecp_pack_weights_v_d(const double *restrict w, ptrdiff_t O, ptrdiff_
 {
     ecp_pack_weights_v_scalar_d(w, O, K, nr, wv);
 }
+
+/* The forward's packed weights (nr 0: ecp_pack_weights, else ecp_pack_weights_v with nr),
+ * shared among the threads of the enclosing OpenMP parallel region: each packs a contiguous share
+ * of the filter blocks (8 filters, or nr), then one barrier, after which every thread sees all
+ * of wp; outside a parallel region, or without OpenMP, all of them. Every thread of the team
+ * must call it. The same values as one thread packing them all. */
+#define ECP_PACK_SHARED(suf, T)                                                                 \
+    ECP_FN void ecp_pack_weights_shared_##suf(const T *restrict w, ptrdiff_t O, ptrdiff_t K,   \
+                                              ptrdiff_t nr, T *restrict wp)                    \
+    {                                                                                           \
+        const ptrdiff_t bs = nr ? nr : ECP_MR, nblk = (O + bs - 1) / bs;                        \
+        ptrdiff_t b0 = 0, b1 = nblk;                                                            \
+        ECP_TEAM_SHARE(nblk, b0, b1)                                                            \
+        if (b1 > b0) {                                                                          \
+            const ptrdiff_t o0 = b0 * bs, on = (b1 * bs < O ? b1 * bs : O) - o0;                \
+            if (nr) ecp_pack_weights_v_##suf(w + o0 * K, on, K, nr, wp + o0 * K);               \
+            else ecp_pack_weights_##suf(w + o0 * K, on, K, wp + o0 * K);                        \
+        }                                                                                       \
+        ecp_team_barrier();                                                                     \
+    }
+#ifdef _OPENMP
+#define ECP_TEAM_SHARE(n, lo, hi)                                                                \
+    { const ptrdiff_t nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                   \
+      lo = t_ * (n) / nt_; hi = (t_ + 1) * (n) / nt_; }
+#else
+#define ECP_TEAM_SHARE(n, lo, hi)
+#endif
+ECP_PACK_SHARED(f, float)
+ECP_PACK_SHARED(d, double)
+#undef ECP_PACK_SHARED
+#undef ECP_TEAM_SHARE
 
 #undef ECP_DISPATCH
 #endif
