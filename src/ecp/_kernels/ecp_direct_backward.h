@@ -4,7 +4,7 @@
 
 /* Backward of ecp_direct_item for samples n0 .. n0+nb-1, in panels of NR output pixels
  * (koff != NULL, only when every window lies inside the plane: dW is summed from x in place by
- * ecp_tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff:
+ * tile_xt into dwacc laid out k-major -- nkb*8 rows of Ob = ceil(O/NR)*NR, koff:
  * ecp_window_offsets with nkb*8 entries
  * -- and rpanel holds dY as rows of filters, NR x Ob; the same sums, without packing windows;
  * else as follows):
@@ -117,7 +117,7 @@ static void NAME(direct_backward_item)(
                     continue;
                 }
                 if (kw <= VL) NAME(scatter_plan_make)(&plan, cbase, W, len, kw, s);
-                for (ptrdiff_t i = 0; i < kh; i++)     /* i-major, as ecp_scatter_run_s2 */
+                for (ptrdiff_t i = 0; i < kh; i++)     /* i-major, as scatter_run_s2 */
                     for (ptrdiff_t c = cb; c < ce; c++) {
                         const ptrdiff_t row = rbase + i;
                         if (row < 0 || row >= H) continue;

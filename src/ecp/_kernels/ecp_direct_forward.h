@@ -89,8 +89,8 @@ static void NAME(direct_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptr
  * the others are packed one pixel per row (pack_window: a masked copy per window row,
  * cheaper than pack_run's per-(c, i, j) copies when a run holds few pixels). Same outputs,
  * same summation order per output as direct_item. Pixels go in blocks of ECP_ROWS_GROUPS
- * groups of 8, so that each block of Wv rows serves several tiles from L1. rpanel: 32*K + VL
- * scratch, tile: ceil(O/NR) * 32 * NR, koff: ecp_window_offsets (K entries), or NULL to pack
+ * groups of 8, so that each block of Wv rows serves several tiles from L1. rpanel: ECP_ROWS_PIX*K + VL
+ * scratch, tile: ceil(O/NR) * ECP_ROWS_PIX * NR, koff: ecp_window_offsets (K entries), or NULL to pack
  * every group (a sample's planes larger than an int can index). */
 TARGET
 static void NAME(direct_rows_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
