@@ -31,7 +31,8 @@ __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forwa
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
-# ForwardKernel IM2COL_BLAS / DIRECT_PANEL / DIRECT_ROWS, BackwardKernel BLAS / DIRECT / SPLIT.
+# ForwardKernel IM2COL_BLAS / DIRECT_PANEL / DIRECT_ROWS / WINOGRAD, BackwardKernel BLAS / DIRECT / SPLIT /
+# WINOGRAD_BACKWARD.
 ForwardKernel = _conv.ForwardKernel
 BackwardKernel = _conv.BackwardKernel
 
@@ -92,12 +93,15 @@ class Thresholds:
     # vector lanes idle (bench_conv.py, conv2 forward and easy forward).
     rows_kernel_max_wq: int = 8
     rows_kernel_max_waste: float = 0.125
-    # Winograd F(2x2, 3x3) for the stride-1 3x3 convolution (forward, and the backward's dx): 2.25x
-    # fewer multiplies than the direct kernels, whose FLOP bound it beats from these many channels
-    # in and filters out (ecp bench --shapes vgg; docs/performance.md, section 3).
+    # Winograd F(2x2, 3x3) for the stride-1 3x3 convolution (forward, dx, dW): 2.25x fewer
+    # multiplies than the direct kernels; its transforms cost more than that saves below 32
+    # channels in or filters out, or where the 2x2 tiles cover the output plane with more than a
+    # fifth of their pixels past its edge (7x7: 16 tiles for 49 outputs) (docs/performance.md,
+    # section 12).
     winograd: bool = True
-    winograd_min_c: int = 16
-    winograd_min_o: int = 16
+    winograd_min_c: int = 32
+    winograd_min_o: int = 32
+    winograd_min_fill: float = 0.8
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -271,13 +275,16 @@ def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
     return group(x_shape, w_shape, out_hw if backward else full_hw, t), r
 
 
-def winograd(x_shape, w_shape, stride, offset=(0, 0), t=None) -> bool:
-    """Whether a stride-1 3x3 call (no grid offset) runs Winograd F(2x2, 3x3): the direct kernels
-    on, and at least ``winograd_min_c`` channels in and ``winograd_min_o`` filters out."""
+def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
+    """Whether a stride-1 3x3 call (no grid offset) with output planes ``out_hw`` runs Winograd
+    F(2x2, 3x3): the direct kernels on, at least ``winograd_min_c`` channels in and
+    ``winograd_min_o`` filters out, and the 2x2 tiles filled to ``winograd_min_fill``."""
     t = thresholds if t is None else t
+    tiles = 4 * -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
     return (t.direct and t.winograd and stride == 1 and tuple(offset) == (0, 0)
             and tuple(w_shape[2:]) == (3, 3) and x_shape[1] >= t.winograd_min_c
-            and w_shape[0] >= t.winograd_min_o)
+            and w_shape[0] >= t.winograd_min_o and tiles > 0
+            and out_hw[0] * out_hw[1] >= t.winograd_min_fill * tiles)
 
 
 def _winograd_rows(n, hq, t):
@@ -294,7 +301,7 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
     ``full_hw`` (``stride`` times the call's own output) and whose own output rows hold ``wq``
     pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
-    if winograd(x_shape, w_shape, stride, offset, t):
+    if winograd(x_shape, w_shape, full_hw, stride, offset, t):
         return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0], t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
@@ -307,7 +314,7 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
     number is the output rows per item instead."""
     t = thresholds if t is None else t
     kernel = backward_kernel(w_shape, t, direct_grid(stride, offset))
-    if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, stride, offset, t):
+    if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, full_hw, stride, offset, t):
         # dW and db in items of whole samples or of row blocks (the second number: output rows
         # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),

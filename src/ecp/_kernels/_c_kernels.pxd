@@ -119,3 +119,5 @@ cdef extern from "ecp_direct.h" nogil:
     void ecp_team_barrier()
     void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
     void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)
+    void ecp_pack_weights_t_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
+    void ecp_pack_weights_t_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)

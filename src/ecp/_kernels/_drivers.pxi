@@ -192,7 +192,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         o_dbs = _carve(&used, n_slots * dbs_row * sizeof(double))
         if inside:   # the window offsets: each thread its own copy, as in _run_forward
             o_koff = _carve(&tused, nkb * ECP_MR * sizeof(int))
-        o_wt = _carve(&tused, (nkb * ECP_MR * O if need_dx else 1) * sz)   # packed by its thread
+        o_wt = _carve(&used, (nkb * ECP_MR * O if need_dx else 1) * sz)   # shared, packed in shares
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
         o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
         dp_row = nob * ECP_MR * nr_cols
@@ -202,6 +202,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         tbase = _thread_scratch(nt, tused)
         dws = <floating *> (base + o_dws)
         dbs = <double *> (base + o_dbs)
+        wtt = <floating *> (base + o_wt)
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -209,16 +210,15 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                 if inside:
                     koffp = <int *> (tbase[t] + o_koff)
                     ecp_window_offsets(C, H, W, kh, kw, nkb * ECP_MR, koffp)
-                wtt = <floating *> (tbase[t] + o_wt)
                 rpanel = <floating *> (tbase[t] + o_rp)
                 dpanel = <floating *> (tbase[t] + o_dp)
                 xpanel = <floating *> (tbase[t] + o_xp)
                 memset(dpanel, 0, dp_row * sz)   # rows past O stay 0
-                if need_dx:
+                if need_dx:   # every thread a share of W^T, then a barrier (in the call)
                     if floating is float:
-                        ecp_pack_weights_t_f(w, O, K, wtt)
+                        ecp_pack_weights_t_shared_f(w, O, K, wtt)
                     else:
-                        ecp_pack_weights_t_d(w, O, K, wtt)
+                        ecp_pack_weights_t_shared_d(w, O, K, wtt)
                 for s in prange(n_slots, schedule='static'):
                     dwsp = NULL
                     if need_dw:   # the slot's first item overwrites it: no zeroing

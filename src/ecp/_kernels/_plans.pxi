@@ -165,7 +165,7 @@ cdef class _Plan:
 
 cdef class ForwardPlan(_Plan):
     """A planned forward call (_run_forward): ``run(x, w, b, n_threads)`` returns y. ``kernel``:
-    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL or DIRECT_ROWS)."""
+    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL, DIRECT_ROWS or WINOGRAD)."""
     cdef readonly Py_ssize_t rows
     cdef Py_ssize_t b_dims[1]
     cdef tuple _args
@@ -211,9 +211,10 @@ cdef class ForwardPlan(_Plan):
 
 cdef class BackwardPlan(_Plan):
     """A planned backward call (_run_backward): ``run(dy, x, w, compute_dx, n_threads)`` returns
-    (dx or None, dw, db). ``kernel``: a BackwardKernel, BLAS (im2col + BLAS), DIRECT, or SPLIT
+    (dx or None, dw, db). ``kernel``: a BackwardKernel, BLAS (im2col + BLAS), DIRECT, SPLIT
     (dW and db through im2col + BLAS, then dx alone through the direct kernel in ``dx_items``
-    items)."""
+    items) or WINOGRAD_BACKWARD (dW, db and dx by Winograd; ``dx_items`` is then the output rows
+    of a dW item)."""
     cdef readonly Py_ssize_t dx_items, slots
     cdef tuple _args
 

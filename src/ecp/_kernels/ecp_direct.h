@@ -16,6 +16,9 @@
  *                          elements summed over 32 pixels, or from the windows in place
  *                          (ecp_tile_xt: 8 window elements x 32 filters); dx from tiles of W^T dY,
  *                          8 window elements x 32 pixels, added into dx a vector at a time.
+ *   ecp_wino_item / ecp_wino_dw_item  Winograd F(2x2, 3x3) of stride-1 3x3 layers (forward,
+ *                          dx as the convolution of dY with the flipped filters, and dW):
+ *                          ecp_direct_wino.h, entry points in ecp_wino_entry.h.
  * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
  * (oy + s*(r0 + r) + i - ph, ox + s*q + j - pw), zeros outside the plane; s is 1 or 2.
  * ecp's kernel choice picks one of these or im2col + BLAS per layer shape; the benchmarks behind
@@ -323,6 +326,21 @@ ECP_FN void ecp_pack_weights_v_d(const double *restrict w, ptrdiff_t O, ptrdiff_
             if (nr) ecp_pack_weights_v_##suf(w + o0 * K, on, K, nr, wp + o0 * K);               \
             else ecp_pack_weights_##suf(w + o0 * K, on, K, wp + o0 * K);                        \
         }                                                                                       \
+        ecp_team_barrier();                                                                     \
+    }                                                                                           \
+    /* ecp_pack_weights_t (the backward's W^T) shared the same way, over the blocks of 8 k */   \
+    ECP_FN void ecp_pack_weights_t_shared_##suf(const T *restrict w, ptrdiff_t O, ptrdiff_t K, \
+                                                T *restrict wt)                                \
+    {                                                                                           \
+        const ptrdiff_t nkb = (K + ECP_MR - 1) / ECP_MR;                                        \
+        ptrdiff_t b0 = 0, b1 = nkb;                                                             \
+        ECP_TEAM_SHARE(nkb, b0, b1)                                                             \
+        for (ptrdiff_t kb = b0; kb < b1; kb++)                                                  \
+            for (ptrdiff_t o = 0; o < O; o++)                                                   \
+                for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                        \
+                    const ptrdiff_t k = kb * ECP_MR + m;                                        \
+                    wt[(kb * O + o) * ECP_MR + m] = k < K ? w[o * K + k] : (T)0;                \
+                }                                                                               \
         ecp_team_barrier();                                                                     \
     }
 #ifdef _OPENMP
