@@ -43,9 +43,9 @@ SHAPES = [
 @pytest.fixture
 def everywhere(monkeypatch):
     """Winograd for every stride-1 3x3 shape of these tests (the real table leaves out few channels,
-    few filters and ill-covered planes, where it is slower; the kernels take any)."""
+    few filters and short rows, where it is slower; the kernels take any)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
-        ecp._dispatch.thresholds, winograd_min_c=1, winograd_min_o=1, winograd_min_fill=0.0))
+        ecp._dispatch.thresholds, winograd_min_c=1, winograd_min_o=1, winograd_min_wq=1))
 
 
 def close(actual, expected, dtype):
@@ -132,17 +132,18 @@ def test_padding_beyond_two_takes_the_split_dx(dtype, everywhere):
 def test_dispatch_takes_winograd_for_stride_one_3x3_only():
     t = dataclasses.replace(ecp._dispatch.thresholds, direct=True)
     wino = ecp._dispatch.winograd
-    assert wino((1, 64, 8, 8), (64, 64, 3, 3), (8, 8), 1, (0, 0), t)
+    assert wino((1, 64, 16, 16), (64, 64, 3, 3), (16, 16), 1, (0, 0), t)
     assert wino((16, 64, 56, 56), (64, 64, 3, 3), (56, 56), 1, (0, 0), t)             # the VGG-like layer
-    assert wino((1, 32, 9, 9), (32, 32, 3, 3), (9, 9), 1, (0, 0), t)                  # 81 of 100 tile pixels
-    assert not wino((1, 64, 7, 7), (64, 64, 3, 3), (7, 7), 1, (0, 0), t)              # 49 of 64
+    assert wino((1, 32, 3, 14), (32, 32, 3, 3), (3, 14), 1, (0, 0), t)
+    assert not wino((1, 32, 14, 13), (32, 32, 3, 3), (14, 13), 1, (0, 0), t)          # short rows
+    assert not wino((16, 64, 8, 8), (64, 64, 3, 3), (8, 8), 1, (0, 0), t)
     assert not wino((1, 64, 8, 8), (64, 64, 3, 3), (4, 4), 2, (0, 0), t)              # easy conv
-    assert not wino((1, 64, 8, 8), (64, 64, 3, 3), (8, 8), 1, (0, 1), t)
+    assert not wino((1, 64, 8, 8), (64, 64, 3, 3), (16, 16), 1, (0, 1), t)
     assert not wino((1, 64, 8, 8), (64, 64, 5, 5), (4, 4), 1, (0, 0), t)
-    assert not wino((1, 16, 8, 8), (64, 16, 3, 3), (8, 8), 1, (0, 0), t)              # few channels
-    assert not wino((1, 64, 8, 8), (16, 64, 3, 3), (8, 8), 1, (0, 0), t)              # few filters
-    assert not wino((1, 64, 8, 8), (64, 64, 3, 3), (8, 8), 1, (0, 0), dataclasses.replace(t, winograd=False))
-    assert not wino((1, 64, 8, 8), (64, 64, 3, 3), (8, 8), 1, (0, 0), dataclasses.replace(t, direct=False))
+    assert not wino((1, 16, 16, 16), (64, 16, 3, 3), (16, 16), 1, (0, 0), t)              # few channels
+    assert not wino((1, 64, 16, 16), (16, 64, 3, 3), (16, 16), 1, (0, 0), t)              # few filters
+    assert not wino((1, 64, 16, 16), (64, 64, 3, 3), (16, 16), 1, (0, 0), dataclasses.replace(t, winograd=False))
+    assert not wino((1, 64, 16, 16), (64, 64, 3, 3), (16, 16), 1, (0, 0), dataclasses.replace(t, direct=False))
 
 
 def _has(flags):
@@ -160,7 +161,7 @@ import dataclasses, numpy as np, ecp, ecp.testing as r
 from ecp import _dispatch
 assert ecp.kernel_isa() == "avx2"
 _dispatch.thresholds = dataclasses.replace(_dispatch.thresholds, winograd_min_c=1, winograd_min_o=1,
-                                           winograd_min_fill=0.0)
+                                           winograd_min_wq=1)
 rng = np.random.default_rng(0)
 worst = 0.0
 for dt, tol in ((np.float32, 2e-5), (np.float64, 1e-12)):

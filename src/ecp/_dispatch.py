@@ -95,13 +95,13 @@ class Thresholds:
     rows_kernel_max_waste: float = 0.125
     # Winograd F(2x2, 3x3) for the stride-1 3x3 convolution (forward, dx, dW): 2.25x fewer
     # multiplies than the direct kernels; its transforms cost more than that saves below 32
-    # channels in or filters out, or where the 2x2 tiles cover the output plane with more than a
-    # fifth of their pixels past its edge (7x7: 16 tiles for 49 outputs) (docs/performance.md,
+    # channels in or filters out, and on output rows under 14 pixels (runs of a few tiles fill
+    # few vector lanes; the 2x2 tiles overhang 7x7 planes by a quarter) (docs/performance.md,
     # section 12).
     winograd: bool = True
     winograd_min_c: int = 32
     winograd_min_o: int = 32
-    winograd_min_fill: float = 0.8
+    winograd_min_wq: int = 14
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -277,14 +277,12 @@ def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
 
 def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
     """Whether a stride-1 3x3 call (no grid offset) with output planes ``out_hw`` runs Winograd
-    F(2x2, 3x3): the direct kernels on, at least ``winograd_min_c`` channels in and
-    ``winograd_min_o`` filters out, and the 2x2 tiles filled to ``winograd_min_fill``."""
+    F(2x2, 3x3): the direct kernels on, at least ``winograd_min_c`` channels in,
+    ``winograd_min_o`` filters out and ``winograd_min_wq`` pixels an output row."""
     t = thresholds if t is None else t
-    tiles = 4 * -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
     return (t.direct and t.winograd and stride == 1 and tuple(offset) == (0, 0)
             and tuple(w_shape[2:]) == (3, 3) and x_shape[1] >= t.winograd_min_c
-            and w_shape[0] >= t.winograd_min_o and tiles > 0
-            and out_hw[0] * out_hw[1] >= t.winograd_min_fill * tiles)
+            and w_shape[0] >= t.winograd_min_o and out_hw[0] > 0 and out_hw[1] >= t.winograd_min_wq)
 
 
 def _winograd_rows(n, hq, t):

@@ -11,34 +11,43 @@
 ECP_FN void ENAME(wino_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
                                 ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
 {
+    /* 16 channels x 8 filters at a time into tmp, each U row then one run of 128 values: the 16
+     * rows of u lie nob*C*8 apart (16 KB at C = O = 64, one L1 set), and writing them a value at
+     * a time cost 30x the transform */
     const ptrdiff_t nob = (O + 7) / 8;
+    T tmp[16][16][8];
     for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-        for (ptrdiff_t c = 0; c < C; c++)
-            for (ptrdiff_t m = 0; m < 8; m++) {
-                const ptrdiff_t o = ob * 8 + m;
-                T g[3][3], s[4][3], U[16];
-                if (o >= O) {
-                    for (int xi = 0; xi < 16; xi++) u[((xi * nob + ob) * C + c) * 8 + m] = 0;
-                    continue;
-                }
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
+            const ptrdiff_t cn = C - c0 < 16 ? C - c0 : 16;
+            for (ptrdiff_t cc = 0; cc < cn; cc++) {
+                const ptrdiff_t c = c0 + cc;
+                T g[3][3][8], s[4][3][8];
                 for (int i = 0; i < 3; i++)
                     for (int j = 0; j < 3; j++)
-                        g[i][j] = flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
-                                       : w[((o * C + c) * 3 + i) * 3 + j];
-                for (int j = 0; j < 3; j++) {   /* G g */
-                    s[0][j] = g[0][j];
-                    s[1][j] = (T)0.5 * (g[0][j] + g[1][j] + g[2][j]);
-                    s[2][j] = (T)0.5 * (g[0][j] - g[1][j] + g[2][j]);
-                    s[3][j] = g[2][j];
-                }
-                for (int a = 0; a < 4; a++) {   /* (G g) G^T */
-                    U[a * 4 + 0] = s[a][0];
-                    U[a * 4 + 1] = (T)0.5 * (s[a][0] + s[a][1] + s[a][2]);
-                    U[a * 4 + 2] = (T)0.5 * (s[a][0] - s[a][1] + s[a][2]);
-                    U[a * 4 + 3] = s[a][2];
-                }
-                for (int xi = 0; xi < 16; xi++) u[((xi * nob + ob) * C + c) * 8 + m] = U[xi];
+                        for (int m = 0; m < 8; m++) {
+                            const ptrdiff_t o = ob * 8 + m;
+                            g[i][j][m] = o >= O ? (T)0
+                                       : flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
+                                              : w[((o * C + c) * 3 + i) * 3 + j];
+                        }
+                for (int j = 0; j < 3; j++)   /* G g */
+                    for (int m = 0; m < 8; m++) {
+                        s[0][j][m] = g[0][j][m];
+                        s[1][j][m] = (T)0.5 * (g[0][j][m] + g[1][j][m] + g[2][j][m]);
+                        s[2][j][m] = (T)0.5 * (g[0][j][m] - g[1][j][m] + g[2][j][m]);
+                        s[3][j][m] = g[2][j][m];
+                    }
+                for (int a = 0; a < 4; a++)   /* (G g) G^T */
+                    for (int m = 0; m < 8; m++) {
+                        tmp[a * 4 + 0][cc][m] = s[a][0][m];
+                        tmp[a * 4 + 1][cc][m] = (T)0.5 * (s[a][0][m] + s[a][1][m] + s[a][2][m]);
+                        tmp[a * 4 + 2][cc][m] = (T)0.5 * (s[a][0][m] - s[a][1][m] + s[a][2][m]);
+                        tmp[a * 4 + 3][cc][m] = s[a][2][m];
+                    }
             }
+            for (int xi = 0; xi < 16; xi++)
+                memcpy(u + ((xi * nob + ob) * C + c0) * 8, tmp[xi], (size_t)(cn * 8) * sizeof(T));
+        }
 }
 
 /* wino_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
@@ -92,26 +101,32 @@ ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdi
                                   ptrdiff_t O, ptrdiff_t C, ptrdiff_t Cp, ptrdiff_t o0,
                                   ptrdiff_t o1, T *restrict dw)
 {
+    /* 64 channels at a time: the slots' rows added a row at a time (contiguous, vectorized),
+     * then each channel's 4 x 4 transformed */
     const ptrdiff_t rows = (O + 7) / 8 * 8;
+    T U[16][64];
     for (ptrdiff_t o = o0; o < o1; o++)
-        for (ptrdiff_t c = 0; c < C; c++) {
-            T U[16], s[4][3];
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+            const ptrdiff_t cn = C - c0 < 64 ? C - c0 : 64;
             for (int xi = 0; xi < 16; xi++) {
-                const T *p = du + (xi * rows + o) * Cp + c;
-                T sum = p[0];
-                for (ptrdiff_t k = 1; k < n_slots; k++) sum += p[k * stride];
-                U[xi] = sum;
+                const T *p = du + (xi * rows + o) * Cp + c0;
+                for (ptrdiff_t cc = 0; cc < cn; cc++) U[xi][cc] = p[cc];
+                for (ptrdiff_t k = 1; k < n_slots; k++)
+                    for (ptrdiff_t cc = 0; cc < cn; cc++) U[xi][cc] += p[k * stride + cc];
             }
-            for (int a = 0; a < 4; a++) {   /* (dU G) */
-                s[a][0] = U[a * 4] + (T)0.5 * (U[a * 4 + 1] + U[a * 4 + 2]);
-                s[a][1] = (T)0.5 * (U[a * 4 + 1] - U[a * 4 + 2]);
-                s[a][2] = (T)0.5 * (U[a * 4 + 1] + U[a * 4 + 2]) + U[a * 4 + 3];
-            }
-            T *d = dw + (o * C + c) * 9;
-            for (int j = 0; j < 3; j++) {   /* G^T (dU G) */
-                d[j] = s[0][j] + (T)0.5 * (s[1][j] + s[2][j]);
-                d[3 + j] = (T)0.5 * (s[1][j] - s[2][j]);
-                d[6 + j] = (T)0.5 * (s[1][j] + s[2][j]) + s[3][j];
+            for (ptrdiff_t cc = 0; cc < cn; cc++) {
+                T s[4][3];
+                for (int a = 0; a < 4; a++) {   /* (dU G) */
+                    s[a][0] = U[a * 4][cc] + (T)0.5 * (U[a * 4 + 1][cc] + U[a * 4 + 2][cc]);
+                    s[a][1] = (T)0.5 * (U[a * 4 + 1][cc] - U[a * 4 + 2][cc]);
+                    s[a][2] = (T)0.5 * (U[a * 4 + 1][cc] + U[a * 4 + 2][cc]) + U[a * 4 + 3][cc];
+                }
+                T *d = dw + (o * C + c0 + cc) * 9;
+                for (int j = 0; j < 3; j++) {   /* G^T (dU G) */
+                    d[j] = s[0][j] + (T)0.5 * (s[1][j] + s[2][j]);
+                    d[3 + j] = (T)0.5 * (s[1][j] - s[2][j]);
+                    d[6 + j] = (T)0.5 * (s[1][j] + s[2][j]) + s[3][j];
+                }
             }
         }
 }
