@@ -93,6 +93,7 @@ enum { ECP_ISA_GENERIC = 0, ECP_ISA_AVX2 = 1, ECP_ISA_AVX512 = 2, ECP_ISA_NEON =
 #define ECP_ROWS_PIX (ECP_ROWS_GROUPS * ECP_MR)   /* pixels per block of the pixel-rows kernel */
 #define ECP_MAXCH 5         /* chunks of a scatter run's row segment: s*(NR-1) + kw <= 5*VL lanes */
 #define ECP_S2_ROWS 32      /* dx rows of a plane the stride-2 whole-plane scatter holds */
+#define ECP_S2_MK 8         /* column masks of the stride-2 scatters: (kw + 1)/2 <= VL/2 <= 8 */
 
 /* ---------------------------------------------------------------------------------------------
  * Portable pieces (every level) */

@@ -19,13 +19,11 @@
  * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
  * written by each panel), so the caller need not zero it; the same bits as adding to zeros.
  * Summation order is fixed by the shapes alone. */
-TARGET
-static void NAME(direct_backward_item)(
+TARGET static void NAME(direct_backward_item)(
     const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw,
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,
-    ptrdiff_t ox,
-    T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,
+    ptrdiff_t ox, T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,
     T *restrict xpanel, const int *restrict koff, int fresh)
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;
@@ -35,6 +33,7 @@ static void NAME(direct_backward_item)(
     const ptrdiff_t CC0 = 16384 / (kh * kw * NR * (ptrdiff_t)sizeof(T)), CC = CC0 > 0 ? CC0 : 1;
     const T *pix[2 * VL];
     NAME(scatter_plan) plan;
+    plan.nch = 0;   /* (made per run before use; set here for the compiler's flow analysis) */
     /* stride 2, rows that fit a vector, panels of whole samples: each panel writes its
      * samples' dx planes whole (scatter_planes_s2); else dx is zeroed and added into */
     const int planes = dx && s == 2 && 2 * wq + kw <= VL + 1 && NR % P == 0

@@ -3,16 +3,14 @@
  * purpose. */
 
 /* Output rows r0 .. r0+nr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), bias added.
- * panel: K * 2*VL scratch, tile: nob * 8 * 2*VL scratch (both per thread). */
-TARGET
-static void NAME(direct_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                  const T *restrict wp, ptrdiff_t O, ptrdiff_t kh,
-                                  ptrdiff_t kw, const T *restrict bias, T *restrict y,
-                                  ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
-                                  ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t ph, ptrdiff_t pw,
-                                  ptrdiff_t s,
-                                  ptrdiff_t oy, ptrdiff_t ox, T *restrict panel,
-                                  T *restrict tile)
+ * panel: K * NR scratch, tile: nob * 8 * NR scratch (both per thread). */
+TARGET static void NAME(direct_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                     const T *restrict wp, ptrdiff_t O, ptrdiff_t kh, ptrdiff_t kw,
+                                     const T *restrict bias, T *restrict y, ptrdiff_t hq,
+                                     ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t r0,
+                                     ptrdiff_t nr, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s,
+                                     ptrdiff_t oy, ptrdiff_t ox, T *restrict panel,
+                                     T *restrict tile)
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;
     const ptrdiff_t plane = hq * wq, nob = (O + ECP_MR - 1) / ECP_MR;
@@ -92,16 +90,14 @@ static void NAME(direct_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptr
  * groups of 8, so that each block of Wv rows serves several tiles from L1. rpanel: ECP_ROWS_PIX*K + VL
  * scratch, tile: ceil(O/NR) * ECP_ROWS_PIX * NR, koff: ecp_window_offsets (K entries), or NULL to pack
  * every group (a sample's planes larger than an int can index). */
-TARGET
-static void NAME(direct_rows_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
-                                       ptrdiff_t W, const T *restrict wv, ptrdiff_t O,
-                                       ptrdiff_t kh, ptrdiff_t kw, const T *restrict bias,
-                                       T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
-                                       ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr,
-                                       ptrdiff_t ph, ptrdiff_t pw,
-                                       ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,
-                                       T *restrict rpanel, T *restrict tile,
-                                       const int *restrict koff)
+TARGET static void NAME(direct_rows_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
+                                          ptrdiff_t W, const T *restrict wv, ptrdiff_t O,
+                                          ptrdiff_t kh, ptrdiff_t kw, const T *restrict bias,
+                                          T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
+                                          ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, ptrdiff_t ph,
+                                          ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,
+                                          T *restrict rpanel, T *restrict tile,
+                                          const int *restrict koff)
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, P = nr * wq, ncols = nb * P;
     const ptrdiff_t plane = hq * wq, nov = (O + NR - 1) / NR, G = ECP_ROWS_GROUPS;

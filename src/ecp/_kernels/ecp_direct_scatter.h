@@ -92,7 +92,8 @@ TARGET static inline void NAME(scatter_run_s2)(T *restrict dxs, const T *restric
     const ptrdiff_t HW = H * W, ilo = rbase < 0 ? -rbase : 0;
     const ptrdiff_t ihi = H - rbase < kh ? H - rbase : kh;
     const MK out = VEC(mask)(ecp_lanes(-c0, W - c0, VL) & ecp_lanes(0, 2 * (len - 1) + kw, VL));
-    HMK mk[VL / 2];
+    HMK mk[ECP_S2_MK];   /* (kw <= VL + 1 - 2*len: (kw + 1)/2 <= VL/2 entries used) */
+    mk[0] = VEC(hmask)(0u);
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = VEC(hmask)(ecp_lanes(p, p + len, VL / 2));
     for (ptrdiff_t i = ilo; i < ihi; i++)
         for (ptrdiff_t c = cb; c < ce; c++) {
@@ -120,8 +121,9 @@ NAME(planes_s2)(T *restrict dxs, const T *restrict src, ptrdiff_t NR, ptrdiff_t 
     const MK wall = VEC(mask)(ecp_lanes(0, W, VL));          /* a whole row, when W <= VL */
     const ptrdiff_t lo = c0 > 0 ? (c0 < W ? c0 : W) : 0;    /* columns left of lane 0 */
     const ptrdiff_t hi = c0 + VL < W ? (c0 + VL > 0 ? c0 + VL : 0) : W; /* right of the last */
-    HMK mk[VL / 2];
+    HMK mk[ECP_S2_MK];   /* (the 5 x 5 form is compiled for every VL, whether or not it runs) */
     V acc[ECP_S2_ROWS];
+    mk[0] = VEC(hmask)(0u);
     for (ptrdiff_t p = 0; 2 * p < kw; p++) mk[p] = VEC(hmask)(ecp_lanes(p, p + wq, VL / 2));
     for (ptrdiff_t c = cb; c < ce; c++) {
         /* rows start from zero where first reached -- with r the outer loop, at (r, i) with
