@@ -180,3 +180,40 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weights_packed_in_shares_above_four_threads_give_the_same_bits(dtype, monkeypatch):
+    # above 4 threads the direct kernels pack their weights (forward) and W^T (backward) once, a
+    # share of the filter blocks per thread, then a barrier; up to 4 each thread packs its own copy.
+    # The plan for 8 cores, so that the backward (one thread per dW slot) runs on up to 8 threads too
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds, cores=8))
+    rng = np.random.default_rng(7)
+    cases = [((12, 20, 12, 12), (32, 20, 5, 5), 0, None),   # pixel rows forward, direct backward
+             ((12, 20, 12, 12), (32, 20, 5, 5), 0, 3),      # the same, easy
+             ((8, 24, 20, 20), (40, 24, 3, 3), 1, None),    # panel forward, split backward
+             ((10, 9, 11, 13), (40, 9, 4, 5), 2, 1)]        # odd sizes, easy
+    for xs, ws, p, mode in cases:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+        if mode is None:
+            def call():
+                y = ecp.conv2d(x, w, b, padding=p)
+                return (y, *ecp.conv2d_backward(np.ones_like(y), x, w, padding=p))
+        else:
+            def call():
+                y = ecp.easy_conv2d(x, w, b, mode=mode, padding=p)
+                return (y, *ecp.easy_conv2d_backward(np.ones_like(y), x, w, mode=mode, padding=p))
+        results = []
+        for n in (1, 2, 6, 8):
+            with ecp.num_threads(n):
+                results.append(call())
+        for other in results[1:]:
+            for a, b_ in zip(results[0], other):
+                assert a.tobytes() == b_.tobytes()
+        y = results[-1][0]
+        want = (reference.conv2d(x, w, b, padding=p) if mode is None
+                else reference.easy_conv2d(x, w, b, mode=mode, padding=p))
+        close(y, want, dtype)

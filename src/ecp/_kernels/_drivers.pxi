@@ -2,6 +2,13 @@
 # carve each thread's scratch and run the items (im2col + BLAS, or ecp_direct.h's kernels) and the
 # reductions on a fixed, shape-determined schedule. conv_backward is the raw entry point tests use.
 
+# Thread counts up to which each thread packs its own copy of the weights (no barrier); above it
+# they are packed once, a share per thread (bench: the paper's conv2 on 2 cores, docs/performance.md
+# section 13).
+cdef enum:
+    _SHARE_MIN_THREADS = 4
+
+
 cdef int _run_forward(const floating *x, const floating *w, const floating *bias, floating *y,
                       const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads,
                       int kernel) except -1:
@@ -48,6 +55,8 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
     cdef char **tbase
     cdef floating *wpt
+    cdef floating *wshared
+    cdef bint share_wp
     cdef floating *tile
     cdef floating *panel
     cdef floating *cols
@@ -65,14 +74,19 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
             panel_n = ECP_ROWS_PIX * K + nr_cols // 2   # + a vector of slack
         o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
-        o_wp = _carve(&used, wp_n * sz)   # shared: each thread packs a share of the filter blocks
+        # Above _SHARE_MIN_THREADS threads the packed weights are shared, each thread packing a
+        # share of the filter blocks before a barrier; up to it each thread packs its own copy (no
+        # barrier: on a busy machine a barrier waits for the slowest thread's time slice). Either
+        # way the same values.
+        share_wp = nt > _SHARE_MIN_THREADS
+        o_wp = _carve(&used if share_wp else &tused, wp_n * sz)
         o_panel = _carve(&tused, panel_n * sz)
         use_koff = kernel == DIRECT_ROWS and C * H * W <= INT_MAX
         if use_koff:   # the window offsets, for reading windows in place: each thread its own copy,
             # written by that thread, so that it stays in that core's cache
             o_koff = _carve(&tused, K * sizeof(int))
         tbase = _thread_scratch(nt, tused)
-        wpt = <floating *> (_scratch(used) + o_wp)
+        wshared = <floating *> (_scratch(used) + o_wp) if share_wp else NULL
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -82,11 +96,24 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
                     ecp_window_offsets(C, H, W, kh, kw, K, koffp)
                 tile = <floating *> (tbase[t] + o_tile)
                 panel = <floating *> (tbase[t] + o_panel)
-                # every thread a share of the filter blocks, then a barrier (in the call)
-                if floating is float:
-                    ecp_pack_weights_shared_f(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
+                if share_wp:   # a share of the filter blocks, then a barrier (in the call)
+                    wpt = wshared
+                    if floating is float:
+                        ecp_pack_weights_shared_f(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
+                    else:
+                        ecp_pack_weights_shared_d(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
                 else:
-                    ecp_pack_weights_shared_d(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
+                    wpt = <floating *> (tbase[t] + o_wp)
+                    if kernel == DIRECT_PANEL:
+                        if floating is float:
+                            ecp_pack_weights_f(w, O, K, wpt)
+                        else:
+                            ecp_pack_weights_d(w, O, K, wpt)
+                    else:
+                        if floating is float:
+                            ecp_pack_weights_v_f(w, O, K, nr_cols, wpt)
+                        else:
+                            ecp_pack_weights_v_d(w, O, K, nr_cols, wpt)
                 for it in prange(n_items, schedule='static'):
                     ib = it // n_rb
                     n0 = ib * N // n_sitems
@@ -170,6 +197,8 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef char **tbase
     cdef floating *dws
     cdef floating *wtt
+    cdef floating *wshared
+    cdef bint share_wp
     cdef floating *rpanel
     cdef floating *dpanel
     cdef floating *xpanel
@@ -192,7 +221,8 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         o_dbs = _carve(&used, n_slots * dbs_row * sizeof(double))
         if inside:   # the window offsets: each thread its own copy, as in _run_forward
             o_koff = _carve(&tused, nkb * ECP_MR * sizeof(int))
-        o_wt = _carve(&used, (nkb * ECP_MR * O if need_dx else 1) * sz)   # shared, packed in shares
+        share_wp = nt > _SHARE_MIN_THREADS   # W^T shared above it, as the forward's weights
+        o_wt = _carve(&used if share_wp else &tused, (nkb * ECP_MR * O if need_dx else 1) * sz)
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
         o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
         dp_row = nob * ECP_MR * nr_cols
@@ -202,7 +232,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         tbase = _thread_scratch(nt, tused)
         dws = <floating *> (base + o_dws)
         dbs = <double *> (base + o_dbs)
-        wtt = <floating *> (base + o_wt)
+        wshared = <floating *> (base + o_wt) if share_wp else NULL
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -214,11 +244,19 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                 dpanel = <floating *> (tbase[t] + o_dp)
                 xpanel = <floating *> (tbase[t] + o_xp)
                 memset(dpanel, 0, dp_row * sz)   # rows past O stay 0
-                if need_dx:   # every thread a share of W^T, then a barrier (in the call)
+                wtt = NULL
+                if need_dx and share_wp:   # a share of W^T, then a barrier (in the call)
+                    wtt = wshared
                     if floating is float:
                         ecp_pack_weights_t_shared_f(w, O, K, wtt)
                     else:
                         ecp_pack_weights_t_shared_d(w, O, K, wtt)
+                elif need_dx:
+                    wtt = <floating *> (tbase[t] + o_wt)
+                    if floating is float:
+                        ecp_pack_weights_t_f(w, O, K, wtt)
+                    else:
+                        ecp_pack_weights_t_d(w, O, K, wtt)
                 for s in prange(n_slots, schedule='static'):
                     dwsp = NULL
                     if need_dw:   # the slot's first item overwrites it: no zeroing
