@@ -44,7 +44,7 @@ def _check_record(record, names, with_torch):
     assert [s["name"] for s in record["shapes"]] == names
     for rec in record["shapes"]:
         assert set(rec["kernels"]) == {"forward", "easy_forward", "backward"}
-        assert set(rec["kernels"].values()) <= {"direct", "direct-rows", "im2col+blas",
+        assert set(rec["kernels"].values()) <= {"direct", "direct-rows", "im2col+blas", "winograd",
                                                 "direct dx + im2col+blas dW"}
         if not system["conv_direct_kernels"]:
             assert set(rec["kernels"].values()) == {"im2col+blas"}

@@ -1079,7 +1079,7 @@ def test_a_plan_runs_only_the_arrays_and_arguments_it_was_made_for(dtype):
     for name, value in (("y_shape", (3, 4, 5, 4)), ("y_shape", (3, 4, 4, 5)), ("y_shape", (3, 5, 4, 4)),
                         ("y_shape", (2, 4, 4, 4)), ("w_shape", (4, 3, 3, 3)), ("w_shape", (4, 2, 0, 3)),
                         ("padding", 0), ("padding", -1), ("stride", 3), ("oy", 2), ("ox", -1),
-                        ("kernel", 3), ("mode", 3), ("mode", None), ("mode", 2.0)):
+                        ("kernel", 4), ("mode", 3), ("mode", None), ("mode", 2.0)):
         with pytest.raises(ValueError, match="not a convolution the kernels can run"):
             ecp.conv._conv.ForwardPlan(**dict(ok, **{name: value}))
     assert ecp.conv._conv.ForwardPlan(**ok).padding == (1, 1)

@@ -27,11 +27,12 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic", "kernel_isa"]
+           "set_deterministic", "deterministic", "kernel_isa", "winograd"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
-# ForwardKernel IM2COL_BLAS / DIRECT_PANEL / DIRECT_ROWS, BackwardKernel BLAS / DIRECT / SPLIT.
+# ForwardKernel IM2COL_BLAS / DIRECT_PANEL / DIRECT_ROWS / WINOGRAD, BackwardKernel BLAS / DIRECT / SPLIT /
+# WINOGRAD_BACKWARD.
 ForwardKernel = _conv.ForwardKernel
 BackwardKernel = _conv.BackwardKernel
 
@@ -92,6 +93,15 @@ class Thresholds:
     # vector lanes idle (bench_conv.py, conv2 forward and easy forward).
     rows_kernel_max_wq: int = 8
     rows_kernel_max_waste: float = 0.125
+    # Winograd F(2x2, 3x3) for the stride-1 3x3 convolution (forward, dx, dW): 2.25x fewer
+    # multiplies than the direct kernels; its transforms cost more than that saves below 32
+    # channels in or filters out, and on output rows under 14 pixels (runs of a few tiles fill
+    # few vector lanes; the 2x2 tiles overhang 7x7 planes by a quarter) (docs/performance.md,
+    # section 13).
+    winograd: bool = True
+    winograd_min_c: int = 32
+    winograd_min_o: int = 32
+    winograd_min_wq: int = 14
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -265,11 +275,32 @@ def _plan(x_shape, w_shape, dtype, full_hw, stride, direct, backward, t):
     return group(x_shape, w_shape, out_hw if backward else full_hw, t), r
 
 
+def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
+    """Whether a stride-1 3x3 call (no grid offset) with output planes ``out_hw`` runs Winograd
+    F(2x2, 3x3): the direct kernels on, at least ``winograd_min_c`` channels in,
+    ``winograd_min_o`` filters out and ``winograd_min_wq`` pixels an output row."""
+    t = thresholds if t is None else t
+    return (t.direct and t.winograd and stride == 1 and tuple(offset) == (0, 0)
+            and tuple(w_shape[2:]) == (3, 3) and x_shape[1] >= t.winograd_min_c
+            and w_shape[0] >= t.winograd_min_o and out_hw[0] > 0 and out_hw[1] >= t.winograd_min_wq)
+
+
+def _winograd_rows(n, hq, t):
+    """Output rows per Winograd item: whole samples when they are at least as many as the cores,
+    else each sample cut into about cores / n blocks (the bits do not depend on the cut)."""
+    if n >= t.cores or n == 0:
+        return hq
+    parts = -(-t.cores // n)
+    return max(2, -(-hq // parts))
+
+
 def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, rows per item) of a forward call whose full convolution output is
     ``full_hw`` (``stride`` times the call's own output) and whose own output rows hold ``wq``
     pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
+    if winograd(x_shape, w_shape, full_hw, stride, offset, t):
+        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0], t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r
@@ -277,9 +308,15 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
 
 def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0)):
     """(kernel, sample items, sample items of the split kernel's direct dx pass, dW slots) of a
-    backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s."""
+    backward call, ``full_hw`` and ``offset`` as :func:`plan_forward`'s. For WINOGRAD the third
+    number is the output rows per item instead."""
     t = thresholds if t is None else t
     kernel = backward_kernel(w_shape, t, direct_grid(stride, offset))
+    if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, full_hw, stride, offset, t):
+        # dW and db in items of whole samples or of row blocks (the second number: output rows
+        # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
+        return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
+                _winograd_rows(x_shape[0], full_hw[0], t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

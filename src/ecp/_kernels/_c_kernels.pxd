@@ -90,3 +90,34 @@ cdef extern from "ecp_direct.h" nogil:
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
                                     double *rpanel, double *dpanel, double *xpanel, const int *koff,
                                     int fresh)
+
+
+cdef extern from "ecp_direct.h" nogil:
+    # Winograd F(2x2, 3x3) (ecp_direct_wino.h, ecp_wino_entry.h)
+    void ecp_wino_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, int flip, float *u)
+    void ecp_wino_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, int flip, double *u)
+    void ecp_wino_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
+                         Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+                         Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf, float *rbuf)
+    void ecp_wino_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
+                         Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+                         Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf, double *rbuf)
+    void ecp_wino_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
+                            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+                            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du,
+                            int fresh, float *vbuf, float *vt, float *mbuf)
+    void ecp_wino_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
+                            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+                            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du,
+                            int fresh, double *vbuf, double *vt, double *mbuf)
+    void ecp_wino_dw_reduce_f(const float *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
+                              Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, float *dw)
+    void ecp_wino_dw_reduce_d(const double *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
+                              Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, double *dw)
+    void ecp_team_barrier()
+    void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
+    void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)
+    void ecp_pack_weights_t_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
+    void ecp_pack_weights_t_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)

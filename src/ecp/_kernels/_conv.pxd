@@ -6,11 +6,14 @@ cpdef enum ForwardKernel:
     IM2COL_BLAS = 0     # im2col + one GEMM per item (_im2col_items.pxi)
     DIRECT_PANEL = 1    # ecp_direct.h's panel kernel: needs DIRECT_SUPPORTED
     DIRECT_ROWS = 2     # ecp_direct.h's pixel-rows kernel: needs DIRECT_SUPPORTED
+    WINOGRAD = 3        # Winograd F(2x2, 3x3) (ecp_direct_wino.h), stride-1 3x3 only; else DIRECT_PANEL
 
 cpdef enum BackwardKernel:
     BLAS = 0            # im2col + GEMMs + col2im (_im2col_items.pxi)
     DIRECT = 1          # ecp_direct.h's fused backward: needs DIRECT_SUPPORTED
     SPLIT = 2           # dW and db as BLAS, then dx alone as DIRECT
+    WINOGRAD_BACKWARD = 3  # dW, db and dx by Winograd F(2x2, 3x3): stride-1 3x3 only (dx: padding
+                           # <= 2, else SPLIT's direct dx)
 
 
 cdef struct _Geom:

@@ -26,6 +26,7 @@ dependency order:
 - ``_scratch.pxi``: the per-thread scratch arena (``clear_scratch``)
 - ``_im2col_items.pxi``: the im2col + BLAS work items, forward and backward
 - ``_reductions.pxi``: dW and db from the per-slot partial sums
+- ``_winograd.pxi``: the OpenMP driver of the Winograd F(2x2, 3x3) kernels (``_run_wino``)
 - ``_drivers.pxi``: the OpenMP drivers ``_run_forward`` / ``_run_backward``, and ``conv_backward``
 - ``_plans.pxi``: the array checks and ``ForwardPlan`` / ``BackwardPlan``
 
@@ -121,5 +122,6 @@ cdef _Geom _geom(const Py_ssize_t *xs, const Py_ssize_t *ws, Py_ssize_t hq, Py_s
 include "_scratch.pxi"
 include "_im2col_items.pxi"
 include "_reductions.pxi"
+include "_winograd.pxi"
 include "_drivers.pxi"
 include "_plans.pxi"

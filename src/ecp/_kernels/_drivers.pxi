@@ -2,6 +2,13 @@
 # carve each thread's scratch and run the items (im2col + BLAS, or ecp_direct.h's kernels) and the
 # reductions on a fixed, shape-determined schedule. conv_backward is the raw entry point tests use.
 
+# Thread counts up to which each thread packs its own copy of the weights (no barrier); above it
+# they are packed once, a share per thread (bench: the paper's conv2 on 2 cores, docs/performance.md
+# section 14).
+cdef enum:
+    _SHARE_MIN_THREADS = 4
+
+
 cdef int _run_forward(const floating *x, const floating *w, const floating *bias, floating *y,
                       const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads,
                       int kernel) except -1:
@@ -28,6 +35,11 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     if N == 0 or hq * wq == 0:
         return 0
+    if kernel == WINOGRAD:
+        if _wino_fits(g, False):
+            return _run_wino(x, w, bias, y, N, g.C, g.H, g.W, O, hq, wq, ph, pw, False, n_sitems,
+                             rows, n_threads)
+        kernel = DIRECT_PANEL
     n_sitems = max(1, min(n_sitems, N))
     rows = max(1, min(rows, hq))
     if rows < hq:
@@ -38,11 +50,13 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     nt = max(1, min(n_threads, n_items))
     cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
     cdef Py_ssize_t C = g.C, H = g.H, W = g.W, kh = g.kh, kw = g.kw
-    cdef Py_ssize_t sz = sizeof(floating), tused = 0, o_koff = -1
+    cdef Py_ssize_t sz = sizeof(floating), tused = 0, used = 0, o_koff = -1
     cdef bint use_koff
     cdef Py_ssize_t wp_n, tile_n, panel_n, o_tile, o_wp, o_panel, o_cols, o_ybuf
     cdef char **tbase
     cdef floating *wpt
+    cdef floating *wshared
+    cdef bint share_wp
     cdef floating *tile
     cdef floating *panel
     cdef floating *cols
@@ -60,13 +74,19 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
             wp_n = (O + nr_cols - 1) // nr_cols * nr_cols * K
             panel_n = ECP_ROWS_PIX * K + nr_cols // 2   # + a vector of slack
         o_tile = _carve(&tused, tile_n * sz)   # in the thread's own area (_carve: whole lines)
-        o_wp = _carve(&tused, wp_n * sz)   # a copy per thread, packed by that thread
+        # Above _SHARE_MIN_THREADS threads the packed weights are shared, each thread packing a
+        # share of the filter blocks before a barrier; up to it each thread packs its own copy (no
+        # barrier: on a busy machine a barrier waits for the slowest thread's time slice). Either
+        # way the same values.
+        share_wp = nt > _SHARE_MIN_THREADS
+        o_wp = _carve(&used if share_wp else &tused, wp_n * sz)
         o_panel = _carve(&tused, panel_n * sz)
         use_koff = kernel == DIRECT_ROWS and C * H * W <= INT_MAX
         if use_koff:   # the window offsets, for reading windows in place: each thread its own copy,
             # written by that thread, so that it stays in that core's cache
             o_koff = _carve(&tused, K * sizeof(int))
         tbase = _thread_scratch(nt, tused)
+        wshared = <floating *> (_scratch(used) + o_wp) if share_wp else NULL
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -74,19 +94,26 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
                 if use_koff:
                     koffp = <int *> (tbase[t] + o_koff)
                     ecp_window_offsets(C, H, W, kh, kw, K, koffp)
-                wpt = <floating *> (tbase[t] + o_wp)
                 tile = <floating *> (tbase[t] + o_tile)
                 panel = <floating *> (tbase[t] + o_panel)
-                if kernel == DIRECT_PANEL:
+                if share_wp:   # a share of the filter blocks, then a barrier (in the call)
+                    wpt = wshared
                     if floating is float:
-                        ecp_pack_weights_f(w, O, K, wpt)
+                        ecp_pack_weights_shared_f(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
                     else:
-                        ecp_pack_weights_d(w, O, K, wpt)
+                        ecp_pack_weights_shared_d(w, O, K, 0 if kernel == DIRECT_PANEL else nr_cols, wpt)
                 else:
-                    if floating is float:
-                        ecp_pack_weights_v_f(w, O, K, nr_cols, wpt)
+                    wpt = <floating *> (tbase[t] + o_wp)
+                    if kernel == DIRECT_PANEL:
+                        if floating is float:
+                            ecp_pack_weights_f(w, O, K, wpt)
+                        else:
+                            ecp_pack_weights_d(w, O, K, wpt)
                     else:
-                        ecp_pack_weights_v_d(w, O, K, nr_cols, wpt)
+                        if floating is float:
+                            ecp_pack_weights_v_f(w, O, K, nr_cols, wpt)
+                        else:
+                            ecp_pack_weights_v_d(w, O, K, nr_cols, wpt)
                 for it in prange(n_items, schedule='static'):
                     ib = it // n_rb
                     n0 = ib * N // n_sitems
@@ -170,6 +197,8 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef char **tbase
     cdef floating *dws
     cdef floating *wtt
+    cdef floating *wshared
+    cdef bint share_wp
     cdef floating *rpanel
     cdef floating *dpanel
     cdef floating *xpanel
@@ -192,7 +221,8 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         o_dbs = _carve(&used, n_slots * dbs_row * sizeof(double))
         if inside:   # the window offsets: each thread its own copy, as in _run_forward
             o_koff = _carve(&tused, nkb * ECP_MR * sizeof(int))
-        o_wt = _carve(&tused, (nkb * ECP_MR * O if need_dx else 1) * sz)   # packed by its thread
+        share_wp = nt > _SHARE_MIN_THREADS   # W^T shared above it, as the forward's weights
+        o_wt = _carve(&used if share_wp else &tused, (nkb * ECP_MR * O if need_dx else 1) * sz)
         o_rp = _carve(&tused, (nr_cols * max(ld, ob_ld) + nr_cols // 2) * sz)  # + a vector of slack
         o_red = _carve(&tused, (_KBLOCK * ob_ld if inside else 1) * sz)   # a block of the reduction
         dp_row = nob * ECP_MR * nr_cols
@@ -202,6 +232,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         tbase = _thread_scratch(nt, tused)
         dws = <floating *> (base + o_dws)
         dbs = <double *> (base + o_dbs)
+        wshared = <floating *> (base + o_wt) if share_wp else NULL
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -209,12 +240,19 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                 if inside:
                     koffp = <int *> (tbase[t] + o_koff)
                     ecp_window_offsets(C, H, W, kh, kw, nkb * ECP_MR, koffp)
-                wtt = <floating *> (tbase[t] + o_wt)
                 rpanel = <floating *> (tbase[t] + o_rp)
                 dpanel = <floating *> (tbase[t] + o_dp)
                 xpanel = <floating *> (tbase[t] + o_xp)
                 memset(dpanel, 0, dp_row * sz)   # rows past O stay 0
-                if need_dx:
+                wtt = NULL
+                if need_dx and share_wp:   # a share of W^T, then a barrier (in the call)
+                    wtt = wshared
+                    if floating is float:
+                        ecp_pack_weights_t_shared_f(w, O, K, wtt)
+                    else:
+                        ecp_pack_weights_t_shared_d(w, O, K, wtt)
+                elif need_dx:
+                    wtt = <floating *> (tbase[t] + o_wt)
                     if floating is float:
                         ecp_pack_weights_t_f(w, O, K, wtt)
                     else:
@@ -333,9 +371,26 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
                            Py_ssize_t items, Py_ssize_t dx_items, Py_ssize_t slots,
                            int n_threads) except -1:
     """BackwardPlan.run's kernel calls (``kernel`` a BackwardKernel): one, or for SPLIT dW and db
-    through im2col + BLAS and then dx alone through the direct kernel."""
-    _run_backward(dy, x, w, dx, dw, db, g, compute_dx and kernel != SPLIT, items, slots, n_threads,
-                  kernel == DIRECT, True, True)
-    if kernel == SPLIT and compute_dx:
+    through im2col + BLAS and then dx alone through the direct kernel, or for WINOGRAD_BACKWARD dW and db
+    (``items`` sample items of ``dx_items`` output rows) and then dx by Winograd (padding <= 2;
+    else the direct dx of SPLIT)."""
+    cdef Py_ssize_t parts
+    if kernel == WINOGRAD_BACKWARD and _wino_fits(g, False):
+        # items: sample items, dx_items: output rows per item (ecp._dispatch.plan_backward)
+        _run_wino_dw(dy, x, dw, db, g, items, dx_items, slots, n_threads)
+    else:
+        if kernel == WINOGRAD_BACKWARD:   # (a plan made by hand for another geometry)
+            kernel = SPLIT
+            items = dx_items = g.N
+        _run_backward(dy, x, w, dx, dw, db, g, compute_dx and (kernel == BLAS or kernel == DIRECT),
+                      items, slots, n_threads, kernel == DIRECT, True, True)
+    if kernel == WINOGRAD_BACKWARD and compute_dx and _wino_fits(g, True):
+        # dx: the stride-1 convolution of dY, padding 2 - p, with the flipped filters; row blocks
+        # when the samples are fewer than the threads (the bits do not depend on the cut)
+        parts = max(1, (n_threads + g.N - 1) // max(g.N, 1))
+        _run_wino(dy, w, NULL, dx, g.N, g.O, g.hq, g.wq, g.C, g.H, g.W, 2 - g.ph, 2 - g.pw, True,
+                  g.N, (g.H + parts - 1) // parts, n_threads)
+        return 0
+    if (kernel == SPLIT or kernel == WINOGRAD_BACKWARD) and compute_dx:
         _run_backward(dy, x, w, dx, dw, db, g, True, dx_items, slots, n_threads, True, False, True)
     return 0

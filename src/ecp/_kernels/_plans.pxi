@@ -74,7 +74,7 @@ cdef class _Plan:
     steady state of a training loop costs a few attribute reads instead of the Python checks,
     the cache lookup and buffer acquisitions.
     ``kernel`` is a ForwardKernel code for a ForwardPlan, a BackwardKernel code for a
-    BackwardPlan (both 0 .. 2). ``mode``: None (full convolution), K (2x2 window, stride 2) or
+    BackwardPlan (both 0 .. 3). ``mode``: None (full convolution), K (2x2 window, stride 2) or
     (K, p, s) (p x p window, stride s); see _mode_fits. ``padding`` is the pair (rows on the top and bottom, columns on the
     left and right); the constructor also takes one int for both."""
     cdef _Geom g
@@ -115,7 +115,7 @@ cdef class _Plan:
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
-                or not (0 <= kernel <= 2)   # a ForwardKernel or BackwardKernel
+                or not (0 <= kernel <= 3)   # a ForwardKernel or BackwardKernel
                 or g.C * g.kh * g.kw > INT_MAX or g.hq * g.wq > INT_MAX   # (the BLAS takes ints)
                 or not _mode_fits(mode, stride, oy, ox)):
             raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
@@ -165,7 +165,7 @@ cdef class _Plan:
 
 cdef class ForwardPlan(_Plan):
     """A planned forward call (_run_forward): ``run(x, w, b, n_threads)`` returns y. ``kernel``:
-    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL or DIRECT_ROWS)."""
+    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL, DIRECT_ROWS or WINOGRAD)."""
     cdef readonly Py_ssize_t rows
     cdef Py_ssize_t b_dims[1]
     cdef tuple _args
@@ -211,9 +211,10 @@ cdef class ForwardPlan(_Plan):
 
 cdef class BackwardPlan(_Plan):
     """A planned backward call (_run_backward): ``run(dy, x, w, compute_dx, n_threads)`` returns
-    (dx or None, dw, db). ``kernel``: a BackwardKernel, BLAS (im2col + BLAS), DIRECT, or SPLIT
+    (dx or None, dw, db). ``kernel``: a BackwardKernel, BLAS (im2col + BLAS), DIRECT, SPLIT
     (dW and db through im2col + BLAS, then dx alone through the direct kernel in ``dx_items``
-    items)."""
+    items) or WINOGRAD_BACKWARD (dW, db and dx by Winograd; ``dx_items`` is then the output rows
+    of a dW item)."""
     cdef readonly Py_ssize_t dx_items, slots
     cdef tuple _args
 

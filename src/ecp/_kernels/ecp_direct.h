@@ -16,6 +16,9 @@
  *                          elements summed over 32 pixels, or from the windows in place
  *                          (ecp_tile_xt: 8 window elements x 32 filters); dx from tiles of W^T dY,
  *                          8 window elements x 32 pixels, added into dx a vector at a time.
+ *   ecp_wino_item / ecp_wino_dw_item  Winograd F(2x2, 3x3) of stride-1 3x3 layers (forward,
+ *                          dx as the convolution of dY with the flipped filters, and dW):
+ *                          ecp_direct_wino.h, entry points in ecp_wino_entry.h.
  * Same sampling grid as ecp_im2col.h: output (r, q) of an item reads input
  * (oy + s*(r0 + r) + i - ph, ox + s*q + j - pw), zeros outside the plane; s is 1 or 2.
  * ecp's kernel choice picks one of these or im2col + BLAS per layer shape; the benchmarks behind
@@ -57,6 +60,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 enum { ECP_ISA_GENERIC = 0, ECP_ISA_AVX2 = 1, ECP_ISA_AVX512 = 2, ECP_ISA_NEON = 3 };
 
@@ -253,6 +259,21 @@ ECP_FN ptrdiff_t ecp_direct_nr_d(void) { return ecp_direct_nr_f() / 2; }
 #define T double
 #define ECP_SUF d
 #include "ecp_direct_entry.h"
+/* A barrier of the enclosing OpenMP parallel region (none without OpenMP): every thread of the
+ * team must call it */
+ECP_FN void ecp_team_barrier(void)
+{
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
+#define T float
+#define ECP_SUF f
+#include "ecp_wino_entry.h"
+#define T double
+#define ECP_SUF d
+#include "ecp_wino_entry.h"
 
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (AVX-512: by 16 x 16 register
  * transposes; elsewhere a loop: AVX2 has no form of it worth the code, docs/performance.md) */
@@ -288,6 +309,52 @@ ECP_FN void ecp_pack_weights_v_d(const double *restrict w, ptrdiff_t O, ptrdiff_
 {
     ecp_pack_weights_v_scalar_d(w, O, K, nr, wv);
 }
+
+/* The forward's packed weights (nr 0: ecp_pack_weights, else ecp_pack_weights_v with nr),
+ * shared among the threads of the enclosing OpenMP parallel region: each packs a contiguous share
+ * of the filter blocks (8 filters, or nr), then one barrier, after which every thread sees all
+ * of wp; outside a parallel region, or without OpenMP, all of them. Every thread of the team
+ * must call it. The same values as one thread packing them all. */
+#define ECP_PACK_SHARED(suf, T)                                                                 \
+    ECP_FN void ecp_pack_weights_shared_##suf(const T *restrict w, ptrdiff_t O, ptrdiff_t K,   \
+                                              ptrdiff_t nr, T *restrict wp)                    \
+    {                                                                                           \
+        const ptrdiff_t bs = nr ? nr : ECP_MR, nblk = (O + bs - 1) / bs;                        \
+        ptrdiff_t b0 = 0, b1 = nblk;                                                            \
+        ECP_TEAM_SHARE(nblk, b0, b1)                                                            \
+        if (b1 > b0) {                                                                          \
+            const ptrdiff_t o0 = b0 * bs, on = (b1 * bs < O ? b1 * bs : O) - o0;                \
+            if (nr) ecp_pack_weights_v_##suf(w + o0 * K, on, K, nr, wp + o0 * K);               \
+            else ecp_pack_weights_##suf(w + o0 * K, on, K, wp + o0 * K);                        \
+        }                                                                                       \
+        ecp_team_barrier();                                                                     \
+    }                                                                                           \
+    /* ecp_pack_weights_t (the backward's W^T) shared the same way, over the blocks of 8 k */   \
+    ECP_FN void ecp_pack_weights_t_shared_##suf(const T *restrict w, ptrdiff_t O, ptrdiff_t K, \
+                                                T *restrict wt)                                \
+    {                                                                                           \
+        const ptrdiff_t nkb = (K + ECP_MR - 1) / ECP_MR;                                        \
+        ptrdiff_t b0 = 0, b1 = nkb;                                                             \
+        ECP_TEAM_SHARE(nkb, b0, b1)                                                             \
+        for (ptrdiff_t kb = b0; kb < b1; kb++)                                                  \
+            for (ptrdiff_t o = 0; o < O; o++)                                                   \
+                for (ptrdiff_t m = 0; m < ECP_MR; m++) {                                        \
+                    const ptrdiff_t k = kb * ECP_MR + m;                                        \
+                    wt[(kb * O + o) * ECP_MR + m] = k < K ? w[o * K + k] : (T)0;                \
+                }                                                                               \
+        ecp_team_barrier();                                                                     \
+    }
+#ifdef _OPENMP
+#define ECP_TEAM_SHARE(n, lo, hi)                                                                \
+    { const ptrdiff_t nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                   \
+      lo = t_ * (n) / nt_; hi = (t_ + 1) * (n) / nt_; }
+#else
+#define ECP_TEAM_SHARE(n, lo, hi)
+#endif
+ECP_PACK_SHARED(f, float)
+ECP_PACK_SHARED(d, double)
+#undef ECP_PACK_SHARED
+#undef ECP_TEAM_SHARE
 
 #undef ECP_DISPATCH
 #endif

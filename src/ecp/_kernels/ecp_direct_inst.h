@@ -17,6 +17,7 @@
 #include "ecp_direct_scatter.h"
 #include "ecp_direct_forward.h"
 #include "ecp_direct_backward.h"
+#include "ecp_direct_wino.h"
 
 #undef NAME
 #undef VEC

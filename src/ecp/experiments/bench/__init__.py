@@ -40,8 +40,9 @@ CPU has), ``loadavg`` and
 ``ONEDNN_MAX_CPU_ISA``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
-``easy_forward``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``; ``backward``: ``"direct"``,
-``"im2col+blas"`` or ``"direct dx + im2col+blas dW"``: the kernels ecp picked), ``verification``,
+``easy_forward``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` (full forward only) or ``"im2col+blas"``;
+``backward``: ``"direct"``, ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``:
+the kernels ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm`` (None
 when the GEMM rate is zero), ``speedup`` and ``speedup_min`` (ratios from the median and from the
 minimum times; None where a contender is missing) and ``memory_mb`` (None with ``memory=False``).

@@ -38,9 +38,10 @@ DEFAULT_GEMM_SIZE = 2048
 GEMM_MAX_REPEATS = 7  # the GEMM yardstick costs ~0.1 s a call; its median settles within a few runs
 # ecp._dispatch's kernel choices -> the names the JSON record and the tables give them.
 _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.ForwardKernel.DIRECT_PANEL: "direct",
-                  _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows"}
+                  _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows", _dispatch.ForwardKernel.WINOGRAD: "winograd"}
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
-                   _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW"}
+                   _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
+                   _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ECP_ISA",
             "ECP_CONV_KERNEL", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
@@ -120,13 +121,15 @@ def kernels_used(shape, dtype) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        ``"forward"`` and ``"easy_forward"``: ``"direct"``, ``"direct-rows"`` or ``"im2col+blas"``;
-        ``"backward"``: ``"direct"``, ``"im2col+blas"`` or ``"direct dx + im2col+blas dW"``.
+        ``"forward"``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` or ``"im2col+blas"``;
+        ``"easy_forward"`` the same but ``"winograd"``; ``"backward"``: ``"direct"``,
+        ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``.
     """
-    full_wq = shape.full_shape[3]
-    return {"forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq, dtype)],
-            "easy_forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_wq // 2, dtype)],
-            "backward": _BACKWARD_NAMES[_dispatch.backward_kernel(shape.w_shape)]}
+    full_hw = tuple(shape.full_shape[2:])
+    return {"forward": _FORWARD_NAMES[_dispatch.plan_forward(shape.x_shape, shape.w_shape, dtype, full_hw,
+                                                             full_hw[1], 1)[0]],
+            "easy_forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_hw[1] // 2, dtype)],
+            "backward": _BACKWARD_NAMES[_dispatch.plan_backward(shape.x_shape, shape.w_shape, dtype, full_hw, 1)[0]]}
 
 
 def _bench_shape(shape, dtype, mode, repeats, warmup, torch, gemm_gflops, memory, progress):

@@ -1,0 +1,140 @@
+# The OpenMP driver of the Winograd F(2x2, 3x3) kernels (included by _conv.pyx after
+# _drivers.pxi's helpers): the stride-1 3x3 forward, and the dx of its backward.
+
+cdef int _run_wino(const floating *src, const floating *w, const floating *bias, floating *dst,
+                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t O,
+                   Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t ph, Py_ssize_t pw, bint flip,
+                   Py_ssize_t n_sitems, Py_ssize_t rows, int n_threads) except -1:
+    """dst (N, O, hq, wq) = the stride-1 convolution of src (N, C, H, W), zero padding (ph, pw),
+    with the 3x3 filters w (O x C x 3 x 3; flip: the filters of dx, w[c][o] flipped, w being
+    C x O x 3 x 3), bias added (none when NULL), by Winograd F(2x2, 3x3): every element of dst
+    written. The filter transform is shared: each thread transforms a share of the filter
+    blocks, then all meet (one barrier) and every thread reads all of it. Items: ``n_sitems``
+    runs of whole samples, or (``rows`` < hq, rows even) blocks of ``rows`` output rows of one
+    sample, dealt statically as _run_forward's. Each output is computed from its own tile alone,
+    so the result depends neither on the items nor on the thread count."""
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
+    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, o_r, n_rb, n_items, nt, it, ib, n0, nb
+    cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
+    cdef char *base
+    cdef char **tbase
+    cdef floating *u
+    if N == 0 or hq * wq == 0:
+        return 0
+    n_sitems = max(1, min(n_sitems, N))
+    rows = max(2, min(rows + rows % 2, 2 * th))
+    if rows < hq:
+        n_sitems = N
+    n_rb = (th + rows // 2 - 1) // (rows // 2)
+    n_items = n_sitems * n_rb
+    nt = max(1, min(n_threads, n_items))
+    o_u = _carve(&used, 16 * nob * ECP_MR * C * sz)
+    o_v = _carve(&tused, 16 * (C + 1) * nr * sz)
+    o_m = _carve(&tused, 16 * (nob * ECP_MR + 1) * nr * sz)
+    o_r = _carve(&tused, 4 * (2 * nr + 2) * sz)
+    base = _scratch(used)
+    tbase = _thread_scratch(nt, tused)
+    u = <floating *> (base + o_u)
+    with nogil:
+        with parallel(num_threads=nt):
+            t = threadid()
+            if floating is float:
+                ecp_wino_weights_shared_f(w, O, C, flip, u)
+            else:
+                ecp_wino_weights_shared_d(w, O, C, flip, u)
+            for it in prange(n_items, schedule='static'):
+                ib = it // n_rb
+                n0 = ib * N // n_sitems
+                nb = (ib + 1) * N // n_sitems - n0
+                tr0 = (it % n_rb) * (rows // 2)
+                ntr = min(rows // 2, th - tr0)
+                if floating is float:
+                    ecp_wino_item_f(src, C, H, W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr, ph,
+                                    pw, <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_m),
+                                    <float *> (tbase[t] + o_r))
+                else:
+                    ecp_wino_item_d(src, C, H, W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr, ph,
+                                    pw, <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_m),
+                                    <double *> (tbase[t] + o_r))
+    return 0
+
+
+cdef bint _wino_fits(const _Geom *g, bint dx) noexcept:
+    """Whether the Winograd kernels take this geometry (the forward; dx: its dx too)."""
+    return (DIRECT_SUPPORTED and g.kh == 3 and g.kw == 3 and g.stride == 1 and g.oy == 0
+            and g.ox == 0 and g.hq <= g.H + 2 * g.ph - 2 and g.wq <= g.W + 2 * g.pw - 2
+            and (not dx or (g.ph <= 2 and g.pw <= 2 and g.hq == g.H + 2 * g.ph - 2
+                            and g.wq == g.W + 2 * g.pw - 2)))
+
+
+cdef int _run_wino_dw(const floating *dy, const floating *x, floating *dw, floating *db,
+                      const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, Py_ssize_t n_slots,
+                      int n_threads) except -1:
+    """dw (O, C, 3, 3) and db (O) of the stride-1 3x3 convolution of geometry g (no grid offset)
+    by Winograd: items of whole samples (``n_sitems`` runs) or of ``rows`` output rows of one
+    sample (rows < hq, rows even), as _run_wino's, dealt to ``n_slots`` slots in contiguous runs;
+    each slot sums its items' du (ecp_wino_dw_item) in its own buffer, and after one barrier
+    every filter's du are added in slot order and transformed into dW (ecp_wino_dw_reduce), db
+    summed per filter over the batch in double (ecp_sum_planes). The items and slots come from
+    the plan (shapes and cores), so the result does not depend on the thread count."""
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq, P = g.hq * g.wq
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
+    cdef Py_ssize_t Cp = (C + nr - 1) // nr * nr, th = (hq + 1) // 2
+    cdef Py_ssize_t used = 0, tused = 0, o_du, o_v, o_vt, o_m, slot_size, n_rb, n_items, nt
+    cdef Py_ssize_t s, it, it0, it1, ib, n0, nb, tr0, ntr, t, o
+    cdef char *base
+    cdef char **tbase
+    cdef floating *du
+    if N == 0 or P == 0:
+        memset(dw, 0, O * C * 9 * sz)
+        memset(db, 0, O * sz)
+        return 0
+    n_sitems = max(1, min(n_sitems, N))
+    rows = max(2, min(rows + rows % 2, 2 * th))
+    if rows < hq:
+        n_sitems = N
+    n_rb = (th + rows // 2 - 1) // (rows // 2)
+    n_items = n_sitems * n_rb
+    n_slots = max(1, min(n_slots, n_items))
+    nt = max(1, min(n_threads, n_slots))
+    slot_size = _row(16 * nob * ECP_MR * Cp, sz)
+    o_du = _carve(&used, n_slots * slot_size * sz)
+    o_v = _carve(&tused, 16 * (C + 1) * nr * sz)
+    o_vt = _carve(&tused, 16 * nr * Cp * sz)
+    o_m = _carve(&tused, 16 * (nob * ECP_MR + 1) * nr * sz)
+    base = _scratch(used)
+    tbase = _thread_scratch(nt, tused)
+    du = <floating *> (base + o_du)
+    with nogil:
+        with parallel(num_threads=nt):
+            t = threadid()
+            for s in prange(n_slots, schedule='static'):
+                it0 = s * n_items // n_slots
+                it1 = (s + 1) * n_items // n_slots
+                for it in range(it0, it1):
+                    ib = it // n_rb
+                    n0 = ib * N // n_sitems
+                    nb = (ib + 1) * N // n_sitems - n0
+                    tr0 = (it % n_rb) * (rows // 2)
+                    ntr = min(rows // 2, th - tr0)
+                    if floating is float:
+                        ecp_wino_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr, g.ph,
+                                           g.pw, du + s * slot_size, it == it0,
+                                           <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_vt),
+                                           <float *> (tbase[t] + o_m))
+                    else:
+                        ecp_wino_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr, g.ph,
+                                           g.pw, du + s * slot_size, it == it0,
+                                           <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_vt),
+                                           <double *> (tbase[t] + o_m))
+            ecp_team_barrier()   # every slot summed before any is read
+            for o in prange(O, schedule='static'):
+                if floating is float:
+                    ecp_wino_dw_reduce_f(du, n_slots, slot_size, O, C, Cp, o, o + 1, dw)
+                    db[o] = <float> ecp_sum_planes_f(dy + o * P, P, N, O * P)
+                else:
+                    ecp_wino_dw_reduce_d(du, n_slots, slot_size, O, C, Cp, o, o + 1, dw)
+                    db[o] = ecp_sum_planes_d(dy + o * P, P, N, O * P)
+    return 0

@@ -1,0 +1,136 @@
+/* The entry points of the Winograd F(2x2, 3x3) kernels (ecp_direct_wino.h) for one type (T,
+ * ECP_SUF set by ecp_direct.h), and the filter transform they take. No include guard on
+ * purpose. */
+#define ENAME(x) ECP_CAT2(ecp_##x, ECP_SUF)
+
+/* U = G g G^T of the 3x3 filters g of filter blocks ob0 .. ob1-1 (8 filters each), packed
+ * u[((xi*nob + ob)*C + c)*8 + m] = U[xi] of filter o = ob*8 + m and channel c (zeros past O),
+ * nob = ceil(O/8): 16*nob*8*C elements in all. flip 0: g(o, c) = w[o][c] (w: O x C x 3 x 3);
+ * flip 1: g(o, c)[i][j] = w[c][o][2-i][2-j] (w: C x O x 3 x 3, the filters of dx = the
+ * convolution of dY with them). G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+ECP_FN void ENAME(wino_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
+{
+    /* 16 channels x 8 filters at a time into tmp, each U row then one run of 128 values: the 16
+     * rows of u lie nob*C*8 apart (16 KB at C = O = 64, one L1 set), and writing them a value at
+     * a time cost 30x the transform */
+    const ptrdiff_t nob = (O + 7) / 8;
+    T tmp[16][16][8];
+    for (ptrdiff_t ob = ob0; ob < ob1; ob++)
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
+            const ptrdiff_t cn = C - c0 < 16 ? C - c0 : 16;
+            for (ptrdiff_t cc = 0; cc < cn; cc++) {
+                const ptrdiff_t c = c0 + cc;
+                T g[3][3][8], s[4][3][8];
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++)
+                        for (int m = 0; m < 8; m++) {
+                            const ptrdiff_t o = ob * 8 + m;
+                            g[i][j][m] = o >= O ? (T)0
+                                       : flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
+                                              : w[((o * C + c) * 3 + i) * 3 + j];
+                        }
+                for (int j = 0; j < 3; j++)   /* G g */
+                    for (int m = 0; m < 8; m++) {
+                        s[0][j][m] = g[0][j][m];
+                        s[1][j][m] = (T)0.5 * (g[0][j][m] + g[1][j][m] + g[2][j][m]);
+                        s[2][j][m] = (T)0.5 * (g[0][j][m] - g[1][j][m] + g[2][j][m]);
+                        s[3][j][m] = g[2][j][m];
+                    }
+                for (int a = 0; a < 4; a++)   /* (G g) G^T */
+                    for (int m = 0; m < 8; m++) {
+                        tmp[a * 4 + 0][cc][m] = s[a][0][m];
+                        tmp[a * 4 + 1][cc][m] = (T)0.5 * (s[a][0][m] + s[a][1][m] + s[a][2][m]);
+                        tmp[a * 4 + 2][cc][m] = (T)0.5 * (s[a][0][m] - s[a][1][m] + s[a][2][m]);
+                        tmp[a * 4 + 3][cc][m] = s[a][2][m];
+                    }
+            }
+            for (int xi = 0; xi < 16; xi++)
+                memcpy(u + ((xi * nob + ob) * C + c0) * 8, tmp[xi], (size_t)(cn * 8) * sizeof(T));
+        }
+}
+
+/* wino_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
+ * parallel region (each transforms a contiguous share of the blocks; one barrier, after which
+ * every thread sees all of u); outside a parallel region, or without OpenMP, all of them.
+ * Every thread of the team must call it. Each element is computed the same way whatever the
+ * share, so u does not depend on the thread count. */
+ECP_FN void ENAME(wino_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                       T *restrict u)
+{
+    const ptrdiff_t nob = (O + 7) / 8;
+#ifdef _OPENMP
+    const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    ENAME(wino_weights)(w, O, C, flip, t * nob / nt, (t + 1) * nob / nt, u);
+#pragma omp barrier
+#else
+    ENAME(wino_weights)(w, O, C, flip, 0, nob, u);
+#endif
+}
+
+/* Winograd F(2x2, 3x3) of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_wino.h states the
+ * contract) at the level in use; u from wino_weights. Scratch per thread: vbuf 16*(C + 1)*NR,
+ * mbuf 16*(ceil(O/8)*8 + 1)*NR, rbuf 4*(2*NR + 2) elements. */
+ECP_FN void ENAME(wino_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                             const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                             T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
+                             ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
+                             ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf, T *restrict rbuf)
+{
+    ECP_DISPATCH(wino_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                      pw, vbuf, mbuf, rbuf))
+}
+
+/* The Winograd dW of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_wino.h states the contract)
+ * at the level in use: du (+)= dM V^T, 16 blocks of ceil(O/8)*8 rows of Cp = ceil(C/NR)*NR.
+ * Scratch per thread: vbuf 16*(C + 1)*NR, vt 16*NR*Cp, mbuf 16*(ceil(O/8)*8 + 1)*NR elements. */
+ECP_FN void ENAME(wino_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                                T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    ECP_DISPATCH(wino_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
+                                         fresh, vbuf, vt, mbuf))
+}
+
+/* dW of filters o0 .. o1-1 from the slots' du (wino_dw_item; n_slots of them, stride apart,
+ * rows of Cp): the slots added in slot order, then G^T du G, G as in wino_weights; dw: O x C x
+ * 3 x 3, those filters' rows overwritten. */
+ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdiff_t stride,
+                                  ptrdiff_t O, ptrdiff_t C, ptrdiff_t Cp, ptrdiff_t o0,
+                                  ptrdiff_t o1, T *restrict dw)
+{
+    /* 64 channels at a time: the slots' rows added a row at a time (contiguous, vectorized),
+     * then each channel's 4 x 4 transformed */
+    const ptrdiff_t rows = (O + 7) / 8 * 8;
+    T U[16][64];
+    for (ptrdiff_t o = o0; o < o1; o++)
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+            const ptrdiff_t cn = C - c0 < 64 ? C - c0 : 64;
+            for (int xi = 0; xi < 16; xi++) {
+                const T *p = du + (xi * rows + o) * Cp + c0;
+                for (ptrdiff_t cc = 0; cc < cn; cc++) U[xi][cc] = p[cc];
+                for (ptrdiff_t k = 1; k < n_slots; k++)
+                    for (ptrdiff_t cc = 0; cc < cn; cc++) U[xi][cc] += p[k * stride + cc];
+            }
+            for (ptrdiff_t cc = 0; cc < cn; cc++) {
+                T s[4][3];
+                for (int a = 0; a < 4; a++) {   /* (dU G) */
+                    s[a][0] = U[a * 4][cc] + (T)0.5 * (U[a * 4 + 1][cc] + U[a * 4 + 2][cc]);
+                    s[a][1] = (T)0.5 * (U[a * 4 + 1][cc] - U[a * 4 + 2][cc]);
+                    s[a][2] = (T)0.5 * (U[a * 4 + 1][cc] + U[a * 4 + 2][cc]) + U[a * 4 + 3][cc];
+                }
+                T *d = dw + (o * C + c0 + cc) * 9;
+                for (int j = 0; j < 3; j++) {   /* G^T (dU G) */
+                    d[j] = s[0][j] + (T)0.5 * (s[1][j] + s[2][j]);
+                    d[3 + j] = (T)0.5 * (s[1][j] - s[2][j]);
+                    d[6 + j] = (T)0.5 * (s[1][j] + s[2][j]) + s[3][j];
+                }
+            }
+        }
+}
+
+#undef ENAME
+#undef T
+#undef ECP_SUF
