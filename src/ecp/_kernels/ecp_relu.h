@@ -5,10 +5,14 @@
  * otherwise send the in-place case to the scalar loop). Same values as NumPy:
  *   forward  y = (x <= 0) ? 0 : x   -- np.maximum(x, 0): NaN stays NaN, -0.0 becomes +0.0;
  *   backward dx = dy * (y > 0)      -- dy * 1 or dy * 0: -0.0 for a negative dy, NaN for an
- *                                      infinite or NaN one. */
+ *                                      infinite or NaN one.
+ * ecp_relu_{f,d} and ecp_relu_backward_{f,d} are written once, in ecp_relu_body.h, included
+ * below per type. */
 #ifndef ECP_RELU_H
 #define ECP_RELU_H
 #include <stddef.h>
+
+#include "ecp_template.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define ECP_IVDEP _Pragma("GCC ivdep")
@@ -18,23 +22,11 @@
 #define ECP_IVDEP
 #endif
 
-#define ECP_DEFINE_RELU(T, SUF)                                                                   \
-static void ecp_relu_##SUF(const T *x, T *y, ptrdiff_t n)                                      \
-{                                                                                              \
-    ECP_IVDEP                                                                                  \
-    for (ptrdiff_t i = 0; i < n; i++)                                                          \
-        y[i] = x[i] <= 0 ? (T) 0 : x[i];                                                       \
-}                                                                                              \
-static void ecp_relu_backward_##SUF(const T *dy, const T *y, T *dx, ptrdiff_t n)                \
-{                                                                                              \
-    ECP_IVDEP                                                                                  \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                        \
-        T keep = y[i] > 0;  /* a 0/1 then a product: no branch, so it vectorises */           \
-        dx[i] = dy[i] * keep;                                                                  \
-    }                                                                                          \
-}
-
-ECP_DEFINE_RELU(float, f)
-ECP_DEFINE_RELU(double, d)
+#define T float
+#define ECP_SUF f
+#include "ecp_relu_body.h"
+#define T double
+#define ECP_SUF d
+#include "ecp_relu_body.h"
 
 #endif
