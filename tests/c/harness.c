@@ -1,5 +1,7 @@
 /* The C kernels of ecp_direct.h and ecp_im2col.h against a scalar reference, at every ISA level
  * this CPU and build can run (ecp_isa_best() down to the lowest vector level), float and double.
+ * The Winograd F(2x2, 3x3) kernels (forward, dx with the flipped filters, dW and its reduction)
+ * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below).
  *
  * Each check is one kernel call pattern on one geometry, compared with naive loops summing in
  * double: |got - ref| <= tol * (sum of |terms|) per element (tol 1e-4 float, 1e-11 double), exact
@@ -967,6 +969,401 @@ static void check_transpose(void)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Winograd F(2x2, 3x3) (ecp_direct_wino.h, entry points in ecp_wino_entry.h), called as
+ * _winograd.pxi's drivers call them: the forward (_run_wino), dx as the convolution of dY with the
+ * flipped filters at padding 2 - p (_run_wino with flip), dW from per-slot du and the reduction
+ * (_run_wino_dw), db from the plane sums. Tolerance per element: |error| <= WINO_TOL_F (float) or
+ * WINO_TOL_D (double) times the sum of the direct terms' magnitudes, as for the direct kernels
+ * but looser: the transforms add values before the products and cancel after them, so an output
+ * can carry a few times a float ulp of the transformed magnitudes. Not checked across levels:
+ * ecp_direct_wino.h promises the same bits over items, blocks and thread counts only. */
+
+#define WINO_TOL_F 4e-6
+#define WINO_TOL_D 1e-14
+
+#define WINO_WRAP(suf)                                                                                 \
+    static void wweights_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, int flip, ptrdiff_t ob0,      \
+                               ptrdiff_t ob1, void *u)                                                 \
+    {                                                                                                  \
+        ecp_wino_weights_##suf(w, O, C, flip, ob0, ob1, u);                                            \
+    }                                                                                                  \
+    static void wweights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, int flip, void *u)     \
+    {                                                                                                  \
+        ecp_wino_weights_shared_##suf(w, O, C, flip, u);                                               \
+    }                                                                                                  \
+    static void witem_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u,      \
+                            ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,        \
+                            ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,    \
+                            ptrdiff_t pw, void *vbuf, void *mbuf, void *rbuf)                          \
+    {                                                                                                  \
+        ecp_wino_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf, \
+                            rbuf);                                                                     \
+    }                                                                                                  \
+    static void wdw_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy,  \
+                               ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,    \
+                               ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, void *du,     \
+                               int fresh, void *vbuf, void *vt, void *mbuf)                            \
+    {                                                                                                  \
+        ecp_wino_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,  \
+                               vt, mbuf);                                                              \
+    }                                                                                                  \
+    static void wdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
+                                 ptrdiff_t C, ptrdiff_t Cp, ptrdiff_t o0, ptrdiff_t o1, void *dw)      \
+    {                                                                                                  \
+        ecp_wino_dw_reduce_##suf(du, n_slots, stride, O, C, Cp, o0, o1, dw);                           \
+    }
+WINO_WRAP(f)
+WINO_WRAP(d)
+
+typedef struct {
+    double tol;
+    void (*weights)(const void *w, ptrdiff_t O, ptrdiff_t C, int flip, ptrdiff_t ob0, ptrdiff_t ob1, void *u);
+    void (*weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, int flip, void *u);
+    void (*item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, ptrdiff_t O, const void *bias,
+                 void *y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                 ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf, void *rbuf);
+    void (*dw_item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy, ptrdiff_t O, ptrdiff_t hq,
+                    ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                    void *du, int fresh, void *vbuf, void *vt, void *mbuf);
+    void (*dw_reduce)(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Cp,
+                      ptrdiff_t o0, ptrdiff_t o1, void *dw);
+} wkernels;
+
+static const wkernels WKERNELS[2] = {
+    {WINO_TOL_F, wweights_f, wweights_shared_f, witem_f, wdw_item_f, wdw_reduce_f},
+    {WINO_TOL_D, wweights_d, wweights_shared_d, witem_d, wdw_item_d, wdw_reduce_d},
+};
+
+/* _scratch.pxi's _row: n elements rounded up to whole 64-byte lines */
+static ptrdiff_t row64(ptrdiff_t n, size_t sz) { return (ptrdiff_t)(((size_t)n * sz + 63) / 64 * 64 / sz); }
+
+/* Items over tile rows (th of them per sample), as _winograd.pxi deals them:
+ * 0: one item, the whole batch; 1: two runs of samples (n_sitems 2); 2: one tile row (rows = 2)
+ * of one sample each; 3: two tile rows (rows = 4) of one sample each. rev: the items in reverse
+ * order (the forward's items run on any thread in any order; dW's slots run theirs in order). */
+static int wino_items(ptrdiff_t N, ptrdiff_t th, int split, int rev, item *it)
+{
+    int n = 0;
+    if (split == 0) it[n++] = (item){0, N, 0, th};
+    else if (split == 1)
+        for (int b = 0; b < 2; b++) it[n++] = (item){b * N / 2, (b + 1) * N / 2 - b * N / 2, 0, th};
+    else {
+        const ptrdiff_t rb = split == 2 ? 1 : 2;
+        for (ptrdiff_t s = 0; s < N; s++)
+            for (ptrdiff_t t0 = 0; t0 < th; t0 += rb) it[n++] = (item){s, 1, t0, th - t0 < rb ? th - t0 : rb};
+    }
+    if (rev)
+        for (int i = 0; i < n / 2; i++) {
+            const item tmp = it[i];
+            it[i] = it[n - 1 - i];
+            it[n - 1 - i] = tmp;
+        }
+    return n;
+}
+
+/* One stride-1 3x3 convolution as the Winograd kernels see it: x (N, C, H, W) into y (N, O, hq,
+ * wq), padding (ph, pw), the filters w transformed with flip; ref / mag: the reference and its
+ * terms' magnitudes */
+typedef struct {
+    const char *name;
+    const void *x, *w, *bias;
+    ptrdiff_t N, C, H, W, O, hq, wq, ph, pw;
+    int flip;
+    const double *ref, *mag;
+} wconv;
+
+/* U = G g G^T in double, against ecp_wino_weights (all blocks at once, in two shares, and the
+ * _shared form, which without OpenMP does all of them): zeros past O exact, the shares the same
+ * bits. */
+static void check_wino_weights(const data *d, const wkernels *wk, const wconv *c)
+{
+    const kernels *k = d->k;
+    const ptrdiff_t O = c->O, C = c->C, nob = (O + 7) / 8, nu = 16 * nob * 8 * C;
+    char what[96];
+    snprintf(what, sizeof what, "wino_weights%s", c->flip ? " (flipped, dx)" : "");
+    buf u = balloc((size_t)nu, k->t), u2 = balloc((size_t)nu, k->t), u3 = balloc((size_t)nu, k->t);
+    double *ref = malloc((size_t)nu * sizeof(double)), *mag = malloc((size_t)nu * sizeof(double));
+    static const double G[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+    for (ptrdiff_t ob = 0; ob < nob; ob++)
+        for (ptrdiff_t cc = 0; cc < C; cc++)
+            for (ptrdiff_t m = 0; m < 8; m++) {
+                const ptrdiff_t o = ob * 8 + m;
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) {
+                        double s = 0, sm = 0;
+                        for (int i = 0; i < 3 && o < O; i++)
+                            for (int j = 0; j < 3; j++) {
+                                /* flip: g(o, c) = w[c][o] rotated, w being the layer's (c = its O) */
+                                const double g = c->flip ? d->wd[((cc * O + o) * 3 + 2 - i) * 3 + 2 - j]
+                                                         : d->wd[((o * C + cc) * 3 + i) * 3 + j];
+                                s += G[a][i] * g * G[b][j];
+                                sm += fabs(G[a][i] * g * G[b][j]);
+                            }
+                        const size_t e = (size_t)((((a * 4 + b) * nob + ob) * C + cc) * 8 + m);
+                        ref[e] = s;
+                        mag[e] = sm;
+                    }
+            }
+    int crashed = 0;
+    GUARDED(what, (wk->weights(c->w, O, C, c->flip, 0, nob, u.p), wk->weights(c->w, O, C, c->flip, 0, nob / 2, u2.p),
+                   wk->weights(c->w, O, C, c->flip, nob / 2, nob, u2.p), wk->weights_shared(c->w, O, C, c->flip, u3.p)),
+            crashed = 1);
+    if (!crashed) {
+        close_enough(what, u.p, NULL, ref, mag, (size_t)nu, k->t, wk->tol);
+        char w2[160];
+        snprintf(w2, sizeof w2, "%s: no write past its 16*ceil(O/8)*8*C elements", what);
+        report(tail_intact(u) && tail_intact(u2) && tail_intact(u3), w2, "");
+        snprintf(w2, sizeof w2, "%s in two shares of the filter blocks: the bits of one call", what);
+        same_bits(w2, u2.p, u.p, (size_t)nu, k->t);
+        snprintf(w2, sizeof w2, "%s_shared: the bits of one call", what);
+        same_bits(w2, u3.p, u.p, (size_t)nu, k->t);
+    }
+    free(u.p); free(u2.p); free(u3.p); free(ref); free(mag);
+}
+
+/* _run_wino over the items of split; y starts as NaN. Returns y (caller frees) or NULL after a
+ * crash. dirty: the scratch filled by a run of the whole batch first (a thread's scratch holds
+ * what its last item left). */
+static void *run_wino_conv(const data *d, const wkernels *wk, const wconv *c, int split, int dirty)
+{
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = c->O, nob = (O + 7) / 8, th = (c->hq + 1) / 2;
+    const ptrdiff_t ny = c->N * O * c->hq * c->wq, P = c->hq * c->wq;
+    item its[512];
+    const volatile int n_items = wino_items(c->N, th, split, split > 0, its);
+    static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
+    char what[200];
+    snprintf(what, sizeof what, "%s, %s%s", c->name, SPLITS[split], dirty ? ", scratch used before" : "");
+    /* scratch as _winograd.pxi sizes it */
+    buf u = balloc((size_t)(16 * nob * 8 * c->C), k->t);
+    buf vbuf = balloc((size_t)(16 * (c->C + 1) * NR), k->t);
+    buf mbuf = balloc((size_t)(16 * (nob * 8 + 1) * NR), k->t);
+    buf rbuf = balloc((size_t)(4 * (2 * NR + 2)), k->t);
+    buf y = balloc((size_t)ny, k->t);
+    void *result = NULL;
+    GUARDED(what, wk->weights_shared(c->w, O, c->C, c->flip, u.p), goto out);
+    if (dirty) {
+        GUARDED(what, wk->item(c->x, c->C, c->H, c->W, u.p, O, c->bias, y.p, c->hq, c->wq, 0, c->N, 0, th, c->ph, c->pw,
+                               vbuf.p, mbuf.p, rbuf.p), goto out);
+        fill_nan(y.p, (size_t)ny, k->t);
+    }
+    for (volatile int i = 0; i < n_items; i++) {
+        const item it = its[i];
+        GUARDED(what, wk->item(c->x, c->C, c->H, c->W, u.p, O, c->bias, y.p, c->hq, c->wq, it.n0, it.nb, it.r0, it.nr,
+                               c->ph, c->pw, vbuf.p, mbuf.p, rbuf.p), goto out);
+        if (i == 0 && n_items > 1) {   /* output rows 2*tr0 .. 2*(tr0 + ntr) - 1 of its samples, no other */
+            int ok = 1;
+            for (ptrdiff_t n = 0; n < c->N && ok; n++)
+                for (ptrdiff_t o = 0; o < O && ok; o++)
+                    for (ptrdiff_t p = 0; p < P && ok; p++) {
+                        const ptrdiff_t r = p / c->wq;
+                        const int mine = n >= it.n0 && n < it.n0 + it.nb && r >= 2 * it.r0 && r < 2 * (it.r0 + it.nr);
+                        ok = mine != is_nan_pattern(y.p, (size_t)((n * O + o) * P + p), k->t);
+                    }
+            char w2[320];
+            snprintf(w2, sizeof w2, "%s: item (n0 %td, nb %td, tr0 %td, ntr %td) writes its outputs, no other", what,
+                     it.n0, it.nb, it.r0, it.nr);
+            report(ok, w2, ok ? "" : "an output outside the item was written, or one of its own was not");
+        }
+    }
+    close_enough(what, y.p, NULL, c->ref, c->mag, (size_t)ny, k->t, wk->tol);
+    {
+        char w3[320];
+        snprintf(w3, sizeof w3, "%s: no write past y or the scratch", what);
+        const int ok = tail_intact(y) && tail_intact(u) && tail_intact(vbuf) && tail_intact(mbuf) && tail_intact(rbuf);
+        report(ok, w3, ok ? "" : "a buffer's tail was written (y, u, vbuf, mbuf or rbuf)");
+    }
+    result = y.p;
+    y.p = NULL;
+out:
+    free(u.p); free(vbuf.p); free(mbuf.p); free(rbuf.p); free(y.p);
+    return result;
+}
+
+/* Each output from its own tile alone: the same bits over any items, in any order, whatever the
+ * scratch held (so whatever the thread count) */
+static void check_wino_conv(const data *d, const wkernels *wk, const wconv *c)
+{
+    static const int cases[][2] = {{0, 0}, {1, 0}, {2, 0}, {3, 1}, {0, 1}};
+    void *base = NULL;
+    check_wino_weights(d, wk, c);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i][0] == 1 && c->N < 2) continue;
+        void *y = run_wino_conv(d, wk, c, cases[i][0], cases[i][1]);
+        if (!y) continue;
+        if (!base) {
+            base = y;
+            continue;
+        }
+        char what[200];
+        snprintf(what, sizeof what, "%s, split %d%s: the bits of one item", c->name, cases[i][0],
+                 cases[i][1] ? ", scratch used before" : "");
+        same_bits(what, y, base, (size_t)(c->N * c->O * c->hq * c->wq), d->k->t);
+        free(y);
+    }
+    free(base);
+}
+
+/* _run_wino_dw's dW: the items of split dealt to n_slots slots in contiguous runs, each slot's
+ * du summed by its items in order (the first fresh), then ecp_wino_dw_reduce a filter at a time.
+ * rev: the slots run last first on one scratch (a thread's scratch holds another slot's data).
+ * Returns dW (O x C x 3 x 3; caller frees) or NULL after a crash. */
+static void *run_wino_dw(const data *d, const wkernels *wk, int split, ptrdiff_t slots, int rev)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, nob = (O + 7) / 8, Cp = up(C, NR), th = (g->hq + 1) / 2;
+    const ptrdiff_t used = 16 * nob * 8 * Cp, slot = row64(used, k->t.sz);
+    item its[512];
+    const int n_items = wino_items(g->N, th, split, 0, its);
+    const volatile ptrdiff_t n_slots = slots < n_items ? slots : n_items;
+    static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
+    char what[200];
+    snprintf(what, sizeof what, "wino dW, %s, %td slot%s%s", SPLITS[split], n_slots, n_slots > 1 ? "s" : "",
+             rev ? ", last slot first" : "");
+    /* scratch as _winograd.pxi sizes it */
+    buf du = balloc((size_t)(n_slots * slot), k->t);
+    buf vbuf = balloc((size_t)(16 * (C + 1) * NR), k->t);
+    buf vt = balloc((size_t)(16 * NR * Cp), k->t);
+    buf mbuf = balloc((size_t)(16 * (nob * 8 + 1) * NR), k->t);
+    buf dw = balloc(d->nw, k->t), dw1 = balloc(d->nw, k->t);
+    void *result = NULL;
+    for (volatile ptrdiff_t ss = 0; ss < n_slots; ss++) {
+        const volatile ptrdiff_t s = rev ? n_slots - 1 - ss : ss;
+        const ptrdiff_t it0 = s * n_items / n_slots, it1 = (s + 1) * n_items / n_slots;
+        for (volatile ptrdiff_t i = it0; i < it1; i++)
+            GUARDED(what, wk->dw_item(d->x, C, g->H, g->W, d->dy, O, g->hq, g->wq, its[i].n0, its[i].nb, its[i].r0,
+                                      its[i].nr, g->ph, g->pw, (char *)du.p + (size_t)(s * slot) * k->t.sz, i == it0,
+                                      vbuf.p, vt.p, mbuf.p), goto out);
+    }
+    {   /* each slot's du within its 16*ceil(O/8)*8*Cp elements: its line padding untouched */
+        char w1[300];
+        snprintf(w1, sizeof w1, "%s: each slot writes its du, not the padding to the next line", what);
+        int ok = 1;
+        for (ptrdiff_t s = 0; s < n_slots && ok; s++)
+            for (ptrdiff_t e = s * slot + used; e < (s + 1) * slot && ok; e++) ok = is_nan_pattern(du.p, (size_t)e, k->t);
+        report(ok, w1, ok ? "" : "an element between a slot's du and the next slot was written");
+    }
+    for (volatile ptrdiff_t o = 0; o < O; o++) {
+        GUARDED(what, wk->dw_reduce(du.p, n_slots, slot, O, C, Cp, o, o + 1, dw.p), goto out);
+        if (o == 0 && O > 1) {
+            char w2[300];
+            snprintf(w2, sizeof w2, "%s: dw_reduce of filter 0 writes its row only", what);
+            untouched(w2, dw, (size_t)(C * 9), d->nw);
+        }
+    }
+    GUARDED(what, wk->dw_reduce(du.p, n_slots, slot, O, C, Cp, 0, O, dw1.p), goto out);
+    {
+        char w3[300];
+        snprintf(w3, sizeof w3, "%s: dw_reduce of all filters at once, the bits of one at a time", what);
+        same_bits(w3, dw1.p, dw.p, d->nw, k->t);
+        snprintf(w3, sizeof w3, "%s: dW", what);
+        close_enough(w3, dw.p, NULL, d->dw, d->adw, d->nw, k->t, wk->tol);
+        snprintf(w3, sizeof w3, "%s: no write past dW, du or the scratch", what);
+        const int ok = tail_intact(du) && tail_intact(vbuf) && tail_intact(vt) && tail_intact(mbuf) &&
+                       tail_intact(dw) && tail_intact(dw1);
+        report(ok, w3, ok ? "" : "a buffer's tail was written (du, vbuf, vt, mbuf or dW)");
+    }
+    result = dw.p;
+    dw.p = NULL;
+out:
+    free(du.p); free(vbuf.p); free(vt.p); free(mbuf.p); free(dw.p); free(dw1.p);
+    return result;
+}
+
+/* dW: a slot's du is one chain over its tiles in order (tiles past a block's end add exact zeros),
+ * so in one slot any cut of the batch into items in order gives the same bits; with more slots,
+ * the same bits whichever slot runs first on the scratch */
+static void check_wino_dw(const data *d, const wkernels *wk)
+{
+    char what[200];
+    void *base = run_wino_dw(d, wk, 0, 1, 0);
+    static const int one_slot[] = {1, 2, 3};
+    for (size_t i = 0; i < 3 && base; i++) {
+        if (one_slot[i] == 1 && d->g->N < 2) continue;
+        void *r = run_wino_dw(d, wk, one_slot[i], 1, 0);
+        if (!r) continue;
+        snprintf(what, sizeof what, "wino dW, split %d in one slot: the bits of one item", one_slot[i]);
+        same_bits(what, r, base, d->nw, d->k->t);
+        free(r);
+    }
+    static const int multi[][2] = {{1, 2}, {2, 3}};
+    for (size_t i = 0; i < 2; i++) {
+        void *a = run_wino_dw(d, wk, multi[i][0], multi[i][1], 0), *b = run_wino_dw(d, wk, multi[i][0], multi[i][1], 1);
+        if (a && b) {
+            snprintf(what, sizeof what, "wino dW, split %d in %d slots: the same bits whichever slot runs first",
+                     multi[i][0], multi[i][1]);
+            same_bits(what, b, a, d->nw, d->k->t);
+        }
+        free(a);
+        free(b);
+    }
+    free(base);
+}
+
+/* Winograd geometries (stride 1, 3x3): odd planes and channel counts, paddings 0..2 (ph != pw
+ * too), N = 1, C past the products' L1 block (KC = 192 on AVX-512) and not a multiple of NR, O
+ * not a multiple of 8, a plane of one tile, rows of more than VL tiles, and outputs cut short
+ * of the full plane (the forward and dW take them; dx needs the full one) */
+typedef struct {
+    const char *name;
+    ptrdiff_t N, C, H, W, O;
+    ptrdiff_t pads[3][2];
+    ptrdiff_t cut_h, cut_w;   /* rows, columns short of the full output */
+} wshape;
+
+static const wshape WSHAPES[] = {
+    {"wino-odd", 3, 3, 13, 11, 5, {{0, 0}, {1, 1}, {2, 2}}, 0, 0},
+    {"wino-N1", 1, 17, 9, 7, 11, {{0, 0}, {1, 2}, {2, 1}}, 0, 0},
+    {"wino-wide", 2, 5, 5, 37, 9, {{1, 1}, {0, 2}, {-1, -1}}, 0, 0},
+    {"wino-deepC", 1, 200, 6, 5, 3, {{1, 1}, {-1, -1}}, 0, 0},
+    {"wino-16", 2, 16, 8, 8, 16, {{1, 1}, {-1, -1}}, 0, 0},
+    {"wino-tiny", 2, 1, 3, 3, 1, {{0, 0}, {1, 1}, {2, 2}}, 0, 0},
+    {"wino-cut", 2, 6, 10, 9, 7, {{1, 1}, {2, 0}, {-1, -1}}, 1, 2},
+};
+
+static void check_wino_geometry(const geom *g, int t, int guard_end)
+{
+    const kernels *k = &KERNELS[t];
+    const wkernels *wk = &WKERNELS[t];
+    char gt[192];
+    geom_text(g, gt, sizeof gt);
+    snprintf(ctx, sizeof ctx, "[%s %s %s]", level_name(level_now), k->name, gt);
+    data d = data_make(g, k, guard_end);
+    const int full = g->hq == g->H + 2 * g->ph - 2 && g->wq == g->W + 2 * g->pw - 2;
+    const wconv fwd = {"wino forward", d.x, d.w, d.b, g->N, g->C, g->H, g->W, g->O, g->hq, g->wq, g->ph, g->pw, 0,
+                       d.y, d.ay};
+    const wconv dx = {"wino dx (flipped filters)", d.dy, d.w, NULL, g->N, g->O, g->hq, g->wq, g->C, g->H, g->W,
+                      2 - g->ph, 2 - g->pw, 1, d.dx, d.adx};
+    if (level_now == ECP_ISA_GENERIC) {   /* the items do nothing there; the filter transform is portable */
+        check_wino_weights(&d, wk, &fwd);
+        check_wino_weights(&d, wk, &dx);
+    } else {
+        check_wino_conv(&d, wk, &fwd);
+        if (full && g->ph <= 2 && g->pw <= 2) check_wino_conv(&d, wk, &dx);
+        check_wino_dw(&d, wk);
+    }
+    check_sum_planes(&d);   /* db: _run_wino_dw sums dY's planes with ecp_sum_planes */
+    data_free(&d);
+}
+
+static void run_wino_level(void)
+{
+    int variant = 0;
+    for (size_t si = 0; si < sizeof WSHAPES / sizeof WSHAPES[0]; si++) {
+        const wshape *sh = &WSHAPES[si];
+        for (int pi = 0; pi < 3 && sh->pads[pi][0] >= 0; pi++) {
+            const ptrdiff_t ph = sh->pads[pi][0], pw = sh->pads[pi][1];
+            geom g = {sh->name, sh->N, sh->C, sh->H, sh->W, sh->O, 3, 3, ph, pw, 1, 0, 0, 0, 0, sh->C * 9};
+            g.hq = sh->H + 2 * ph - 2 - sh->cut_h;
+            g.wq = sh->W + 2 * pw - 2 - sh->cut_w;
+            if (g.hq < 1 || g.wq < 1) continue;
+            for (int t = 0; t < 2; t++) check_wino_geometry(&g, t, variant++ % 2);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The geometries: /work/sweep.py's shapes (batches cut down for the emulator), each with its
  * paddings, stride 1 and stride 2 (Easy Convolution: offsets oy, ox in 0..1) */
 
@@ -1041,6 +1438,7 @@ static void run_level(int level)
     }
     snprintf(ctx, sizeof ctx, "[%s f32]", level_name(level));
     check_transpose();
+    run_wino_level();
 }
 
 /* ecp_isa_set / ecp_isa_get / ecp_direct_supported / ecp_direct_nr_* keep their contract */
