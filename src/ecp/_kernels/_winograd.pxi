@@ -158,7 +158,7 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
     cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
-    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, o_r, n_rb, n_items, nt, it, ib, n0, nb
+    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, n_rb, n_items, nt, it, ib, n0, nb
     cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
     cdef char *base
     cdef char **tbase
@@ -175,7 +175,6 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     o_u = _carve(&used, 25 * nob * ECP_MR * C * sz)
     o_v = _carve(&tused, (25 * C + 9) * nr * sz)
     o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
-    o_r = _carve(&tused, 4 * (2 * nr + 2) * sz)
     base = _scratch(used)
     tbase = _thread_scratch(nt, tused)
     u = <floating *> (base + o_u)
@@ -194,10 +193,10 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                 ntr = min(rows // 2, th - tr0)
                 if floating is float:
                     ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
-                                    ph, pw, <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_m),
-                                    <float *> (tbase[t] + o_r))
+                                    ph, pw, <float *> (tbase[t] + o_v),
+                                    <float *> (tbase[t] + o_m))
                 else:
                     ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
-                                    ph, pw, <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_m),
-                                    <double *> (tbase[t] + o_r))
+                                    ph, pw, <double *> (tbase[t] + o_v),
+                                    <double *> (tbase[t] + o_m))
     return 0

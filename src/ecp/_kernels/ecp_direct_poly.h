@@ -24,21 +24,36 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                                   T *restrict vbuf, const ptrdiff_t *soff)
 {
     const ptrdiff_t NR = 2 * VL, HW = H * W;
+    /* the steps of VL tiles of one tile row (at most NR), then 8 steps at a time: every channel
+     * of them, so that each plane's rows and each stream's lines are read and written in runs */
+    ptrdiff_t st_v[2 * VL], st_c0[2 * VL], st_r[2 * VL], st_x[2 * VL], st_n[2 * VL], ns = 0;
     for (ptrdiff_t t = 0; t < jn;) {
         const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
         const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-        const ptrdiff_t rbase = 4 * tr - ph;
-        const T *xs = x + (n0 + b) * C * HW;
-        for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+        for (ptrdiff_t q0 = 0; q0 < len; q0 += VL, ns++) {
+            st_v[ns] = t + q0;
+            st_c0[ns] = 4 * (tc + q0) - pw;
+            st_r[ns] = 4 * tr - ph;
+            st_x[ns] = (n0 + b) * C * HW;
+            st_n[ns] = len - q0 < VL ? len - q0 : VL;
+        }
+        t += len;
+    }
+    for (ptrdiff_t s0 = 0; s0 < ns; s0 += 8) {
+        const int sn = ns - s0 < 8 ? (int)(ns - s0) : 8;
+        MK mk[8][5][4], sm[8];
+        for (int s = 0; s < sn; s++) {
             /* patch column k of the step's tiles: every fourth lane of four masked loads */
-            const ptrdiff_t c0 = 4 * (tc + q0) - pw, nq = len - q0 < VL ? len - q0 : VL;
-            MK mk[5][4];
-            for (int k = 0; k < 5; k++)
+            const ptrdiff_t c0 = st_c0[s0 + s];
+            for (int k = 0; k < 5; k += 4)
                 for (int j = 0; j < 4; j++)
-                    mk[k][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
-            const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
-            const int whole = nq == VL;
-            for (ptrdiff_t c = 0; c < C; c++) {
+                    mk[s][k][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
+            sm[s] = VEC(mask)(ecp_lanes(0, st_n[s0 + s], VL));
+        }
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (int s = 0; s < sn; s++) {
+                const ptrdiff_t rbase = st_r[s0 + s];
+                const T *xc = x + st_x[s0 + s] + c * HW + st_c0[s0 + s];
                 V a[5][5];   /* a[i][Q]: patch row i, transformed column Q */
                 for (int i = 0; i < 5; i++) {
                     const ptrdiff_t row = rbase + i;
@@ -46,20 +61,31 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                         for (int k = 0; k < 5; k++) a[i][k] = VEC(zero)();
                         continue;
                     }
-                    const T *xr = xs + c * HW + row * W + c0;
+                    const T *xr = xc + row * W;
+                    /* columns 4q + k, k < 4, of four loads: even/odd lanes twice; column
+                     * 4q + 4 (tile q's fifth, tile q+1's first) of four more */
+                    const V l0 = VEC(loadz)(mk[s][0][0], xr), l1 = VEC(loadz)(mk[s][0][1], xr + VL);
+                    const V l2 = VEC(loadz)(mk[s][0][2], xr + 2 * VL);
+                    const V l3 = VEC(loadz)(mk[s][0][3], xr + 3 * VL);
+                    const V ev0 = VEC(even2)(l0, l1), ev1 = VEC(even2)(l2, l3);
+                    const V od0 = VEC(odd2)(l0, l1), od1 = VEC(odd2)(l2, l3);
                     V e[5];
-                    for (int k = 0; k < 5; k++)
-                        e[k] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[k][0], xr + k),
-                                                     VEC(loadz)(mk[k][1], xr + k + VL)),
-                                          VEC(even2)(VEC(loadz)(mk[k][2], xr + k + 2 * VL),
-                                                     VEC(loadz)(mk[k][3], xr + k + 3 * VL)));
+                    e[0] = VEC(even2)(ev0, ev1);
+                    e[2] = VEC(odd2)(ev0, ev1);
+                    e[1] = VEC(even2)(od0, od1);
+                    e[3] = VEC(odd2)(od0, od1);
+                    e[4] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[s][4][0], xr + 4),
+                                                 VEC(loadz)(mk[s][4][1], xr + 4 + VL)),
+                                      VEC(even2)(VEC(loadz)(mk[s][4][2], xr + 4 + 2 * VL),
+                                                 VEC(loadz)(mk[s][4][3], xr + 4 + 3 * VL)));
                     a[i][0] = e[0] - e[2];
                     a[i][1] = e[2];
                     a[i][2] = e[4] - e[2];
                     a[i][3] = e[1] - e[3];
                     a[i][4] = e[3];
                 }
-                T *v = vbuf + c * NR + t + q0;
+                T *v = vbuf + c * NR + st_v[s0 + s];
+                const int whole = st_n[s0 + s] == VL;
                 for (int q = 0; q < 5; q++) {   /* rows: the same combination */
                     const V r[5] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
                                     a[1][q] - a[3][q], a[3][q]};
@@ -67,12 +93,10 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                         if (whole)
                             VEC(store)(v + soff[R * 5 + q], r[R]);
                         else
-                            VEC(storem)(v + soff[R * 5 + q], sm, r[R]);
+                            VEC(storem)(v + soff[R * 5 + q], sm[s], r[R]);
                     }
                 }
             }
-        }
-        t += len;
     }
 }
 
@@ -80,16 +104,16 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
  * convolution of x (N, C, H, W) with the 3x3 filters whose transform u is (ecp_poly_weights),
  * y[n][o][r][q] = bias[o] + sum w[o][c][i][j] x[n][c][2r + i - ph][2q + j - pw] (zeros outside
  * the plane; no bias when NULL). Scratch (per thread): vbuf (25*C + 9)*NR, mbuf 9*(nob*8 + 1)*NR
- * (nob = ceil(O/8)), rbuf 4*(2*NR + 2) elements. */
+ * (nob = ceil(O/8)) elements. */
 TARGET
 static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                             const T *restrict u, ptrdiff_t O, const T *restrict bias,
                             T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
                             ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
-                            T *restrict vbuf, T *restrict mbuf, T *restrict rbuf)
+                            T *restrict vbuf, T *restrict mbuf)
 {
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
-    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, RB = 2 * NR + 2;
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR;
     const ptrdiff_t MS = nob * ECP_MR * NR + NR;   /* a line more: no L1 set conflicts */
     const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));
     ptrdiff_t kx[9], voff[9], uoff[9], soff[25];
@@ -110,31 +134,35 @@ static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdi
                                vbuf + voff[xi] + k0 * NR, NR, mbuf + xi * MS + ob * ECP_MR * NR,
                                NR, k0 > 0);
             }
-        /* output transform: y = A^T M A, A^T = [1 1 0; 0 1 1] */
+        /* output transform: y = A^T M A, A^T = [1 1 0; 0 1 1], VL/2 tiles a step, their two
+         * output columns interleaved (ilv) into one vector per output row */
         for (ptrdiff_t t = 0; t < jn;) {
             const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
             const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-            const ptrdiff_t row = 2 * tr, col = 2 * tc;
-            const ptrdiff_t ncy = wq - col < 2 * len ? wq - col : 2 * len;
+            const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
             const int two = row + 1 < hq;
-            T *restrict y0 = rbuf, *restrict y1 = rbuf + RB;
+            HMK hm[4];
+            MK om[4];
+            for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
+                const ptrdiff_t q = k * (VL / 2);
+                hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
+                om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
+            }
             for (ptrdiff_t o = 0; o < O; o++) {
                 const T bo = bias ? bias[o] : (T)0;
                 const T *restrict m = mbuf + o * NR + t;
-                for (ptrdiff_t q = 0; q < len; q++) {
-                    const T m0 = m[0 * MS + q], m1 = m[1 * MS + q], m2 = m[2 * MS + q];
-                    const T m3 = m[3 * MS + q], m4 = m[4 * MS + q], m5 = m[5 * MS + q];
-                    const T m6 = m[6 * MS + q], m7 = m[7 * MS + q], m8 = m[8 * MS + q];
-                    const T s00 = m0 + m3, s01 = m1 + m4, s02 = m2 + m5;
-                    const T s10 = m3 + m6, s11 = m4 + m7, s12 = m5 + m8;
-                    y0[2 * q] = s00 + s01 + bo;
-                    y0[2 * q + 1] = s01 + s02 + bo;
-                    y1[2 * q] = s10 + s11 + bo;
-                    y1[2 * q + 1] = s11 + s12 + bo;
-                }
                 T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
-                memcpy(yo, y0, (size_t)ncy * sizeof(T));
-                if (two) memcpy(yo + wq, y1, (size_t)ncy * sizeof(T));
+                for (ptrdiff_t k = 0; k < nst; k++) {
+                    const ptrdiff_t q = k * (VL / 2);
+                    HV mm[9];
+                    for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
+                    const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
+                    VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
+                    if (two) {
+                        const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
+                        VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
+                    }
+                }
             }
             t += len;
         }

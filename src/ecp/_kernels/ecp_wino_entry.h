@@ -182,15 +182,15 @@ ECP_FN void ENAME(poly_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff
 
 /* The polyphase stride-2 3x3 forward of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h
  * states the contract) at the level in use; u from poly_weights. Scratch per thread: vbuf
- * (25*C + 9)*NR, mbuf 9*(ceil(O/8)*8 + 1)*NR, rbuf 4*(2*NR + 2) elements. */
+ * (25*C + 9)*NR, mbuf 9*(ceil(O/8)*8 + 1)*NR elements. */
 ECP_FN void ENAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                              const T *restrict u, ptrdiff_t O, const T *restrict bias,
                              T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
                              ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
-                             ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf, T *restrict rbuf)
+                             ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
 {
     ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
-                                      pw, vbuf, mbuf, rbuf))
+                                      pw, vbuf, mbuf))
 }
 
 #undef ENAME
