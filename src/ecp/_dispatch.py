@@ -104,11 +104,13 @@ class Thresholds:
     winograd_min_wq: int = 14
     # The stride-2 3x3 forward (the easy convolution of 3x3 windows) as its four polyphase
     # stride-1 sub-convolutions by Winograd F(2x2, 2x2): 25 multiplies per 2 x 2 outputs instead
-    # of 36 (docs/performance.md, section 13); ForwardKernel.WINOGRAD runs it.
+    # of 36; ForwardKernel.WINOGRAD runs it. Its transforms cost more than that saves on output
+    # rows under 14 pixels (runs of few tiles fill few vector lanes) and under 64 channels in or
+    # filters out (docs/performance.md, section 13).
     polyphase: bool = True
-    polyphase_min_c: int = 32
-    polyphase_min_o: int = 32
-    polyphase_min_wq: int = 7
+    polyphase_min_c: int = 64
+    polyphase_min_o: int = 64
+    polyphase_min_wq: int = 14
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
