@@ -41,13 +41,14 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
     }
     for (ptrdiff_t s0 = 0; s0 < ns; s0 += 8) {
         const int sn = ns - s0 < 8 ? (int)(ns - s0) : 8;
-        MK mk[8][5][4], sm[8];
+        MK mk[8][2][4], sm[8];
         for (int s = 0; s < sn; s++) {
-            /* patch column k of the step's tiles: every fourth lane of four masked loads */
+            /* the masks of the four loads from patch columns 0 and 4 of the step's tiles (lanes in
+             * the plane) */
             const ptrdiff_t c0 = st_c0[s0 + s];
             for (int k = 0; k < 5; k += 4)
                 for (int j = 0; j < 4; j++)
-                    mk[s][k][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
+                    mk[s][k / 4][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
             sm[s] = VEC(mask)(ecp_lanes(0, st_n[s0 + s], VL));
         }
         for (ptrdiff_t c = 0; c < C; c++)
@@ -74,10 +75,10 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                     e[2] = VEC(odd2)(ev0, ev1);
                     e[1] = VEC(even2)(od0, od1);
                     e[3] = VEC(odd2)(od0, od1);
-                    e[4] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[s][4][0], xr + 4),
-                                                 VEC(loadz)(mk[s][4][1], xr + 4 + VL)),
-                                      VEC(even2)(VEC(loadz)(mk[s][4][2], xr + 4 + 2 * VL),
-                                                 VEC(loadz)(mk[s][4][3], xr + 4 + 3 * VL)));
+                    e[4] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[s][1][0], xr + 4),
+                                                 VEC(loadz)(mk[s][1][1], xr + 4 + VL)),
+                                      VEC(even2)(VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL),
+                                                 VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL)));
                     a[i][0] = e[0] - e[2];
                     a[i][1] = e[2];
                     a[i][2] = e[4] - e[2];
