@@ -105,9 +105,11 @@ class Thresholds:
     # The stride-2 3x3 forward (the easy convolution of 3x3 windows) as its four polyphase
     # stride-1 sub-convolutions by Winograd F(2x2, 2x2): 25 multiplies per 2 x 2 outputs instead
     # of 36; ForwardKernel.WINOGRAD runs it. Its transforms cost more than that saves on output
-    # rows under 14 pixels (runs of few tiles fill few vector lanes) and under 64 channels in or
-    # filters out (docs/performance.md, section 13).
+    # rows under 14 pixels (runs of few tiles fill few vector lanes), under 64 channels in or
+    # filters out, and below 4 samples (a fixed cost per call: 0.54-0.83x at N = 1, 0.8-1.04x at
+    # N = 2) (docs/performance.md, section 13).
     polyphase: bool = True
+    polyphase_min_n: int = 4
     polyphase_min_c: int = 64
     polyphase_min_o: int = 64
     polyphase_min_wq: int = 14
@@ -297,11 +299,11 @@ def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
 def polyphase(x_shape, w_shape, out_hw, stride, t=None) -> bool:
     """Whether a stride-2 3x3 forward call with output planes ``out_hw`` (its own, any grid
     offset) runs the polyphase Winograd kernel: the direct kernels on, at least
-    ``polyphase_min_c`` channels in, ``polyphase_min_o`` filters out and ``polyphase_min_wq``
-    pixels an output row."""
+    ``polyphase_min_n`` samples, ``polyphase_min_c`` channels in, ``polyphase_min_o`` filters out
+    and ``polyphase_min_wq`` pixels an output row."""
     t = thresholds if t is None else t
     return (t.direct and t.polyphase and stride == 2 and tuple(w_shape[2:]) == (3, 3)
-            and x_shape[1] >= t.polyphase_min_c and w_shape[0] >= t.polyphase_min_o
+            and x_shape[0] >= t.polyphase_min_n and x_shape[1] >= t.polyphase_min_c and w_shape[0] >= t.polyphase_min_o
             and out_hw[0] > 0 and out_hw[1] >= t.polyphase_min_wq)
 
 
