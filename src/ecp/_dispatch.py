@@ -27,7 +27,7 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic", "kernel_isa", "winograd"]
+           "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -102,6 +102,17 @@ class Thresholds:
     winograd_min_c: int = 32
     winograd_min_o: int = 32
     winograd_min_wq: int = 14
+    # The stride-2 3x3 forward (the easy convolution of 3x3 windows) as its four polyphase
+    # stride-1 sub-convolutions by Winograd F(2x2, 2x2): 25 multiplies per 2 x 2 outputs instead
+    # of 36; ForwardKernel.WINOGRAD runs it. Its transforms cost more than that saves on output
+    # rows under 14 pixels (runs of few tiles fill few vector lanes), under 64 channels in or
+    # filters out, and below 4 samples (a fixed cost per call: 0.54-0.83x at N = 1, 0.8-1.04x at
+    # N = 2) (docs/performance.md, section 13).
+    polyphase: bool = True
+    polyphase_min_n: int = 4
+    polyphase_min_c: int = 64
+    polyphase_min_o: int = 64
+    polyphase_min_wq: int = 14
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -285,6 +296,17 @@ def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
             and w_shape[0] >= t.winograd_min_o and out_hw[0] > 0 and out_hw[1] >= t.winograd_min_wq)
 
 
+def polyphase(x_shape, w_shape, out_hw, stride, t=None) -> bool:
+    """Whether a stride-2 3x3 forward call with output planes ``out_hw`` (its own, any grid
+    offset) runs the polyphase Winograd kernel: the direct kernels on, at least
+    ``polyphase_min_n`` samples, ``polyphase_min_c`` channels in, ``polyphase_min_o`` filters out
+    and ``polyphase_min_wq`` pixels an output row."""
+    t = thresholds if t is None else t
+    return (t.direct and t.polyphase and stride == 2 and tuple(w_shape[2:]) == (3, 3)
+            and x_shape[0] >= t.polyphase_min_n and x_shape[1] >= t.polyphase_min_c and w_shape[0] >= t.polyphase_min_o
+            and out_hw[0] > 0 and out_hw[1] >= t.polyphase_min_wq)
+
+
 def _winograd_rows(n, hq, t):
     """Output rows per Winograd item: whole samples when they are at least as many as the cores,
     else each sample cut into about cores / n blocks (the bits do not depend on the cut)."""
@@ -301,6 +323,8 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
     t = thresholds if t is None else t
     if winograd(x_shape, w_shape, full_hw, stride, offset, t):
         return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0], t)
+    if polyphase(x_shape, w_shape, (full_hw[0] // 2, wq), stride, t):
+        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0] // 2, t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r

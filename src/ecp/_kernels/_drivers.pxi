@@ -39,6 +39,8 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
         if _wino_fits(g, False):
             return _run_wino(x, w, bias, y, N, g.C, g.H, g.W, O, hq, wq, ph, pw, False, n_sitems,
                              rows, n_threads)
+        if _poly_fits(g):
+            return _run_poly(x, w, bias, y, g, n_sitems, rows, n_threads)
         kernel = DIRECT_PANEL
     n_sitems = max(1, min(n_sitems, N))
     rows = max(1, min(rows, hq))

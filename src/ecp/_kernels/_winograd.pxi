@@ -138,3 +138,65 @@ cdef int _run_wino_dw(const floating *dy, const floating *x, floating *dw, float
                     ecp_wino_dw_reduce_d(du, n_slots, slot_size, O, C, Cp, o, o + 1, dw)
                     db[o] = ecp_sum_planes_d(dy + o * P, P, N, O * P)
     return 0
+
+
+cdef bint _poly_fits(const _Geom *g) noexcept:
+    """Whether the polyphase kernel takes this geometry: the stride-2 3x3 forward (any grid
+    offset)."""
+    return DIRECT_SUPPORTED and g.kh == 3 and g.kw == 3 and g.stride == 2
+
+
+cdef int _run_poly(const floating *src, const floating *w, const floating *bias, floating *dst,
+                   const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows,
+                   int n_threads) except -1:
+    """dst (N, O, hq, wq) = the stride-2 3x3 convolution of geometry g (grid offset (oy, ox)),
+    bias added (none when NULL), as the sum of its four polyphase sub-convolutions by Winograd
+    F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. Filter transform shared, items
+    cut and dealt as _run_wino's; each output is computed from its own tile alone, so the result
+    depends neither on the items nor on the thread count."""
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq
+    cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
+    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, n_rb, n_items, nt, it, ib, n0, nb
+    cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
+    cdef char *base
+    cdef char **tbase
+    cdef floating *u
+    if N == 0 or hq * wq == 0:
+        return 0
+    n_sitems = max(1, min(n_sitems, N))
+    rows = max(2, min(rows + rows % 2, 2 * th))
+    if rows < hq:
+        n_sitems = N
+    n_rb = (th + rows // 2 - 1) // (rows // 2)
+    n_items = n_sitems * n_rb
+    nt = max(1, min(n_threads, n_items))
+    o_u = _carve(&used, 25 * nob * ECP_MR * C * sz)
+    o_v = _carve(&tused, (25 * C + 9) * nr * sz)
+    o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
+    base = _scratch(used)
+    tbase = _thread_scratch(nt, tused)
+    u = <floating *> (base + o_u)
+    with nogil:
+        with parallel(num_threads=nt):
+            t = threadid()
+            if floating is float:
+                ecp_poly_weights_shared_f(w, O, C, u)
+            else:
+                ecp_poly_weights_shared_d(w, O, C, u)
+            for it in prange(n_items, schedule='static'):
+                ib = it // n_rb
+                n0 = ib * N // n_sitems
+                nb = (ib + 1) * N // n_sitems - n0
+                tr0 = (it % n_rb) * (rows // 2)
+                ntr = min(rows // 2, th - tr0)
+                if floating is float:
+                    ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
+                                    ph, pw, <float *> (tbase[t] + o_v),
+                                    <float *> (tbase[t] + o_m))
+                else:
+                    ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
+                                    ph, pw, <double *> (tbase[t] + o_v),
+                                    <double *> (tbase[t] + o_m))
+    return 0

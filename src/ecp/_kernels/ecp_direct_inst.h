@@ -18,6 +18,7 @@
 #include "ecp_direct_forward.h"
 #include "ecp_direct_backward.h"
 #include "ecp_direct_wino.h"
+#include "ecp_direct_poly.h"
 
 #undef NAME
 #undef VEC

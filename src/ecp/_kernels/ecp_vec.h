@@ -13,7 +13,8 @@
  *       point where only the masked lanes lie inside an array; storem(p, m, v): lanes of m only;
  *   store(p, v), zero(); hloadz, hstore, hzero for half vectors;
  *   even1(v): lanes 0 .. VL/2-1 = v[0], v[2], ... (the others unspecified);
- *   even2(a, b): a[0], a[2], ..., a[VL-2], b[0], b[2], ..., b[VL-2];
+ *   even2(a, b): a[0], a[2], ..., a[VL-2], b[0], b[2], ..., b[VL-2]; odd2(a, b) the same of
+ *       lanes 1, 3, ..., VL-1;
  *   spread(v, m): lane l = v[l/2] where m has lane l, else 0 (m: the even or the odd lanes);
  *   ilv(e, o): e[0], o[0], e[1], o[1], ... (two half vectors interleaved into one vector);
  *   sum_planes: ecp_sum_planes (ecp_direct.h) for this ISA.
@@ -82,6 +83,11 @@ ECP_TARGET_avx512 static inline __m512 ecp_v_even2_avx512_f(__m512 a, __m512 b)
     return _mm512_permutex2var_ps(
         a, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), b);
 }
+ECP_TARGET_avx512 static inline __m512 ecp_v_odd2_avx512_f(__m512 a, __m512 b)
+{
+    return _mm512_permutex2var_ps(
+        a, _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1), b);
+}
 ECP_TARGET_avx512 static inline __m512 ecp_v_spread_avx512_f(__m512 v, __mmask16 m)
 {
     return _mm512_maskz_permutexvar_ps(
@@ -120,6 +126,10 @@ ECP_TARGET_avx512 static inline __m512d ecp_v_even1_avx512_d(__m512d v)
 ECP_TARGET_avx512 static inline __m512d ecp_v_even2_avx512_d(__m512d a, __m512d b)
 {
     return _mm512_permutex2var_pd(a, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), b);
+}
+ECP_TARGET_avx512 static inline __m512d ecp_v_odd2_avx512_d(__m512d a, __m512d b)
+{
+    return _mm512_permutex2var_pd(a, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), b);
 }
 ECP_TARGET_avx512 static inline __m512d ecp_v_spread_avx512_d(__m512d v, __mmask8 m)
 {
@@ -300,6 +310,11 @@ ECP_TARGET_avx2 static inline __m256 ecp_v_even2_avx2_f(__m256 a, __m256 b)
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
+ECP_TARGET_avx2 static inline __m256 ecp_v_odd2_avx2_f(__m256 a, __m256 b)
+{
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
 ECP_TARGET_avx2 static inline __m256 ecp_v_spread_avx2_f(__m256 v, __m256i m)
 {
     const __m256 s = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
@@ -344,6 +359,10 @@ ECP_TARGET_avx2 static inline __m256d ecp_v_even2_avx2_d(__m256d a, __m256d b)
 {
     /* a0 b0 | a2 b2, then the lanes reordered */
     return _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+}
+ECP_TARGET_avx2 static inline __m256d ecp_v_odd2_avx2_d(__m256d a, __m256d b)
+{
+    return _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
 }
 ECP_TARGET_avx2 static inline __m256d ecp_v_spread_avx2_d(__m256d v, __m256i m)
 {
@@ -497,6 +516,15 @@ static inline ecp_v_V_neon_f ecp_v_even2_neon_f(ecp_v_V_neon_f a, ecp_v_V_neon_f
     }
     return r;
 }
+static inline ecp_v_V_neon_f ecp_v_odd2_neon_f(ecp_v_V_neon_f a, ecp_v_V_neon_f b)
+{
+    ecp_v_V_neon_f r;
+    for (int l = 0; l < 4 / 2; l++) {
+        r[l] = a[2 * l + 1];
+        r[4 / 2 + l] = b[2 * l + 1];
+    }
+    return r;
+}
 static inline ecp_v_V_neon_f ecp_v_spread_neon_f(ecp_v_V_neon_f v, unsigned m)
 {
     ecp_v_V_neon_f r = {0};
@@ -570,6 +598,15 @@ static inline ecp_v_V_neon_d ecp_v_even2_neon_d(ecp_v_V_neon_d a, ecp_v_V_neon_d
     for (int l = 0; l < 2 / 2; l++) {
         r[l] = a[2 * l];
         r[2 / 2 + l] = b[2 * l];
+    }
+    return r;
+}
+static inline ecp_v_V_neon_d ecp_v_odd2_neon_d(ecp_v_V_neon_d a, ecp_v_V_neon_d b)
+{
+    ecp_v_V_neon_d r;
+    for (int l = 0; l < 2 / 2; l++) {
+        r[l] = a[2 * l + 1];
+        r[2 / 2 + l] = b[2 * l + 1];
     }
     return r;
 }

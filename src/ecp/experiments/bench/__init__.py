@@ -40,7 +40,8 @@ CPU has), ``loadavg`` and
 ``ONEDNN_MAX_CPU_ISA``), ``gemm`` (``m``, ``k``, ``n``, ``dtype``, ``flops``, ``ecp_blas`` and
 ``numpy``, each a timing with ``gflops``) and ``shapes``: one record per shape with ``name``,
 ``x_shape``, ``w_shape``, ``padding``, ``full_shape``, ``easy_shape``, ``flops``, ``kernels`` (``forward``,
-``easy_forward``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` (full forward only) or ``"im2col+blas"``;
+``easy_forward``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` (for the easy forward: the polyphase kernel of
+stride-2 3x3 layers) or ``"im2col+blas"``;
 ``backward``: ``"direct"``, ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``:
 the kernels ecp picked), ``verification``,
 ``timings`` (name -> ``{"median_ms", "min_ms", "runs_ms"}``), ``gflops``, ``pct_of_gemm`` (None

@@ -122,13 +122,15 @@ def kernels_used(shape, dtype) -> dict[str, str]:
     -------
     dict of str to str
         ``"forward"``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` or ``"im2col+blas"``;
-        ``"easy_forward"`` the same but ``"winograd"``; ``"backward"``: ``"direct"``,
+        ``"easy_forward"`` the same (``"winograd"``: the polyphase kernel of stride-2 3x3 layers);
+        ``"backward"``: ``"direct"``,
         ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``.
     """
     full_hw = tuple(shape.full_shape[2:])
     return {"forward": _FORWARD_NAMES[_dispatch.plan_forward(shape.x_shape, shape.w_shape, dtype, full_hw,
                                                              full_hw[1], 1)[0]],
-            "easy_forward": _FORWARD_NAMES[_dispatch.forward_kernel(shape.w_shape, full_hw[1] // 2, dtype)],
+            "easy_forward": _FORWARD_NAMES[_dispatch.plan_forward(shape.x_shape, shape.w_shape, dtype, full_hw,
+                                                                  full_hw[1] // 2, 2, offset=(1, 1))[0]],
             "backward": _BACKWARD_NAMES[_dispatch.plan_backward(shape.x_shape, shape.w_shape, dtype, full_hw, 1)[0]]}
 
 

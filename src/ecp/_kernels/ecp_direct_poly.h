@@ -1,0 +1,171 @@
+/* The stride-2 3x3 convolution as the sum of its four polyphase stride-1 sub-convolutions,
+ * each by Winograd F(2x2, 2x2) (the taps w[a::2, b::2]: 2x2, 2x1, 1x2, 1x1, the short ones
+ * padded with a zero tap whose products are skipped): 25 products per 2 x 2 outputs instead of
+ * 36. Written once over the vector layer and the register tile (ecp_direct_tile.h), included by
+ * ecp_direct_inst.h once per (type, ISA); no include guard on purpose.
+ *
+ * Output tile (tr, tc) is output rows 2tr, 2tr+1 x columns 2tc, 2tc+1; it reads the 5 x 5 input
+ * patch at (4tr - ph, 4tc - pw), zeros outside the plane (ph, pw may be negative: a grid
+ * offset). F(2, 2) along each axis: B^T = [1 -1 0; 0 1 0; 0 -1 1], G = [1 0; 1 1; 0 1],
+ * A^T = [1 1 0; 0 1 1]; on the patch's rows p0..p4 the transformed rows are
+ *   R0 = p0 - p2, R1 = p2, R2 = p4 - p2 (phase 0: rows 0, 2, 4; xi rows 0, 1, 2),
+ *   R3 = p1 - p3, R4 = p3                (phase 1: rows 1, 3, 5, its xi row 2 skipped),
+ * the same on columns: 25 streams (R, Q), each C rows of NR tiles. The streams of one xi =
+ * (r, c) lie together (ecp_poly_layout), so that each xi is one product M[xi] = U[xi] V[xi]
+ * over 4C, 2C or C rows. Every output is computed from its own tile's data alone in a fixed
+ * order, so results do not depend on the grouping of tiles into items nor on the thread count. */
+
+/* V[(R, Q)][c][t] of tiles j0 .. j0+jn-1 of an item (as wino_vin's), at vbuf[soff[R*5+Q] + c*NR
+ * + t - j0]; columns jn .. NR-1 untouched. */
+TARGET
+static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                  ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per,
+                                  ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t ph, ptrdiff_t pw,
+                                  T *restrict vbuf, const ptrdiff_t *soff)
+{
+    const ptrdiff_t NR = 2 * VL, HW = H * W;
+    /* the steps of VL tiles of one tile row (at most NR), then 8 steps at a time: every channel
+     * of them, so that each plane's rows and each stream's lines are read and written in runs */
+    ptrdiff_t st_v[2 * VL], st_c0[2 * VL], st_r[2 * VL], st_x[2 * VL], st_n[2 * VL], ns = 0;
+    for (ptrdiff_t t = 0; t < jn;) {
+        const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+        const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+        for (ptrdiff_t q0 = 0; q0 < len; q0 += VL, ns++) {
+            st_v[ns] = t + q0;
+            st_c0[ns] = 4 * (tc + q0) - pw;
+            st_r[ns] = 4 * tr - ph;
+            st_x[ns] = (n0 + b) * C * HW;
+            st_n[ns] = len - q0 < VL ? len - q0 : VL;
+        }
+        t += len;
+    }
+    for (ptrdiff_t s0 = 0; s0 < ns; s0 += 8) {
+        const int sn = ns - s0 < 8 ? (int)(ns - s0) : 8;
+        MK mk[8][2][4], sm[8];
+        for (int s = 0; s < sn; s++) {
+            /* the masks of the four loads from patch columns 0 and 4 of the step's tiles (lanes in
+             * the plane) */
+            const ptrdiff_t c0 = st_c0[s0 + s];
+            for (int k = 0; k < 5; k += 4)
+                for (int j = 0; j < 4; j++)
+                    mk[s][k / 4][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
+            sm[s] = VEC(mask)(ecp_lanes(0, st_n[s0 + s], VL));
+        }
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (int s = 0; s < sn; s++) {
+                const ptrdiff_t rbase = st_r[s0 + s];
+                const T *xc = x + st_x[s0 + s] + c * HW + st_c0[s0 + s];
+                V a[5][5];   /* a[i][Q]: patch row i, transformed column Q */
+                for (int i = 0; i < 5; i++) {
+                    const ptrdiff_t row = rbase + i;
+                    if (row < 0 || row >= H) {
+                        for (int k = 0; k < 5; k++) a[i][k] = VEC(zero)();
+                        continue;
+                    }
+                    const T *xr = xc + row * W;
+                    /* columns 4q + k, k < 4, of four loads: even/odd lanes twice; column
+                     * 4q + 4 (tile q's fifth, tile q+1's first) of four more */
+                    const V l0 = VEC(loadz)(mk[s][0][0], xr), l1 = VEC(loadz)(mk[s][0][1], xr + VL);
+                    const V l2 = VEC(loadz)(mk[s][0][2], xr + 2 * VL);
+                    const V l3 = VEC(loadz)(mk[s][0][3], xr + 3 * VL);
+                    const V ev0 = VEC(even2)(l0, l1), ev1 = VEC(even2)(l2, l3);
+                    const V od0 = VEC(odd2)(l0, l1), od1 = VEC(odd2)(l2, l3);
+                    V e[5];
+                    e[0] = VEC(even2)(ev0, ev1);
+                    e[2] = VEC(odd2)(ev0, ev1);
+                    e[1] = VEC(even2)(od0, od1);
+                    e[3] = VEC(odd2)(od0, od1);
+                    e[4] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[s][1][0], xr + 4),
+                                                 VEC(loadz)(mk[s][1][1], xr + 4 + VL)),
+                                      VEC(even2)(VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL),
+                                                 VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL)));
+                    a[i][0] = e[0] - e[2];
+                    a[i][1] = e[2];
+                    a[i][2] = e[4] - e[2];
+                    a[i][3] = e[1] - e[3];
+                    a[i][4] = e[3];
+                }
+                T *v = vbuf + c * NR + st_v[s0 + s];
+                const int whole = st_n[s0 + s] == VL;
+                for (int q = 0; q < 5; q++) {   /* rows: the same combination */
+                    const V r[5] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
+                                    a[1][q] - a[3][q], a[3][q]};
+                    for (int R = 0; R < 5; R++) {
+                        if (whole)
+                            VEC(store)(v + soff[R * 5 + q], r[R]);
+                        else
+                            VEC(storem)(v + soff[R * 5 + q], sm[s], r[R]);
+                    }
+                }
+            }
+    }
+}
+
+/* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), the stride-2
+ * convolution of x (N, C, H, W) with the 3x3 filters whose transform u is (ecp_poly_weights),
+ * y[n][o][r][q] = bias[o] + sum w[o][c][i][j] x[n][c][2r + i - ph][2q + j - pw] (zeros outside
+ * the plane; no bias when NULL). Scratch (per thread): vbuf (25*C + 9)*NR, mbuf 9*(nob*8 + 1)*NR
+ * (nob = ceil(O/8)) elements. */
+TARGET
+static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                            const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                            T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                            ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                            T *restrict vbuf, T *restrict mbuf)
+{
+    const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR;
+    const ptrdiff_t MS = nob * ECP_MR * NR + NR;   /* a line more: no L1 set conflicts */
+    const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[25];
+    ecp_poly_layout(C, NR, nob * ECP_MR, kx, voff, uoff, soff);
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
+        const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
+        NAME(poly_vin)(x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        if (jn < NR)   /* columns no tile fills: zeros (their products are never read) */
+            for (ptrdiff_t s = 0; s < 25; s++)
+                for (ptrdiff_t k = 0; k < C; k++)
+                    memset(vbuf + soff[s] + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+        /* 9 products, each a block of KC rows of V (kept in L1) against every filter block */
+        for (ptrdiff_t xi = 0; xi < 9; xi++)
+            for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
+                const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
+                for (ptrdiff_t ob = 0; ob < nob; ob++)
+                    NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1,
+                               vbuf + voff[xi] + k0 * NR, NR, mbuf + xi * MS + ob * ECP_MR * NR,
+                               NR, k0 > 0);
+            }
+        /* output transform: y = A^T M A, A^T = [1 1 0; 0 1 1], VL/2 tiles a step, their two
+         * output columns interleaved (ilv) into one vector per output row */
+        for (ptrdiff_t t = 0; t < jn;) {
+            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+            const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+            const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
+            const int two = row + 1 < hq;
+            HMK hm[4];
+            MK om[4];
+            for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
+                const ptrdiff_t q = k * (VL / 2);
+                hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
+                om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
+            }
+            for (ptrdiff_t o = 0; o < O; o++) {
+                const T bo = bias ? bias[o] : (T)0;
+                const T *restrict m = mbuf + o * NR + t;
+                T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
+                for (ptrdiff_t k = 0; k < nst; k++) {
+                    const ptrdiff_t q = k * (VL / 2);
+                    HV mm[9];
+                    for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
+                    const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
+                    VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
+                    if (two) {
+                        const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
+                        VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
+                    }
+                }
+            }
+            t += len;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+"""The polyphase Winograd kernel of the stride-2 3x3 forward (the easy convolution of 3x3
+windows, ForwardKernel.WINOGRAD at stride 2): four stride-1 sub-convolutions of the input's
+polyphase components by Winograd F(2x2, 2x2), against the float64 oracles of :mod:`ecp.testing`.
+
+Other products than the direct kernels' (25 of transformed values per 2 x 2 outputs), so the
+results match the oracle within float rounding, not the direct kernels' bits; they do not depend
+on the thread count.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import ecp
+import ecp._dispatch
+import ecp.testing as reference
+from ecp._dispatch import ForwardKernel
+
+DTYPES = [np.float32, np.float64]
+# relative to the largest magnitude of the oracle's result (float32 measured a few 1e-7)
+TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
+
+needs_direct = pytest.mark.skipif(not ecp._dispatch.thresholds.direct,
+                                  reason=f"no direct kernels at ISA {ecp.kernel_isa()}")
+
+# (N, C, H, W, O, padding): odd and non-square planes, channels and filters not multiples of 8,
+# planes smaller than a tile, rows longer than a vector of tiles, N = 1, paddings 0, 1 and pairs
+SHAPES = [
+    (2, 16, 9, 7, 16, 1),
+    (1, 17, 5, 6, 19, 0),
+    (3, 32, 12, 12, 33, 1),
+    (1, 16, 4, 4, 16, 0),
+    (1, 16, 4, 5, 16, 1),
+    (2, 24, 13, 75, 40, (1, 0)),
+    (1, 20, 8, 35, 17, (0, 1)),
+    (2, 9, 23, 21, 8, 1),
+]
+
+
+@pytest.fixture
+def everywhere(monkeypatch):
+    """The polyphase kernel for every stride-2 3x3 shape of these tests (the table leaves out few
+    channels, few filters and short rows; the kernel takes any)."""
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
+        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1))
+
+
+def close(actual, expected, dtype):
+    assert actual.dtype == np.dtype(dtype) and actual.shape == expected.shape
+    tol = TOL[np.dtype(dtype)]
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def data(shape, dtype, seed=0):
+    n, c, h, w, o, padding = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    return x, wt, b, padding
+
+
+def full_hw(x, padding):
+    ph, pw = (padding, padding) if np.ndim(padding) == 0 else padding
+    return (x.shape[2] + 2 * ph - 2, x.shape[3] + 2 * pw - 2)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_polyphase_forward_matches_the_oracle(shape, mode, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype)
+    hw = full_hw(x, padding)
+    assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, hw, hw[1] // 2, 2,
+                                      offset=(mode // 2, mode % 2))[0] == ForwardKernel.WINOGRAD
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
+    close(y, reference.easy_conv2d(x, w, b, mode=mode, padding=padding), dtype)
+    y0 = ecp.easy_conv2d(x, w, None, mode=mode, padding=padding)
+    close(y0, reference.easy_conv2d(x, w, None, mode=mode, padding=padding), dtype)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_polyphase_results_do_not_depend_on_the_thread_count(dtype, everywhere):
+    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
+        x, w, b, padding = data(shape, dtype, seed=2)
+        results = []
+        for n in (1, 2, 3, 4):
+            with ecp.num_threads(n):
+                results.append(ecp.easy_conv2d(x, w, b, mode=3, padding=padding))
+        for other in results[1:]:
+            assert results[0].tobytes() == other.tobytes()
+
+
+@needs_direct
+def test_polyphase_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
+    x, w, b, padding = data((4, 64, 28, 28, 64, 1), np.float32, seed=4)
+    assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, (28, 28), 14, 2, offset=(1, 1))[0] \
+        == ForwardKernel.WINOGRAD
+    y = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds, polyphase=False))
+    assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, (28, 28), 14, 2, offset=(1, 1))[0] \
+        != ForwardKernel.WINOGRAD
+    y_direct = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)
+    close(y, y_direct.astype(np.float64), np.float32)
+    assert not np.array_equal(y, y_direct)   # another algorithm: other roundings
