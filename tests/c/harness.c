@@ -1,7 +1,8 @@
 /* The C kernels of ecp_direct.h and ecp_im2col.h against a scalar reference, at every ISA level
  * this CPU and build can run (ecp_isa_best() down to the lowest vector level), float and double.
  * The Winograd F(2x2, 3x3) kernels (forward, dx with the flipped filters, dW and its reduction)
- * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below).
+ * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below); so is
+ * the polyphase stride-2 3x3 forward (ecp_direct_poly.h), with the same tolerance.
  *
  * Each check is one kernel call pattern on one geometry, compared with naive loops summing in
  * double: |got - ref| <= tol * (sum of |terms|) per element (tol 1e-4 float, 1e-11 double), exact
@@ -1400,7 +1401,236 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     return g->hq >= 1 && g->wq >= 1;
 }
 
-/* Every check of one geometry at the level in use */
+/* ---------------------------------------------------------------------------------------------
+ * The polyphase stride-2 3x3 forward (ecp_direct_poly.h, entry points in ecp_wino_entry.h), called
+ * as _winograd.pxi's _run_poly calls it: the filter transform shared, then the items over tile
+ * rows, dealt as _run_wino's, at the grid offset folded into the padding (ph - oy, pw - ox), on
+ * the Easy Convolution geometries of POLY_SHAPES (stride 2, 3x3, all four offsets oy, ox). The
+ * tolerance is the Winograd forward's (WINO_TOL_F / _D times the sum of the direct terms'
+ * magnitudes: F(2x2, 2x2) adds and cancels as F(2x2, 3x3) does). Not checked across levels: the
+ * products' blocks (KC) follow the level's tile width. */
+
+#define POLY_WRAP(suf)                                                                                 \
+    static void pweights_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1, \
+                               void *u)                                                                \
+    {                                                                                                  \
+        ecp_poly_weights_##suf(w, O, C, ob0, ob1, u);                                                  \
+    }                                                                                                  \
+    static void pweights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)               \
+    {                                                                                                  \
+        ecp_poly_weights_shared_##suf(w, O, C, u);                                                     \
+    }                                                                                                  \
+    static void pitem_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u,      \
+                            ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,        \
+                            ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,    \
+                            ptrdiff_t pw, void *vbuf, void *mbuf)                                      \
+    {                                                                                                  \
+        ecp_poly_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);  \
+    }
+POLY_WRAP(f)
+POLY_WRAP(d)
+
+typedef struct {
+    double tol;
+    void (*weights)(const void *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1, void *u);
+    void (*weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
+    void (*item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, ptrdiff_t O, const void *bias,
+                 void *y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                 ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf);
+} pkernels;
+
+static const pkernels PKERNELS[2] = {
+    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f},
+    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d},
+};
+
+/* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
+ * g0 + g2, g2, g1, g1), at the place ecp_direct.h's layout comment gives it (written out here, not
+ * taken from ecp_poly_layout): xi = (R mod 3)*3 + Q mod 3 in order, each kx[xi] = (2 or 1)*(2 or 1)*C
+ * rows of ceil(O/8)*8 filters, its streams (R, Q) in order; packed [ob][k][8]. Against
+ * ecp_poly_weights (all blocks at once, in two shares) and the _shared form: zeros past O exact,
+ * every element written, the shares the same bits. */
+static void check_poly_weights(const data *d, const pkernels *pk)
+{
+    const kernels *k = d->k;
+    const ptrdiff_t O = d->g->O, C = d->g->C, nob = (O + 7) / 8, rows = nob * 8, nu = 25 * rows * C;
+    static const double t[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
+    const char *what = "poly_weights";
+    buf u = balloc((size_t)nu, k->t), u2 = balloc((size_t)nu, k->t), u3 = balloc((size_t)nu, k->t);
+    double *ref = malloc((size_t)nu * sizeof(double)), *mag = malloc((size_t)nu * sizeof(double));
+    ptrdiff_t uoff[9], kx[9], at_u = 0;
+    for (int xi = 0; xi < 9; xi++) {
+        kx[xi] = (xi / 3 < 2 ? 2 : 1) * (xi % 3 < 2 ? 2 : 1) * C;
+        uoff[xi] = at_u;
+        at_u += kx[xi] * rows;
+    }
+    for (int R = 0; R < 5; R++)
+        for (int Q = 0; Q < 5; Q++) {
+            const int xi = (R % 3) * 3 + Q % 3, nq = Q % 3 < 2 ? 2 : 1;
+            const ptrdiff_t slot = (R / 3) * nq + Q / 3;
+            for (ptrdiff_t o = 0; o < rows; o++)
+                for (ptrdiff_t c = 0; c < C; c++) {
+                    double s = 0, sm = 0;
+                    for (int i = 0; i < 3 && o < O; i++)
+                        for (int j = 0; j < 3; j++) {
+                            const double v = t[R][i] * d->wd[((o * C + c) * 3 + i) * 3 + j] * t[Q][j];
+                            s += v;
+                            sm += fabs(v);
+                        }
+                    const size_t e = (size_t)(uoff[xi] + ((o / 8) * kx[xi] + slot * C + c) * 8 + o % 8);
+                    ref[e] = s;
+                    mag[e] = sm;
+                }
+        }
+    int crashed = 0;
+    GUARDED(what, (pk->weights(d->w, O, C, 0, nob, u.p), pk->weights(d->w, O, C, 0, nob / 2, u2.p),
+                   pk->weights(d->w, O, C, nob / 2, nob, u2.p), pk->weights_shared(d->w, O, C, u3.p)),
+            crashed = 1);
+    if (!crashed) {
+        close_enough(what, u.p, NULL, ref, mag, (size_t)nu, k->t, pk->tol);
+        report(tail_intact(u) && tail_intact(u2) && tail_intact(u3),
+               "poly_weights: no write past its 25*ceil(O/8)*8*C elements", "");
+        same_bits("poly_weights in two shares of the filter blocks: the bits of one call", u2.p, u.p, (size_t)nu, k->t);
+        same_bits("poly_weights_shared: the bits of one call", u3.p, u.p, (size_t)nu, k->t);
+    }
+    free(u.p); free(u2.p); free(u3.p); free(ref); free(mag);
+}
+
+/* _run_poly over the items of split (wino_items); y starts as NaN. After every item, the outputs
+ * written are exactly those of the items run so far (output rows 2*tr0 .. 2*(tr0 + ntr) - 1 of
+ * their samples). Returns y (caller frees) or NULL after a crash. dirty: the scratch filled by a
+ * run of the whole batch first. */
+static void *run_poly(const data *d, const pkernels *pk, int split, int dirty)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, nob = (O + 7) / 8, th = (g->hq + 1) / 2;
+    const ptrdiff_t ny = g->N * O * g->hq * g->wq, P = g->hq * g->wq, ph = g->ph - g->oy, pw = g->pw - g->ox;
+    item its[512];
+    const volatile int n_items = wino_items(g->N, th, split, split > 0, its);
+    static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
+    char what[200];
+    snprintf(what, sizeof what, "poly forward, %s%s", SPLITS[split], dirty ? ", scratch used before" : "");
+    /* scratch as _run_poly sizes it */
+    buf u = balloc((size_t)(25 * nob * 8 * C), k->t);
+    buf vbuf = balloc((size_t)((25 * C + 9) * NR), k->t);
+    buf mbuf = balloc((size_t)(9 * (nob * 8 + 1) * NR), k->t);
+    buf y = balloc((size_t)ny, k->t);
+    unsigned char *mine = calloc((size_t)ny, 1);   /* outputs of the items run so far */
+    void *result = NULL;
+    int own_ok = 1;
+    GUARDED(what, pk->weights_shared(d->w, O, C, u.p), goto out);
+    if (dirty) {
+        GUARDED(what, pk->item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, 0, g->N, 0, th, ph, pw, vbuf.p,
+                               mbuf.p), goto out);
+        fill_nan(y.p, (size_t)ny, k->t);
+    }
+    for (volatile int i = 0; i < n_items; i++) {
+        const item it = its[i];
+        GUARDED(what, pk->item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, it.n0, it.nb, it.r0, it.nr, ph,
+                               pw, vbuf.p, mbuf.p), goto out);
+        for (ptrdiff_t n = it.n0; n < it.n0 + it.nb; n++)
+            for (ptrdiff_t o = 0; o < O; o++)
+                for (ptrdiff_t p = 2 * it.r0 * g->wq; p < 2 * (it.r0 + it.nr) * g->wq && p < P; p++)
+                    mine[(n * O + o) * P + p] = 1;
+        ptrdiff_t bad = -1;
+        for (ptrdiff_t e = 0; e < ny && bad < 0 && own_ok; e++)
+            if (mine[e] == is_nan_pattern(y.p, (size_t)e, k->t)) bad = e;
+        if (bad >= 0 && own_ok) {   /* the first item at fault only */
+            char w2[320], d2[96];
+            snprintf(w2, sizeof w2, "%s: item (n0 %td, nb %td, tr0 %td, ntr %td) writes its outputs, no other", what,
+                     it.n0, it.nb, it.r0, it.nr);
+            snprintf(d2, sizeof d2, "output %td %s", bad, mine[bad] ? "not written" : "written by an item not its own");
+            report(0, w2, d2);
+            own_ok = 0;
+        }
+    }
+    if (own_ok) {
+        char w2[320];
+        snprintf(w2, sizeof w2, "%s: each item writes its own outputs, no other", what);
+        report(1, w2, "");
+    }
+    close_enough(what, y.p, NULL, d->y, d->ay, (size_t)ny, k->t, pk->tol);
+    {
+        char w3[320];
+        snprintf(w3, sizeof w3, "%s: no write past y or the scratch", what);
+        const int ok = tail_intact(y) && tail_intact(u) && tail_intact(vbuf) && tail_intact(mbuf);
+        report(ok, w3, ok ? "" : "a buffer's tail was written (y, u, vbuf or mbuf)");
+    }
+    result = y.p;
+    y.p = NULL;
+out:
+    free(u.p); free(vbuf.p); free(mbuf.p); free(y.p); free(mine);
+    return result;
+}
+
+/* Each output from its own tile alone (ecp_direct_poly.h): the same bits over any items, in any
+ * order, whatever the scratch held (so whatever the thread count) */
+static void check_poly(const data *d, const pkernels *pk)
+{
+    static const int cases[][2] = {{0, 0}, {1, 0}, {2, 0}, {3, 1}, {0, 1}};
+    void *base = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i][0] == 1 && d->g->N < 2) continue;
+        void *y = run_poly(d, pk, cases[i][0], cases[i][1]);
+        if (!y) continue;
+        if (!base) {
+            base = y;
+            continue;
+        }
+        char what[200];
+        snprintf(what, sizeof what, "poly forward, split %d%s: the bits of one item", cases[i][0],
+                 cases[i][1] ? ", scratch used before" : "");
+        same_bits(what, y, base, d->ny, d->k->t);
+        free(y);
+    }
+    free(base);
+}
+
+/* Polyphase geometries (stride 2, 3x3; Easy Convolution's hq = (H + 2ph - 2) / 2 at offset oy,
+ * likewise wq): odd and even planes (odd hq: a last tile row of one output row; odd wq: a last
+ * tile column of one), paddings 0..2 (ph != pw too; ph - oy = -1 at padding 0, offset 1), N = 1,
+ * C neither a multiple of 8 nor of the tile width, C = 200 past the products' L1 block (KC = 192
+ * rows on AVX-512, 768 on NEON; a product has up to 4C rows), O not a multiple of 8, one tile per
+ * plane, and a row of more than NR tiles (W = 137: 34 tiles). All four offsets with the first
+ * padding, one in turn with the others. */
+static const wshape POLY_SHAPES[] = {
+    {"poly-odd", 3, 3, 13, 11, 5, {{0, 0}, {1, 1}, {2, 2}}, 0, 0},
+    {"poly-N1", 1, 17, 9, 7, 11, {{1, 2}, {2, 1}, {0, 0}}, 0, 0},
+    {"poly-even", 2, 6, 10, 12, 7, {{1, 0}, {0, 1}, {2, 0}}, 0, 0},
+    {"poly-wide", 1, 3, 5, 137, 9, {{1, 1}, {0, 2}, {-1, -1}}, 0, 0},
+    {"poly-deepC", 1, 200, 7, 6, 3, {{1, 1}, {-1, -1}}, 0, 0},
+    {"poly-16", 2, 16, 8, 8, 16, {{1, 1}, {-1, -1}}, 0, 0},
+    {"poly-tiny", 2, 1, 3, 3, 1, {{1, 1}, {2, 2}, {-1, -1}}, 0, 0},
+};
+
+static void run_poly_level(void)
+{
+    int variant = 0;
+    for (size_t si = 0; si < sizeof POLY_SHAPES / sizeof POLY_SHAPES[0]; si++) {
+        const wshape *sh = &POLY_SHAPES[si];
+        const shape s = {sh->name, sh->N, sh->C, sh->H, sh->W, sh->O, 3, 3, {{0, 0}, {-1, -1}}};
+        for (int pi = 0; pi < 3 && sh->pads[pi][0] >= 0; pi++)
+            for (int m = 0; m < 4; m++) {
+                if (pi > 0 && m != (int)((si + (size_t)pi) % 4)) continue;
+                geom g;
+                if (!geom_set(&g, &s, sh->pads[pi][0], sh->pads[pi][1], 2, m / 2, m % 2)) continue;
+                for (int t = 0; t < 2; t++) {
+                    const kernels *k = &KERNELS[t];
+                    char gt[192];
+                    geom_text(&g, gt, sizeof gt);
+                    snprintf(ctx, sizeof ctx, "[%s %s %s]", level_name(level_now), k->name, gt);
+                    data d = data_make(&g, k, variant++ % 2);
+                    check_poly_weights(&d, &PKERNELS[t]);
+                    if (level_now != ECP_ISA_GENERIC) check_poly(&d, &PKERNELS[t]);   /* (the item does nothing there) */
+                    data_free(&d);
+                }
+            }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Every check of one geometry at the level in use */
 static void check_geometry(const geom *g, const kernels *k, int level, int guard_end)
 {
     char gt[192];
@@ -1439,6 +1669,7 @@ static void run_level(int level)
     snprintf(ctx, sizeof ctx, "[%s f32]", level_name(level));
     check_transpose();
     run_wino_level();
+    run_poly_level();
 }
 
 /* ecp_isa_set / ecp_isa_get / ecp_direct_supported / ecp_direct_nr_* keep their contract */
