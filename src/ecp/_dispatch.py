@@ -200,8 +200,8 @@ def _direct_forward(w_shape, t):
 def direct_grid(stride, offset=(0, 0)) -> bool:
     """Whether the direct kernels take this sampling grid: strides 1 and 2 with offsets within the
     stride (every 2x2-window call). Offsets of a pooling window larger than its stride run on
-    im2col + BLAS, whose index arithmetic takes any offset (strides 3 and 4 never reach the kernels:
-    ecp._plans runs them at stride 1)."""
+    im2col + BLAS, whose index arithmetic takes any offset, as do strides 3 and 4 (with im2col
+    routines of their own, ecp_im2col_sn.h)."""
     return stride <= 2 and offset[0] < stride and offset[1] < stride
 
 
