@@ -524,3 +524,17 @@ def test_reproduce_policy_runs_and_table_7(mnist_path, tmp_path):
     with pytest.raises(ValueError, match="two-conv-ecp-per-batch-eval0"):
         reproduce.build_tables({k: v for k, v in records.items() if k != "two-conv-ecp-per-batch-eval0"},
                                policies=True)
+
+
+@pytest.mark.parametrize("world", ["1", "2"])
+def test_a_group_worker_exits_with_its_status_and_its_output(world):
+    """A worker of a group (WORLD_SIZE > 1) leaves through os._exit (no interpreter teardown, where
+    gloo's threads could abort it); its exit status and what it printed must survive that."""
+    env = {**os.environ, "WORLD_SIZE": world}
+    res = subprocess.run([sys.executable, "-m", "ecp", "bench", "--shapes", "nosuchshape"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 2
+    assert "nosuchshape" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "ecp", "--version"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("ecp ")

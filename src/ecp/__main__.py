@@ -1,6 +1,4 @@
 """``python -m ecp``: the ``ecp`` command line."""
-import sys
+from .experiments.cli import console
 
-from .experiments.cli import main
-
-sys.exit(main())
+console()

@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "console", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_parser(sub)
     download.add_parser(sub)
     return parser
+
+
+def _group_worker() -> bool:
+    """Whether this process is one worker of a group of several (``WORLD_SIZE`` > 1)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def console() -> None:
+    """The ``ecp`` program (the console script and ``python -m ecp``): :func:`main`, then exit.
+
+    A worker of a group of several (``WORLD_SIZE`` > 1) leaves through ``os._exit`` once its
+    output is flushed: by then every file it wrote is closed and its process group destroyed,
+    and skipping the interpreter's teardown keeps gloo's threads from aborting the process
+    while PyTorch's objects are destroyed (SIGABRT, "terminate called without an active
+    exception", which turned a finished run into a failed one).
+    """
+    code = main()
+    if _group_worker():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
