@@ -42,7 +42,8 @@ def everywhere(monkeypatch):
     """The polyphase kernel for every stride-2 3x3 shape of these tests (the table leaves out few
     channels, few filters and short rows; the kernel takes any)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
-        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1))
+        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1,
+        polyphase_4x4_min_pixels=1))
 
 
 def close(actual, expected, dtype):
@@ -165,7 +166,7 @@ def test_polyphase_4x4_results_do_not_depend_on_the_thread_count(dtype, everywhe
 
 @needs_direct
 def test_polyphase_4x4_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
-    x, w, b, padding = data((4, 64, 28, 28, 64, 1), np.float32, seed=4)
+    x, w, b, padding = data((12, 64, 28, 28, 64, 1), np.float32, seed=4)
     wide_shape = (64, 64, 4, 4)
     assert ecp._dispatch.plan_forward(x.shape, wide_shape, x.dtype, (28, 28), 14, 2)[0] == ForwardKernel.WINOGRAD
     y = ecp.easy_avg_conv2d(x, w, b, padding=padding)
@@ -174,6 +175,13 @@ def test_polyphase_4x4_is_within_rounding_of_the_direct_kernel_and_can_be_turned
     assert ecp._dispatch.plan_forward(x.shape, wide_shape, x.dtype, (28, 28), 14, 2)[0] != ForwardKernel.WINOGRAD
     assert ecp._dispatch.plan_forward(x.shape, (64, 64, 3, 3), x.dtype, (28, 28), 14, 2)[0] \
         == ForwardKernel.WINOGRAD   # the 3x3 case keeps it
+    # 4 samples of 14 x 14 output pixels: under the 4x4 floor of pixels (measured slower there)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_4x4=True))
+    assert ecp._dispatch.plan_forward((4, 64, 28, 28), wide_shape, x.dtype, (28, 28), 14, 2)[0] \
+        != ForwardKernel.WINOGRAD
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_4x4=False))
     y_direct = ecp.easy_avg_conv2d(x, w, b, padding=padding)
     close(y, y_direct.astype(np.float64), np.float32)
     assert not np.array_equal(y, y_direct)   # another algorithm: other roundings
