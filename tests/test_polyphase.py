@@ -42,7 +42,8 @@ def everywhere(monkeypatch):
     """The polyphase kernel for every stride-2 3x3 shape of these tests (the table leaves out few
     channels, few filters and short rows; the kernel takes any)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
-        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1))
+        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1,
+        polyphase_4x4_min_pixels=1))
 
 
 def close(actual, expected, dtype):
@@ -104,5 +105,83 @@ def test_polyphase_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off
     assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, (28, 28), 14, 2, offset=(1, 1))[0] \
         != ForwardKernel.WINOGRAD
     y_direct = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)
+    close(y, y_direct.astype(np.float64), np.float32)
+    assert not np.array_equal(y, y_direct)   # another algorithm: other roundings
+
+
+# The stride-2 4x4 forward (easy average pooling of 3x3 layers runs its box-widened 4x4 kernel so):
+# every phase 2x2, a 6 x 6 input patch per 2 x 2 outputs.
+SHAPES_4X4 = [
+    (2, 16, 9, 7, 16, 1),
+    (1, 17, 5, 6, 19, 0),
+    (1, 16, 5, 5, 16, 0),
+    (2, 24, 13, 75, 40, (1, 0)),
+    (1, 20, 8, 35, 17, (0, 2)),
+    (2, 9, 23, 21, 8, 2),
+]
+
+
+def data4(shape, dtype, seed=0):
+    x, _, b, padding = data(shape, dtype, seed)
+    w = np.random.default_rng(seed + 100).standard_normal((shape[4], shape[1], 4, 4)).astype(dtype)
+    return x, w, b, padding
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+@pytest.mark.parametrize("shape", SHAPES_4X4)
+def test_polyphase_4x4_forward_matches_the_oracle(shape, mode, dtype, everywhere):
+    x, w, b, padding = data4(shape, dtype)
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
+    hq, wq = y.shape[2:]
+    assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, (2 * hq, 2 * wq), wq, 2,
+                                      offset=(mode // 2, mode % 2))[0] == ForwardKernel.WINOGRAD
+    close(y, reference.easy_conv2d(x, w, b, mode=mode, padding=padding), dtype)
+    y0 = ecp.easy_conv2d(x, w, None, mode=mode, padding=padding)
+    close(y0, reference.easy_conv2d(x, w, None, mode=mode, padding=padding), dtype)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_4X4)
+def test_polyphase_easy_avg_of_3x3_matches_conv_then_avg_pool(shape, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype, seed=5)
+    want = reference.avg_pool2d(reference.conv2d(x, w, b, padding=padding))
+    close(ecp.easy_avg_conv2d(x, w, b, padding=padding), want, dtype)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_polyphase_4x4_results_do_not_depend_on_the_thread_count(dtype, everywhere):
+    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
+        x, w, b, padding = data4(shape, dtype, seed=2)
+        results = []
+        for n in (1, 2, 3, 4):
+            with ecp.num_threads(n):
+                results.append(ecp.easy_conv2d(x, w, b, mode=3, padding=padding))
+        for other in results[1:]:
+            assert results[0].tobytes() == other.tobytes()
+
+
+@needs_direct
+def test_polyphase_4x4_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
+    x, w, b, padding = data((12, 64, 28, 28, 64, 1), np.float32, seed=4)
+    wide_shape = (64, 64, 4, 4)
+    assert ecp._dispatch.plan_forward(x.shape, wide_shape, x.dtype, (28, 28), 14, 2)[0] == ForwardKernel.WINOGRAD
+    y = ecp.easy_avg_conv2d(x, w, b, padding=padding)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_4x4=False))
+    assert ecp._dispatch.plan_forward(x.shape, wide_shape, x.dtype, (28, 28), 14, 2)[0] != ForwardKernel.WINOGRAD
+    assert ecp._dispatch.plan_forward(x.shape, (64, 64, 3, 3), x.dtype, (28, 28), 14, 2)[0] \
+        == ForwardKernel.WINOGRAD   # the 3x3 case keeps it
+    # 4 samples of 14 x 14 output pixels: under the 4x4 floor of pixels (measured slower there)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_4x4=True))
+    assert ecp._dispatch.plan_forward((4, 64, 28, 28), wide_shape, x.dtype, (28, 28), 14, 2)[0] \
+        != ForwardKernel.WINOGRAD
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_4x4=False))
+    y_direct = ecp.easy_avg_conv2d(x, w, b, padding=padding)
     close(y, y_direct.astype(np.float64), np.float32)
     assert not np.array_equal(y, y_direct)   # another algorithm: other roundings

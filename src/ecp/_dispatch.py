@@ -113,6 +113,12 @@ class Thresholds:
     polyphase_min_c: int = 64
     polyphase_min_o: int = 64
     polyphase_min_wq: int = 14
+    # The stride-2 4x4 forward (easy average pooling of 3x3 layers: the box-widened kernel) by the
+    # same kernel, every phase 2x2: 36 multiplies per 2 x 2 outputs instead of 64; the 3x3 floors,
+    # and at least this many output pixels a call (samples x plane): 4 x 14 x 14 ran 0.84-0.87x
+    # the direct kernel, 16 x 14 x 14 and 4 x 28 x 28 1.17-1.2x (docs/performance.md, section 13).
+    polyphase_4x4: bool = True
+    polyphase_4x4_min_pixels: int = 2048
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -297,12 +303,16 @@ def winograd(x_shape, w_shape, out_hw, stride, offset=(0, 0), t=None) -> bool:
 
 
 def polyphase(x_shape, w_shape, out_hw, stride, t=None) -> bool:
-    """Whether a stride-2 3x3 forward call with output planes ``out_hw`` (its own, any grid
-    offset) runs the polyphase Winograd kernel: the direct kernels on, at least
+    """Whether a stride-2 3x3 (or, ``polyphase_4x4`` on, 4x4) forward call with output planes
+    ``out_hw`` (its own, any grid offset) runs the polyphase Winograd kernel: the direct kernels
+    on, at least (4x4: and ``polyphase_4x4_min_pixels`` output pixels over the batch)
     ``polyphase_min_n`` samples, ``polyphase_min_c`` channels in, ``polyphase_min_o`` filters out
     and ``polyphase_min_wq`` pixels an output row."""
     t = thresholds if t is None else t
-    return (t.direct and t.polyphase and stride == 2 and tuple(w_shape[2:]) == (3, 3)
+    k = tuple(w_shape[2:])
+    four = (k == (4, 4) and t.polyphase_4x4
+            and x_shape[0] * out_hw[0] * out_hw[1] >= t.polyphase_4x4_min_pixels)
+    return (t.direct and t.polyphase and stride == 2 and (k == (3, 3) or four)
             and x_shape[0] >= t.polyphase_min_n and x_shape[1] >= t.polyphase_min_c and w_shape[0] >= t.polyphase_min_o
             and out_hw[0] > 0 and out_hw[1] >= t.polyphase_min_wq)
 

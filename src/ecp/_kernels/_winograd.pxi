@@ -141,17 +141,18 @@ cdef int _run_wino_dw(const floating *dy, const floating *x, floating *dw, float
 
 
 cdef bint _poly_fits(const _Geom *g) noexcept:
-    """Whether the polyphase kernel takes this geometry: the stride-2 3x3 forward (any grid
-    offset)."""
-    return DIRECT_SUPPORTED and g.kh == 3 and g.kw == 3 and g.stride == 2
+    """Whether the polyphase kernel takes this geometry: the stride-2 3x3 or 4x4 forward (any
+    grid offset)."""
+    return (DIRECT_SUPPORTED and g.kh == g.kw and (g.kh == 3 or g.kh == 4)
+            and g.stride == 2)
 
 
 cdef int _run_poly(const floating *src, const floating *w, const floating *bias, floating *dst,
                    const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows,
                    int n_threads) except -1:
-    """dst (N, O, hq, wq) = the stride-2 3x3 convolution of geometry g (grid offset (oy, ox)),
-    bias added (none when NULL), as the sum of its four polyphase sub-convolutions by Winograd
-    F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. Filter transform shared, items
+    """dst (N, O, hq, wq) = the stride-2 3x3 or 4x4 convolution of geometry g (grid offset
+    (oy, ox)), bias added (none when NULL), as the sum of its four polyphase sub-convolutions by
+    Winograd F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. Filter transform shared, items
     cut and dealt as _run_wino's; each output is computed from its own tile alone, so the result
     depends neither on the items nor on the thread count."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq
@@ -160,6 +161,8 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
     cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, n_rb, n_items, nt, it, ib, n0, nb
     cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
+    cdef Py_ssize_t ns = (g.kh + 2) * (g.kh + 2)   # transformed streams: 25 or 36
+    cdef bint four = g.kh == 4
     cdef char *base
     cdef char **tbase
     cdef floating *u
@@ -172,8 +175,8 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     n_rb = (th + rows // 2 - 1) // (rows // 2)
     n_items = n_sitems * n_rb
     nt = max(1, min(n_threads, n_items))
-    o_u = _carve(&used, 25 * nob * ECP_MR * C * sz)
-    o_v = _carve(&tused, (25 * C + 9) * nr * sz)
+    o_u = _carve(&used, ns * nob * ECP_MR * C * sz)
+    o_v = _carve(&tused, (ns * C + 9) * nr * sz)
     o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
     base = _scratch(used)
     tbase = _thread_scratch(nt, tused)
@@ -182,9 +185,15 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
         with parallel(num_threads=nt):
             t = threadid()
             if floating is float:
-                ecp_poly_weights_shared_f(w, O, C, u)
+                if four:
+                    ecp_poly4_weights_shared_f(w, O, C, u)
+                else:
+                    ecp_poly_weights_shared_f(w, O, C, u)
             else:
-                ecp_poly_weights_shared_d(w, O, C, u)
+                if four:
+                    ecp_poly4_weights_shared_d(w, O, C, u)
+                else:
+                    ecp_poly_weights_shared_d(w, O, C, u)
             for it in prange(n_items, schedule='static'):
                 ib = it // n_rb
                 n0 = ib * N // n_sitems
@@ -192,11 +201,21 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                 tr0 = (it % n_rb) * (rows // 2)
                 ntr = min(rows // 2, th - tr0)
                 if floating is float:
-                    ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
-                                    ph, pw, <float *> (tbase[t] + o_v),
-                                    <float *> (tbase[t] + o_m))
+                    if four:
+                        ecp_poly4_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                         ntr, ph, pw, <float *> (tbase[t] + o_v),
+                                         <float *> (tbase[t] + o_m))
+                    else:
+                        ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                        ntr, ph, pw, <float *> (tbase[t] + o_v),
+                                        <float *> (tbase[t] + o_m))
                 else:
-                    ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
-                                    ph, pw, <double *> (tbase[t] + o_v),
-                                    <double *> (tbase[t] + o_m))
+                    if four:
+                        ecp_poly4_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                         ntr, ph, pw, <double *> (tbase[t] + o_v),
+                                         <double *> (tbase[t] + o_m))
+                    else:
+                        ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                        ntr, ph, pw, <double *> (tbase[t] + o_v),
+                                        <double *> (tbase[t] + o_m))
     return 0

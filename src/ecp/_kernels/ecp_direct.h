@@ -129,27 +129,37 @@ ECP_FN void ecp_window_offsets(ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t 
 
 #include "ecp_vec.h"
 
-/* The layout of the polyphase kernels' (ecp_direct_poly.h) transformed data, C channels, NR
- * tiles a block, rows = filters rounded up to blocks of 8: xi = r*3 + c takes the streams (R, Q)
- * with R in {r, r + 3 if r < 2} and Q in {c, c + 3 if c < 2}, kx[xi] = (2 or 1)*(2 or 1)*C rows
- * in all, in the order of (R, Q). V: stream (R, Q) at soff[R*5 + Q], C rows of NR; xi's rows at
+/* The layout of the polyphase kernels' (ecp_direct_poly.h) transformed data of k x k filters
+ * (k = 3 or 4; np = k + 2 transformed rows and columns), C channels, NR tiles a block, rows =
+ * filters rounded up to blocks of 8: xi = r*3 + c takes the streams (R, Q) with R in {r, r + 3
+ * if r + 3 < np} and Q in {c, c + 3 if c + 3 < np}, kx[xi] = (2 or 1)*(2 or 1)*C rows in all,
+ * in the order of (R, Q). V: stream (R, Q) at soff[R*np + Q], C rows of NR; xi's rows at
  * voff[xi], a line (NR) more apart than their length. U: xi's block at uoff[xi], packed
  * [ob][k][8], k < kx[xi]. */
-static inline void ecp_poly_layout(ptrdiff_t C, ptrdiff_t NR, ptrdiff_t rows, ptrdiff_t *kx,
-                                   ptrdiff_t *voff, ptrdiff_t *uoff, ptrdiff_t *soff)
+static inline void ecp_poly_layout_k(int k, ptrdiff_t C, ptrdiff_t NR, ptrdiff_t rows,
+                                     ptrdiff_t *kx, ptrdiff_t *voff, ptrdiff_t *uoff,
+                                     ptrdiff_t *soff)
 {
+    const int np = k + 2;
     ptrdiff_t v = 0, u = 0;
     for (int xi = 0; xi < 9; xi++) {
-        const int r = xi / 3, c = xi % 3, nq = c < 2 ? 2 : 1;
-        kx[xi] = (r < 2 ? 2 : 1) * nq * C;
+        const int r = xi / 3, c = xi % 3, nq = c + 3 < np ? 2 : 1;
+        kx[xi] = (r + 3 < np ? 2 : 1) * nq * C;
         voff[xi] = v;
         uoff[xi] = u;
-        for (int R = r; R < 5; R += 3)
-            for (int Q = c; Q < 5; Q += 3)
-                soff[R * 5 + Q] = v + ((R / 3) * nq + Q / 3) * C * NR;
+        for (int R = r; R < np; R += 3)
+            for (int Q = c; Q < np; Q += 3)
+                soff[R * np + Q] = v + ((R / 3) * nq + Q / 3) * C * NR;
         v += kx[xi] * NR + NR;
         u += kx[xi] * rows;
     }
+}
+
+/* ecp_poly_layout_k of the 3x3 filters (soff: 25 streams) */
+static inline void ecp_poly_layout(ptrdiff_t C, ptrdiff_t NR, ptrdiff_t rows, ptrdiff_t *kx,
+                                   ptrdiff_t *voff, ptrdiff_t *uoff, ptrdiff_t *soff)
+{
+    ecp_poly_layout_k(3, C, NR, rows, kx, voff, uoff, soff);
 }
 
 #if ECP_BUILD_AVX512

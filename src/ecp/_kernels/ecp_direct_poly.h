@@ -18,12 +18,13 @@
 /* V[(R, Q)][c][t] of tiles j0 .. j0+jn-1 of an item (as wino_vin's), at vbuf[soff[R*5+Q] + c*NR
  * + t - j0]; columns jn .. NR-1 untouched. */
 TARGET
-static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                  ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per,
-                                  ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t ph, ptrdiff_t pw,
-                                  T *restrict vbuf, const ptrdiff_t *soff)
+static inline __attribute__((always_inline)) void NAME(poly_vin)(
+    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0,
+    ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per, ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t ph,
+    ptrdiff_t pw, T *restrict vbuf, const ptrdiff_t *soff)
 {
     const ptrdiff_t NR = 2 * VL, HW = H * W;
+    const int np = k + 2;   /* patch (and transformed) rows and columns: 5 or 6 */
     /* the steps of VL tiles of one tile row (at most NR), then 8 steps at a time: every channel
      * of them, so that each plane's rows and each stream's lines are read and written in runs */
     ptrdiff_t st_v[2 * VL], st_c0[2 * VL], st_r[2 * VL], st_x[2 * VL], st_n[2 * VL], ns = 0;
@@ -55,11 +56,11 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
             for (int s = 0; s < sn; s++) {
                 const ptrdiff_t rbase = st_r[s0 + s];
                 const T *xc = x + st_x[s0 + s] + c * HW + st_c0[s0 + s];
-                V a[5][5];   /* a[i][Q]: patch row i, transformed column Q */
-                for (int i = 0; i < 5; i++) {
+                V a[6][6];   /* a[i][Q]: patch row i, transformed column Q */
+                for (int i = 0; i < np; i++) {
                     const ptrdiff_t row = rbase + i;
                     if (row < 0 || row >= H) {
-                        for (int k = 0; k < 5; k++) a[i][k] = VEC(zero)();
+                        for (int q = 0; q < np; q++) a[i][q] = VEC(zero)();
                         continue;
                     }
                     const T *xr = xc + row * W;
@@ -70,31 +71,37 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
                     const V l3 = VEC(loadz)(mk[s][0][3], xr + 3 * VL);
                     const V ev0 = VEC(even2)(l0, l1), ev1 = VEC(even2)(l2, l3);
                     const V od0 = VEC(odd2)(l0, l1), od1 = VEC(odd2)(l2, l3);
-                    V e[5];
+                    V e[6];
                     e[0] = VEC(even2)(ev0, ev1);
                     e[2] = VEC(odd2)(ev0, ev1);
                     e[1] = VEC(even2)(od0, od1);
                     e[3] = VEC(odd2)(od0, od1);
-                    e[4] = VEC(even2)(VEC(even2)(VEC(loadz)(mk[s][1][0], xr + 4),
-                                                 VEC(loadz)(mk[s][1][1], xr + 4 + VL)),
-                                      VEC(even2)(VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL),
-                                                 VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL)));
+                    const V m0 = VEC(loadz)(mk[s][1][0], xr + 4);
+                    const V m1 = VEC(loadz)(mk[s][1][1], xr + 4 + VL);
+                    const V m2 = VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL);
+                    const V m3 = VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL);
+                    e[4] = VEC(even2)(VEC(even2)(m0, m1), VEC(even2)(m2, m3));
                     a[i][0] = e[0] - e[2];
                     a[i][1] = e[2];
                     a[i][2] = e[4] - e[2];
                     a[i][3] = e[1] - e[3];
                     a[i][4] = e[3];
+                    if (k == 4) {   /* column 4q + 5: the odd lanes of the same four loads */
+                        e[5] = VEC(even2)(VEC(odd2)(m0, m1), VEC(odd2)(m2, m3));
+                        a[i][5] = e[5] - e[3];
+                    }
                 }
                 T *v = vbuf + c * NR + st_v[s0 + s];
                 const int whole = st_n[s0 + s] == VL;
-                for (int q = 0; q < 5; q++) {   /* rows: the same combination */
-                    const V r[5] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
-                                    a[1][q] - a[3][q], a[3][q]};
-                    for (int R = 0; R < 5; R++) {
+                for (int q = 0; q < np; q++) {   /* rows: the same combination */
+                    V r[6] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
+                              a[1][q] - a[3][q], a[3][q], VEC(zero)()};
+                    if (k == 4) r[5] = a[5][q] - a[3][q];
+                    for (int R = 0; R < np; R++) {
                         if (whole)
-                            VEC(store)(v + soff[R * 5 + q], r[R]);
+                            VEC(store)(v + soff[R * np + q], r[R]);
                         else
-                            VEC(storem)(v + soff[R * 5 + q], sm[s], r[R]);
+                            VEC(storem)(v + soff[R * np + q], sm[s], r[R]);
                     }
                 }
             }
@@ -102,28 +109,32 @@ static inline void NAME(poly_vin)(const T *restrict x, ptrdiff_t C, ptrdiff_t H,
 }
 
 /* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), the stride-2
- * convolution of x (N, C, H, W) with the 3x3 filters whose transform u is (ecp_poly_weights),
- * y[n][o][r][q] = bias[o] + sum w[o][c][i][j] x[n][c][2r + i - ph][2q + j - pw] (zeros outside
- * the plane; no bias when NULL). Scratch (per thread): vbuf (25*C + 9)*NR, mbuf 9*(nob*8 + 1)*NR
+ * convolution of x (N, C, H, W) with the k x k filters (k = 3 or 4) whose transform u is
+ * (ecp_poly_weights, k = 3; ecp_poly4_weights, k = 4), y[n][o][r][q] = bias[o] + sum
+ * w[o][c][i][j] x[n][c][2r + i - ph][2q + j - pw] (zeros outside the plane; no bias when NULL).
+ * k = 4: the phases' taps all 2 x 2, the patch 6 x 6 (phase-1 row R5 = p5 - p3, the same on
+ * columns), 36 streams, every xi a product over 4C rows. Scratch (per thread): vbuf
+ * ((k + 2)^2*C + 9)*NR, mbuf 9*(nob*8 + 1)*NR
  * (nob = ceil(O/8)) elements. */
 TARGET
-static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                            const T *restrict u, ptrdiff_t O, const T *restrict bias,
-                            T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
-                            ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
-                            T *restrict vbuf, T *restrict mbuf)
+static inline __attribute__((always_inline)) void NAME(polyk_item)(
+    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+    const T *restrict u, ptrdiff_t O, const T *restrict bias, T *restrict y, ptrdiff_t hq,
+    ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
+    ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
 {
+    const int np = k + 2, ns = np * np;
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR;
     const ptrdiff_t MS = nob * ECP_MR * NR + NR;   /* a line more: no L1 set conflicts */
     const ptrdiff_t KC = 24576 / (NR * (ptrdiff_t)sizeof(T));
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[25];
-    ecp_poly_layout(C, NR, nob * ECP_MR, kx, voff, uoff, soff);
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36];
+    ecp_poly_layout_k(k, C, NR, nob * ECP_MR, kx, voff, uoff, soff);
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        NAME(poly_vin)(k, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
         if (jn < NR)   /* columns no tile fills: zeros (their products are never read) */
-            for (ptrdiff_t s = 0; s < 25; s++)
+            for (ptrdiff_t s = 0; s < ns; s++)
                 for (ptrdiff_t k = 0; k < C; k++)
                     memset(vbuf + soff[s] + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
         /* 9 products, each a block of KC rows of V (kept in L1) against every filter block */
@@ -168,4 +179,25 @@ static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdi
             t += len;
         }
     }
+}
+
+/* the 3x3 and the 4x4 instances (k a constant in each) */
+TARGET
+static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                            const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                            T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                            ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                            T *restrict vbuf, T *restrict mbuf)
+{
+    NAME(polyk_item)(3, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
+}
+
+TARGET
+static void NAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                             const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                             T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                             ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                             T *restrict vbuf, T *restrict mbuf)
+{
+    NAME(polyk_item)(4, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
 }

@@ -131,53 +131,85 @@ ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdi
         }
 }
 
-/* The polyphase kernels' filter transform (ecp_direct_poly.h) of filter blocks ob0 .. ob1-1:
- * U[(R, Q)][o][c] = (t g t^T)[R][Q] of g = w[o][c] (O x C x 3 x 3), t the 5 x 3 map of a tap
- * column onto the transformed rows, (g0, g0 + g2, g2, g1, g1) (G = [1 0; 1 1; 0 1] on the
- * phase-0 taps (g0, g2) and on the phase-1 taps (g1, 0)); packed as ecp_poly_layout's u with
- * rows = ceil(O/8)*8, zeros past O: 25*ceil(O/8)*8*C elements in all. */
-ECP_FN void ENAME(poly_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0,
-                                ptrdiff_t ob1, T *restrict u)
+/* The polyphase kernels' filter transform (ecp_direct_poly.h) of filter blocks ob0 .. ob1-1
+ * of k x k filters (k = 3 or 4): U[(R, Q)][o][c] = (t g t^T)[R][Q] of g = w[o][c] (O x C x k x
+ * k), t the (k + 2) x k map of a tap column onto the transformed rows, k = 3: (g0, g0 + g2, g2,
+ * g1, g1), k = 4: (g0, g0 + g2, g2, g1, g1 + g3, g3) (G = [1 0; 1 1; 0 1] on the phase-0 taps
+ * (g0, g2) and on the phase-1 taps (g1, g3), g3 = 0 at k = 3); packed as ecp_poly_layout_k's u
+ * with rows = ceil(O/8)*8, zeros past O: (k + 2)^2*ceil(O/8)*8*C elements in all. */
+static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                        ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
 {
     const ptrdiff_t nob = (O + 7) / 8;
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[25];
-    ecp_poly_layout(C, 1, nob * 8, kx, voff, uoff, soff);
+    const int np = k + 2;
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36];
+    ecp_poly_layout_k(k, C, 1, nob * 8, kx, voff, uoff, soff);
     for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-        for (int R = 0; R < 5; R++)
-            for (int Q = 0; Q < 5; Q++) {
+        for (int R = 0; R < np; R++)
+            for (int Q = 0; Q < np; Q++) {
                 const int xi = (R % 3) * 3 + Q % 3;
-                const ptrdiff_t slot = (soff[R * 5 + Q] - voff[xi]) / C;
+                const ptrdiff_t slot = (soff[R * np + Q] - voff[xi]) / C;
                 T *d = u + uoff[xi] + (ob * kx[xi] + slot * C) * 8;
                 for (ptrdiff_t c = 0; c < C; c++)
                     for (int m = 0; m < 8; m++) {
                         const ptrdiff_t o = ob * 8 + m;
                         T v = (T)0;
-                        if (o < O) {
+                        if (o < O && k == 3) {
                             const T *g = w + (o * C + c) * 9;
                             T a[3];   /* the columns of g mapped by t (row R) */
                             for (int j = 0; j < 3; j++)
                                 a[j] = R == 0 ? g[j] : R == 1 ? g[j] + g[6 + j]
                                      : R == 2 ? g[6 + j] : g[3 + j];
                             v = Q == 0 ? a[0] : Q == 1 ? a[0] + a[2] : Q == 2 ? a[2] : a[1];
+                        } else if (o < O) {
+                            const T *g = w + (o * C + c) * 16;
+                            T a[4];
+                            for (int j = 0; j < 4; j++)
+                                a[j] = R == 0 ? g[j] : R == 1 ? g[j] + g[8 + j]
+                                     : R == 2 ? g[8 + j] : R == 3 ? g[4 + j]
+                                     : R == 4 ? g[4 + j] + g[12 + j] : g[12 + j];
+                            v = Q == 0 ? a[0] : Q == 1 ? a[0] + a[2] : Q == 2 ? a[2]
+                              : Q == 3 ? a[1] : Q == 4 ? a[1] + a[3] : a[3];
                         }
                         d[c * 8 + m] = v;
                     }
             }
 }
 
-/* poly_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
+/* polyk_weights of the 3x3 filters (25*ceil(O/8)*8*C elements) */
+ECP_FN void ENAME(poly_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0,
+                                ptrdiff_t ob1, T *restrict u)
+{
+    ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u);
+}
+
+/* polyk_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
  * parallel region as wino_weights_shared (one barrier); every thread of the team must call it. */
-ECP_FN void ENAME(poly_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                       T *restrict u)
+static inline void ENAME(polyk_weights_shared)(int k, const T *restrict w, ptrdiff_t O,
+                                               ptrdiff_t C, T *restrict u)
 {
     const ptrdiff_t nob = (O + 7) / 8;
 #ifdef _OPENMP
     const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    ENAME(poly_weights)(w, O, C, t * nob / nt, (t + 1) * nob / nt, u);
+    ENAME(polyk_weights)(k, w, O, C, t * nob / nt, (t + 1) * nob / nt, u);
 #pragma omp barrier
 #else
-    ENAME(poly_weights)(w, O, C, 0, nob, u);
+    ENAME(polyk_weights)(k, w, O, C, 0, nob, u);
 #endif
+}
+
+/* polyk_weights_shared of the 3x3 filters */
+ECP_FN void ENAME(poly_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                       T *restrict u)
+{
+    ENAME(polyk_weights_shared)(3, w, O, C, u);
+}
+
+/* polyk_weights_shared of the 4x4 filters (36*ceil(O/8)*8*C elements) */
+ECP_FN void ENAME(poly4_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                        T *restrict u)
+{
+    ENAME(polyk_weights_shared)(4, w, O, C, u);
 }
 
 /* The polyphase stride-2 3x3 forward of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h
@@ -191,6 +223,18 @@ ECP_FN void ENAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
 {
     ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
                                       pw, vbuf, mbuf))
+}
+
+/* The same of the stride-2 4x4 forward; u from poly4_weights_shared. Scratch per thread: vbuf
+ * (36*C + 9)*NR, mbuf 9*(ceil(O/8)*8 + 1)*NR elements. */
+ECP_FN void ENAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                              const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                              T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
+                              ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
+                              ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
+{
+    ECP_DISPATCH(poly4_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                       pw, vbuf, mbuf))
 }
 
 #undef ENAME
