@@ -17,11 +17,11 @@ import ecp
 import ecp._dispatch
 import ecp.testing as reference
 from ecp._dispatch import BackwardKernel, ForwardKernel
+from winograd_cases import close, data
 
 DTYPES = [np.float32, np.float64]
 # relative to the largest magnitude of the oracle's result; Winograd F(2x2, 3x3) in float32
 # measured a few 1e-7 on these shapes
-TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
 DIRECT = ecp._dispatch.thresholds.direct
 
 needs_direct = pytest.mark.skipif(not DIRECT, reason=f"no direct kernels at ISA {ecp.kernel_isa()}")
@@ -46,22 +46,6 @@ def everywhere(monkeypatch):
     few filters and short rows, where it is slower; the kernels take any)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
         ecp._dispatch.thresholds, winograd_min_c=1, winograd_min_o=1, winograd_min_wq=1))
-
-
-def close(actual, expected, dtype):
-    assert actual.dtype == np.dtype(dtype) and actual.shape == expected.shape
-    tol = TOL[np.dtype(dtype)]
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def data(shape, dtype, seed=0):
-    n, c, h, w, o, padding = shape
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
-    b = rng.standard_normal(o).astype(dtype)
-    return x, wt, b, padding
 
 
 @needs_direct
