@@ -122,9 +122,11 @@ TARGET static void NAME(im2col_plane_s2)(const T *restrict xp, ptrdiff_t H, ptrd
         for (ptrdiff_t q0 = 0; q0 < wq; q0 += VL) {
             const ptrdiff_t n = wq - q0 < VL ? wq - q0 : VL;
             const ptrdiff_t a = ox + j - pw + 2 * q0;     /* input column of lane 0 */
-            const MK st = VEC(mask)(ecp_lanes(0, n, VL));
-            const MK lo = VEC(mask)(ecp_lanes(-a, W - a, VL) & ecp_lanes(0, 2 * n - 1, VL));
-            const MK hi = VEC(mask)(ecp_lanes(-a - VL, W - a - VL, VL) & ecp_lanes(0, 2 * n - 1 - VL, VL));
+            const ptrdiff_t e = W - a < 2 * n - 1 ? W - a : 2 * n - 1;   /* end of the read */
+            const MK st = VEC(lanes)(0, n);
+            /* lanes(), not mask(): GCC then keeps lo and hi in k registers on AVX-512 */
+            const MK lo = VEC(lanes)(-a, e);
+            const MK hi = VEC(lanes)(-a - VL, e - VL);
             for (ptrdiff_t i = 0; i < kh; i++) {
                 T *restrict d = dst0 + (i * kw + j) * ld + q0;
                 for (ptrdiff_t r = 0; r < hq; r++) {

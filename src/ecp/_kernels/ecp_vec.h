@@ -8,7 +8,9 @@
  *       broadcast), VU the same with the element's alignment (unaligned loads and stores by
  *       dereference), M a lane mask of V, H a half vector (VL/2 lanes, also a GCC vector type),
  *       HM a lane mask of H;
- *   mask(bits) / hmask(bits): M / HM from a bitmask (bit l: lane l);
+ *   mask(bits) / hmask(bits): M / HM from a bitmask (bit l: lane l); lanes(lo, hi): M of the
+ *       lanes lo .. hi-1 (mask(ecp_lanes(lo, hi, VL))); on AVX-512 built by vector compares so
+ *       that GCC keeps it in a k register rather than in memory;
  *   loadz(m, p): lanes of m from p, zeros elsewhere -- lanes outside m are never read, so p may
  *       point where only the masked lanes lie inside an array; storem(p, m, v): lanes of m only;
  *   store(p, v), zero(); hloadz, hstore, hzero for half vectors;
@@ -57,6 +59,14 @@ typedef __mmask8 ecp_v_HM_avx512_d;
 
 ECP_TARGET_avx512 static inline __mmask16 ecp_v_mask_avx512_f(unsigned m) { return (__mmask16)m; }
 ECP_TARGET_avx512 static inline __mmask8 ecp_v_hmask_avx512_f(unsigned m) { return (__mmask8)m; }
+ECP_TARGET_avx512 static inline __mmask16 ecp_v_lanes_avx512_f(ptrdiff_t lo, ptrdiff_t hi)
+{
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    return _mm512_mask_cmplt_epi32_mask(_mm512_cmpge_epi32_mask(iota, _mm512_set1_epi32((int)lo)),
+                                        iota, _mm512_set1_epi32((int)hi));
+}
 ECP_TARGET_avx512 static inline __m512 ecp_v_loadz_avx512_f(__mmask16 m, const float *p)
 {
     return _mm512_maskz_loadu_ps(m, p);
@@ -103,6 +113,14 @@ ECP_TARGET_avx512 static inline __m512 ecp_v_ilv_avx512_f(__m256 e, __m256 o)
 
 ECP_TARGET_avx512 static inline __mmask8 ecp_v_mask_avx512_d(unsigned m) { return (__mmask8)m; }
 ECP_TARGET_avx512 static inline __mmask8 ecp_v_hmask_avx512_d(unsigned m) { return (__mmask8)m; }
+ECP_TARGET_avx512 static inline __mmask8 ecp_v_lanes_avx512_d(ptrdiff_t lo, ptrdiff_t hi)
+{
+    const __m512i iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    lo = lo < 0 ? 0 : lo > 8 ? 8 : lo;
+    hi = hi < 0 ? 0 : hi > 8 ? 8 : hi;
+    return _mm512_mask_cmplt_epi64_mask(_mm512_cmpge_epi64_mask(iota, _mm512_set1_epi64(lo)),
+                                        iota, _mm512_set1_epi64(hi));
+}
 ECP_TARGET_avx512 static inline __m512d ecp_v_loadz_avx512_d(__mmask8 m, const double *p)
 {
     return _mm512_maskz_loadu_pd(m, p);
@@ -279,6 +297,10 @@ ECP_TARGET_avx2 static inline __m256i ecp_v_mask_avx2_f(unsigned m)
     const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bits), bits);
 }
+ECP_TARGET_avx2 static inline __m256i ecp_v_lanes_avx2_f(ptrdiff_t lo, ptrdiff_t hi)
+{
+    return ecp_v_mask_avx2_f(ecp_lanes(lo, hi, 8));
+}
 ECP_TARGET_avx2 static inline __m128i ecp_v_hmask_avx2_f(unsigned m)
 {
     const __m128i bits = _mm_setr_epi32(1, 2, 4, 8);
@@ -329,6 +351,10 @@ ECP_TARGET_avx2 static inline __m256i ecp_v_mask_avx2_d(unsigned m)
 {
     const __m256i bits = _mm256_setr_epi64x(1, 2, 4, 8);
     return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x((long long)m), bits), bits);
+}
+ECP_TARGET_avx2 static inline __m256i ecp_v_lanes_avx2_d(ptrdiff_t lo, ptrdiff_t hi)
+{
+    return ecp_v_mask_avx2_d(ecp_lanes(lo, hi, 4));
 }
 ECP_TARGET_avx2 static inline __m128i ecp_v_hmask_avx2_d(unsigned m)
 {
@@ -463,6 +489,7 @@ typedef unsigned ecp_v_M_neon_f;
 typedef float ecp_v_H_neon_f __attribute__((vector_size(8)));
 typedef unsigned ecp_v_HM_neon_f;
 static inline unsigned ecp_v_mask_neon_f(unsigned m) { return m; }
+static inline unsigned ecp_v_lanes_neon_f(ptrdiff_t lo, ptrdiff_t hi) { return ecp_lanes(lo, hi, 4); }
 static inline unsigned ecp_v_hmask_neon_f(unsigned m) { return m; }
 static inline ecp_v_V_neon_f ecp_v_loadz_neon_f(unsigned m, const float *p)
 {
@@ -548,6 +575,7 @@ typedef unsigned ecp_v_M_neon_d;
 typedef double ecp_v_H_neon_d __attribute__((vector_size(8)));
 typedef unsigned ecp_v_HM_neon_d;
 static inline unsigned ecp_v_mask_neon_d(unsigned m) { return m; }
+static inline unsigned ecp_v_lanes_neon_d(ptrdiff_t lo, ptrdiff_t hi) { return ecp_lanes(lo, hi, 2); }
 static inline unsigned ecp_v_hmask_neon_d(unsigned m) { return m; }
 static inline ecp_v_V_neon_d ecp_v_loadz_neon_d(unsigned m, const double *p)
 {
