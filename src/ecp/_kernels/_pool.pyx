@@ -192,64 +192,136 @@ def neighbor_fill_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::
 
 
 
-# Easy average pooling's kernel widening and its adjoint work on blocks of _BOX_BLOCK (filter,
-# channel) planes moved tap-major into scratch, so that the adds run along the block (vectorised,
-# independent) instead of along one plane's few taps (one chain of dependent adds).
+# Easy average pooling's kernel widening and its adjoint run as p^2 shifted adds along a flat run of
+# whole planes (independent, vectorised, constant offsets), in chunks of about _BOX_CHUNK outputs.
 cdef enum:
-    _BOX_BLOCK = 64
+    _BOX_CHUNK = 2048
 
 
-cdef void _box_pass(const floating *src, floating *dst, Py_ssize_t n_planes, Py_ssize_t sh, Py_ssize_t sw,
-                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t p, bint widen, floating *ibuf,
-                    floating *obuf) noexcept nogil:
-    """dst planes (dh, dw) from src planes (sh, sw): widen (the box's full convolution, dh = sh+p-1)
-    or fold (its adjoint, dh = sh-p+1); every tap summed from 0 in the order (box column j, then
-    box row i), then scaled by 1/p^2."""
-    cdef Py_ssize_t n0, nb, n, t, a, b, i, j, to, ti, ss = sh * sw, ds = dh * dw
-    cdef Py_ssize_t rh = sh if widen else dh, rw = sw if widen else dw   # the smaller plane's size
+cdef extern from *:
+    """
+    /* Rows of kw elements from a packed run of (kh, kw) planes into rows of stride dw, planes of
+       dh rows. Kept out of line so that GCC does not turn each short row into a memcpy call. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define ECP_BOX_NOMEMCPY __attribute__((optimize("no-tree-loop-distribute-patterns")))
+    #else
+    #define ECP_BOX_NOMEMCPY
+    #endif
+    #define ECP_BOX_ROWS(NAME, T) \
+    static ECP_BOX_NOMEMCPY void NAME(const T *src, T *dst, Py_ssize_t rows, Py_ssize_t kh, \
+                                      Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) { \
+        Py_ssize_t r, b, a = 0; \
+        for (r = 0; r < rows; r++) { \
+            for (b = 0; b < kw; b++) dst[b] = src[b]; \
+            src += kw; \
+            dst += dw; \
+            if (++a == kh) { a = 0; dst += (dh - kh) * dw; } \
+        } \
+    }
+    ECP_BOX_ROWS(_ecp_box_rows_f, float)
+    ECP_BOX_ROWS(_ecp_box_rows_d, double)
+    """
+    void _ecp_box_rows_f(const float *src, float *dst, Py_ssize_t rows, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
+    void _ecp_box_rows_d(const double *src, double *dst, Py_ssize_t rows, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
+
+
+cdef void _box_widen(const floating *w, floating *wide, Py_ssize_t n_planes, Py_ssize_t kh,
+                     Py_ssize_t kw, Py_ssize_t p, floating *z) noexcept nogil:
+    """wide (n_planes, kh+p-1, kw+p-1) from w (n_planes, kh, kw). z (zeroed by the caller, of
+    _box_zsize) holds a chunk of planes in wide's row stride, each data row after p-1 zero columns,
+    each plane's kh rows after p-1 zero rows, so that tap (i, j) of every wide output t is
+    z[t + (p-1-i)*dw + p-1-j] (a zero where w has no such tap)."""
+    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1, ps = dh * dw, sps = kh * kw
+    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // ps), n0, m, n, a, b, i, j, t, nt
     cdef floating scale = <floating> (1.0 / (p * p))
-    cdef floating *orow
-    cdef floating *irow
-    cdef Py_ssize_t blk
-    for blk in range((n_planes + _BOX_BLOCK - 1) // _BOX_BLOCK):
-        n0 = blk * _BOX_BLOCK
-        nb = min(<Py_ssize_t> _BOX_BLOCK, n_planes - n0)
-        for t in range(ss):
-            for n in range(nb):
-                ibuf[t * _BOX_BLOCK + n] = src[(n0 + n) * ss + t]
-        memset(obuf, 0, ds * _BOX_BLOCK * sizeof(floating))
+    cdef floating *out
+    cdef const floating *zs
+    n0 = 0
+    while n0 < n_planes:
+        m = min(nb, n_planes - n0)
+        if floating is float:
+            _ecp_box_rows_f(w + n0 * sps, z + (p - 1) * dw + p - 1, m * kh, kh, kw, dh, dw)
+        else:
+            _ecp_box_rows_d(w + n0 * sps, z + (p - 1) * dw + p - 1, m * kh, kh, kw, dh, dw)
+        out = wide + n0 * ps
+        nt = m * ps
+        if p == 2:   # the common window, in one pass: the same adds in the same order
+            for t in range(nt):
+                out[t] = (((<floating> 0 + z[t + dw + 1]) + z[t + 1]) + z[t + dw] + z[t]) * scale
+            n0 += m
+            continue
+        for t in range(nt):
+            out[t] = 0
         for j in range(p):
             for i in range(p):
-                for a in range(rh):
-                    for b in range(rw):
-                        if widen:
-                            ti, to = a * sw + b, (a + i) * dw + b + j
-                        else:
-                            ti, to = (a + i) * sw + b + j, a * dw + b
-                        orow = obuf + to * _BOX_BLOCK
-                        irow = ibuf + ti * _BOX_BLOCK
-                        for n in range(nb):
-                            orow[n] = orow[n] + irow[n]
-        for t in range(ds):
-            for n in range(nb):
-                dst[(n0 + n) * ds + t] = obuf[t * _BOX_BLOCK + n] * scale
+                zs = z + (p - 1 - i) * dw + p - 1 - j
+                for t in range(nt):
+                    out[t] = out[t] + zs[t]
+        for t in range(nt):
+            out[t] = out[t] * scale
+        n0 += m
+
+
+cdef Py_ssize_t _box_zsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p) noexcept nogil:
+    """Elements of _box_widen's scratch."""
+    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1
+    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // (dh * dw))
+    return (p - 1 + nb * dh) * dw + p
+
+
+cdef void _box_fold(const floating *dwide, floating *dwk, Py_ssize_t n_planes, Py_ssize_t kh,
+                    Py_ssize_t kw, Py_ssize_t p, floating *acc) noexcept nogil:
+    """dwk (n_planes, kh, kw) from dwide (n_planes, kh+p-1, kw+p-1): the sums run over every
+    position t of dwide's flat layout (tap (i, j) at t + i*dw + j), into acc (a chunk of planes),
+    and only the (kh, kw) corner of each plane is kept (the rest, read across rows, is dropped)."""
+    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1, ps = dh * dw, sps = kh * kw
+    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // ps), n0, m, n, a, b, i, j, t, nt
+    cdef Py_ssize_t tend = n_planes * ps - (p - 1) * dw - (p - 1)   # the last kept output + 1
+    cdef floating scale = <floating> (1.0 / (p * p))
+    cdef const floating *src
+    cdef const floating *ar
+    cdef floating *dst
+    n0 = 0
+    while n0 < n_planes:
+        m = min(nb, n_planes - n0)
+        nt = min(m * ps, tend - n0 * ps)
+        src = dwide + n0 * ps
+        if p == 2:   # the common window, in one pass: the same adds in the same order
+            for t in range(nt):
+                acc[t] = ((<floating> 0 + src[t]) + src[t + dw]) + src[t + 1] + src[t + dw + 1]
+        else:
+            for t in range(nt):
+                acc[t] = 0
+            for j in range(p):
+                for i in range(p):
+                    for t in range(nt):
+                        acc[t] = acc[t] + src[t + i * dw + j]
+        for n in range(m):
+            for a in range(kh):
+                ar = acc + n * ps + a * dw
+                dst = dwk + (n0 + n) * sps + a * kw
+                for b in range(kw):
+                    dst[b] = ar[b] * scale
+        n0 += m
 
 
 def box_widen(const floating[:, :, :, ::1] w, floating[:, :, :, ::1] wide, Py_ssize_t p):
     """wide (O, C, kh+p-1, kw+p-1) = w full-convolved with the p x p box, times 1/p^2: easy
     average pooling's kernel. Each tap sums its terms from 0 in the order (box column j, then box
     row i), then is scaled once: the order (and so the bits) of ecp._plans.widen's NumPy sums."""
-    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], nz
     cdef floating *buf
     if w.shape[0] * w.shape[1] * kh * kw == 0:   # nothing to widen (the caller refuses such a w)
         return
-    buf = <floating *> malloc((kh * kw + (kh + p - 1) * (kw + p - 1)) * _BOX_BLOCK
-                                             * sizeof(floating))
+    nz = _box_zsize(kh, kw, p)
+    buf = <floating *> malloc(nz * sizeof(floating))
     if buf == NULL:
         raise MemoryError()
     with nogil:
-        _box_pass(&w[0, 0, 0, 0], &wide[0, 0, 0, 0], w.shape[0] * w.shape[1], kh, kw, kh + p - 1, kw + p - 1,
-                  p, True, buf, buf + kh * kw * _BOX_BLOCK)
+        memset(buf, 0, nz * sizeof(floating))
+        _box_widen(&w[0, 0, 0, 0], &wide[0, 0, 0, 0], w.shape[0] * w.shape[1], kh, kw, p, buf)
     free(buf)
 
 
@@ -257,15 +329,13 @@ def box_fold(const floating[:, :, :, ::1] dwide, floating[:, :, :, ::1] dw, Py_s
     """dw (O, C, kh, kw) = the p x p box's adjoint of dwide (O, C, kh+p-1, kw+p-1): each tap the
     sum of its p x p taps of dwide, from 0 in the order (j, then i), times 1/p^2 (the order of
     ecp._plans.fold's NumPy sums)."""
-    cdef Py_ssize_t kh = dw.shape[2], kw = dw.shape[3]
+    cdef Py_ssize_t kh = dw.shape[2], kw = dw.shape[3], ps = (kh + p - 1) * (kw + p - 1)
     cdef floating *buf
     if dw.shape[0] * dw.shape[1] * kh * kw == 0:
         return
-    buf = <floating *> malloc((kh * kw + (kh + p - 1) * (kw + p - 1)) * _BOX_BLOCK
-                                             * sizeof(floating))
+    buf = <floating *> malloc(max(1, <Py_ssize_t> _BOX_CHUNK // ps) * ps * sizeof(floating))
     if buf == NULL:
         raise MemoryError()
     with nogil:
-        _box_pass(&dwide[0, 0, 0, 0], &dw[0, 0, 0, 0], dw.shape[0] * dw.shape[1], kh + p - 1, kw + p - 1,
-                  kh, kw, p, False, buf, buf + (kh + p - 1) * (kw + p - 1) * _BOX_BLOCK)
+        _box_fold(&dwide[0, 0, 0, 0], &dw[0, 0, 0, 0], dw.shape[0] * dw.shape[1], kh, kw, p, buf)
     free(buf)
