@@ -1,5 +1,6 @@
-"""The polyphase Winograd kernel of the stride-2 3x3 forward (the easy convolution of 3x3
-windows, ForwardKernel.WINOGRAD at stride 2): four stride-1 sub-convolutions of the input's
+"""The polyphase Winograd kernels of the stride-2 3x3 and 4x4 convolutions (the easy convolution
+of 3x3 windows and easy average pooling of 3x3 layers; ForwardKernel.WINOGRAD and, for dW and db,
+BackwardKernel.WINOGRAD_BACKWARD at stride 2): four stride-1 sub-convolutions of the input's
 polyphase components by Winograd F(2x2, 2x2), against the float64 oracles of :mod:`ecp.testing`.
 
 Other products than the direct kernels' (25 of transformed values per 2 x 2 outputs), so the
@@ -14,7 +15,7 @@ import pytest
 import ecp
 import ecp._dispatch
 import ecp.testing as reference
-from ecp._dispatch import ForwardKernel
+from ecp._dispatch import BackwardKernel, ForwardKernel
 from winograd_cases import close, data
 
 DTYPES = [np.float32, np.float64]
@@ -169,3 +170,91 @@ def test_polyphase_4x4_is_within_rounding_of_the_direct_kernel_and_can_be_turned
     y_direct = ecp.easy_avg_conv2d(x, w, b, padding=padding)
     close(y, y_direct.astype(np.float64), np.float32)
     assert not np.array_equal(y, y_direct)   # another algorithm: other roundings
+
+
+# The backward: dW and db by the polyphase split (dx by the direct kernel, unchanged)
+
+def _backward_plan(x, w, y, mode):
+    hq, wq = y.shape[2:]
+    return ecp._dispatch.plan_backward(x.shape, w.shape, x.dtype, (2 * hq, 2 * wq), 2,
+                                       offset=(mode // 2, mode % 2))[0]
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", [0, 3])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_polyphase_backward_matches_the_oracle(shape, mode, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype)
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
+    assert _backward_plan(x, w, y, mode) == BackwardKernel.WINOGRAD_BACKWARD
+    dy = np.random.default_rng(7).standard_normal(y.shape).astype(dtype)
+    got = ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding)
+    want = reference.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding)
+    for g, e in zip(got, want):
+        close(g, e, dtype)
+    _, dw, db = ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding, compute_dx=False)
+    assert dw.tobytes() == got[1].tobytes() and db.tobytes() == got[2].tobytes()
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+@pytest.mark.parametrize("shape", SHAPES_4X4)
+def test_polyphase_4x4_backward_matches_the_oracle(shape, mode, dtype, everywhere):
+    x, w, b, padding = data4(shape, dtype)
+    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
+    assert _backward_plan(x, w, y, mode) == BackwardKernel.WINOGRAD_BACKWARD
+    dy = np.random.default_rng(8).standard_normal(y.shape).astype(dtype)
+    got = ecp.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding)
+    want = reference.easy_conv2d_backward(dy, x, w, mode=mode, padding=padding)
+    for g, e in zip(got, want):
+        close(g, e, dtype)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_4X4)
+def test_polyphase_easy_avg_backward_of_3x3_matches_the_oracle(shape, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype, seed=6)
+    dy = np.random.default_rng(9).standard_normal(
+        ecp.easy_avg_conv2d(x, w, b, padding=padding).shape).astype(dtype)
+    got = ecp.easy_avg_conv2d_backward(dy, x, w, padding=padding)
+    want = reference.easy_avg_conv2d_backward(dy, x, w, padding=padding)
+    for g, e in zip(got, want):
+        close(g, e, dtype)
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [3, 4])
+def test_polyphase_backward_does_not_depend_on_the_thread_count(k, dtype, everywhere):
+    # N = 1 and 2 cut into row blocks, N = 5 into whole samples, over the plan's dW slots
+    for shape in [(5, 16, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (2, 24, 21, 20, 8, 0)]:
+        x, w, b, padding = (data if k == 3 else data4)(shape, dtype, seed=3)
+        dy = np.random.default_rng(10).standard_normal(
+            ecp.easy_conv2d(x, w, b, mode=1, padding=padding).shape).astype(dtype)
+        results = []
+        for n in (1, 2, 3, 4):
+            with ecp.num_threads(n):
+                results.append(ecp.easy_conv2d_backward(dy, x, w, mode=1, padding=padding))
+        for other in results[1:]:
+            for a, c in zip(results[0], other):
+                assert a.tobytes() == c.tobytes()
+
+
+@needs_direct
+def test_polyphase_backward_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
+    x, w, b, padding = data((4, 64, 28, 28, 64, 1), np.float32, seed=4)
+    y = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)
+    assert _backward_plan(x, w, y, 3) == BackwardKernel.WINOGRAD_BACKWARD
+    dy = np.random.default_rng(11).standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = ecp.easy_conv2d_backward(dy, x, w, mode=3, padding=padding)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_backward=False))
+    assert _backward_plan(x, w, y, 3) != BackwardKernel.WINOGRAD_BACKWARD
+    dx0, dw0, db0 = ecp.easy_conv2d_backward(dy, x, w, mode=3, padding=padding)
+    assert dx.tobytes() == dx0.tobytes()   # dx: the same direct kernel
+    close(dw, dw0.astype(np.float64), np.float32)
+    close(db, db0.astype(np.float64), np.float32)
+    assert not np.array_equal(dw, dw0)   # another algorithm: other roundings

@@ -119,6 +119,10 @@ class Thresholds:
     # the direct kernel, 16 x 14 x 14 and 4 x 28 x 28 1.17-1.2x (docs/performance.md, section 13).
     polyphase_4x4: bool = True
     polyphase_4x4_min_pixels: int = 2048
+    # The backward of those calls: dW and db by the same split (25 or 36 multiplies per 2 x 2
+    # outputs against 36 or 64), BackwardKernel.WINOGRAD_BACKWARD then running dx alone through
+    # the direct kernel; on the shapes the forward takes (docs/performance.md, section 13).
+    polyphase_backward: bool = True
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -351,6 +355,12 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
         # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
                 _winograd_rows(x_shape[0], full_hw[0], t), t.cores)
+    if (direct_grid(stride, offset) and t.polyphase_backward
+            and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)):
+        # dW and db by the polyphase split in items as the forward's (the third number: output
+        # rows per item), then the direct dx in items of whole samples
+        return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
+                _winograd_rows(x_shape[0], full_hw[0] // 2, t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

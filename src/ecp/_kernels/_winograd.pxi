@@ -219,3 +219,94 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                                         ntr, ph, pw, <double *> (tbase[t] + o_v),
                                         <double *> (tbase[t] + o_m))
     return 0
+
+
+cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, floating *db,
+                      const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, Py_ssize_t n_slots,
+                      int n_threads) except -1:
+    """dw (O, C, k, k) and db (O) of the stride-2 3x3 or 4x4 convolution of geometry g (grid
+    offset (oy, ox)) by the polyphase split (ecp_direct_poly.h): items of whole samples or of
+    ``rows`` output rows of one sample, dealt to ``n_slots`` slots as _run_wino_dw's; each slot
+    sums its items' du in its own buffer, and after one barrier every filter's du are added in
+    slot order and mapped back onto the k x k taps (ecp_poly_dw_reduce), db summed per filter over
+    the batch in double. The items and slots come from the plan, so the result does not depend on
+    the thread count."""
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq, P = g.hq * g.wq
+    cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating), th = (hq + 1) // 2
+    cdef int k = <int> g.kh
+    cdef Py_ssize_t cols = ecp_poly_dw_cols(k, C, nr), ns = (k + 2) * (k + 2)
+    cdef Py_ssize_t used = 0, tused = 0, o_du, o_v, o_vt, o_m, slot_size, n_rb, n_items, nt
+    cdef Py_ssize_t s, it, it0, it1, ib, n0, nb, tr0, ntr, t, o
+    cdef bint four = k == 4
+    cdef char *base
+    cdef char **tbase
+    cdef floating *du
+    if N == 0 or P == 0:
+        memset(dw, 0, O * C * k * k * sz)
+        memset(db, 0, O * sz)
+        return 0
+    n_sitems = max(1, min(n_sitems, N))
+    rows = max(2, min(rows + rows % 2, 2 * th))
+    if rows < hq:
+        n_sitems = N
+    n_rb = (th + rows // 2 - 1) // (rows // 2)
+    n_items = n_sitems * n_rb
+    n_slots = max(1, min(n_slots, n_items))
+    nt = max(1, min(n_threads, n_slots))
+    slot_size = _row(nob * ECP_MR * cols, sz)
+    o_du = _carve(&used, n_slots * slot_size * sz)
+    o_v = _carve(&tused, (ns * C + 9) * nr * sz)
+    o_vt = _carve(&tused, nr * cols * sz)
+    o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
+    base = _scratch(used)
+    tbase = _thread_scratch(nt, tused)
+    du = <floating *> (base + o_du)
+    with nogil:
+        with parallel(num_threads=nt):
+            t = threadid()
+            for s in prange(n_slots, schedule='static'):
+                it0 = s * n_items // n_slots
+                it1 = (s + 1) * n_items // n_slots
+                for it in range(it0, it1):
+                    ib = it // n_rb
+                    n0 = ib * N // n_sitems
+                    nb = (ib + 1) * N // n_sitems - n0
+                    tr0 = (it % n_rb) * (rows // 2)
+                    ntr = min(rows // 2, th - tr0)
+                    if floating is float:
+                        if four:
+                            ecp_poly4_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                                ph, pw, du + s * slot_size, it == it0,
+                                                <float *> (tbase[t] + o_v),
+                                                <float *> (tbase[t] + o_vt),
+                                                <float *> (tbase[t] + o_m))
+                        else:
+                            ecp_poly_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                               ph, pw, du + s * slot_size, it == it0,
+                                               <float *> (tbase[t] + o_v),
+                                               <float *> (tbase[t] + o_vt),
+                                               <float *> (tbase[t] + o_m))
+                    else:
+                        if four:
+                            ecp_poly4_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                                ph, pw, du + s * slot_size, it == it0,
+                                                <double *> (tbase[t] + o_v),
+                                                <double *> (tbase[t] + o_vt),
+                                                <double *> (tbase[t] + o_m))
+                        else:
+                            ecp_poly_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                               ph, pw, du + s * slot_size, it == it0,
+                                               <double *> (tbase[t] + o_v),
+                                               <double *> (tbase[t] + o_vt),
+                                               <double *> (tbase[t] + o_m))
+            ecp_team_barrier()   # every slot summed before any is read
+            for o in prange(O, schedule='static'):
+                if floating is float:
+                    ecp_poly_dw_reduce_f(k, du, n_slots, slot_size, O, C, nr, o, o + 1, dw)
+                    db[o] = <float> ecp_sum_planes_f(dy + o * P, P, N, O * P)
+                else:
+                    ecp_poly_dw_reduce_d(k, du, n_slots, slot_size, O, C, nr, o, o + 1, dw)
+                    db[o] = ecp_sum_planes_d(dy + o * P, P, N, O * P)
+    return 0

@@ -201,3 +201,129 @@ static void NAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
 {
     NAME(polyk_item)(4, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
 }
+
+/* The polyphase dW of output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of the stride-2
+ * k x k convolution (k = 3 or 4; x, geometry and tiles as polyk_item's): with dM = A dY A^T (3 x 3
+ * from each 2 x 2 tile of dy (N, O, hq, wq), zeros past the plane; A^T = [1 1 0; 0 1 1]) and V
+ * the forward's transformed input (poly_vin),
+ *   du[xi][o][kk] = (du[xi][o][kk] unless fresh) + sum over the tiles, in order, of
+ *                   dM[xi][o][t] * V[xi][kk][t],
+ * kk < kx[xi] the rows of xi's streams (ecp_poly_layout_k); du: per xi, nob*8 rows (filters) of
+ * kp[xi] columns at duoff[xi] (ecp_poly_dw_layout). The filters' gradient is then the filter
+ * transform's adjoint of du (ecp_poly_dw_reduce). Each sum is one chain over the item's tiles in
+ * order (NR a step: a block's tiles past its end add exact zeros), so du depends on the item, never
+ * on the thread count. Scratch (per thread): vbuf ((k + 2)^2*C + 9)*NR, vt NR*sum(kp), mbuf
+ * 9*(nob*8 + 1)*NR elements. */
+TARGET
+static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
+    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+    const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+    ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+    T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    const int np = k + 2, ns = np * np;
+    const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
+    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, rows = nob * ECP_MR;
+    const ptrdiff_t MS = rows * NR + NR, P = hq * wq;
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kp[9], duoff[9], vtoff[9];
+    ecp_poly_layout_k(k, C, NR, rows, kx, voff, uoff, soff);
+    const ptrdiff_t total = ecp_poly_dw_layout(kx, NR, rows, kp, duoff, vtoff);
+    for (int xi = 0; xi < 9; xi++) {
+        if (kp[xi] > kx[xi])   /* V^T's columns past kx: zeros, never written below */
+            for (ptrdiff_t t = 0; t < NR; t++)
+                memset(vt + vtoff[xi] + t * kp[xi] + kx[xi], 0,
+                       (size_t)(kp[xi] - kx[xi]) * sizeof(T));
+        for (ptrdiff_t o = O; o < rows; o++)   /* dM's rows past O: zeros */
+            memset(mbuf + xi * MS + o * NR, 0, (size_t)NR * sizeof(T));
+    }
+    for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
+        const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
+        NAME(poly_vin)(k, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        if (jn < NR) {   /* tiles past the end: zeros in V and dM */
+            for (ptrdiff_t s = 0; s < ns; s++)
+                for (ptrdiff_t c = 0; c < C; c++)
+                    memset(vbuf + soff[s] + c * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+            for (int xi = 0; xi < 9; xi++)
+                for (ptrdiff_t o = 0; o < O; o++)
+                    memset(mbuf + xi * MS + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+        }
+        for (int xi = 0; xi < 9; xi++)
+            NAME(wino_tr)(vbuf + voff[xi], kx[xi], vt + vtoff[xi], kp[xi]);
+        /* dM = A dY A^T: columns (e0, e0 + e1, e1) of each tile row, then rows the same; VL tiles
+         * a step, one tile row's run at a time */
+        for (ptrdiff_t t = 0; t < jn;) {
+            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+            const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+            const ptrdiff_t row = 2 * tr;
+            const int two = row + 1 < hq;
+            for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
+                const ptrdiff_t c0 = 2 * (tc + q0), nq = len - q0 < VL ? len - q0 : VL;
+                MK mk[4];
+                for (int j = 0; j < 2; j++) {
+                    mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), wq - (c0 + j), VL));
+                    mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), wq - (c0 + j + VL), VL));
+                }
+                const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
+                const int whole = nq == VL;
+                for (ptrdiff_t o = 0; o < O; o++) {
+                    const T *d0 = dy + ((n0 + b) * O + o) * P + row * wq + c0;
+                    const V e00 = VEC(even2)(VEC(loadz)(mk[0], d0), VEC(loadz)(mk[1], d0 + VL));
+                    const V e01 = VEC(even2)(VEC(loadz)(mk[2], d0 + 1),
+                                             VEC(loadz)(mk[3], d0 + 1 + VL));
+                    V e10 = VEC(zero)(), e11 = VEC(zero)();
+                    if (two) {
+                        e10 = VEC(even2)(VEC(loadz)(mk[0], d0 + wq), VEC(loadz)(mk[1], d0 + wq + VL));
+                        e11 = VEC(even2)(VEC(loadz)(mk[2], d0 + wq + 1),
+                                         VEC(loadz)(mk[3], d0 + wq + 1 + VL));
+                    }
+                    const V f0[3] = {e00, e00 + e01, e01};
+                    const V f1[3] = {e10, e10 + e11, e11};
+                    T *m = mbuf + o * NR + t + q0;
+                    for (int j = 0; j < 3; j++) {
+                        const V r[3] = {f0[j], f0[j] + f1[j], f1[j]};
+                        for (int i = 0; i < 3; i++) {
+                            if (whole)
+                                VEC(store)(m + (i * 3 + j) * MS, r[i]);
+                            else
+                                VEC(storem)(m + (i * 3 + j) * MS, sm, r[i]);
+                        }
+                    }
+                }
+            }
+            t += len;
+        }
+        /* du[xi] (+)= dM[xi] V[xi]^T: 8 filters x NR columns a tile, over the block's NR tiles */
+        const int acc = !(fresh && j0 == 0);
+        for (int xi = 0; xi < 9; xi++)
+            for (ptrdiff_t ob = 0; ob < nob; ob++)
+                for (ptrdiff_t cb = 0; cb < kp[xi]; cb += NR)
+                    NAME(tile)(NR, mbuf + xi * MS + ob * ECP_MR * NR, 1, NR,
+                               vt + vtoff[xi] + cb, kp[xi],
+                               du + duoff[xi] + ob * ECP_MR * kp[xi] + cb, kp[xi], acc);
+    }
+    if (ncols == 0 && fresh)
+        memset(du, 0, (size_t)total * sizeof(T));
+}
+
+/* the 3x3 and the 4x4 instances (k a constant in each) */
+TARGET
+static void NAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                               const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                               ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                               ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                               T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    NAME(polyk_dw_item)(3, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
+                        vt, mbuf);
+}
+
+TARGET
+static void NAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                                T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+{
+    NAME(polyk_dw_item)(4, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
+                        vt, mbuf);
+}
