@@ -107,11 +107,11 @@ cdef extern from "ecp_direct.h" nogil:
     void ecp_wino_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
                             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
                             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du,
-                            int fresh, float *vbuf, float *vt, float *mbuf)
+                            int fresh, float *vbuf, float *mt, float *mbuf)
     void ecp_wino_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
                             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
                             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du,
-                            int fresh, double *vbuf, double *vt, double *mbuf)
+                            int fresh, double *vbuf, double *mt, double *mbuf)
     void ecp_wino_dw_reduce_f(const float *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, float *dw)
     void ecp_wino_dw_reduce_d(const double *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
@@ -139,27 +139,27 @@ cdef extern from "ecp_direct.h" nogil:
                           Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
                           Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
     # the polyphase dW of the stride-2 3x3 and 4x4 convolutions
-    Py_ssize_t ecp_poly_dw_cols(int k, Py_ssize_t C, Py_ssize_t NR)
+    Py_ssize_t ecp_poly_dw_rows(int k, Py_ssize_t C)
     void ecp_poly_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
-            float *vbuf, float *vt, float *mbuf)
+            float *vbuf, float *mt, float *mbuf)
     void ecp_poly4_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
-            float *vbuf, float *vt, float *mbuf)
+            float *vbuf, float *mt, float *mbuf)
     void ecp_poly_dw_reduce_f(int k, const float *du, Py_ssize_t n_slots, Py_ssize_t stride,
-            Py_ssize_t O, Py_ssize_t C, Py_ssize_t NR, Py_ssize_t o0, Py_ssize_t o1, float *dw)
+            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, float *dw)
     void ecp_poly_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
-            double *vbuf, double *vt, double *mbuf)
+            double *vbuf, double *mt, double *mbuf)
     void ecp_poly4_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
-            double *vbuf, double *vt, double *mbuf)
+            double *vbuf, double *mt, double *mbuf)
     void ecp_poly_dw_reduce_d(int k, const double *du, Py_ssize_t n_slots, Py_ssize_t stride,
-            Py_ssize_t O, Py_ssize_t C, Py_ssize_t NR, Py_ssize_t o0, Py_ssize_t o1, double *dw)
+            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, double *dw)
     void ecp_team_barrier()
     void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
     void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)

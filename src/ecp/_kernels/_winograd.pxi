@@ -236,9 +236,9 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
     cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating), th = (hq + 1) // 2
     cdef int k = <int> g.kh
-    cdef Py_ssize_t cols = ecp_poly_dw_cols(k, C, nr), ns = (k + 2) * (k + 2)
+    cdef Py_ssize_t Op = (O + nr - 1) // nr * nr, ns = (k + 2) * (k + 2)
     cdef Py_ssize_t used = 0, tused = 0, o_du, o_v, o_vt, o_m, slot_size, n_rb, n_items, nt
-    cdef Py_ssize_t s, it, it0, it1, ib, n0, nb, tr0, ntr, t, o
+    cdef Py_ssize_t s, it, it0, it1, ib, n0, nb, tr0, ntr, t, o, c
     cdef bint four = k == 4
     cdef char *base
     cdef char **tbase
@@ -255,10 +255,10 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
     n_items = n_sitems * n_rb
     n_slots = max(1, min(n_slots, n_items))
     nt = max(1, min(n_threads, n_slots))
-    slot_size = _row(nob * ECP_MR * cols, sz)
+    slot_size = _row(Op * ecp_poly_dw_rows(k, C), sz)
     o_du = _carve(&used, n_slots * slot_size * sz)
-    o_v = _carve(&tused, (ns * C + 9) * nr * sz)
-    o_vt = _carve(&tused, nr * cols * sz)
+    o_v = _carve(&tused, (ns * C + 17) * nr * sz)
+    o_vt = _carve(&tused, 9 * nr * Op * sz)
     o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
     base = _scratch(used)
     tbase = _thread_scratch(nt, tused)
@@ -302,11 +302,14 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
                                                <double *> (tbase[t] + o_vt),
                                                <double *> (tbase[t] + o_m))
             ecp_team_barrier()   # every slot summed before any is read
+            for c in prange(C, schedule='static'):   # du's rows are channels: all filters a row
+                if floating is float:
+                    ecp_poly_dw_reduce_f(k, du, n_slots, slot_size, O, C, Op, c, c + 1, dw)
+                else:
+                    ecp_poly_dw_reduce_d(k, du, n_slots, slot_size, O, C, Op, c, c + 1, dw)
             for o in prange(O, schedule='static'):
                 if floating is float:
-                    ecp_poly_dw_reduce_f(k, du, n_slots, slot_size, O, C, nr, o, o + 1, dw)
                     db[o] = <float> ecp_sum_planes_f(dy + o * P, P, N, O * P)
                 else:
-                    ecp_poly_dw_reduce_d(k, du, n_slots, slot_size, O, C, nr, o, o + 1, dw)
                     db[o] = ecp_sum_planes_d(dy + o * P, P, N, O * P)
     return 0

@@ -155,29 +155,28 @@ static inline void ecp_poly_layout_k(int k, ptrdiff_t C, ptrdiff_t NR, ptrdiff_t
     }
 }
 
-/* The polyphase dW's (ecp_direct_poly.h) layout, from ecp_poly_layout_k's kx: per xi, kp[xi] =
- * kx[xi] rounded up to a multiple of NR; du's block of xi (rows x kp[xi]) at duoff[xi], V^T's (NR x
- * kp[xi]) at vtoff[xi]. Returns du's elements in all, rows * sum(kp) (V^T's: NR * sum(kp)). */
-static inline ptrdiff_t ecp_poly_dw_layout(const ptrdiff_t *kx, ptrdiff_t NR, ptrdiff_t rows,
-                                           ptrdiff_t *kp, ptrdiff_t *duoff, ptrdiff_t *vtoff)
+/* The polyphase dW's (ecp_direct_poly.h) du layout, from ecp_poly_layout_k's kx: per xi, kr[xi]
+ * = kx[xi] rounded up to a multiple of 8 rows of Op columns at duoff[xi]. Returns du's elements
+ * in all, Op * sum(kr). */
+static inline ptrdiff_t ecp_poly_dw_layout(const ptrdiff_t *kx, ptrdiff_t Op, ptrdiff_t *kr,
+                                           ptrdiff_t *duoff)
 {
     ptrdiff_t s = 0;
     for (int xi = 0; xi < 9; xi++) {
-        kp[xi] = (kx[xi] + NR - 1) / NR * NR;
-        duoff[xi] = rows * s;
-        vtoff[xi] = NR * s;
-        s += kp[xi];
+        kr[xi] = (kx[xi] + 7) / 8 * 8;
+        duoff[xi] = Op * s;
+        s += kr[xi];
     }
-    return rows * s;
+    return Op * s;
 }
 
-/* sum(kp) of ecp_poly_dw_layout for k x k filters, C channels, NR columns a tile: du takes
- * rows times as many elements, V^T NR times */
-static inline ptrdiff_t ecp_poly_dw_cols(int k, ptrdiff_t C, ptrdiff_t NR)
+/* sum(kr) of ecp_poly_dw_layout for k x k filters and C channels: du takes Op times as many
+ * elements */
+static inline ptrdiff_t ecp_poly_dw_rows(int k, ptrdiff_t C)
 {
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kp[9], duoff[9], vtoff[9];
-    ecp_poly_layout_k(k, C, NR, 1, kx, voff, uoff, soff);
-    return ecp_poly_dw_layout(kx, NR, 1, kp, duoff, vtoff);
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kr[9], duoff[9];
+    ecp_poly_layout_k(k, C, 1, 1, kx, voff, uoff, soff);
+    return ecp_poly_dw_layout(kx, 1, kr, duoff);
 }
 
 /* ecp_poly_layout_k of the 3x3 filters (soff: 25 streams) */

@@ -206,35 +206,37 @@ static void NAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
  * k x k convolution (k = 3 or 4; x, geometry and tiles as polyk_item's): with dM = A dY A^T (3 x 3
  * from each 2 x 2 tile of dy (N, O, hq, wq), zeros past the plane; A^T = [1 1 0; 0 1 1]) and V
  * the forward's transformed input (poly_vin),
- *   du[xi][o][kk] = (du[xi][o][kk] unless fresh) + sum over the tiles, in order, of
- *                   dM[xi][o][t] * V[xi][kk][t],
- * kk < kx[xi] the rows of xi's streams (ecp_poly_layout_k); du: per xi, nob*8 rows (filters) of
- * kp[xi] columns at duoff[xi] (ecp_poly_dw_layout). The filters' gradient is then the filter
- * transform's adjoint of du (ecp_poly_dw_reduce). Each sum is one chain over the item's tiles in
- * order (NR a step: a block's tiles past its end add exact zeros), so du depends on the item, never
- * on the thread count. Scratch (per thread): vbuf ((k + 2)^2*C + 9)*NR, vt NR*sum(kp), mbuf
- * 9*(nob*8 + 1)*NR elements. */
+ *   du[xi][kk][o] = (du[xi][kk][o] unless fresh) + sum over the tiles, in order, of
+ *                   V[xi][kk][t] * dM[xi][o][t],
+ * kk < kx[xi] the rows of xi's streams (ecp_poly_layout_k), o < O; du: per xi, kr[xi] rows of Op
+ * = ceil(O/NR)*NR columns at duoff[xi] (ecp_poly_dw_layout; rows and columns past kx and O hold
+ * no gradient). The filters' gradient is then the filter transform's adjoint of du
+ * (ecp_poly_dw_reduce). Each sum is one chain over the item's tiles in order (NR a step: a
+ * block's tiles past its end add exact zeros), so du depends on the item, never on the thread
+ * count. V is the register tile's broadcast operand as poly_vin leaves it, so only dM (9 rows of
+ * O, against V's (k + 2)^2 of C) is transposed. Scratch (per thread): vbuf ((k + 2)^2*C + 17)*NR,
+ * mt 9*NR*Op, mbuf 9*(nob*8 + 1)*NR elements. */
 TARGET
 static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
     const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
     ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-    T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+    T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
     const int np = k + 2, ns = np * np;
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, rows = nob * ECP_MR;
-    const ptrdiff_t MS = rows * NR + NR, P = hq * wq;
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kp[9], duoff[9], vtoff[9];
+    const ptrdiff_t MS = rows * NR + NR, P = hq * wq, Op = (O + NR - 1) / NR * NR;
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kr[9], duoff[9];
     ecp_poly_layout_k(k, C, NR, rows, kx, voff, uoff, soff);
-    const ptrdiff_t total = ecp_poly_dw_layout(kx, NR, rows, kp, duoff, vtoff);
+    const ptrdiff_t total = ecp_poly_dw_layout(kx, Op, kr, duoff);
     for (int xi = 0; xi < 9; xi++) {
-        if (kp[xi] > kx[xi])   /* V^T's columns past kx: zeros, never written below */
+        /* the lines between (and the 8 after) xi's rows of V, read by the last row block of a
+         * tile: zeros (their products land in du's rows past kx) */
+        memset(vbuf + voff[xi] + kx[xi] * NR, 0, (size_t)(xi == 8 ? 9 : 1) * NR * sizeof(T));
+        if (Op > O)   /* dM^T's columns past O: zeros, never written below */
             for (ptrdiff_t t = 0; t < NR; t++)
-                memset(vt + vtoff[xi] + t * kp[xi] + kx[xi], 0,
-                       (size_t)(kp[xi] - kx[xi]) * sizeof(T));
-        for (ptrdiff_t o = O; o < rows; o++)   /* dM's rows past O: zeros */
-            memset(mbuf + xi * MS + o * NR, 0, (size_t)NR * sizeof(T));
+                memset(mt + (xi * NR + t) * Op + O, 0, (size_t)(Op - O) * sizeof(T));
     }
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
@@ -247,8 +249,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
                 for (ptrdiff_t o = 0; o < O; o++)
                     memset(mbuf + xi * MS + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
         }
-        for (int xi = 0; xi < 9; xi++)
-            NAME(wino_tr)(vbuf + voff[xi], kx[xi], vt + vtoff[xi], kp[xi]);
         /* dM = A dY A^T: columns (e0, e0 + e1, e1) of each tile row, then rows the same; VL tiles
          * a step, one tile row's run at a time */
         for (ptrdiff_t t = 0; t < jn;) {
@@ -292,14 +292,14 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
             }
             t += len;
         }
-        /* du[xi] (+)= dM[xi] V[xi]^T: 8 filters x NR columns a tile, over the block's NR tiles */
+        for (int xi = 0; xi < 9; xi++) NAME(wino_tr)(mbuf + xi * MS, O, mt + xi * NR * Op, Op);
+        /* du[xi] (+)= V[xi] dM[xi]^T: 8 rows of V x NR filters a tile, over the block's NR tiles */
         const int acc = !(fresh && j0 == 0);
         for (int xi = 0; xi < 9; xi++)
-            for (ptrdiff_t ob = 0; ob < nob; ob++)
-                for (ptrdiff_t cb = 0; cb < kp[xi]; cb += NR)
-                    NAME(tile)(NR, mbuf + xi * MS + ob * ECP_MR * NR, 1, NR,
-                               vt + vtoff[xi] + cb, kp[xi],
-                               du + duoff[xi] + ob * ECP_MR * kp[xi] + cb, kp[xi], acc);
+            for (ptrdiff_t r0 = 0; r0 < kr[xi]; r0 += ECP_MR)
+                for (ptrdiff_t o0 = 0; o0 < Op; o0 += NR)
+                    NAME(tile)(NR, vbuf + voff[xi] + r0 * NR, 1, NR, mt + xi * NR * Op + o0, Op,
+                               du + duoff[xi] + r0 * Op + o0, Op, acc);
     }
     if (ncols == 0 && fresh)
         memset(du, 0, (size_t)total * sizeof(T));
@@ -311,10 +311,10 @@ static void NAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, pt
                                const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                               T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+                               T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
     NAME(polyk_dw_item)(3, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
-                        vt, mbuf);
+                        mt, mbuf);
 }
 
 TARGET
@@ -322,8 +322,8 @@ static void NAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, p
                                 const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
                                 ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
                                 ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+                                T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
     NAME(polyk_dw_item)(4, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
-                        vt, mbuf);
+                        mt, mbuf);
 }

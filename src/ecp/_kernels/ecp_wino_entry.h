@@ -239,71 +239,68 @@ ECP_FN void ENAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptr
 
 /* The polyphase dW of the stride-2 3x3 convolution, output tile rows tr0 .. tr0+ntr-1
  * (ecp_direct_poly.h states the contract) at the level in use. Scratch per thread: vbuf
- * (25*C + 9)*NR, vt NR*ecp_poly_dw_cols(3, C, NR), mbuf 9*(ceil(O/8)*8 + 1)*NR elements; du
- * ceil(O/8)*8*ecp_poly_dw_cols(3, C, NR). */
+ * (25*C + 17)*NR, mt 9*NR*Op, mbuf 9*(ceil(O/8)*8 + 1)*NR elements (Op = ceil(O/NR)*NR); du
+ * Op*ecp_poly_dw_rows(3, C). */
 ECP_FN void ENAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                                 const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
                                 ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
                                 ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+                                T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
     ECP_DISPATCH(poly_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
-                                         fresh, vbuf, vt, mbuf))
+                                         fresh, vbuf, mt, mbuf))
 }
 
-/* The same of the stride-2 4x4 convolution (vbuf (36*C + 9)*NR; k = 4 in ecp_poly_dw_cols). */
+/* The same of the stride-2 4x4 convolution (vbuf (36*C + 17)*NR; k = 4 in ecp_poly_dw_rows). */
 ECP_FN void ENAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                                  const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
                                  ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
                                  ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                 T *restrict vbuf, T *restrict vt, T *restrict mbuf)
+                                 T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
     ECP_DISPATCH(poly4_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
-                                          fresh, vbuf, vt, mbuf))
+                                          fresh, vbuf, mt, mbuf))
 }
 
-/* dW of filters o0 .. o1-1 of the stride-2 k x k convolution (k = 3 or 4) from the slots' du
- * (poly_dw_item / poly4_dw_item; n_slots of them, stride apart, NR the level's): each stream's
- * rows of the slots added in slot order, then the filter transform's adjoint,
- *   dw[o][c][i][j] = sum over the streams (R, Q), in order, of t[R][i] t[Q][j] dU[(R, Q)][o][c],
+/* dW of channels c0 .. c1-1 of the stride-2 k x k convolution (k = 3 or 4) from the slots' du
+ * (poly_dw_item / poly4_dw_item; n_slots of them, stride apart, Op columns): each stream's row of
+ * the slots added in slot order (all filters at once), then the filter transform's adjoint,
+ *   dw[o][c][i][j] = sum over the streams (R, Q), in order, of t[R][i] t[Q][j] dU[(R, Q)][c][o],
  * t polyk_weights' map of a tap column onto the transformed rows; dw: O x C x k x k, those
- * filters' rows overwritten. */
+ * channels' taps overwritten. */
 ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots,
-                                  ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t NR,
-                                  ptrdiff_t o0, ptrdiff_t o1, T *restrict dw)
+                                  ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
+                                  ptrdiff_t c0, ptrdiff_t c1, T *restrict dw)
 {
     /* t[R][i], R < k + 2: k = 3 (g0, g0 + g2, g2, g1, g1), k = 4 (g0, g0 + g2, g2, g1, g1 + g3, g3) */
     static const signed char t3[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
     static const signed char t4[6][4] = {{1, 0, 0, 0}, {1, 0, 1, 0}, {0, 0, 1, 0},
                                          {0, 1, 0, 0}, {0, 1, 0, 1}, {0, 0, 0, 1}};
     const int np = k + 2;
-    const ptrdiff_t rows = (O + 7) / 8 * 8;
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kp[9], duoff[9], vtoff[9];
-    ecp_poly_layout_k(k, C, 1, rows, kx, voff, uoff, soff);   /* NR = 1: soff in rows of C */
-    ecp_poly_dw_layout(kx, NR, rows, kp, duoff, vtoff);
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], kr[9], duoff[9];
+    ecp_poly_layout_k(k, C, 1, 1, kx, voff, uoff, soff);   /* NR = 1: soff in rows */
+    ecp_poly_dw_layout(kx, Op, kr, duoff);
     T U[36][64];
-    for (ptrdiff_t o = o0; o < o1; o++)
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-            const ptrdiff_t cn = C - c0 < 64 ? C - c0 : 64;
-            for (int R = 0; R < np; R++)
-                for (int Q = 0; Q < np; Q++) {
-                    const int xi = (R % 3) * 3 + Q % 3, s = R * np + Q;
-                    /* the stream's C columns within xi's rows (its rank among xi's streams) */
-                    const T *p = du + duoff[xi] + o * kp[xi] + (soff[s] - voff[xi]) + c0;
-                    for (ptrdiff_t cc = 0; cc < cn; cc++) U[s][cc] = p[cc];
-                    for (ptrdiff_t sl = 1; sl < n_slots; sl++)
-                        for (ptrdiff_t cc = 0; cc < cn; cc++) U[s][cc] += p[sl * stride + cc];
-                }
-            for (ptrdiff_t cc = 0; cc < cn; cc++) {
-                T *d = dw + (o * C + c0 + cc) * k * k;
+    for (ptrdiff_t c = c0; c < c1; c++)
+        for (ptrdiff_t o0 = 0; o0 < O; o0 += 64) {
+            const ptrdiff_t on = O - o0 < 64 ? O - o0 : 64;
+            for (int s = 0; s < np * np; s++) {
+                const int xi = (s / np % 3) * 3 + s % np % 3;
+                /* row c of the stream within xi's rows (its rank among xi's streams times C) */
+                const T *p = du + duoff[xi] + (soff[s] - voff[xi] + c) * Op + o0;
+                for (ptrdiff_t oo = 0; oo < on; oo++) U[s][oo] = p[oo];
+                for (ptrdiff_t sl = 1; sl < n_slots; sl++)
+                    for (ptrdiff_t oo = 0; oo < on; oo++) U[s][oo] += p[sl * stride + oo];
+            }
+            for (ptrdiff_t oo = 0; oo < on; oo++) {
+                T *d = dw + ((o0 + oo) * C + c) * k * k;
                 for (int i = 0; i < k; i++)
                     for (int j = 0; j < k; j++) {
                         T a = (T)0;
                         for (int R = 0; R < np; R++) {
-                            const int tr = k == 3 ? t3[R][i] : t4[R][i];
-                            if (!tr) continue;
+                            if (!(k == 3 ? t3[R][i] : t4[R][i])) continue;
                             for (int Q = 0; Q < np; Q++)
-                                if (k == 3 ? t3[Q][j] : t4[Q][j]) a += U[R * np + Q][cc];
+                                if (k == 3 ? t3[Q][j] : t4[Q][j]) a += U[R * np + Q][oo];
                         }
                         d[i * k + j] = a;
                     }
