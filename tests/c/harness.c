@@ -2,7 +2,7 @@
  * this CPU and build can run (ecp_isa_best() down to the lowest vector level), float and double.
  * The Winograd F(2x2, 3x3) kernels (forward, dx with the flipped filters, dW and its reduction)
  * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below); so is
- * the polyphase stride-2 3x3 forward (ecp_direct_poly.h), with the same tolerance.
+ * the polyphase stride-2 3x3 forward and dW (ecp_direct_poly.h), with the same tolerance.
  *
  * Each check is one kernel call pattern on one geometry, compared with naive loops summing in
  * double: |got - ref| <= tol * (sum of |terms|) per element (tol 1e-4 float, 1e-11 double), exact
@@ -1426,6 +1426,19 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
                             ptrdiff_t pw, void *vbuf, void *mbuf)                                      \
     {                                                                                                  \
         ecp_poly_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);  \
+    }                                                                                                  \
+    static void pdw_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy,  \
+                               ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,    \
+                               ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, void *du,     \
+                               int fresh, void *vbuf, void *mt, void *mbuf)                            \
+    {                                                                                                  \
+        ecp_poly_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,  \
+                               mt, mbuf);                                                              \
+    }                                                                                                  \
+    static void pdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
+                                 ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
+    {                                                                                                  \
+        ecp_poly_dw_reduce_##suf(3, du, n_slots, stride, O, C, Op, c0, c1, dw);                        \
     }
 POLY_WRAP(f)
 POLY_WRAP(d)
@@ -1437,11 +1450,16 @@ typedef struct {
     void (*item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, ptrdiff_t O, const void *bias,
                  void *y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
                  ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf);
+    void (*dw_item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy, ptrdiff_t O, ptrdiff_t hq,
+                    ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                    void *du, int fresh, void *vbuf, void *mt, void *mbuf);
+    void (*dw_reduce)(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
+                      ptrdiff_t c0, ptrdiff_t c1, void *dw);
 } pkernels;
 
 static const pkernels PKERNELS[2] = {
-    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f},
-    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d},
+    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f},
+    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d},
 };
 
 /* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
@@ -1587,6 +1605,100 @@ static void check_poly(const data *d, const pkernels *pk)
     free(base);
 }
 
+/* _run_poly_dw's dW: the items of split dealt to n_slots slots in contiguous runs, each slot's
+ * du summed by its items in order (the first fresh), then ecp_poly_dw_reduce a channel at a time.
+ * rev: the slots run last first on one scratch. Returns dW (O x C x 3 x 3; caller frees) or NULL
+ * after a crash. */
+static void *run_poly_dw(const data *d, const pkernels *pk, int split, ptrdiff_t slots, int rev)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, nob = (O + 7) / 8, Op = up(O, NR), th = (g->hq + 1) / 2;
+    const ptrdiff_t used = Op * ecp_poly_dw_rows(3, C), slot = row64(used, k->t.sz);
+    const ptrdiff_t ph = g->ph - g->oy, pw = g->pw - g->ox;
+    item its[512];
+    const int n_items = wino_items(g->N, th, split, 0, its);
+    const volatile ptrdiff_t n_slots = slots < n_items ? slots : n_items;
+    static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
+    char what[200];
+    snprintf(what, sizeof what, "poly dW, %s, %td slot%s%s", SPLITS[split], n_slots, n_slots > 1 ? "s" : "",
+             rev ? ", last slot first" : "");
+    /* scratch as _winograd.pxi's _run_poly_dw sizes it */
+    buf du = balloc((size_t)(n_slots * slot), k->t);
+    buf vbuf = balloc((size_t)((25 * C + 17) * NR), k->t);
+    buf mt = balloc((size_t)(9 * NR * Op), k->t);
+    buf mbuf = balloc((size_t)(9 * (nob * 8 + 1) * NR), k->t);
+    buf dw = balloc(d->nw, k->t), dw1 = balloc(d->nw, k->t);
+    void *result = NULL;
+    for (volatile ptrdiff_t ss = 0; ss < n_slots; ss++) {
+        const volatile ptrdiff_t s = rev ? n_slots - 1 - ss : ss;
+        const ptrdiff_t it0 = s * n_items / n_slots, it1 = (s + 1) * n_items / n_slots;
+        for (volatile ptrdiff_t i = it0; i < it1; i++)
+            GUARDED(what, pk->dw_item(d->x, C, g->H, g->W, d->dy, O, g->hq, g->wq, its[i].n0, its[i].nb, its[i].r0,
+                                      its[i].nr, ph, pw, (char *)du.p + (size_t)(s * slot) * k->t.sz, i == it0,
+                                      vbuf.p, mt.p, mbuf.p), goto out);
+    }
+    {
+        char w1[300];
+        snprintf(w1, sizeof w1, "%s: each slot writes its du, not the padding to the next line", what);
+        int ok = 1;
+        for (ptrdiff_t s = 0; s < n_slots && ok; s++)
+            for (ptrdiff_t e = s * slot + used; e < (s + 1) * slot && ok; e++) ok = is_nan_pattern(du.p, (size_t)e, k->t);
+        report(ok, w1, ok ? "" : "an element between a slot's du and the next slot was written");
+    }
+    for (volatile ptrdiff_t c = 0; c < C; c++)
+        GUARDED(what, pk->dw_reduce(du.p, n_slots, slot, O, C, Op, c, c + 1, dw.p), goto out);
+    GUARDED(what, pk->dw_reduce(du.p, n_slots, slot, O, C, Op, 0, C, dw1.p), goto out);
+    {
+        char w3[300];
+        snprintf(w3, sizeof w3, "%s: dw_reduce of all channels at once, the bits of one at a time", what);
+        same_bits(w3, dw1.p, dw.p, d->nw, k->t);
+        /* a tap's error against the largest terms' magnitude among the 9 taps of its (o, c): the
+         * streams mix the taps of one window before the adjoint parts them, so a tap whose own
+         * terms are all zero (a padding row) comes back as the others' rounding, not exactly 0 */
+        double *amag = malloc(d->nw * sizeof(double));
+        for (size_t e = 0; e < d->nw; e += 9) {
+            double m = 0;
+            for (size_t j = 0; j < 9; j++) m = d->adw[e + j] > m ? d->adw[e + j] : m;
+            for (size_t j = 0; j < 9; j++) amag[e + j] = m;
+        }
+        snprintf(w3, sizeof w3, "%s: dW", what);
+        close_enough(w3, dw.p, NULL, d->dw, amag, d->nw, k->t, pk->tol);
+        free(amag);
+        snprintf(w3, sizeof w3, "%s: no write past dW, du or the scratch", what);
+        const int ok = tail_intact(du) && tail_intact(vbuf) && tail_intact(mt) && tail_intact(mbuf) &&
+                       tail_intact(dw) && tail_intact(dw1);
+        report(ok, w3, ok ? "" : "a buffer's tail was written (du, vbuf, mt, mbuf or dW)");
+    }
+    result = dw.p;
+    dw.p = NULL;
+out:
+    free(du.p); free(vbuf.p); free(mt.p); free(mbuf.p); free(dw.p); free(dw1.p);
+    return result;
+}
+
+/* dW: a slot's du is one chain over its tiles in order, so in one slot any cut of the batch into
+ * items gives the same bits; with more slots, the same bits whichever slot runs first */
+static void check_poly_dw(const data *d, const pkernels *pk)
+{
+    char what[200];
+    void *base = run_poly_dw(d, pk, 0, 1, 0);
+    static const int one_slot[] = {1, 2, 3};
+    for (size_t i = 0; i < 3 && base; i++) {
+        if (one_slot[i] == 1 && d->g->N < 2) continue;
+        void *r = run_poly_dw(d, pk, one_slot[i], 1, 0);
+        if (!r) continue;
+        snprintf(what, sizeof what, "poly dW, split %d in one slot: the bits of one item", one_slot[i]);
+        same_bits(what, r, base, d->nw, d->k->t);
+        free(r);
+    }
+    void *a = run_poly_dw(d, pk, 2, 3, 0), *b = run_poly_dw(d, pk, 2, 3, 1);
+    if (a && b) same_bits("poly dW, split 2 in 3 slots: the same bits whichever slot runs first", b, a, d->nw, d->k->t);
+    free(a);
+    free(b);
+    free(base);
+}
+
 /* Polyphase geometries (stride 2, 3x3; Easy Convolution's hq = (H + 2ph - 2) / 2 at offset oy,
  * likewise wq): odd and even planes (odd hq: a last tile row of one output row; odd wq: a last
  * tile column of one), paddings 0..2 (ph != pw too; ph - oy = -1 at padding 0, offset 1), N = 1,
@@ -1622,7 +1734,10 @@ static void run_poly_level(void)
                     snprintf(ctx, sizeof ctx, "[%s %s %s]", level_name(level_now), k->name, gt);
                     data d = data_make(&g, k, variant++ % 2);
                     check_poly_weights(&d, &PKERNELS[t]);
-                    if (level_now != ECP_ISA_GENERIC) check_poly(&d, &PKERNELS[t]);   /* (the item does nothing there) */
+                    if (level_now != ECP_ISA_GENERIC) {   /* (the items do nothing there) */
+                        check_poly(&d, &PKERNELS[t]);
+                        check_poly_dw(&d, &PKERNELS[t]);
+                    }
                     data_free(&d);
                 }
             }
