@@ -174,3 +174,48 @@ def test_bad_input():
         ecp.easy_avg_conv2d_backward(np.zeros((1, 3, 3, 3), np.float32), x, w, padding=1)
     with pytest.raises(TypeError):
         ecp.easy_avg_conv2d(x, w, None, 1)   # padding is keyword-only
+
+
+def _box_oracle(w, p):
+    """widen's contract in NumPy: each tap of the (kh+p-1, kw+p-1) kernel sums w's p^2 shifted
+    planes from 0 in the order (box column j, then box row i), in w's dtype, then is scaled once."""
+    o, c, kh, kw = w.shape
+    acc = np.zeros((o, c, kh + p - 1, kw + p - 1), dtype=w.dtype)
+    for j in range(p):
+        for i in range(p):
+            shifted = np.zeros_like(acc)
+            shifted[:, :, i:i + kh, j:j + kw] = w
+            acc = acc + shifted
+    return acc * w.dtype.type(1.0 / (p * p))
+
+
+def _fold_oracle(dwide, p):
+    """fold's contract in NumPy: each tap the sum of its p x p taps of dwide from 0 in the order
+    (j, then i), in dwide's dtype, then scaled once."""
+    o, c, khp, kwp = dwide.shape
+    kh, kw = khp - p + 1, kwp - p + 1
+    acc = np.zeros((o, c, kh, kw), dtype=dwide.dtype)
+    for j in range(p):
+        for i in range(p):
+            acc = acc + dwide[:, :, i:i + kh, j:j + kw]
+    return acc * dwide.dtype.type(1.0 / (p * p))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [1, 2, 3, 4])
+@pytest.mark.parametrize("shape", [(32, 20, 5, 5), (3, 7, 3, 3), (5, 2, 1, 1), (2, 3, 4, 2), (70, 40, 3, 3)])
+def test_widen_and_fold_have_the_bits_of_their_numpy_contract(shape, p, dtype):
+    # the flat-run loops (every vector width the CPU picks) add in the contract's order: the same
+    # bits, signed zeros, infinities and NaNs included; chunks of planes past the first (70 x 40)
+    rng = np.random.default_rng(p)
+    w = rng.standard_normal(shape).astype(dtype)
+    w.flat[::7] = -0.0
+    w.flat[3] = np.inf
+    w.flat[w.size // 2] = np.nan
+    wide = ecp._plans.widen(w, p)
+    want = _box_oracle(w, p)
+    assert wide.tobytes() == want.tobytes()
+    dwide = rng.standard_normal(want.shape).astype(dtype)
+    dwide.flat[::5] = -0.0
+    dwide.flat[2] = -np.inf
+    assert ecp._plans.fold(dwide, p=p).tobytes() == _fold_oracle(dwide, p).tobytes()

@@ -139,6 +139,12 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 # A p x p window of stride s is the same with the p x p box / p^2 ((kh+p-1, kw+p-1) kernel), at
 # stride s, on the pooled size of PyTorch's floor rule; its plans' mode is (0, p, s).
 
+def _box_threads(size):
+    """Threads for widen / fold of ``size`` widened elements: below 8192 (about 3 us) one, the
+    team's start costing as much as it saves."""
+    return get_num_threads() if size >= 8192 else 1
+
+
 def widen(w, p=2):
     """The kernel of easy average pooling over a p x p window: ``w`` (O, C, kh, kw) full-convolved
     with the p x p box, divided by p^2: (O, C, kh + p - 1, kw + p - 1), w's dtype (C-contiguous
@@ -146,7 +152,7 @@ def widen(w, p=2):
     scaled: the bits of the NumPy sums this replaced (a nogil loop of _pool, ~3x faster)."""
     o, c, kh, kw = w.shape
     wide = np.empty((o, c, kh + p - 1, kw + p - 1), dtype=w.dtype)
-    _pool.box_widen(w, wide, p)
+    _pool.box_widen(w, wide, p, _box_threads(wide.size))
     return wide
 
 
@@ -157,7 +163,7 @@ def fold(dwide, out=None, p=2):
     o, c, khp, kwp = dwide.shape
     if out is None:
         out = np.empty((o, c, khp - p + 1, kwp - p + 1), dtype=dwide.dtype)
-    _pool.box_fold(dwide, out, p)
+    _pool.box_fold(dwide, out, p, _box_threads(dwide.size))
     return out
 
 
@@ -256,7 +262,7 @@ def avg_forward(x, w, b, padding, plan=None, window=(2, 2), wide=None):
     x, w, b, _ = _arrays(x, w, b)
     if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
         wide = np.empty(_wide_shape(w.shape, window[0]), dtype=w.dtype)
-    _pool.box_widen(w, wide, window[0])
+    _pool.box_widen(w, wide, window[0], _box_threads(wide.size))
     b = _bias(b, w)
     if plan is not None and plan.fits(x, wide, b, padding, _avg_mode(window), thresholds):
         return plan.run(x, wide, b, get_num_threads()), plan

@@ -8,7 +8,7 @@ gradient is zero. Every function assumes valid, C-contiguous input: ``ecp.pool``
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -192,150 +192,80 @@ def neighbor_fill_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::
 
 
 
-# Easy average pooling's kernel widening and its adjoint run as p^2 shifted adds along a flat run of
-# whole planes (independent, vectorised, constant offsets), in chunks of about _BOX_CHUNK outputs.
-cdef enum:
-    _BOX_CHUNK = 2048
+# Easy average pooling's kernel widening and its adjoint (ecp_box.h: flat runs of whole planes,
+# the same adds at every vector width).
+cdef extern from "ecp_box.h" nogil:
+    Py_ssize_t ecp_box_chunk_planes(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p)
+    Py_ssize_t ecp_box_zsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p)
+    Py_ssize_t ecp_box_accsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p)
+    void ecp_box_widen_f(const float *w, float *wide, Py_ssize_t n_planes, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t p, float *z)
+    void ecp_box_widen_d(const double *w, double *wide, Py_ssize_t n_planes, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t p, double *z)
+    void ecp_box_fold_f(const float *dwide, float *dwk, Py_ssize_t n_planes, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t p, float *acc)
+    void ecp_box_fold_d(const double *dwide, double *dwk, Py_ssize_t n_planes, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t p, double *acc)
 
 
-cdef extern from *:
-    """
-    /* Rows of kw elements from a packed run of (kh, kw) planes into rows of stride dw, planes of
-       dh rows. Kept out of line so that GCC does not turn each short row into a memcpy call. */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define ECP_BOX_NOMEMCPY __attribute__((optimize("no-tree-loop-distribute-patterns")))
-    #else
-    #define ECP_BOX_NOMEMCPY
-    #endif
-    #define ECP_BOX_ROWS(NAME, T) \
-    static ECP_BOX_NOMEMCPY void NAME(const T *src, T *dst, Py_ssize_t rows, Py_ssize_t kh, \
-                                      Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) { \
-        Py_ssize_t r, b, a = 0; \
-        for (r = 0; r < rows; r++) { \
-            for (b = 0; b < kw; b++) dst[b] = src[b]; \
-            src += kw; \
-            dst += dw; \
-            if (++a == kh) { a = 0; dst += (dh - kh) * dw; } \
-        } \
-    }
-    ECP_BOX_ROWS(_ecp_box_rows_f, float)
-    ECP_BOX_ROWS(_ecp_box_rows_d, double)
-    """
-    void _ecp_box_rows_f(const float *src, float *dst, Py_ssize_t rows, Py_ssize_t kh,
-                         Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
-    void _ecp_box_rows_d(const double *src, double *dst, Py_ssize_t rows, Py_ssize_t kh,
-                         Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil
-
-
-cdef void _box_widen(const floating *w, floating *wide, Py_ssize_t n_planes, Py_ssize_t kh,
-                     Py_ssize_t kw, Py_ssize_t p, floating *z) noexcept nogil:
-    """wide (n_planes, kh+p-1, kw+p-1) from w (n_planes, kh, kw). z (zeroed by the caller, of
-    _box_zsize) holds a chunk of planes in wide's row stride, each data row after p-1 zero columns,
-    each plane's kh rows after p-1 zero rows, so that tap (i, j) of every wide output t is
-    z[t + (p-1-i)*dw + p-1-j] (a zero where w has no such tap)."""
-    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1, ps = dh * dw, sps = kh * kw
-    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // ps), n0, m, n, a, b, i, j, t, nt
-    cdef floating scale = <floating> (1.0 / (p * p))
-    cdef floating *out
-    cdef const floating *zs
-    n0 = 0
-    while n0 < n_planes:
-        m = min(nb, n_planes - n0)
-        if floating is float:
-            _ecp_box_rows_f(w + n0 * sps, z + (p - 1) * dw + p - 1, m * kh, kh, kw, dh, dw)
-        else:
-            _ecp_box_rows_d(w + n0 * sps, z + (p - 1) * dw + p - 1, m * kh, kh, kw, dh, dw)
-        out = wide + n0 * ps
-        nt = m * ps
-        if p == 2:   # the common window, in one pass: the same adds in the same order
-            for t in range(nt):
-                out[t] = (((<floating> 0 + z[t + dw + 1]) + z[t + 1]) + z[t + dw] + z[t]) * scale
-            n0 += m
-            continue
-        for t in range(nt):
-            out[t] = 0
-        for j in range(p):
-            for i in range(p):
-                zs = z + (p - 1 - i) * dw + p - 1 - j
-                for t in range(nt):
-                    out[t] = out[t] + zs[t]
-        for t in range(nt):
-            out[t] = out[t] * scale
-        n0 += m
-
-
-cdef Py_ssize_t _box_zsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p) noexcept nogil:
-    """Elements of _box_widen's scratch."""
-    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1
-    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // (dh * dw))
-    return (p - 1 + nb * dh) * dw + p
-
-
-cdef void _box_fold(const floating *dwide, floating *dwk, Py_ssize_t n_planes, Py_ssize_t kh,
-                    Py_ssize_t kw, Py_ssize_t p, floating *acc) noexcept nogil:
-    """dwk (n_planes, kh, kw) from dwide (n_planes, kh+p-1, kw+p-1): the sums run over every
-    position t of dwide's flat layout (tap (i, j) at t + i*dw + j), into acc (a chunk of planes),
-    and only the (kh, kw) corner of each plane is kept (the rest, read across rows, is dropped)."""
-    cdef Py_ssize_t dh = kh + p - 1, dw = kw + p - 1, ps = dh * dw, sps = kh * kw
-    cdef Py_ssize_t nb = max(1, <Py_ssize_t> _BOX_CHUNK // ps), n0, m, n, a, b, i, j, t, nt
-    cdef Py_ssize_t tend = n_planes * ps - (p - 1) * dw - (p - 1)   # the last kept output + 1
-    cdef floating scale = <floating> (1.0 / (p * p))
-    cdef const floating *src
-    cdef const floating *ar
-    cdef floating *dst
-    n0 = 0
-    while n0 < n_planes:
-        m = min(nb, n_planes - n0)
-        nt = min(m * ps, tend - n0 * ps)
-        src = dwide + n0 * ps
-        if p == 2:   # the common window, in one pass: the same adds in the same order
-            for t in range(nt):
-                acc[t] = ((<floating> 0 + src[t]) + src[t + dw]) + src[t + 1] + src[t + dw + 1]
-        else:
-            for t in range(nt):
-                acc[t] = 0
-            for j in range(p):
-                for i in range(p):
-                    for t in range(nt):
-                        acc[t] = acc[t] + src[t + i * dw + j]
-        for n in range(m):
-            for a in range(kh):
-                ar = acc + n * ps + a * dw
-                dst = dwk + (n0 + n) * sps + a * kw
-                for b in range(kw):
-                    dst[b] = ar[b] * scale
-        n0 += m
-
-
-def box_widen(const floating[:, :, :, ::1] w, floating[:, :, :, ::1] wide, Py_ssize_t p):
+def box_widen(const floating[:, :, :, ::1] w, floating[:, :, :, ::1] wide, Py_ssize_t p,
+              int n_threads=1):
     """wide (O, C, kh+p-1, kw+p-1) = w full-convolved with the p x p box, times 1/p^2: easy
     average pooling's kernel. Each tap sums its terms from 0 in the order (box column j, then box
-    row i), then is scaled once: the order (and so the bits) of ecp._plans.widen's NumPy sums."""
-    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], nz
+    row i), then is scaled once (ecp_box.h). Chunks of planes are dealt to ``n_threads`` threads,
+    each with its own scratch: the same bits at any thread count."""
+    cdef Py_ssize_t kh = w.shape[2], kw = w.shape[3], n = w.shape[0] * w.shape[1]
+    cdef Py_ssize_t nb = ecp_box_chunk_planes(kh, kw, p), nz = ecp_box_zsize(kh, kw, p)
+    cdef Py_ssize_t sps = kh * kw, ps = (kh + p - 1) * (kw + p - 1), n_chunks, ch, n0, t
+    cdef int nt
     cdef floating *buf
-    if w.shape[0] * w.shape[1] * kh * kw == 0:   # nothing to widen (the caller refuses such a w)
+    if n * kh * kw == 0:   # nothing to widen (the caller refuses such a w)
         return
-    nz = _box_zsize(kh, kw, p)
-    buf = <floating *> malloc(nz * sizeof(floating))
+    n_chunks = (n + nb - 1) // nb
+    nt = <int> max(1, min(n_threads, n_chunks))
+    buf = <floating *> malloc(nt * nz * sizeof(floating))
     if buf == NULL:
         raise MemoryError()
     with nogil:
-        memset(buf, 0, nz * sizeof(floating))
-        _box_widen(&w[0, 0, 0, 0], &wide[0, 0, 0, 0], w.shape[0] * w.shape[1], kh, kw, p, buf)
+        memset(buf, 0, nt * nz * sizeof(floating))   # the zero rows and columns, never written
+        with parallel(num_threads=nt):
+            t = threadid()
+            for ch in prange(n_chunks, schedule='static'):
+                n0 = ch * nb
+                if floating is float:
+                    ecp_box_widen_f(&w[0, 0, 0, 0] + n0 * sps, &wide[0, 0, 0, 0] + n0 * ps,
+                                    min(nb, n - n0), kh, kw, p, buf + t * nz)
+                else:
+                    ecp_box_widen_d(&w[0, 0, 0, 0] + n0 * sps, &wide[0, 0, 0, 0] + n0 * ps,
+                                    min(nb, n - n0), kh, kw, p, buf + t * nz)
     free(buf)
 
 
-def box_fold(const floating[:, :, :, ::1] dwide, floating[:, :, :, ::1] dw, Py_ssize_t p):
+def box_fold(const floating[:, :, :, ::1] dwide, floating[:, :, :, ::1] dw, Py_ssize_t p,
+             int n_threads=1):
     """dw (O, C, kh, kw) = the p x p box's adjoint of dwide (O, C, kh+p-1, kw+p-1): each tap the
-    sum of its p x p taps of dwide, from 0 in the order (j, then i), times 1/p^2 (the order of
-    ecp._plans.fold's NumPy sums)."""
-    cdef Py_ssize_t kh = dw.shape[2], kw = dw.shape[3], ps = (kh + p - 1) * (kw + p - 1)
+    sum of its p x p taps of dwide, from 0 in the order (j, then i), times 1/p^2 (ecp_box.h).
+    Chunks of planes are dealt to ``n_threads`` threads: the same bits at any thread count."""
+    cdef Py_ssize_t kh = dw.shape[2], kw = dw.shape[3], n = dw.shape[0] * dw.shape[1]
+    cdef Py_ssize_t nb = ecp_box_chunk_planes(kh, kw, p), na = ecp_box_accsize(kh, kw, p)
+    cdef Py_ssize_t sps = kh * kw, ps = (kh + p - 1) * (kw + p - 1), n_chunks, ch, n0, t
+    cdef int nt
     cdef floating *buf
-    if dw.shape[0] * dw.shape[1] * kh * kw == 0:
+    if n * kh * kw == 0:
         return
-    buf = <floating *> malloc(max(1, <Py_ssize_t> _BOX_CHUNK // ps) * ps * sizeof(floating))
+    n_chunks = (n + nb - 1) // nb
+    nt = <int> max(1, min(n_threads, n_chunks))
+    buf = <floating *> malloc(nt * na * sizeof(floating))
     if buf == NULL:
         raise MemoryError()
-    with nogil:
-        _box_fold(&dwide[0, 0, 0, 0], &dw[0, 0, 0, 0], dw.shape[0] * dw.shape[1], kh, kw, p, buf)
+    with nogil, parallel(num_threads=nt):
+        t = threadid()
+        for ch in prange(n_chunks, schedule='static'):
+            n0 = ch * nb
+            if floating is float:
+                ecp_box_fold_f(&dwide[0, 0, 0, 0] + n0 * ps, &dw[0, 0, 0, 0] + n0 * sps,
+                               min(nb, n - n0), kh, kw, p, buf + t * na)
+            else:
+                ecp_box_fold_d(&dwide[0, 0, 0, 0] + n0 * ps, &dw[0, 0, 0, 0] + n0 * sps,
+                               min(nb, n - n0), kh, kw, p, buf + t * na)
     free(buf)
