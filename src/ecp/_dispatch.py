@@ -120,8 +120,10 @@ class Thresholds:
     polyphase_4x4: bool = True
     polyphase_4x4_min_pixels: int = 2048
     # The backward of those calls: dW and db by the same split (25 or 36 multiplies per 2 x 2
-    # outputs against 36 or 64), BackwardKernel.WINOGRAD_BACKWARD then running dx alone through
-    # the direct kernel; on the shapes the forward takes (docs/performance.md, section 13).
+    # outputs against 36 or 64), and dx by the polyphase split of its output (its four phases,
+    # each a stride-1 convolution of dY by F(2x2, 2x2): the same counts per 4 x 4 block of dx);
+    # BackwardKernel.WINOGRAD_BACKWARD, on the shapes the forward takes (docs/performance.md,
+    # section 13).
     polyphase_backward: bool = True
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
@@ -358,7 +360,7 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
     if (direct_grid(stride, offset) and t.polyphase_backward
             and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)):
         # dW and db by the polyphase split in items as the forward's (the third number: output
-        # rows per item), then the direct dx in items of whole samples
+        # rows per item), then dx by the polyphase split (cut in the kernel)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
                 _winograd_rows(x_shape[0], full_hw[0] // 2, t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)

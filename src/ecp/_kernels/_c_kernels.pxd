@@ -160,6 +160,19 @@ cdef extern from "ecp_direct.h" nogil:
             double *vbuf, double *mt, double *mbuf)
     void ecp_poly_dw_reduce_d(int k, const double *du, Py_ssize_t n_slots, Py_ssize_t stride,
             Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, double *dw)
+    # the polyphase dx of the stride-2 3x3 and 4x4 convolutions
+    Py_ssize_t ecp_poly_dx_usize(int k, Py_ssize_t C, Py_ssize_t O)
+    Py_ssize_t ecp_poly_dx_msize(int k, Py_ssize_t C, Py_ssize_t NR)
+    void ecp_poly_dx_weights_shared_f(int k, const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
+    void ecp_poly_dx_item_f(int k, const float *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
+            const float *u, Py_ssize_t C, float *dx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t n0,
+            Py_ssize_t nb, Py_ssize_t s0, Py_ssize_t nts, Py_ssize_t ph, Py_ssize_t pw, float *vbuf,
+            float *mbuf)
+    void ecp_poly_dx_weights_shared_d(int k, const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
+    void ecp_poly_dx_item_d(int k, const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
+            const double *u, Py_ssize_t C, double *dx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t n0,
+            Py_ssize_t nb, Py_ssize_t s0, Py_ssize_t nts, Py_ssize_t ph, Py_ssize_t pw, double *vbuf,
+            double *mbuf)
     void ecp_team_barrier()
     void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
     void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)

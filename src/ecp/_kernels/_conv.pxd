@@ -12,8 +12,9 @@ cpdef enum BackwardKernel:
     BLAS = 0            # im2col + GEMMs + col2im (_im2col_items.pxi)
     DIRECT = 1          # ecp_direct.h's fused backward: needs DIRECT_SUPPORTED
     SPLIT = 2           # dW and db as BLAS, then dx alone as DIRECT
-    WINOGRAD_BACKWARD = 3  # dW, db and dx by Winograd F(2x2, 3x3): stride-1 3x3 only (dx: padding
-                           # <= 2, else SPLIT's direct dx)
+    WINOGRAD_BACKWARD = 3  # dW, db and dx by Winograd F(2x2, 3x3) at stride 1, 3x3 (dx: padding
+                           # <= 2, else SPLIT's direct dx); by the polyphase splits at stride 2, 3x3
+                           # or 4x4 (ecp_direct_poly.h, ecp_direct_poly_dx.h)
 
 
 cdef struct _Geom:

@@ -375,15 +375,14 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
     """BackwardPlan.run's kernel calls (``kernel`` a BackwardKernel): one, or for SPLIT dW and db
     through im2col + BLAS and then dx alone through the direct kernel, or for WINOGRAD_BACKWARD dW and db
     (``items`` sample items of ``dx_items`` output rows) and then dx by Winograd (padding <= 2;
-    else the direct dx of SPLIT); at stride 2 (3x3 or 4x4) dW and db by the polyphase split, then
-    the direct dx of ``items`` sample items."""
+    else the direct dx of SPLIT); at stride 2 (3x3 or 4x4) dW, db and dx by the polyphase splits."""
     cdef Py_ssize_t parts
     if kernel == WINOGRAD_BACKWARD and _poly_fits(g):
         # dW and db by the polyphase split (items: sample items, dx_items: output rows per dW
-        # item), then dx alone through the direct kernel in items of whole samples
+        # item), then dx by the polyphase split of its output (cut in the kernel)
         _run_poly_dw(dy, x, dw, db, g, items, dx_items, slots, n_threads)
         if compute_dx:
-            _run_backward(dy, x, w, dx, dw, db, g, True, items, slots, n_threads, True, False, True)
+            _run_poly_dx(dy, w, dx, g, n_threads)
         return 0
     if kernel == WINOGRAD_BACKWARD and _wino_fits(g, False):
         # items: sample items, dx_items: output rows per item (ecp._dispatch.plan_backward)

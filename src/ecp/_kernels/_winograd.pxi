@@ -313,3 +313,57 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
                 else:
                     db[o] = ecp_sum_planes_d(dy + o * P, P, N, O * P)
     return 0
+
+
+cdef int _run_poly_dx(const floating *dy, const floating *w, floating *dx, const _Geom *g,
+                      int n_threads) except -1:
+    """dx (N, C, H, W) of the stride-2 3x3 or 4x4 convolution of geometry g (grid offset (oy,
+    ox)) as its four output phases by Winograd F(2x2, 2x2) (ecp_direct_poly_dx.h): every element
+    of dx written. The filter transform is shared (one barrier); items are one sample's blocks of
+    tile rows (4 dx rows each), a sample cut into about threads / N blocks when the samples are
+    fewer than the threads. Each dx element comes from its own tile alone, so the result depends
+    neither on the items nor on the thread count."""
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, hq = g.hq, wq = g.wq
+    cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t sz = sizeof(floating), mh = (ph % 4 + 4) % 4, th, parts, rows, n_rb, n_items
+    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, nt, it, n0, s0, nts, t
+    cdef int k = <int> g.kh
+    cdef char *base
+    cdef char **tbase
+    cdef floating *u
+    if N == 0 or C * H * W == 0:
+        return 0
+    if hq * wq == 0:
+        memset(dx, 0, N * C * H * W * sz)
+        return 0
+    th = (H + mh + 3) // 4
+    parts = max(1, (n_threads + N - 1) // N)
+    rows = max(1, (th + parts - 1) // parts)
+    n_rb = (th + rows - 1) // rows
+    n_items = N * n_rb
+    nt = max(1, min(n_threads, n_items))
+    o_u = _carve(&used, ecp_poly_dx_usize(k, C, O) * sz)
+    o_v = _carve(&tused, 9 * (O + 1) * nr * sz)
+    o_m = _carve(&tused, ecp_poly_dx_msize(k, C, nr) * sz)
+    base = _scratch(used)
+    tbase = _thread_scratch(nt, tused)
+    u = <floating *> (base + o_u)
+    with nogil:
+        with parallel(num_threads=nt):
+            t = threadid()
+            if floating is float:
+                ecp_poly_dx_weights_shared_f(k, w, O, C, u)
+            else:
+                ecp_poly_dx_weights_shared_d(k, w, O, C, u)
+            for it in prange(n_items, schedule='static'):
+                n0 = it // n_rb
+                s0 = (it % n_rb) * rows
+                nts = min(rows, th - s0)
+                if floating is float:
+                    ecp_poly_dx_item_f(k, dy, O, hq, wq, u, C, dx, H, W, n0, 1, s0, nts, ph, pw,
+                                       <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_m))
+                else:
+                    ecp_poly_dx_item_d(k, dy, O, hq, wq, u, C, dx, H, W, n0, 1, s0, nts, ph, pw,
+                                       <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_m))
+    return 0

@@ -179,6 +179,49 @@ static inline ptrdiff_t ecp_poly_dw_rows(int k, ptrdiff_t C)
     return ecp_poly_dw_layout(kx, 1, kr, duoff);
 }
 
+/* The polyphase dx's (ecp_direct_poly_dx.h) layout, k x k filters (k = 3 or 4), Cr = C rounded
+ * up to 8: per xi = (p, q), the phases (a, b) active at it in order (transformed point p is
+ * active for phase a unless k = 3, a = 1 and p = 0: a one-tap axis), rank[xi][a*2 + b] their rank
+ * (-1 where inactive), rows[xi] = active phases * Cr (rows (rank, c)); U's block of xi at uoff[xi]
+ * (rows[xi] * O elements, packed [row block][o][8]), M's at moff[xi] (rows[xi] + 1 lines of NR:
+ * no L1 set conflicts). Returns M's elements in all (U's: ecp_poly_dx_usize). */
+static inline ptrdiff_t ecp_poly_dx_layout(int k, ptrdiff_t Cr, ptrdiff_t O, ptrdiff_t NR,
+                                           ptrdiff_t *rows, ptrdiff_t *uoff, ptrdiff_t *moff,
+                                           int rank[9][4])
+{
+    ptrdiff_t u = 0, m = 0;
+    for (int xi = 0; xi < 9; xi++) {
+        const int p = xi / 3, q = xi % 3;
+        int n = 0;
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                rank[xi][a * 2 + b] = k == 3 && ((a == 1 && p == 0) || (b == 1 && q == 0)) ? -1 : n++;
+        rows[xi] = n * Cr;
+        uoff[xi] = u;
+        moff[xi] = m;
+        u += rows[xi] * O;
+        m += (rows[xi] + 1) * NR;
+    }
+    return m;
+}
+
+/* elements of the polyphase dx's U (ecp_poly_dx_layout) */
+static inline ptrdiff_t ecp_poly_dx_usize(int k, ptrdiff_t C, ptrdiff_t O)
+{
+    ptrdiff_t rows[9], uoff[9], moff[9];
+    int rank[9][4];
+    ecp_poly_dx_layout(k, (C + 7) / 8 * 8, O, 1, rows, uoff, moff, rank);
+    return uoff[8] + rows[8] * O;
+}
+
+/* elements of the polyphase dx's M per thread (ecp_poly_dx_layout), NR columns a tile */
+static inline ptrdiff_t ecp_poly_dx_msize(int k, ptrdiff_t C, ptrdiff_t NR)
+{
+    ptrdiff_t rows[9], uoff[9], moff[9];
+    int rank[9][4];
+    return ecp_poly_dx_layout(k, (C + 7) / 8 * 8, 1, NR, rows, uoff, moff, rank);
+}
+
 /* ecp_poly_layout_k of the 3x3 filters (soff: 25 streams) */
 static inline void ecp_poly_layout(ptrdiff_t C, ptrdiff_t NR, ptrdiff_t rows, ptrdiff_t *kx,
                                    ptrdiff_t *voff, ptrdiff_t *uoff, ptrdiff_t *soff)

@@ -19,6 +19,7 @@
 #include "ecp_direct_backward.h"
 #include "ecp_direct_wino.h"
 #include "ecp_direct_poly.h"
+#include "ecp_direct_poly_dx.h"
 
 #undef NAME
 #undef VEC

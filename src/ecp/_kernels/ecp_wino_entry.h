@@ -308,6 +308,78 @@ ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots
         }
 }
 
+/* The polyphase dx's filter transform (ecp_direct_poly_dx.h) of filters (its K index) o0 .. o1-1
+ * of the k x k filters w (O x C x k x k, k = 3 or 4): for xi = (p, q) and phase (a, b) active
+ * there, row (rank, c) of xi's block: U = (G h_a)[p] (G h_b)[q] with h_a = (w[a + 2], w[a]) per
+ * axis (w[a + 2] = 0 past the kernel), G = [1 0; 1 1; 0 1]; zeros for c >= C. Packed as
+ * ecp_poly_dx_layout's U. */
+static inline void ENAME(poly_dx_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                          ptrdiff_t o0, ptrdiff_t o1, T *restrict u)
+{
+    const ptrdiff_t Cr = (C + 7) / 8 * 8;
+    ptrdiff_t rows[9], uoff[9], moff[9];
+    int rank[9][4];
+    ecp_poly_dx_layout(k, Cr, O, 1, rows, uoff, moff, rank);
+    for (int xi = 0; xi < 9; xi++) {
+        const int p = xi / 3, q = xi % 3;
+        for (int ab = 0; ab < 4; ab++) {
+            const int rk = rank[xi][ab], a = ab / 2, b = ab % 2;
+            if (rk < 0) continue;
+            for (ptrdiff_t c = 0; c < Cr; c++) {
+                const ptrdiff_t row = rk * Cr + c;
+                T *d = u + uoff[xi] + (row / 8) * 8 * O + row % 8;
+                for (ptrdiff_t o = o0; o < o1; o++) {
+                    T v = (T)0;
+                    if (c < C) {
+                        const T *g = w + (o * C + c) * k * k;
+                        T r[4];   /* (G h_a)[p] of each column j */
+                        for (int j = 0; j < k; j++) {
+                            const T h0 = a + 2 < k ? g[(a + 2) * k + j] : (T)0, h1 = g[a * k + j];
+                            r[j] = p == 0 ? h0 : p == 1 ? h0 + h1 : h1;
+                        }
+                        const T h0 = b + 2 < k ? r[b + 2] : (T)0, h1 = r[b];
+                        v = q == 0 ? h0 : q == 1 ? h0 + h1 : h1;
+                    }
+                    d[o * 8] = v;
+                }
+            }
+        }
+    }
+}
+
+/* poly_dx_weights of all the filters, shared among the threads of the enclosing OpenMP parallel
+ * region (each a contiguous share of o; one barrier); outside one, or without OpenMP, all of
+ * them. Every thread of the team must call it. */
+ECP_FN void ENAME(poly_dx_weights_shared)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                          T *restrict u)
+{
+#ifdef _OPENMP
+    const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    ENAME(poly_dx_weights)(k, w, O, C, t * O / nt, (t + 1) * O / nt, u);
+#pragma omp barrier
+#else
+    ENAME(poly_dx_weights)(k, w, O, C, 0, O, u);
+#endif
+}
+
+/* The polyphase dx of the stride-2 k x k convolution (k = 3 or 4), tile rows s0 .. s0+nts-1
+ * (ecp_direct_poly_dx.h states the contract) at the level in use; u from poly_dx_weights. Scratch
+ * per thread: vbuf 9*(O + 1)*NR, mbuf ecp_poly_dx_msize(k, C, NR) elements. */
+ECP_FN void ENAME(poly_dx_item)(int k, const T *restrict dy, ptrdiff_t O, ptrdiff_t hq,
+                                ptrdiff_t wq, const T *restrict u, ptrdiff_t C, T *restrict dx,
+                                ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t s0,
+                                ptrdiff_t nts, ptrdiff_t ph, ptrdiff_t pw, T *restrict vbuf,
+                                T *restrict mbuf)
+{
+    if (k == 4) {
+        ECP_DISPATCH(poly4_dx_item, ECP_SUF, (dy, O, hq, wq, u, C, dx, H, W, n0, nb, s0, nts, ph, pw,
+                                              vbuf, mbuf))
+    } else {
+        ECP_DISPATCH(poly_dx_item, ECP_SUF, (dy, O, hq, wq, u, C, dx, H, W, n0, nb, s0, nts, ph, pw,
+                                             vbuf, mbuf))
+    }
+}
+
 #undef ENAME
 #undef T
 #undef ECP_SUF
