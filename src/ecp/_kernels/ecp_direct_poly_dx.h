@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_dx_item)(
                                vbuf + xi * VS + k0 * NR, NR, mbuf + moff[xi] + rb * NR, NR, k0 > 0);
             }
         /* dx = A^T M A per phase, VL/2 tiles a step: for each dx row, the two columns of each
-         * phase interleaved (ilv), then the two phases (ilv of halves of a stored pair) */
+         * phase interleaved (ilv), then the two phases (ilv of the halves) */
         for (ptrdiff_t t = 0; t < jn;) {
             const ptrdiff_t g = j0 + t, b = g / per, p = g % per, s = s0 + p / tw, tc = p % tw;
             const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
@@ -104,7 +104,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_dx_item)(
             for (ptrdiff_t q0 = 0; q0 < len; q0 += VL / 2) {
                 const ptrdiff_t X0 = 4 * (tc + q0) - mw, nq = len - q0 < VL / 2 ? len - q0 : VL / 2;
                 const HMK hm = VEC(hmask)(ecp_lanes(0, nq, VL / 2));
-                const HMK hall = VEC(hmask)(ecp_lanes(0, VL / 2, VL / 2));
                 const ptrdiff_t xend = W - X0 < 4 * nq ? W - X0 : 4 * nq;
                 const MK om0 = VEC(mask)(ecp_lanes(-X0, xend, VL));
                 const MK om1 = VEC(mask)(ecp_lanes(-X0 - VL, xend - VL, VL));
@@ -131,13 +130,12 @@ static inline __attribute__((always_inline)) void NAME(polyk_dx_item)(
                         for (int a = 0; a < 2; a++) {
                             const ptrdiff_t Y = Y0 + 2 * e + a;
                             if (Y < 0 || Y >= H) continue;
-                            T pair[2][VL];
-                            VEC(store)(pair[0], VEC(ilv)(out[a][0][e][0], out[a][0][e][1]));
-                            VEC(store)(pair[1], VEC(ilv)(out[a][1][e][0], out[a][1][e][1]));
+                            /* u_b: phase b's columns X0 + 2(2t + f) + b in order */
+                            const V u0 = VEC(ilv)(out[a][0][e][0], out[a][0][e][1]);
+                            const V u1 = VEC(ilv)(out[a][1][e][0], out[a][1][e][1]);
                             T *xr = xc + Y * W + X0;
-                            VEC(storem)(xr, om0, VEC(ilv)(VEC(hloadz)(hall, pair[0]), VEC(hloadz)(hall, pair[1])));
-                            VEC(storem)(xr + VL, om1, VEC(ilv)(VEC(hloadz)(hall, pair[0] + VL / 2),
-                                                               VEC(hloadz)(hall, pair[1] + VL / 2)));
+                            VEC(storem)(xr, om0, VEC(ilv)(VEC(lo)(u0), VEC(lo)(u1)));
+                            VEC(storem)(xr + VL, om1, VEC(ilv)(VEC(hi)(u0), VEC(hi)(u1)));
                         }
                 }
             }

@@ -19,6 +19,7 @@
  *       lanes 1, 3, ..., VL-1;
  *   spread(v, m): lane l = v[l/2] where m has lane l, else 0 (m: the even or the odd lanes);
  *   ilv(e, o): e[0], o[0], e[1], o[1], ... (two half vectors interleaved into one vector);
+ *   lo(v), hi(v): lanes 0 .. VL/2-1 and VL/2 .. VL-1 of v as a half vector;
  *   sum_planes: ecp_sum_planes (ecp_direct.h) for this ISA.
  * Every operation is exact (moves, and adds whose operand order the kernels fix), so the
  * results do not depend on the ISA except through the vector width where the kernels' sums
@@ -110,6 +111,11 @@ ECP_TARGET_avx512 static inline __m512 ecp_v_ilv_avx512_f(__m256 e, __m256 o)
         _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0),
         _mm512_zextps256_ps512(o));
 }
+ECP_TARGET_avx512 static inline __m256 ecp_v_lo_avx512_f(__m512 v) { return _mm512_castps512_ps256(v); }
+ECP_TARGET_avx512 static inline __m256 ecp_v_hi_avx512_f(__m512 v)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
 
 ECP_TARGET_avx512 static inline __mmask8 ecp_v_mask_avx512_d(unsigned m) { return (__mmask8)m; }
 ECP_TARGET_avx512 static inline __mmask8 ecp_v_hmask_avx512_d(unsigned m) { return (__mmask8)m; }
@@ -159,6 +165,8 @@ ECP_TARGET_avx512 static inline __m512d ecp_v_ilv_avx512_d(__m256d e, __m256d o)
                                   _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0),
                                   _mm512_zextpd256_pd512(o));
 }
+ECP_TARGET_avx512 static inline __m256d ecp_v_lo_avx512_d(__m512d v) { return _mm512_castpd512_pd256(v); }
+ECP_TARGET_avx512 static inline __m256d ecp_v_hi_avx512_d(__m512d v) { return _mm512_extractf64x4_pd(v, 1); }
 
 /* The sum, in double, of count planes of n values, stride apart: eight values converted per step
  * into four accumulators kept over all the planes, reduced once (see ecp_sum_planes) */
@@ -346,6 +354,8 @@ ECP_TARGET_avx2 static inline __m256 ecp_v_ilv_avx2_f(__m128 e, __m128 o)
 {
     return _mm256_set_m128(_mm_unpackhi_ps(e, o), _mm_unpacklo_ps(e, o));
 }
+ECP_TARGET_avx2 static inline __m128 ecp_v_lo_avx2_f(__m256 v) { return _mm256_castps256_ps128(v); }
+ECP_TARGET_avx2 static inline __m128 ecp_v_hi_avx2_f(__m256 v) { return _mm256_extractf128_ps(v, 1); }
 
 ECP_TARGET_avx2 static inline __m256i ecp_v_mask_avx2_d(unsigned m)
 {
@@ -398,6 +408,8 @@ ECP_TARGET_avx2 static inline __m256d ecp_v_ilv_avx2_d(__m128d e, __m128d o)
 {
     return _mm256_set_m128d(_mm_unpackhi_pd(e, o), _mm_unpacklo_pd(e, o));
 }
+ECP_TARGET_avx2 static inline __m128d ecp_v_lo_avx2_d(__m256d v) { return _mm256_castpd256_pd128(v); }
+ECP_TARGET_avx2 static inline __m128d ecp_v_hi_avx2_d(__m256d v) { return _mm256_extractf128_pd(v, 1); }
 
 /* ecp_v_sum_planes_avx512: the same sums in the same order (each 8-lane accumulator as two
  * 4-lane halves, the final reduction as _mm512_reduce_add_pd's), so the same bits */
@@ -568,6 +580,18 @@ static inline ecp_v_V_neon_f ecp_v_ilv_neon_f(ecp_v_H_neon_f e, ecp_v_H_neon_f o
     }
     return r;
 }
+static inline ecp_v_H_neon_f ecp_v_lo_neon_f(ecp_v_V_neon_f v)
+{
+    ecp_v_H_neon_f r;
+    for (int l = 0; l < 4 / 2; l++) r[l] = v[l];
+    return r;
+}
+static inline ecp_v_H_neon_f ecp_v_hi_neon_f(ecp_v_V_neon_f v)
+{
+    ecp_v_H_neon_f r;
+    for (int l = 0; l < 4 / 2; l++) r[l] = v[4 / 2 + l];
+    return r;
+}
 
 typedef double ecp_v_V_neon_d __attribute__((vector_size(16)));
 typedef double ecp_v_VU_neon_d __attribute__((vector_size(16), aligned(sizeof(double))));
@@ -652,6 +676,18 @@ static inline ecp_v_V_neon_d ecp_v_ilv_neon_d(ecp_v_H_neon_d e, ecp_v_H_neon_d o
         r[2 * l] = e[l];
         r[2 * l + 1] = o[l];
     }
+    return r;
+}
+static inline ecp_v_H_neon_d ecp_v_lo_neon_d(ecp_v_V_neon_d v)
+{
+    ecp_v_H_neon_d r;
+    for (int l = 0; l < 2 / 2; l++) r[l] = v[l];
+    return r;
+}
+static inline ecp_v_H_neon_d ecp_v_hi_neon_d(ecp_v_V_neon_d v)
+{
+    ecp_v_H_neon_d r;
+    for (int l = 0; l < 2 / 2; l++) r[l] = v[2 / 2 + l];
     return r;
 }
 
