@@ -2,7 +2,8 @@
  * this CPU and build can run (ecp_isa_best() down to the lowest vector level), float and double.
  * The Winograd F(2x2, 3x3) kernels (forward, dx with the flipped filters, dW and its reduction)
  * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below); so is
- * the polyphase stride-2 3x3 forward and dW (ecp_direct_poly.h), with the same tolerance.
+ * the polyphase stride-2 3x3 forward, dW and dx (ecp_direct_poly.h, ecp_direct_poly_dx.h), with the
+ * same tolerance.
  *
  * Each check is one kernel call pattern on one geometry, compared with naive loops summing in
  * double: |got - ref| <= tol * (sum of |terms|) per element (tol 1e-4 float, 1e-11 double), exact
@@ -1435,6 +1436,17 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
         ecp_poly_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,  \
                                mt, mbuf);                                                              \
     }                                                                                                  \
+    static void pdx_weights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)            \
+    {                                                                                                  \
+        ecp_poly_dx_weights_shared_##suf(3, w, O, C, u);                                               \
+    }                                                                                                  \
+    static void pdx_item_##suf(const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const void *u, \
+                               ptrdiff_t C, void *dx, ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0,          \
+                               ptrdiff_t nb, ptrdiff_t s0, ptrdiff_t nts, ptrdiff_t ph, ptrdiff_t pw,  \
+                               void *vbuf, void *mbuf)                                                 \
+    {                                                                                                  \
+        ecp_poly_dx_item_##suf(3, dy, O, hq, wq, u, C, dx, H, W, n0, nb, s0, nts, ph, pw, vbuf, mbuf); \
+    }                                                                                                  \
     static void pdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
                                  ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
     {                                                                                                  \
@@ -1455,11 +1467,15 @@ typedef struct {
                     void *du, int fresh, void *vbuf, void *mt, void *mbuf);
     void (*dw_reduce)(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
                       ptrdiff_t c0, ptrdiff_t c1, void *dw);
+    void (*dx_weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
+    void (*dx_item)(const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const void *u, ptrdiff_t C, void *dx,
+                    ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t s0, ptrdiff_t nts, ptrdiff_t ph,
+                    ptrdiff_t pw, void *vbuf, void *mbuf);
 } pkernels;
 
 static const pkernels PKERNELS[2] = {
-    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f},
-    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d},
+    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f, pdx_weights_shared_f, pdx_item_f},
+    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d, pdx_weights_shared_d, pdx_item_d},
 };
 
 /* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
@@ -1699,6 +1715,93 @@ static void check_poly_dw(const data *d, const pkernels *pk)
     free(base);
 }
 
+/* _run_poly_dx's dx over the items of split (wino_items over the dx tile rows of 4 rows); dx starts
+ * as NaN and every element must be written, by its own item only. The tolerance of an element
+ * is against the largest terms' magnitude of its plane: the transforms mix neighbouring dY values
+ * before the products, so an element whose own terms are zero returns their rounding. Returns dx
+ * (caller frees) or NULL after a crash. */
+static void *run_poly_dx(const data *d, const pkernels *pk, int split)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, H = g->H, W = g->W, HW = H * W;
+    const ptrdiff_t ph = g->ph - g->oy, pw = g->pw - g->ox, mh = (ph % 4 + 4) % 4, th = (H + mh + 3) / 4;
+    item its[512];
+    const int n_items = wino_items(g->N, th, split, split > 0, its);
+    static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
+    char what[200];
+    snprintf(what, sizeof what, "poly dx, %s", SPLITS[split]);
+    /* scratch as _winograd.pxi's _run_poly_dx sizes it */
+    buf u = balloc((size_t)ecp_poly_dx_usize(3, C, O), k->t);
+    buf vbuf = balloc((size_t)(9 * (O + 1) * NR), k->t);
+    buf mbuf = balloc((size_t)ecp_poly_dx_msize(3, C, NR), k->t);
+    buf dx = balloc(d->nx, k->t);
+    unsigned char *mine = calloc(d->nx, 1);
+    double *amag = malloc(d->nx * sizeof(double));
+    void *result = NULL;
+    int own_ok = 1;
+    GUARDED(what, pk->dx_weights_shared(d->w, O, C, u.p), goto out);
+    for (volatile int i = 0; i < n_items; i++) {
+        const item it = its[i];
+        GUARDED(what, pk->dx_item(d->dy, O, g->hq, g->wq, u.p, C, dx.p, H, W, it.n0, it.nb, it.r0, it.nr, ph, pw,
+                                  vbuf.p, mbuf.p), goto out);
+        for (ptrdiff_t n = it.n0; n < it.n0 + it.nb; n++)
+            for (ptrdiff_t c = 0; c < C; c++)
+                for (ptrdiff_t y = 4 * it.r0 - mh; y < 4 * (it.r0 + it.nr) - mh; y++)
+                    if (y >= 0 && y < H)
+                        for (ptrdiff_t x = 0; x < W; x++) mine[(n * C + c) * HW + y * W + x] = 1;
+        ptrdiff_t bad = -1;
+        for (ptrdiff_t e = 0; e < (ptrdiff_t)d->nx && bad < 0 && own_ok; e++)
+            if (mine[e] == is_nan_pattern(dx.p, (size_t)e, k->t)) bad = e;
+        if (bad >= 0 && own_ok) {
+            char w2[320], d2[96];
+            snprintf(w2, sizeof w2, "%s: item (n0 %td, nb %td, s0 %td, nts %td) writes its dx rows, no other", what,
+                     it.n0, it.nb, it.r0, it.nr);
+            snprintf(d2, sizeof d2, "element %td %s", bad, mine[bad] ? "not written" : "written by an item not its own");
+            report(0, w2, d2);
+            own_ok = 0;
+        }
+    }
+    if (own_ok) {
+        char w2[320];
+        snprintf(w2, sizeof w2, "%s: each item writes its own dx rows, every element, no other", what);
+        report(1, w2, "");
+    }
+    for (size_t pl = 0; pl < d->nx / (size_t)HW; pl++) {
+        double m = 0;
+        for (ptrdiff_t e = 0; e < HW; e++) m = d->adx[pl * HW + e] > m ? d->adx[pl * HW + e] : m;
+        for (ptrdiff_t e = 0; e < HW; e++) amag[pl * HW + e] = m;
+    }
+    close_enough(what, dx.p, NULL, d->dx, amag, d->nx, k->t, pk->tol);
+    {
+        char w3[320];
+        snprintf(w3, sizeof w3, "%s: no write past dx or the scratch", what);
+        const int ok = tail_intact(dx) && tail_intact(u) && tail_intact(vbuf) && tail_intact(mbuf);
+        report(ok, w3, ok ? "" : "a buffer's tail was written (dx, u, vbuf or mbuf)");
+    }
+    result = dx.p;
+    dx.p = NULL;
+out:
+    free(u.p); free(vbuf.p); free(mbuf.p); free(dx.p); free(mine); free(amag);
+    return result;
+}
+
+/* Each dx element from its own tile alone: the same bits over any items */
+static void check_poly_dx(const data *d, const pkernels *pk)
+{
+    void *base = run_poly_dx(d, pk, 0);
+    for (int split = 1; split < 4 && base; split++) {
+        if (split == 1 && d->g->N < 2) continue;
+        void *r = run_poly_dx(d, pk, split);
+        if (!r) continue;
+        char what[200];
+        snprintf(what, sizeof what, "poly dx, split %d: the bits of one item", split);
+        same_bits(what, r, base, d->nx, d->k->t);
+        free(r);
+    }
+    free(base);
+}
+
 /* Polyphase geometries (stride 2, 3x3; Easy Convolution's hq = (H + 2ph - 2) / 2 at offset oy,
  * likewise wq): odd and even planes (odd hq: a last tile row of one output row; odd wq: a last
  * tile column of one), paddings 0..2 (ph != pw too; ph - oy = -1 at padding 0, offset 1), N = 1,
@@ -1737,6 +1840,7 @@ static void run_poly_level(void)
                     if (level_now != ECP_ISA_GENERIC) {   /* (the items do nothing there) */
                         check_poly(&d, &PKERNELS[t]);
                         check_poly_dw(&d, &PKERNELS[t]);
+                        check_poly_dx(&d, &PKERNELS[t]);
                     }
                     data_free(&d);
                 }
