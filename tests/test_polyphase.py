@@ -258,3 +258,53 @@ def test_polyphase_backward_is_within_rounding_of_the_direct_kernel_and_can_be_t
     for got, direct in ((dx, dx0), (dw, dw0), (db, db0)):
         close(got, direct.astype(np.float64), np.float32)
     assert not np.array_equal(dx, dx0) and not np.array_equal(dw, dw0)   # other roundings
+
+
+# Easy average pooling of 3x3 layers on x's 2x2 box sums (ForwardKernel.POLYPHASE_BOX): the 3x3
+# polyphase kernel with w itself, no widened kernel
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_4X4 + [(2, 16, 14, 15, 24, 0), (1, 8, 6, 6, 8, 1)])
+def test_polyphase_box_runs_easy_avg_of_3x3_and_matches_the_oracle(shape, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype, seed=12)
+    y, plan = ecp._plans.avg_forward(x, w, b, padding)
+    assert plan.kernel == ForwardKernel.POLYPHASE_BOX and plan.mode == (0, 2, 2)
+    close(y, reference.avg_pool2d(reference.conv2d(x, w, b, padding=padding)), dtype)
+    y0, _ = ecp._plans.avg_forward(x, w, None, padding)
+    close(y0, reference.avg_pool2d(reference.conv2d(x, w, None, padding=padding)), dtype)
+    # the layer's path: given an array for the widened kernel, it is filled for the backward
+    wide = np.empty((w.shape[0], w.shape[1], 4, 4), dtype=dtype)
+    y2, plan2 = ecp._plans.avg_forward(x, w, b, padding, plan=plan, wide=wide)
+    assert plan2 is plan and y2.tobytes() == y.tobytes()
+    assert wide.tobytes() == ecp._plans.widen(w).tobytes()
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_polyphase_box_does_not_depend_on_the_thread_count(dtype, everywhere):
+    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
+        x, w, b, padding = data(shape, dtype, seed=13)
+        results = []
+        for n in (1, 2, 3, 4):
+            with ecp.num_threads(n):
+                results.append(ecp.easy_avg_conv2d(x, w, b, padding=padding))
+        for other in results[1:]:
+            assert results[0].tobytes() == other.tobytes()
+
+
+@needs_direct
+def test_polyphase_box_can_be_turned_off_and_never_serves_easy_conv2d(monkeypatch):
+    x, w, b, padding = data((16, 64, 28, 28, 64, 1), np.float32, seed=14)
+    y, plan = ecp._plans.avg_forward(x, w, b, padding)
+    assert plan.kernel == ForwardKernel.POLYPHASE_BOX
+    # an easy_conv2d call of the same x and w (mode 0: the same grid, another output) refuses it
+    assert not plan.fits(x, w, b, padding, 0, ecp._dispatch.thresholds)
+    ye, plan_e = ecp._plans.forward(x, w, b, padding, 0, plan=plan)
+    assert plan_e is not plan and ye.shape == (16, 64, 14, 14)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                          polyphase_box=False))
+    y_wide, plan_w = ecp._plans.avg_forward(x, w, b, padding, plan=plan)
+    assert plan_w.kernel == ForwardKernel.WINOGRAD   # the widened 4x4 kernel
+    close(y, y_wide.astype(np.float64), np.float32)
+    assert not np.array_equal(y, y_wide)   # other products: other roundings

@@ -27,7 +27,7 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase"]
+           "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase", "polyphase_box"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -119,6 +119,11 @@ class Thresholds:
     # the direct kernel, 16 x 14 x 14 and 4 x 28 x 28 1.17-1.2x (docs/performance.md, section 13).
     polyphase_4x4: bool = True
     polyphase_4x4_min_pixels: int = 2048
+    # Easy average pooling of 3x3 layers (2x2 window) as the stride-2 3x3 polyphase kernel on x's
+    # 2x2 box sums (ForwardKernel.POLYPHASE_BOX): 25 multiplies per 2 x 2 outputs instead of the
+    # widened 4x4 kernel's 36, the box's 11 adds per patch row in its input transform; on the
+    # shapes the 4x4 kernel takes (docs/performance.md, section 13).
+    polyphase_box: bool = True
     # The backward of those calls: dW and db by the same split (25 or 36 multiplies per 2 x 2
     # outputs against 36 or 64), and dx by the polyphase split of its output (its four phases,
     # each a stride-1 convolution of dY by F(2x2, 2x2): the same counts per 4 x 4 block of dx);
@@ -323,13 +328,23 @@ def polyphase(x_shape, w_shape, out_hw, stride, t=None) -> bool:
             and out_hw[0] > 0 and out_hw[1] >= t.polyphase_min_wq)
 
 
-def _winograd_rows(n, hq, t):
+def winograd_rows(n, hq, t=None):
     """Output rows per Winograd item: whole samples when they are at least as many as the cores,
     else each sample cut into about cores / n blocks (the bits do not depend on the cut)."""
+    t = thresholds if t is None else t
     if n >= t.cores or n == 0:
         return hq
     parts = -(-t.cores // n)
     return max(2, -(-hq // parts))
+
+
+def polyphase_box(x_shape, w_shape, out_hw, t=None) -> bool:
+    """Whether an easy-average call of 3x3 filters over the 2x2 window with pooled output
+    ``out_hw`` runs ForwardKernel.POLYPHASE_BOX: ``polyphase_box`` on and the shape one the
+    widened 4x4 kernel would take the polyphase kernel for."""
+    t = thresholds if t is None else t
+    return (t.polyphase_box and tuple(w_shape[2:]) == (3, 3)
+            and polyphase(x_shape, (w_shape[0], w_shape[1], 4, 4), out_hw, 2, t))
 
 
 def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0, 0)):
@@ -338,9 +353,9 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
     pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
     if winograd(x_shape, w_shape, full_hw, stride, offset, t):
-        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0], t)
+        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), winograd_rows(x_shape[0], full_hw[0], t)
     if polyphase(x_shape, w_shape, (full_hw[0] // 2, wq), stride, t):
-        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), _winograd_rows(x_shape[0], full_hw[0] // 2, t)
+        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), winograd_rows(x_shape[0], full_hw[0] // 2, t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r
@@ -356,13 +371,13 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
         # dW and db in items of whole samples or of row blocks (the second number: output rows
         # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
-                _winograd_rows(x_shape[0], full_hw[0], t), t.cores)
+                winograd_rows(x_shape[0], full_hw[0], t), t.cores)
     if (direct_grid(stride, offset) and t.polyphase_backward
             and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)):
         # dW and db by the polyphase split in items as the forward's (the third number: output
         # rows per item), then dx by the polyphase split (cut in the kernel)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
-                _winograd_rows(x_shape[0], full_hw[0] // 2, t), t.cores)
+                winograd_rows(x_shape[0], full_hw[0] // 2, t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \
         if kernel == BackwardKernel.SPLIT else 1

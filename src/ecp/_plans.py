@@ -181,15 +181,27 @@ def _avg_mode(window):
     return 0 if window == (2, 2) else (0, window[0], window[1])
 
 
+# The plans' mode of ForwardKernel.POLYPHASE_BOX: the (0, 2, 2) form of the 2x2 window, which no
+# other call's plan holds (they name it 0), so that a box plan (w 3x3) never serves easy_conv2d.
+_BOX_MODE = (0, 2, 2)
+
+
 @functools.lru_cache(maxsize=256)
 def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, window=(2, 2)):
-    """The ForwardPlan of an easy-average forward call (``w_shape`` the caller's kernel)."""
+    """The ForwardPlan of an easy-average forward call (``w_shape`` the caller's kernel): of the
+    widened kernel, or of ``w_shape`` itself on x's box sums (ForwardKernel.POLYPHASE_BOX)."""
     out_shape, wide_shape = _avg_geometry(x_shape, w_shape, padding, window)
     s = window[1]
     if b_shape is not None:
         check_dims(b_shape, "b")
         if b_shape != (w_shape[0],):
             raise ValueError(f"b must have shape ({w_shape[0]},) (one bias per filter of w), got {b_shape}")
+    if window == (2, 2) and _dispatch.polyphase_box(x_shape, w_shape, out_shape[2:], thresholds):
+        kernel = _dispatch.ForwardKernel.POLYPHASE_BOX
+        return _conv.ForwardPlan(x_shape, w_shape, out_shape, dtype, padding, _BOX_MODE, 2, 0, 0, int(kernel),
+                                 _dispatch.sample_items(x_shape[0], 1, thresholds),
+                                 _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds),
+                                 _dispatch.threaded(wide_shape, out_shape, thresholds), thresholds)
     return _forward_plan(x_shape, wide_shape, out_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                          _avg_mode(window), s, 0, 0, thresholds)
 
@@ -257,18 +269,24 @@ def backward(dy, x, w, padding, mode, compute_dx, plan=None, dw=None, db=None):
 def avg_forward(x, w, b, padding, plan=None, window=(2, 2), wide=None):
     """easy_avg_conv2d over ``window`` (p, s), checked by the caller: (y, the plan that ran it),
     trying ``plan`` (one this function returned) first. ``wide``: an array to widen ``w`` into
-    (w's dtype, the widened shape, C-contiguous; a layer keeps it for its backward), else a new one."""
+    (w's dtype, the widened shape, C-contiguous; a layer keeps it for its backward), else a new
+    one. A plan of ForwardKernel.POLYPHASE_BOX runs ``w`` itself on x's box sums; it widens into
+    ``wide`` only when given one."""
     thresholds = _dispatch.thresholds
     x, w, b, _ = _arrays(x, w, b)
-    if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
-        wide = np.empty(_wide_shape(w.shape, window[0]), dtype=w.dtype)
-    _pool.box_widen(w, wide, window[0], _box_threads(wide.size))
     b = _bias(b, w)
-    if plan is not None and plan.fits(x, wide, b, padding, _avg_mode(window), thresholds):
-        return plan.run(x, wide, b, get_num_threads()), plan
-    padding = check_padding(padding)
-    plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, padding, thresholds, window)
-    return plan.run(x, wide, b, get_num_threads()), plan
+    if plan is None or not (plan.fits(x, w, b, padding, _BOX_MODE, thresholds)
+                            if plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
+                            else plan.fits(x, _wide_view(w, window[0], wide), b, padding, _avg_mode(window),
+                                           thresholds)):
+        plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, check_padding(padding), thresholds,
+                                 window)
+    box = plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
+    if not box or wide is not None:
+        if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
+            wide = np.empty(_wide_shape(w.shape, window[0]), dtype=w.dtype)
+        _pool.box_widen(w, wide, window[0], _box_threads(wide.size))
+    return plan.run(x, w if box else wide, b, get_num_threads()), plan
 
 
 def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, window=(2, 2), wide=None):
@@ -290,6 +308,15 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, win
             and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):
         dw = None
     return (dx, fold(dwide, dw, window[0]), db), plan
+
+
+def _wide_view(w, p, wide):
+    """What a widened-kernel plan's fits() is shown: ``wide`` when it has the widened shape and
+    w's dtype (it is filled before the plan runs), else an empty array of that shape."""
+    shape = _wide_shape(w.shape, p)
+    if wide is not None and wide.dtype == w.dtype and wide.shape == shape:
+        return wide
+    return np.empty(shape, dtype=w.dtype)
 
 
 def _wide_shape(w_shape, p):

@@ -127,6 +127,17 @@ cdef extern from "ecp_direct.h" nogil:
                          Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
                          Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
                          Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
+    # easy average pooling of 3x3 layers: the 3x3 forward on x's 2 x 2 box sums
+    void ecp_polybox_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
+    void ecp_polybox_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
+            Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+            Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf)
+    void ecp_polybox_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
+    void ecp_polybox_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
+            Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
+            Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
     # the same of the stride-2 4x4 forward
     void ecp_poly4_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
     void ecp_poly4_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)

@@ -7,6 +7,8 @@ cpdef enum ForwardKernel:
     DIRECT_PANEL = 1    # ecp_direct.h's panel kernel: needs DIRECT_SUPPORTED
     DIRECT_ROWS = 2     # ecp_direct.h's pixel-rows kernel: needs DIRECT_SUPPORTED
     WINOGRAD = 3        # Winograd F(2x2, 3x3) (ecp_direct_wino.h), stride-1 3x3 only; else DIRECT_PANEL
+    POLYPHASE_BOX = 4   # easy average pooling of a 3x3 layer: the polyphase stride-2 3x3 kernel on
+                        # x's 2x2 box sums (ecp_direct_poly.h), w the 3x3 filters; needs DIRECT_SUPPORTED
 
 cpdef enum BackwardKernel:
     BLAS = 0            # im2col + GEMMs + col2im (_im2col_items.pxi)

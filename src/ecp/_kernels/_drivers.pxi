@@ -35,6 +35,8 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
     cdef Py_ssize_t n_items, n_rb, it, t, n0, nb, r0, nt, ib, group
     if N == 0 or hq * wq == 0:
         return 0
+    if kernel == POLYPHASE_BOX:
+        return _run_poly(x, w, bias, y, g, n_sitems, rows, n_threads, True)
     if kernel == WINOGRAD:
         if _wino_fits(g, False):
             return _run_wino(x, w, bias, y, N, g.C, g.H, g.W, O, hq, wq, ph, pw, False, n_sitems,

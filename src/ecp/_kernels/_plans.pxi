@@ -74,7 +74,7 @@ cdef class _Plan:
     steady state of a training loop costs a few attribute reads instead of the Python checks,
     the cache lookup and buffer acquisitions.
     ``kernel`` is a ForwardKernel code for a ForwardPlan, a BackwardKernel code for a
-    BackwardPlan (both 0 .. 3). ``mode``: None (full convolution), K (2x2 window, stride 2) or
+    BackwardPlan (0 .. 4 and 0 .. 3). ``mode``: None (full convolution), K (2x2 window, stride 2) or
     (K, p, s) (p x p window, stride s); see _mode_fits. ``padding`` is the pair (rows on the top and bottom, columns on the
     left and right); the constructor also takes one int for both."""
     cdef _Geom g
@@ -115,7 +115,12 @@ cdef class _Plan:
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
-                or not (0 <= kernel <= 3)   # a ForwardKernel or BackwardKernel
+                or not (0 <= kernel <= (4 if type(self) is ForwardPlan else 3))   # a ForwardKernel or BackwardKernel
+                # the box kernel: easy average pooling's 2x2 window over a 3x3 layer, its 4 x 4
+                # windows inside the padded plane
+                or (kernel == 4 and not (DIRECT_SUPPORTED and stride == 2 and oy == 0 and ox == 0
+                                         and g.kh == 3 and g.kw == 3
+                                         and 2 * g.hq + 2 <= g.H + 2 * g.ph and 2 * g.wq + 2 <= g.W + 2 * g.pw))
                 or g.C * g.kh * g.kw > INT_MAX or g.hq * g.wq > INT_MAX   # (the BLAS takes ints)
                 or not _mode_fits(mode, stride, oy, ox)):
             raise ValueError(f"not a convolution the kernels can run: x {x_shape}, w {w_shape}, "
@@ -165,7 +170,7 @@ cdef class _Plan:
 
 cdef class ForwardPlan(_Plan):
     """A planned forward call (_run_forward): ``run(x, w, b, n_threads)`` returns y. ``kernel``:
-    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL, DIRECT_ROWS or WINOGRAD)."""
+    a ForwardKernel (IM2COL_BLAS, DIRECT_PANEL, DIRECT_ROWS, WINOGRAD or POLYPHASE_BOX)."""
     cdef readonly Py_ssize_t rows
     cdef Py_ssize_t b_dims[1]
     cdef tuple _args

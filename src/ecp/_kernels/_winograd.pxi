@@ -149,12 +149,14 @@ cdef bint _poly_fits(const _Geom *g) noexcept:
 
 cdef int _run_poly(const floating *src, const floating *w, const floating *bias, floating *dst,
                    const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows,
-                   int n_threads) except -1:
+                   int n_threads, bint box=False) except -1:
     """dst (N, O, hq, wq) = the stride-2 3x3 or 4x4 convolution of geometry g (grid offset
     (oy, ox)), bias added (none when NULL), as the sum of its four polyphase sub-convolutions by
-    Winograd F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. Filter transform shared, items
-    cut and dealt as _run_wino's; each output is computed from its own tile alone, so the result
-    depends neither on the items nor on the thread count."""
+    Winograd F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. ``box`` (3x3, no
+    offset): the convolution of x's 2x2 box means instead, easy average pooling's output
+    (hq, wq) = the pooled size. Filter transform shared, items cut and dealt as _run_wino's; each
+    output is computed from its own tile alone, so the result depends neither on the items nor on
+    the thread count."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq
     cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
     cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
@@ -187,11 +189,15 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
             if floating is float:
                 if four:
                     ecp_poly4_weights_shared_f(w, O, C, u)
+                elif box:
+                    ecp_polybox_weights_shared_f(w, O, C, u)
                 else:
                     ecp_poly_weights_shared_f(w, O, C, u)
             else:
                 if four:
                     ecp_poly4_weights_shared_d(w, O, C, u)
+                elif box:
+                    ecp_polybox_weights_shared_d(w, O, C, u)
                 else:
                     ecp_poly_weights_shared_d(w, O, C, u)
             for it in prange(n_items, schedule='static'):
@@ -205,6 +211,10 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                         ecp_poly4_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
                                          ntr, ph, pw, <float *> (tbase[t] + o_v),
                                          <float *> (tbase[t] + o_m))
+                    elif box:
+                        ecp_polybox_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                           ntr, ph, pw, <float *> (tbase[t] + o_v),
+                                           <float *> (tbase[t] + o_m))
                     else:
                         ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
                                         ntr, ph, pw, <float *> (tbase[t] + o_v),
@@ -214,6 +224,10 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                         ecp_poly4_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
                                          ntr, ph, pw, <double *> (tbase[t] + o_v),
                                          <double *> (tbase[t] + o_m))
+                    elif box:
+                        ecp_polybox_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                           ntr, ph, pw, <double *> (tbase[t] + o_v),
+                                           <double *> (tbase[t] + o_m))
                     else:
                         ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
                                         ntr, ph, pw, <double *> (tbase[t] + o_v),

@@ -16,15 +16,19 @@
  * order, so results do not depend on the grouping of tiles into items nor on the thread count. */
 
 /* V[(R, Q)][c][t] of tiles j0 .. j0+jn-1 of an item (as wino_vin's), at vbuf[soff[R*5+Q] + c*NR
- * + t - j0]; columns jn .. NR-1 untouched. */
+ * + t - j0]; columns jn .. NR-1 untouched. box (k = 3): the patch is of x's 2 x 2 box sums,
+ * p'[i][j] = (p[i][j] + p[i+1][j]) + (p[i][j+1] + p[i+1][j+1]) of the 6 x 6 patch p at the same
+ * place (easy average pooling of 3x3 layers: the stride-2 3x3 convolution of those sums, the
+ * 1/4 in the filters). */
 TARGET
 static inline __attribute__((always_inline)) void NAME(poly_vin)(
-    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0,
-    ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per, ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t ph,
-    ptrdiff_t pw, T *restrict vbuf, const ptrdiff_t *soff)
+    const int k, const int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+    ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per, ptrdiff_t j0, ptrdiff_t jn,
+    ptrdiff_t ph, ptrdiff_t pw, T *restrict vbuf, const ptrdiff_t *soff)
 {
     const ptrdiff_t NR = 2 * VL, HW = H * W;
-    const int np = k + 2;   /* patch (and transformed) rows and columns: 5 or 6 */
+    const int np = k + 2;          /* transformed rows and columns: 5 or 6 */
+    const int nl = box ? 6 : np;   /* patch rows and columns read */
     /* the steps of VL tiles of one tile row (at most NR), then 8 steps at a time: every channel
      * of them, so that each plane's rows and each stream's lines are read and written in runs */
     ptrdiff_t st_v[2 * VL], st_c0[2 * VL], st_r[2 * VL], st_x[2 * VL], st_n[2 * VL], ns = 0;
@@ -57,11 +61,13 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
                 const ptrdiff_t rbase = st_r[s0 + s];
                 const T *xc = x + st_x[s0 + s] + c * HW + st_c0[s0 + s];
                 V a[6][6];   /* a[i][Q]: patch row i, transformed column Q */
-                for (int i = 0; i < np; i++) {
+                V prev[6];   /* box: the patch row before */
+                for (int i = 0; i < nl; i++) {
                     const ptrdiff_t row = rbase + i;
+                    V e[6];
                     if (row < 0 || row >= H) {
-                        for (int q = 0; q < np; q++) a[i][q] = VEC(zero)();
-                        continue;
+                        for (int q = 0; q < nl; q++) e[q] = VEC(zero)();
+                        goto transform;
                     }
                     const T *xr = xc + row * W;
                     /* columns 4q + k, k < 4, of four loads: even/odd lanes twice; column
@@ -71,7 +77,6 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
                     const V l3 = VEC(loadz)(mk[s][0][3], xr + 3 * VL);
                     const V ev0 = VEC(even2)(l0, l1), ev1 = VEC(even2)(l2, l3);
                     const V od0 = VEC(odd2)(l0, l1), od1 = VEC(odd2)(l2, l3);
-                    V e[6];
                     e[0] = VEC(even2)(ev0, ev1);
                     e[2] = VEC(odd2)(ev0, ev1);
                     e[1] = VEC(even2)(od0, od1);
@@ -81,14 +86,27 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
                     const V m2 = VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL);
                     const V m3 = VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL);
                     e[4] = VEC(even2)(VEC(even2)(m0, m1), VEC(even2)(m2, m3));
-                    a[i][0] = e[0] - e[2];
-                    a[i][1] = e[2];
-                    a[i][2] = e[4] - e[2];
-                    a[i][3] = e[1] - e[3];
-                    a[i][4] = e[3];
-                    if (k == 4) {   /* column 4q + 5: the odd lanes of the same four loads */
+                    if (nl == 6)   /* column 4q + 5: the odd lanes of the same four loads */
                         e[5] = VEC(even2)(VEC(odd2)(m0, m1), VEC(odd2)(m2, m3));
-                        a[i][5] = e[5] - e[3];
+                transform:
+                    if (box) {   /* transformed row i - 1 from the box sums of rows i - 1, i */
+                        V sr[6], bx[5];
+                        for (int q = 0; q < 6; q++) {
+                            sr[q] = prev[q] + e[q];
+                            prev[q] = e[q];
+                        }
+                        if (i == 0) continue;
+                        for (int q = 0; q < 5; q++) bx[q] = sr[q] + sr[q + 1];
+                        for (int q = 0; q < 5; q++) e[q] = bx[q];
+                    }
+                    {
+                        const int r = box ? i - 1 : i;
+                        a[r][0] = e[0] - e[2];
+                        a[r][1] = e[2];
+                        a[r][2] = e[4] - e[2];
+                        a[r][3] = e[1] - e[3];
+                        a[r][4] = e[3];
+                        if (k == 4) a[r][5] = e[5] - e[3];
                     }
                 }
                 T *v = vbuf + c * NR + st_v[s0 + s];
@@ -118,7 +136,7 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
  * (nob = ceil(O/8)) elements. */
 TARGET
 static inline __attribute__((always_inline)) void NAME(polyk_item)(
-    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+    const int k, const int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
     const T *restrict u, ptrdiff_t O, const T *restrict bias, T *restrict y, ptrdiff_t hq,
     ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
     ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
@@ -132,7 +150,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
     ecp_poly_layout_k(k, C, NR, nob * ECP_MR, kx, voff, uoff, soff);
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(k, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
         if (jn < NR)   /* columns no tile fills: zeros (their products are never read) */
             for (ptrdiff_t s = 0; s < ns; s++)
                 for (ptrdiff_t k = 0; k < C; k++)
@@ -189,7 +207,18 @@ static void NAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdi
                             ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
                             T *restrict vbuf, T *restrict mbuf)
 {
-    NAME(polyk_item)(3, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
+    NAME(polyk_item)(3, 0, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
+}
+
+/* easy average pooling of 3x3 layers: the 3x3 instance on x's 2 x 2 box sums (poly_vin) */
+TARGET
+static void NAME(polybox_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                               const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                               T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                               ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                               T *restrict vbuf, T *restrict mbuf)
+{
+    NAME(polyk_item)(3, 1, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
 }
 
 TARGET
@@ -199,7 +228,7 @@ static void NAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
                              ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
                              T *restrict vbuf, T *restrict mbuf)
 {
-    NAME(polyk_item)(4, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
+    NAME(polyk_item)(4, 0, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);
 }
 
 /* The polyphase dW of output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of the stride-2
@@ -240,7 +269,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     }
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(k, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        NAME(poly_vin)(k, 0, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
         if (jn < NR) {   /* tiles past the end: zeros in V and dM */
             for (ptrdiff_t s = 0; s < ns; s++)
                 for (ptrdiff_t c = 0; c < C; c++)

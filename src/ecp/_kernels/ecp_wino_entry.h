@@ -138,7 +138,7 @@ ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdi
  * (g0, g2) and on the phase-1 taps (g1, g3), g3 = 0 at k = 3); packed as ecp_poly_layout_k's u
  * with rows = ceil(O/8)*8, zeros past O: (k + 2)^2*ceil(O/8)*8*C elements in all. */
 static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                        ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
+                                        ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u, T scale)
 {
     const ptrdiff_t nob = (O + 7) / 8;
     const int np = k + 2;
@@ -171,7 +171,7 @@ static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O,
                             v = Q == 0 ? a[0] : Q == 1 ? a[0] + a[2] : Q == 2 ? a[2]
                               : Q == 3 ? a[1] : Q == 4 ? a[1] + a[3] : a[3];
                         }
-                        d[c * 8 + m] = v;
+                        d[c * 8 + m] = v * scale;
                     }
             }
 }
@@ -180,21 +180,21 @@ static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O,
 ECP_FN void ENAME(poly_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0,
                                 ptrdiff_t ob1, T *restrict u)
 {
-    ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u);
+    ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u, (T)1);
 }
 
 /* polyk_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
  * parallel region as wino_weights_shared (one barrier); every thread of the team must call it. */
 static inline void ENAME(polyk_weights_shared)(int k, const T *restrict w, ptrdiff_t O,
-                                               ptrdiff_t C, T *restrict u)
+                                               ptrdiff_t C, T *restrict u, T scale)
 {
     const ptrdiff_t nob = (O + 7) / 8;
 #ifdef _OPENMP
     const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    ENAME(polyk_weights)(k, w, O, C, t * nob / nt, (t + 1) * nob / nt, u);
+    ENAME(polyk_weights)(k, w, O, C, t * nob / nt, (t + 1) * nob / nt, u, scale);
 #pragma omp barrier
 #else
-    ENAME(polyk_weights)(k, w, O, C, 0, nob, u);
+    ENAME(polyk_weights)(k, w, O, C, 0, nob, u, scale);
 #endif
 }
 
@@ -202,14 +202,22 @@ static inline void ENAME(polyk_weights_shared)(int k, const T *restrict w, ptrdi
 ECP_FN void ENAME(poly_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
                                        T *restrict u)
 {
-    ENAME(polyk_weights_shared)(3, w, O, C, u);
+    ENAME(polyk_weights_shared)(3, w, O, C, u, (T)1);
+}
+
+/* polyk_weights_shared of the 3x3 filters times 1/4 (exact): easy average pooling's, for
+ * polybox_item (the 2 x 2 box sums of x) */
+ECP_FN void ENAME(polybox_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                          T *restrict u)
+{
+    ENAME(polyk_weights_shared)(3, w, O, C, u, (T)0.25);
 }
 
 /* polyk_weights_shared of the 4x4 filters (36*ceil(O/8)*8*C elements) */
 ECP_FN void ENAME(poly4_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
                                         T *restrict u)
 {
-    ENAME(polyk_weights_shared)(4, w, O, C, u);
+    ENAME(polyk_weights_shared)(4, w, O, C, u, (T)1);
 }
 
 /* The polyphase stride-2 3x3 forward of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h
@@ -223,6 +231,20 @@ ECP_FN void ENAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
 {
     ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
                                       pw, vbuf, mbuf))
+}
+
+/* Easy average pooling of 3x3 layers (avg_pool2x2 of the stride-1 3x3 convolution): the
+ * polyphase stride-2 3x3 forward on x's 2 x 2 box sums (ecp_direct_poly.h's poly_vin), u from
+ * polybox_weights_shared; geometry as poly_item's with (hq, wq) the pooled output. Scratch as
+ * poly_item's. */
+ECP_FN void ENAME(polybox_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                                T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
+                                ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
+                                ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
+{
+    ECP_DISPATCH(polybox_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                         pw, vbuf, mbuf))
 }
 
 /* The same of the stride-2 4x4 forward; u from poly4_weights_shared. Scratch per thread: vbuf

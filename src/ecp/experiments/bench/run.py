@@ -38,7 +38,8 @@ DEFAULT_GEMM_SIZE = 2048
 GEMM_MAX_REPEATS = 7  # the GEMM yardstick costs ~0.1 s a call; its median settles within a few runs
 # ecp._dispatch's kernel choices -> the names the JSON record and the tables give them.
 _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.ForwardKernel.DIRECT_PANEL: "direct",
-                  _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows", _dispatch.ForwardKernel.WINOGRAD: "winograd"}
+                  _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows", _dispatch.ForwardKernel.WINOGRAD: "winograd",
+                  _dispatch.ForwardKernel.POLYPHASE_BOX: "polyphase-box"}
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
                    _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
                    _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd"}
