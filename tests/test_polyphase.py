@@ -308,3 +308,52 @@ def test_polyphase_box_can_be_turned_off_and_never_serves_easy_conv2d(monkeypatc
     assert plan_w.kernel == ForwardKernel.WINOGRAD   # the widened 4x4 kernel
     close(y, y_wide.astype(np.float64), np.float32)
     assert not np.array_equal(y, y_wide)   # other products: other roundings
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES_4X4 + [(2, 16, 14, 15, 24, 0)])
+def test_polyphase_box_backward_matches_the_oracle_without_a_fold(shape, dtype, everywhere):
+    x, w, b, padding = data(shape, dtype, seed=15)
+    y = ecp.easy_avg_conv2d(x, w, b, padding=padding)
+    dy = np.random.default_rng(16).standard_normal(y.shape).astype(dtype)
+    (dx, dw, db), plan = ecp._plans.avg_backward(dy, x, w, padding, True)
+    assert plan.kernel == BackwardKernel.POLYPHASE_BOX_BACKWARD and plan.mode == (0, 2, 2)
+    for got, want in zip((dx, dw, db), reference.easy_avg_conv2d_backward(dy, x, w, padding=padding)):
+        close(got, want, dtype)
+    # the plan again, dW and db into a layer's arrays, dx left out
+    dw2, db2 = np.empty_like(dw), np.empty_like(db)
+    (dx2, dw3, db3), plan2 = ecp._plans.avg_backward(dy, x, w, padding, False, plan=plan, dw=dw2, db=db2)
+    assert plan2 is plan and dx2 is None and dw3 is dw2 and db3 is db2
+    assert dw2.tobytes() == dw.tobytes() and db2.tobytes() == db.tobytes()
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_polyphase_box_backward_does_not_depend_on_the_thread_count(dtype, everywhere):
+    for shape in [(5, 16, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (2, 24, 21, 20, 8, 0)]:
+        x, w, b, padding = data(shape, dtype, seed=17)
+        dy = np.random.default_rng(18).standard_normal(
+            ecp.easy_avg_conv2d(x, w, b, padding=padding).shape).astype(dtype)
+        results = []
+        for n in (1, 2, 3, 4):
+            with ecp.num_threads(n):
+                results.append(ecp.easy_avg_conv2d_backward(dy, x, w, padding=padding))
+        for other in results[1:]:
+            for a, c in zip(results[0], other):
+                assert a.tobytes() == c.tobytes()
+
+
+@needs_direct
+def test_polyphase_box_backward_can_be_turned_off(monkeypatch):
+    x, w, b, padding = data((16, 64, 28, 28, 64, 1), np.float32, seed=19)
+    dy = np.random.default_rng(20).standard_normal((16, 64, 14, 14)).astype(np.float32)
+    got, plan = ecp._plans.avg_backward(dy, x, w, padding, True)
+    assert plan.kernel == BackwardKernel.POLYPHASE_BOX_BACKWARD
+    for name in ("polyphase_box", "polyphase_backward"):
+        monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds, **{name: False}))
+        off, plan_off = ecp._plans.avg_backward(dy, x, w, padding, True, plan=plan)
+        assert plan_off.kernel != BackwardKernel.POLYPHASE_BOX_BACKWARD
+        for a, c in zip(got, off):
+            close(a, c.astype(np.float64), np.float32)
+        monkeypatch.undo()

@@ -273,9 +273,12 @@ def test_the_geometries_always_have_outputs_and_reach_every_kernel(easy):
 
     check()
     if _dispatch.thresholds.direct:
-        # Winograd is chosen on top of these by plan_forward / plan_backward (tests/test_winograd.py)
-        assert forward == set(_dispatch.ForwardKernel) - {_dispatch.ForwardKernel.WINOGRAD}
-        assert backward == set(_dispatch.BackwardKernel) - {_dispatch.BackwardKernel.WINOGRAD_BACKWARD}
+        # Winograd and the polyphase kernels are chosen on top of these by plan_forward /
+        # plan_backward and the easy-average plans (tests/test_winograd.py, tests/test_polyphase.py)
+        assert forward == set(_dispatch.ForwardKernel) - {_dispatch.ForwardKernel.WINOGRAD,
+                                                          _dispatch.ForwardKernel.POLYPHASE_BOX}
+        assert backward == set(_dispatch.BackwardKernel) - {_dispatch.BackwardKernel.WINOGRAD_BACKWARD,
+                                                            _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD}
     else:
         assert forward == {_dispatch.ForwardKernel.IM2COL_BLAS} and backward == {_dispatch.BackwardKernel.BLAS}
 

@@ -213,6 +213,13 @@ def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds, w
     check_dims(dy_shape, "dy")
     check_grad_dims(dy_shape, out_shape)
     s = window[1]
+    if (window == (2, 2) and thresholds.polyphase_backward
+            and _dispatch.polyphase_box(x_shape, w_shape, out_shape[2:], thresholds)):
+        kernel = _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
+        return _conv.BackwardPlan(x_shape, w_shape, dy_shape, dtype, padding, _BOX_MODE, 2, 0, 0, int(kernel),
+                                  _dispatch.sample_items(x_shape[0], 1, thresholds),
+                                  _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds), thresholds.cores,
+                                  _dispatch.threaded(wide_shape, dy_shape, thresholds), thresholds)
     return _backward_plan(x_shape, wide_shape, dy_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                           _avg_mode(window), s, 0, 0, thresholds)
 
@@ -298,11 +305,15 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, win
     thresholds = _dispatch.thresholds
     mode = _avg_mode(window)
     x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode))
+    if plan is None or not (plan.fits(dy, x, w, padding, _BOX_MODE, thresholds)
+                            if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
+                            else plan.fits(dy, x, _wide_view(w, window[0], wide), padding, mode, thresholds)):
+        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, check_padding(padding), thresholds,
+                                  window)
+    if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD:   # w's own gradient, no fold
+        return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
     if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
         wide = widen(w, window[0])
-    if plan is None or not plan.fits(dy, x, wide, padding, mode, thresholds):
-        padding = check_padding(padding)
-        plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, padding, thresholds, window)
     dx, dwide, db = plan.run(dy, x, wide, compute_dx, get_num_threads(), None, db)
     if not (isinstance(dw, np.ndarray) and dw.shape == w.shape and dw.dtype == w.dtype and dw.flags.writeable
             and dw.flags.c_contiguous and not np.shares_memory(dw, dwide)):

@@ -1450,7 +1450,7 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     static void pdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
                                  ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
     {                                                                                                  \
-        ecp_poly_dw_reduce_##suf(3, du, n_slots, stride, O, C, Op, c0, c1, dw);                        \
+        ecp_poly_dw_reduce_##suf(3, du, n_slots, stride, O, C, Op, c0, c1, 1, dw);                     \
     }
 POLY_WRAP(f)
 POLY_WRAP(d)

@@ -159,8 +159,13 @@ cdef extern from "ecp_direct.h" nogil:
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
             float *vbuf, float *mt, float *mbuf)
+    void ecp_polybox_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
+            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
+            float *vbuf, float *mt, float *mbuf)
     void ecp_poly_dw_reduce_f(int k, const float *du, Py_ssize_t n_slots, Py_ssize_t stride,
-            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, float *dw)
+            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, float scale,
+            float *dw)
     void ecp_poly_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
@@ -169,8 +174,13 @@ cdef extern from "ecp_direct.h" nogil:
             Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
             double *vbuf, double *mt, double *mbuf)
+    void ecp_polybox_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
+            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
+            double *vbuf, double *mt, double *mbuf)
     void ecp_poly_dw_reduce_d(int k, const double *du, Py_ssize_t n_slots, Py_ssize_t stride,
-            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, double *dw)
+            Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, double scale,
+            double *dw)
     # the polyphase dx of the stride-2 3x3 and 4x4 convolutions
     Py_ssize_t ecp_poly_dx_usize(int k, Py_ssize_t C, Py_ssize_t O)
     Py_ssize_t ecp_poly_dx_msize(int k, Py_ssize_t C, Py_ssize_t NR)
@@ -189,3 +199,12 @@ cdef extern from "ecp_direct.h" nogil:
     void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)
     void ecp_pack_weights_t_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, float *wt)
     void ecp_pack_weights_t_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, double *wt)
+
+
+cdef extern from "ecp_box.h" nogil:
+    # easy average pooling's kernel widening (the box dx widens w for the polyphase dx)
+    Py_ssize_t ecp_box_zsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p)
+    void ecp_box_widen_f(const float *w, float *wide, Py_ssize_t n_planes, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t p, float *z)
+    void ecp_box_widen_d(const double *w, double *wide, Py_ssize_t n_planes, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t p, double *z)

@@ -17,6 +17,8 @@ cpdef enum BackwardKernel:
     WINOGRAD_BACKWARD = 3  # dW, db and dx by Winograd F(2x2, 3x3) at stride 1, 3x3 (dx: padding
                            # <= 2, else SPLIT's direct dx); by the polyphase splits at stride 2, 3x3
                            # or 4x4 (ecp_direct_poly.h, ecp_direct_poly_dx.h)
+    POLYPHASE_BOX_BACKWARD = 4  # the backward of ForwardKernel.POLYPHASE_BOX (w 3x3): dW and db by the
+                                # polyphase split on x's box sums, dx by that of the widened kernel
 
 
 cdef struct _Geom:

@@ -45,6 +45,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp

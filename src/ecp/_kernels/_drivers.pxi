@@ -379,6 +379,12 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
     (``items`` sample items of ``dx_items`` output rows) and then dx by Winograd (padding <= 2;
     else the direct dx of SPLIT); at stride 2 (3x3 or 4x4) dW, db and dx by the polyphase splits."""
     cdef Py_ssize_t parts
+    if kernel == POLYPHASE_BOX_BACKWARD:
+        # dW and db on x's box sums (w 3x3), dx by the widened kernel's polyphase split
+        _run_poly_dw(dy, x, dw, db, g, items, dx_items, slots, n_threads, True)
+        if compute_dx:
+            _run_poly_box_dx(dy, w, dx, g, n_threads)
+        return 0
     if kernel == WINOGRAD_BACKWARD and _poly_fits(g):
         # dW and db by the polyphase split (items: sample items, dx_items: output rows per dW
         # item), then dx by the polyphase split of its output (cut in the kernel)

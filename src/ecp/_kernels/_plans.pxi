@@ -74,7 +74,7 @@ cdef class _Plan:
     steady state of a training loop costs a few attribute reads instead of the Python checks,
     the cache lookup and buffer acquisitions.
     ``kernel`` is a ForwardKernel code for a ForwardPlan, a BackwardKernel code for a
-    BackwardPlan (0 .. 4 and 0 .. 3). ``mode``: None (full convolution), K (2x2 window, stride 2) or
+    BackwardPlan (both 0 .. 4). ``mode``: None (full convolution), K (2x2 window, stride 2) or
     (K, p, s) (p x p window, stride s); see _mode_fits. ``padding`` is the pair (rows on the top and bottom, columns on the
     left and right); the constructor also takes one int for both."""
     cdef _Geom g
@@ -115,8 +115,8 @@ cdef class _Plan:
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
-                or not (0 <= kernel <= (4 if type(self) is ForwardPlan else 3))   # a ForwardKernel or BackwardKernel
-                # the box kernel: easy average pooling's 2x2 window over a 3x3 layer, its 4 x 4
+                or not (0 <= kernel <= 4)   # a ForwardKernel or BackwardKernel
+                # the box kernels: easy average pooling's 2x2 window over a 3x3 layer, its 4 x 4
                 # windows inside the padded plane
                 or (kernel == 4 and not (DIRECT_SUPPORTED and stride == 2 and oy == 0 and ox == 0
                                          and g.kh == 3 and g.kw == 3
@@ -218,8 +218,8 @@ cdef class BackwardPlan(_Plan):
     """A planned backward call (_run_backward): ``run(dy, x, w, compute_dx, n_threads)`` returns
     (dx or None, dw, db). ``kernel``: a BackwardKernel, BLAS (im2col + BLAS), DIRECT, SPLIT
     (dW and db through im2col + BLAS, then dx alone through the direct kernel in ``dx_items``
-    items) or WINOGRAD_BACKWARD (dW, db and dx by Winograd; ``dx_items`` is then the output rows
-    of a dW item)."""
+    items), WINOGRAD_BACKWARD (dW, db and dx by Winograd; ``dx_items`` is then the output rows
+    of a dW item) or POLYPHASE_BOX_BACKWARD (the same for easy average pooling's box kernel)."""
     cdef readonly Py_ssize_t dx_items, slots
     cdef tuple _args
 

@@ -237,14 +237,15 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
 
 cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, floating *db,
                       const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows, Py_ssize_t n_slots,
-                      int n_threads) except -1:
+                      int n_threads, bint box=False) except -1:
     """dw (O, C, k, k) and db (O) of the stride-2 3x3 or 4x4 convolution of geometry g (grid
     offset (oy, ox)) by the polyphase split (ecp_direct_poly.h): items of whole samples or of
     ``rows`` output rows of one sample, dealt to ``n_slots`` slots as _run_wino_dw's; each slot
     sums its items' du in its own buffer, and after one barrier every filter's du are added in
     slot order and mapped back onto the k x k taps (ecp_poly_dw_reduce), db summed per filter over
-    the batch in double. The items and slots come from the plan, so the result does not depend on
-    the thread count."""
+    the batch in double. ``box`` (3x3, no offset): on x's 2x2 box means (_run_poly's box), the
+    gradient of the box forward's filters. The items and slots come from the plan, so the result
+    does not depend on the thread count."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq, P = g.hq * g.wq
     cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
     cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
@@ -290,7 +291,13 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
                     tr0 = (it % n_rb) * (rows // 2)
                     ntr = min(rows // 2, th - tr0)
                     if floating is float:
-                        if four:
+                        if box:
+                            ecp_polybox_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                                  ph, pw, du + s * slot_size, it == it0,
+                                                  <float *> (tbase[t] + o_v),
+                                                  <float *> (tbase[t] + o_vt),
+                                                  <float *> (tbase[t] + o_m))
+                        elif four:
                             ecp_poly4_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
                                                 ph, pw, du + s * slot_size, it == it0,
                                                 <float *> (tbase[t] + o_v),
@@ -303,7 +310,13 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
                                                <float *> (tbase[t] + o_vt),
                                                <float *> (tbase[t] + o_m))
                     else:
-                        if four:
+                        if box:
+                            ecp_polybox_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                                  ph, pw, du + s * slot_size, it == it0,
+                                                  <double *> (tbase[t] + o_v),
+                                                  <double *> (tbase[t] + o_vt),
+                                                  <double *> (tbase[t] + o_m))
+                        elif four:
                             ecp_poly4_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
                                                 ph, pw, du + s * slot_size, it == it0,
                                                 <double *> (tbase[t] + o_v),
@@ -318,9 +331,11 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
             ecp_team_barrier()   # every slot summed before any is read
             for c in prange(C, schedule='static'):   # du's rows are channels: all filters a row
                 if floating is float:
-                    ecp_poly_dw_reduce_f(k, du, n_slots, slot_size, O, C, Op, c, c + 1, dw)
+                    ecp_poly_dw_reduce_f(k, du, n_slots, slot_size, O, C, Op, c, c + 1,
+                                         0.25 if box else 1.0, dw)
                 else:
-                    ecp_poly_dw_reduce_d(k, du, n_slots, slot_size, O, C, Op, c, c + 1, dw)
+                    ecp_poly_dw_reduce_d(k, du, n_slots, slot_size, O, C, Op, c, c + 1,
+                                         0.25 if box else 1.0, dw)
             for o in prange(O, schedule='static'):
                 if floating is float:
                     db[o] = <float> ecp_sum_planes_f(dy + o * P, P, N, O * P)
@@ -380,4 +395,30 @@ cdef int _run_poly_dx(const floating *dy, const floating *w, floating *dx, const
                 else:
                     ecp_poly_dx_item_d(k, dy, O, hq, wq, u, C, dx, H, W, n0, 1, s0, nts, ph, pw,
                                        <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_m))
+    return 0
+
+
+cdef int _run_poly_box_dx(const floating *dy, const floating *w, floating *dx, const _Geom *g,
+                          int n_threads) except -1:
+    """dx of easy average pooling of a 3x3 layer (geometry g: w 3x3, the pooled dy, no offset) as
+    _run_poly_dx of the box-widened 4x4 kernel (ecp_box.h; widened here, in w's order of adds)."""
+    cdef _Geom g4 = g[0]
+    cdef Py_ssize_t n = g.O * g.C, nz = ecp_box_zsize(3, 3, 2)
+    cdef floating *wide = <floating *> malloc(n * 16 * sizeof(floating))
+    cdef floating *z = <floating *> calloc(nz, sizeof(floating))
+    if wide == NULL or z == NULL:
+        free(wide)
+        free(z)
+        raise MemoryError()
+    with nogil:
+        if floating is float:
+            ecp_box_widen_f(w, wide, n, 3, 3, 2, z)
+        else:
+            ecp_box_widen_d(w, wide, n, 3, 3, 2, z)
+    g4.kh = g4.kw = 4
+    try:
+        _run_poly_dx(dy, wide, dx, &g4, n_threads)
+    finally:
+        free(wide)
+        free(z)
     return 0

@@ -247,7 +247,7 @@ static void NAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
  * mt 9*NR*Op, mbuf 9*(nob*8 + 1)*NR elements. */
 TARGET
 static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
-    const int k, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+    const int k, const int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
     const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
     ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
     T *restrict vbuf, T *restrict mt, T *restrict mbuf)
@@ -269,7 +269,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     }
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(k, 0, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
         if (jn < NR) {   /* tiles past the end: zeros in V and dM */
             for (ptrdiff_t s = 0; s < ns; s++)
                 for (ptrdiff_t c = 0; c < C; c++)
@@ -342,7 +342,19 @@ static void NAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, pt
                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
                                T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
-    NAME(polyk_dw_item)(3, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
+    NAME(polyk_dw_item)(3, 0, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
+                        mt, mbuf);
+}
+
+/* the 3x3 instance on x's 2 x 2 box sums (easy average pooling of 3x3 layers, poly_vin) */
+TARGET
+static void NAME(polybox_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                  const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                                  ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                                  ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                                  T *restrict vbuf, T *restrict mt, T *restrict mbuf)
+{
+    NAME(polyk_dw_item)(3, 1, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
                         mt, mbuf);
 }
 
@@ -353,6 +365,6 @@ static void NAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, p
                                 ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
                                 T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
-    NAME(polyk_dw_item)(4, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
+    NAME(polyk_dw_item)(4, 0, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,
                         mt, mbuf);
 }

@@ -273,6 +273,19 @@ ECP_FN void ENAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, p
                                          fresh, vbuf, mt, mbuf))
 }
 
+/* The same on x's 2 x 2 box sums (easy average pooling of 3x3 layers; ecp_direct_poly.h's
+ * poly_vin), k = 3: the gradient of the box forward's filters is then ecp_poly_dw_reduce's times
+ * 1/4. Scratch as poly_dw_item's. */
+ECP_FN void ENAME(polybox_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                                   const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
+                                   ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                                   ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
+                                   T *restrict vbuf, T *restrict mt, T *restrict mbuf)
+{
+    ECP_DISPATCH(polybox_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
+                                            fresh, vbuf, mt, mbuf))
+}
+
 /* The same of the stride-2 4x4 convolution (vbuf (36*C + 17)*NR; k = 4 in ecp_poly_dw_rows). */
 ECP_FN void ENAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                                  const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
@@ -288,11 +301,11 @@ ECP_FN void ENAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, 
  * (poly_dw_item / poly4_dw_item; n_slots of them, stride apart, Op columns): each stream's row of
  * the slots added in slot order (all filters at once), then the filter transform's adjoint,
  *   dw[o][c][i][j] = sum over the streams (R, Q), in order, of t[R][i] t[Q][j] dU[(R, Q)][c][o],
- * t polyk_weights' map of a tap column onto the transformed rows; dw: O x C x k x k, those
- * channels' taps overwritten. */
+ * t polyk_weights' map of a tap column onto the transformed rows, times scale (1, or 1/4 after
+ * polybox_dw_item: exact); dw: O x C x k x k, those channels' taps overwritten. */
 ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots,
                                   ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
-                                  ptrdiff_t c0, ptrdiff_t c1, T *restrict dw)
+                                  ptrdiff_t c0, ptrdiff_t c1, T scale, T *restrict dw)
 {
     /* t[R][i], R < k + 2: k = 3 (g0, g0 + g2, g2, g1, g1), k = 4 (g0, g0 + g2, g2, g1, g1 + g3, g3) */
     static const signed char t3[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
@@ -324,7 +337,7 @@ ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots
                             for (int Q = 0; Q < np; Q++)
                                 if (k == 3 ? t3[Q][j] : t4[Q][j]) a += U[R * np + Q][oo];
                         }
-                        d[i * k + j] = a;
+                        d[i * k + j] = a * scale;
                     }
             }
         }

@@ -42,7 +42,8 @@ _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.
                   _dispatch.ForwardKernel.POLYPHASE_BOX: "polyphase-box"}
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
                    _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
-                   _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd"}
+                   _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd",
+                   _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD: "polyphase-box"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ECP_ISA",
             "ECP_CONV_KERNEL", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
