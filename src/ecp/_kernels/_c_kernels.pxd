@@ -194,6 +194,10 @@ cdef extern from "ecp_direct.h" nogil:
             const double *u, Py_ssize_t C, double *dx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t n0,
             Py_ssize_t nb, Py_ssize_t s0, Py_ssize_t nts, Py_ssize_t ph, Py_ssize_t pw, double *vbuf,
             double *mbuf)
+    void ecp_box_adjoint_f(const float *d, Py_ssize_t H2, Py_ssize_t W2, float *dx, Py_ssize_t C,
+                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw)
+    void ecp_box_adjoint_d(const double *d, Py_ssize_t H2, Py_ssize_t W2, double *dx, Py_ssize_t C,
+                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw)
     void ecp_team_barrier()
     void ecp_pack_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, float *wp)
     void ecp_pack_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t K, Py_ssize_t nr, double *wp)
@@ -202,7 +206,7 @@ cdef extern from "ecp_direct.h" nogil:
 
 
 cdef extern from "ecp_box.h" nogil:
-    # easy average pooling's kernel widening (the box dx widens w for the polyphase dx)
+    # easy average pooling's kernel widening (the box backward's dx with few samples)
     Py_ssize_t ecp_box_zsize(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p)
     void ecp_box_widen_f(const float *w, float *wide, Py_ssize_t n_planes, Py_ssize_t kh,
                          Py_ssize_t kw, Py_ssize_t p, float *z)

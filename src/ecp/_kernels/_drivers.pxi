@@ -382,8 +382,8 @@ cdef int _backward_planned(const floating *dy, const floating *x, const floating
     if kernel == POLYPHASE_BOX_BACKWARD:
         # dW and db on x's box sums (w 3x3), dx by the widened kernel's polyphase split
         _run_poly_dw(dy, x, dw, db, g, items, dx_items, slots, n_threads, True)
-        if compute_dx:
-            _run_poly_box_dx(dy, w, dx, g, n_threads)
+        if compute_dx:   # whole samples when the plan cuts none (dx_items: rows per dW item)
+            _run_poly_box_dx(dy, w, dx, g, dx_items >= g.hq, n_threads)
         return 0
     if kernel == WINOGRAD_BACKWARD and _poly_fits(g):
         # dW and db by the polyphase split (items: sample items, dx_items: output rows per dW

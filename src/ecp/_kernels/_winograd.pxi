@@ -399,13 +399,60 @@ cdef int _run_poly_dx(const floating *dy, const floating *w, floating *dx, const
 
 
 cdef int _run_poly_box_dx(const floating *dy, const floating *w, floating *dx, const _Geom *g,
-                          int n_threads) except -1:
-    """dx of easy average pooling of a 3x3 layer (geometry g: w 3x3, the pooled dy, no offset) as
-    _run_poly_dx of the box-widened 4x4 kernel (ecp_box.h; widened here, in w's order of adds)."""
-    cdef _Geom g4 = g[0]
-    cdef Py_ssize_t n = g.O * g.C, nz = ecp_box_zsize(3, 3, 2)
-    cdef floating *wide = <floating *> malloc(n * 16 * sizeof(floating))
-    cdef floating *z = <floating *> calloc(nz, sizeof(floating))
+                          bint per_sample, int n_threads) except -1:
+    """dx of easy average pooling of a 3x3 layer (geometry g: w 3x3, the pooled dy, no offset).
+    With at least as many samples as threads: per sample, the polyphase dx of the 3x3 kernel on
+    the grid of x's box means (padding folded in: (H + 2ph - 1) x (W + 2pw - 1), into a scratch
+    plane per thread, still in its cache), then the box's adjoint into dx (ecp_direct_poly_dx.h): 25 products
+    per 4 x 4 block instead of 36. ``per_sample`` False (the plan's choice when the samples are
+    fewer than the cores): _run_poly_dx of the box-widened 4x4 kernel (widened here), cut into
+    row blocks. The plan, not the thread count, chooses, so the bits do not depend on it."""
+    cdef _Geom g4 = g[0], g3 = g[0]
+    cdef Py_ssize_t N = g.N, C = g.C, O = g.O, H = g.H, W = g.W, hq = g.hq, wq = g.wq
+    cdef Py_ssize_t H2 = H + 2 * g.ph - 1, W2 = W + 2 * g.pw - 1, ph = g.ph, pw = g.pw
+    cdef Py_ssize_t n = O * C, nz = ecp_box_zsize(3, 3, 2), sz = sizeof(floating)
+    cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
+    cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, o_d, th3, it, t, nt
+    cdef char *base
+    cdef char **tbase
+    cdef floating *u
+    cdef floating *wide
+    cdef floating *z
+    if N == 0 or C * H * W == 0:
+        return 0
+    if per_sample and hq * wq > 0:
+        th3 = (H2 + 3) // 4
+        nt = max(1, min(n_threads, N))
+        o_u = _carve(&used, ecp_poly_dx_usize(3, C, O) * sz)
+        o_v = _carve(&tused, 9 * (O + 1) * nr * sz)
+        o_m = _carve(&tused, ecp_poly_dx_msize(3, C, nr) * sz)
+        o_d = _carve(&tused, C * H2 * W2 * sz)
+        base = _scratch(used)
+        tbase = _thread_scratch(nt, tused)
+        u = <floating *> (base + o_u)
+        with nogil:
+            with parallel(num_threads=nt):
+                t = threadid()
+                if floating is float:
+                    ecp_poly_dx_weights_shared_f(3, w, O, C, u)
+                else:
+                    ecp_poly_dx_weights_shared_d(3, w, O, C, u)
+                for it in prange(N, schedule='static'):
+                    if floating is float:
+                        ecp_poly_dx_item_f(3, dy + it * O * hq * wq, O, hq, wq, u, C,
+                                           <float *> (tbase[t] + o_d), H2, W2, 0, 1, 0, th3, 0, 0,
+                                           <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_m))
+                        ecp_box_adjoint_f(<float *> (tbase[t] + o_d), H2, W2, dx + it * C * H * W,
+                                          C, H, W, ph, pw)
+                    else:
+                        ecp_poly_dx_item_d(3, dy + it * O * hq * wq, O, hq, wq, u, C,
+                                           <double *> (tbase[t] + o_d), H2, W2, 0, 1, 0, th3, 0, 0,
+                                           <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_m))
+                        ecp_box_adjoint_d(<double *> (tbase[t] + o_d), H2, W2, dx + it * C * H * W,
+                                          C, H, W, ph, pw)
+        return 0
+    wide = <floating *> malloc(n * 16 * sz)
+    z = <floating *> calloc(nz, sz)
     if wide == NULL or z == NULL:
         free(wide)
         free(z)

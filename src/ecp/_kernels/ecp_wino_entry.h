@@ -415,6 +415,13 @@ ECP_FN void ENAME(poly_dx_item)(int k, const T *restrict dy, ptrdiff_t O, ptrdif
     }
 }
 
+/* The box's adjoint (ecp_direct_poly_dx.h states the contract) at the level in use. */
+ECP_FN void ENAME(box_adjoint)(const T *restrict d, ptrdiff_t H2, ptrdiff_t W2, T *restrict dx,
+                               ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw)
+{
+    ECP_DISPATCH(box_adjoint, ECP_SUF, (d, H2, W2, dx, C, H, W, ph, pw))
+}
+
 #undef ENAME
 #undef T
 #undef ECP_SUF
