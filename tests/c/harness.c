@@ -1447,6 +1447,38 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     {                                                                                                  \
         ecp_poly_dx_item_##suf(3, dy, O, hq, wq, u, C, dx, H, W, n0, nb, s0, nts, ph, pw, vbuf, mbuf); \
     }                                                                                                  \
+    static void pbox_weights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)           \
+    {                                                                                                  \
+        ecp_polybox_weights_shared_##suf(w, O, C, u);                                                  \
+    }                                                                                                  \
+    static void pbox_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u,  \
+                                ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,    \
+                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,              \
+                                ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf)                    \
+    {                                                                                                  \
+        ecp_polybox_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf,     \
+                               mbuf);                                                                  \
+    }                                                                                                  \
+    static void pbox_dw_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,              \
+                                   const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,            \
+                                   ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,           \
+                                   ptrdiff_t ph, ptrdiff_t pw, void *du, int fresh, void *vbuf,        \
+                                   void *mt, void *mbuf)                                               \
+    {                                                                                                  \
+        ecp_polybox_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh,     \
+                                  vbuf, mt, mbuf);                                                     \
+    }                                                                                                  \
+    static void pbox_dw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride,             \
+                                     ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0,             \
+                                     ptrdiff_t c1, void *dw)                                           \
+    {                                                                                                  \
+        ecp_poly_dw_reduce_##suf(3, du, n_slots, stride, O, C, Op, c0, c1, 0.25, dw);                  \
+    }                                                                                                  \
+    static void pbox_adjoint_##suf(const void *d, ptrdiff_t H2, ptrdiff_t W2, void *dx, ptrdiff_t C,  \
+                                   ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw)               \
+    {                                                                                                  \
+        ecp_box_adjoint_##suf(d, H2, W2, dx, C, H, W, ph, pw);                                         \
+    }                                                                                                  \
     static void pdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
                                  ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
     {                                                                                                  \
@@ -1467,6 +1499,17 @@ typedef struct {
                     void *du, int fresh, void *vbuf, void *mt, void *mbuf);
     void (*dw_reduce)(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
                       ptrdiff_t c0, ptrdiff_t c1, void *dw);
+    void (*box_weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
+    void (*box_item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, ptrdiff_t O,
+                     const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0,
+                     ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf);
+    void (*box_dw_item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy, ptrdiff_t O,
+                        ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
+                        ptrdiff_t ph, ptrdiff_t pw, void *du, int fresh, void *vbuf, void *mt, void *mbuf);
+    void (*box_dw_reduce)(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C,
+                          ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw);
+    void (*box_adjoint)(const void *d, ptrdiff_t H2, ptrdiff_t W2, void *dx, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                        ptrdiff_t ph, ptrdiff_t pw);
     void (*dx_weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
     void (*dx_item)(const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const void *u, ptrdiff_t C, void *dx,
                     ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t s0, ptrdiff_t nts, ptrdiff_t ph,
@@ -1474,8 +1517,10 @@ typedef struct {
 } pkernels;
 
 static const pkernels PKERNELS[2] = {
-    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f, pdx_weights_shared_f, pdx_item_f},
-    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d, pdx_weights_shared_d, pdx_item_d},
+    {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f, pbox_weights_shared_f,
+     pbox_item_f, pbox_dw_item_f, pbox_dw_reduce_f, pbox_adjoint_f, pdx_weights_shared_f, pdx_item_f},
+    {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d, pbox_weights_shared_d,
+     pbox_item_d, pbox_dw_item_d, pbox_dw_reduce_d, pbox_adjoint_d, pdx_weights_shared_d, pdx_item_d},
 };
 
 /* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
@@ -1802,6 +1847,119 @@ static void check_poly_dx(const data *d, const pkernels *pk)
     free(base);
 }
 
+/* Easy average pooling of a 3x3 layer on x's 2 x 2 box sums (the geometries at offset (0, 0); hq,
+ * wq the pooled size): the forward (polybox_item), dW (polybox_dw_item, the reduction times 1/4)
+ * and dx (the 3x3 polyphase dx on the grid of the box sums, (H + 2ph - 1) x (W + 2pw - 1), then
+ * the box's adjoint), against double references built here from the box means x' of the padded
+ * x; tolerance per element against the largest terms' magnitude of its plane (dx, dW: of its
+ * window's taps), as the polyphase checks above. One item, one slot: the splits are the 3x3
+ * kernels' own, checked above. */
+static double box_x(const data *d, ptrdiff_t n, ptrdiff_t c, ptrdiff_t u, ptrdiff_t v)
+{
+    const geom *g = d->g;
+    double s = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            const ptrdiff_t y = u + a - g->ph, x = v + b - g->pw;
+            if (y >= 0 && y < g->H && x >= 0 && x < g->W) s += d->xd[((n * g->C + c) * g->H + y) * g->W + x];
+        }
+    return s / 4;
+}
+
+static void check_polybox(const data *d, const pkernels *pk)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, H = g->H, W = g->W, hq = g->hq, wq = g->wq;
+    const ptrdiff_t nob = (O + 7) / 8, th = (hq + 1) / 2, Op = up(O, NR), H2 = H + 2 * g->ph - 1, W2 = W + 2 * g->pw - 1;
+    const size_t ny = (size_t)(g->N * O * hq * wq);
+    double *ry = calloc(ny, sizeof(double)), *ay = calloc(ny, sizeof(double));
+    double *rw = calloc(d->nw, sizeof(double)), *aw = calloc(d->nw, sizeof(double));
+    double *rd = calloc((size_t)(g->N * C * H2 * W2), sizeof(double)), *ad = calloc((size_t)(g->N * C * H2 * W2), sizeof(double));
+    double *rx = calloc(d->nx, sizeof(double)), *ax = calloc(d->nx, sizeof(double));
+    for (ptrdiff_t n = 0; n < g->N; n++)
+        for (ptrdiff_t o = 0; o < O; o++)
+            for (ptrdiff_t r = 0; r < hq; r++)
+                for (ptrdiff_t q = 0; q < wq; q++) {
+                    const size_t e = (size_t)(((n * O + o) * hq + r) * wq + q);
+                    const double dyv = d->dyd[e];
+                    ry[e] = d->bd[o];
+                    ay[e] = fabs(d->bd[o]);
+                    for (ptrdiff_t c = 0; c < C; c++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                const double xv = box_x(d, n, c, 2 * r + i, 2 * q + j);
+                                const double wv = d->wd[((o * C + c) * 3 + i) * 3 + j];
+                                ry[e] += wv * xv;
+                                ay[e] += fabs(wv * xv);
+                                rw[((o * C + c) * 3 + i) * 3 + j] += dyv * xv;
+                                aw[((o * C + c) * 3 + i) * 3 + j] += fabs(dyv * xv);
+                                const size_t de = (size_t)(((n * C + c) * H2 + 2 * r + i) * W2 + 2 * q + j);
+                                rd[de] += wv * dyv;
+                                ad[de] += fabs(wv * dyv);
+                            }
+                }
+    for (ptrdiff_t n = 0; n < g->N; n++)   /* dx: the box's adjoint of dx' */
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t y = 0; y < H; y++)
+                for (ptrdiff_t x = 0; x < W; x++)
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++) {
+                            const ptrdiff_t u = y + g->ph - a, v = x + g->pw - b;
+                            if (u < 0 || u >= H2 || v < 0 || v >= W2) continue;
+                            const size_t e = (size_t)(((n * C + c) * H + y) * W + x), de = (size_t)(((n * C + c) * H2 + u) * W2 + v);
+                            rx[e] += rd[de] / 4;
+                            ax[e] += ad[de] / 4;
+                        }
+    /* the magnitudes a transform mixes: dW per window of taps, dx per plane */
+    for (size_t e = 0; e < d->nw; e += 9) {
+        double m = 0;
+        for (int j = 0; j < 9; j++) m = aw[e + j] > m ? aw[e + j] : m;
+        for (int j = 0; j < 9; j++) aw[e + j] = m;
+    }
+    for (size_t pl = 0; pl < d->nx / (size_t)(H * W); pl++) {
+        double m = 0;
+        for (ptrdiff_t e = 0; e < H * W; e++) m = ax[pl * H * W + e] > m ? ax[pl * H * W + e] : m;
+        for (ptrdiff_t e = 0; e < H * W; e++) ax[pl * H * W + e] = m;
+    }
+    buf u = balloc((size_t)(25 * nob * 8 * C), k->t), vbuf = balloc((size_t)((25 * C + 17) * NR), k->t);
+    buf mbuf = balloc((size_t)(9 * (nob * 8 + 1) * NR), k->t), y = balloc(ny, k->t);
+    buf du = balloc((size_t)(Op * ecp_poly_dw_rows(3, C)), k->t), mt = balloc((size_t)(9 * NR * Op), k->t);
+    buf dw = balloc(d->nw, k->t);
+    buf ud = balloc((size_t)ecp_poly_dx_usize(3, C, O), k->t), vd = balloc((size_t)(9 * (O + 1) * NR), k->t);
+    buf md = balloc((size_t)ecp_poly_dx_msize(3, C, NR), k->t), dd = balloc((size_t)(g->N * C * H2 * W2), k->t);
+    buf dx = balloc(d->nx, k->t);
+    const size_t ysz = k->t.sz;
+    GUARDED("box forward", pk->box_weights_shared(d->w, O, C, u.p), goto out);
+    GUARDED("box forward", pk->box_item(d->x, C, H, W, u.p, O, d->b, y.p, hq, wq, 0, g->N, 0, th, g->ph, g->pw,
+                                        vbuf.p, mbuf.p), goto out);
+    close_enough("box forward (easy average pooling on the box sums)", y.p, NULL, ry, ay, ny, k->t, pk->tol);
+    GUARDED("box dW", pk->box_dw_item(d->x, C, H, W, d->dy, O, hq, wq, 0, g->N, 0, th, g->ph, g->pw, du.p, 1,
+                                      vbuf.p, mt.p, mbuf.p), goto out);
+    GUARDED("box dW", pk->box_dw_reduce(du.p, 1, 0, O, C, Op, 0, C, dw.p), goto out);
+    close_enough("box dW (on the box sums, times 1/4)", dw.p, NULL, rw, aw, d->nw, k->t, pk->tol);
+    GUARDED("box dx", pk->dx_weights_shared(d->w, O, C, ud.p), goto out);
+    for (volatile ptrdiff_t n = 0; n < g->N; n++) {
+        char *dyn = (char *)d->dy + (size_t)(n * O * hq * wq) * ysz, *ddn = (char *)dd.p + (size_t)(n * C * H2 * W2) * ysz;
+        GUARDED("box dx", pk->dx_item(dyn, O, hq, wq, ud.p, C, ddn, H2, W2, 0, 1, 0, (H2 + 3) / 4, 0, 0, vd.p, md.p),
+                goto out);
+        GUARDED("box dx", pk->box_adjoint(ddn, H2, W2, (char *)dx.p + (size_t)(n * C * H * W) * ysz, C, H, W, g->ph,
+                                          g->pw), goto out);
+    }
+    close_enough("box dx (the 3x3 dx on the box grid, then the box's adjoint)", dx.p, NULL, rx, ax, d->nx, k->t,
+                 pk->tol);
+    {
+        const int ok = tail_intact(u) && tail_intact(vbuf) && tail_intact(mbuf) && tail_intact(y) && tail_intact(du) &&
+                       tail_intact(mt) && tail_intact(dw) && tail_intact(ud) && tail_intact(vd) && tail_intact(md) &&
+                       tail_intact(dd) && tail_intact(dx);
+        report(ok, "box kernels: no write past an output or the scratch", ok ? "" : "a buffer's tail was written");
+    }
+out:
+    free(ry); free(ay); free(rw); free(aw); free(rd); free(ad); free(rx); free(ax);
+    free(u.p); free(vbuf.p); free(mbuf.p); free(y.p); free(du.p); free(mt.p); free(dw.p);
+    free(ud.p); free(vd.p); free(md.p); free(dd.p); free(dx.p);
+}
+
 /* Polyphase geometries (stride 2, 3x3; Easy Convolution's hq = (H + 2ph - 2) / 2 at offset oy,
  * likewise wq): odd and even planes (odd hq: a last tile row of one output row; odd wq: a last
  * tile column of one), paddings 0..2 (ph != pw too; ph - oy = -1 at padding 0, offset 1), N = 1,
@@ -1841,6 +1999,7 @@ static void run_poly_level(void)
                         check_poly(&d, &PKERNELS[t]);
                         check_poly_dw(&d, &PKERNELS[t]);
                         check_poly_dx(&d, &PKERNELS[t]);
+                        if (g.oy == 0 && g.ox == 0) check_polybox(&d, &PKERNELS[t]);
                     }
                     data_free(&d);
                 }
