@@ -44,7 +44,7 @@ def everywhere(monkeypatch):
     channels, few filters and short rows; the kernel takes any)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
         ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1,
-        polyphase_4x4_min_pixels=1))
+        polyphase_4x4_min_pixels=1, polyphase_backward_max_c=1 << 30, polyphase_backward_min_wq=1))
 
 
 def full_hw(x, padding):
@@ -245,8 +245,22 @@ def test_polyphase_backward_does_not_depend_on_the_thread_count(k, dtype, everyw
 
 
 @needs_direct
+def test_polyphase_backward_takes_64_channels_and_28_pixel_rows_of_3x3_filters():
+    hw = (56, 56)
+    plan = ecp._dispatch.plan_backward
+    assert plan((4, 64, 56, 56), (64, 64, 3, 3), np.float32, hw, 2, offset=(1, 1))[0] \
+        == BackwardKernel.WINOGRAD_BACKWARD
+    assert plan((4, 128, 56, 56), (128, 128, 3, 3), np.float32, hw, 2, offset=(1, 1))[0] \
+        != BackwardKernel.WINOGRAD_BACKWARD   # more channels: the direct backward
+    assert plan((16, 64, 28, 28), (64, 64, 3, 3), np.float32, (28, 28), 2, offset=(1, 1))[0] \
+        != BackwardKernel.WINOGRAD_BACKWARD   # 14-pixel rows: the direct backward
+    assert plan((16, 128, 28, 28), (128, 128, 4, 4), np.float32, (28, 28), 2)[0] \
+        == BackwardKernel.WINOGRAD_BACKWARD   # 4x4 filters: the forward's shapes
+
+
+@needs_direct
 def test_polyphase_backward_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
-    x, w, b, padding = data((4, 64, 28, 28, 64, 1), np.float32, seed=4)
+    x, w, b, padding = data((4, 64, 56, 56, 64, 1), np.float32, seed=4)
     y = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)
     assert _backward_plan(x, w, y, 3) == BackwardKernel.WINOGRAD_BACKWARD
     dy = np.random.default_rng(11).standard_normal(y.shape).astype(np.float32)

@@ -127,9 +127,14 @@ class Thresholds:
     # The backward of those calls: dW and db by the same split (25 or 36 multiplies per 2 x 2
     # outputs against 36 or 64), and dx by the polyphase split of its output (its four phases,
     # each a stride-1 convolution of dY by F(2x2, 2x2): the same counts per 4 x 4 block of dx);
-    # BackwardKernel.WINOGRAD_BACKWARD, on the shapes the forward takes (docs/performance.md,
+    # BackwardKernel.WINOGRAD_BACKWARD, on the shapes the forward takes; of 3x3 filters, only up
+    # to 64 channels in and from output rows of 28 pixels (2 threads against the direct backward:
+    # 1.10-1.24x at 64 channels and 28 x 28 outputs, 0.70-1.00x at 14 x 14, 0.89-0.96x at 128
+    # channels, where du and the products' buffers outgrow the L2) (docs/performance.md,
     # section 13).
     polyphase_backward: bool = True
+    polyphase_backward_max_c: int = 64
+    polyphase_backward_min_wq: int = 28
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -373,7 +378,9 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
                 winograd_rows(x_shape[0], full_hw[0], t), t.cores)
     if (direct_grid(stride, offset) and t.polyphase_backward
-            and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)):
+            and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)
+            and (tuple(w_shape[2:]) != (3, 3) or (x_shape[1] <= t.polyphase_backward_max_c
+                                                  and full_hw[1] // 2 >= t.polyphase_backward_min_wq))):
         # dW and db by the polyphase split in items as the forward's (the third number: output
         # rows per item), then dx by the polyphase split (cut in the kernel)
         return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
