@@ -140,9 +140,10 @@ def _backward_plan(x_shape, w_shape, dy_shape, full_hw, dtype, padding, mode, st
 # stride s, on the pooled size of PyTorch's floor rule; its plans' mode is (0, p, s).
 
 def _box_threads(size):
-    """Threads for widen / fold of ``size`` widened elements: below 8192 (about 3 us) one, the
-    team's start costing as much as it saves."""
-    return get_num_threads() if size >= 8192 else 1
+    """Threads for widen / fold of ``size`` widened elements: one below 65536 (conv2's 23,040 take
+    ~10 us; on a busy machine waking the team for them cost 0.05-0.8 ms, docs/performance.md
+    section 12)."""
+    return get_num_threads() if size >= 65536 else 1
 
 
 def widen(w, p=2):
