@@ -371,3 +371,19 @@ def test_polyphase_box_backward_can_be_turned_off(monkeypatch):
         for a, c in zip(got, off):
             close(a, c.astype(np.float64), np.float32)
         monkeypatch.undo()
+
+
+@needs_direct
+def test_the_easy_avg_layer_backward_uses_its_forwards_weights_on_the_box_kernels():
+    from ecp import nn
+    rng = np.random.default_rng(21)
+    layer = nn.EasyAvgConvPool2d(64, 64, 3, padding=1, rng=3)
+    x = rng.standard_normal((16, 64, 28, 28)).astype(np.float32)
+    y = layer(x)
+    assert layer._plans[0].kernel == ForwardKernel.POLYPHASE_BOX
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    want = ecp.easy_avg_conv2d_backward(dy, x, layer.params["w"].copy(), padding=1)[0]
+    layer.params["w"] += 1.0   # (never done by the optimizers, which step after the backward)
+    dx = layer.backward(dy)
+    assert layer._plans[1].kernel == BackwardKernel.POLYPHASE_BOX_BACKWARD
+    assert dx.tobytes() == want.tobytes()

@@ -522,9 +522,10 @@ class EasyAvgConvPool2d(_ConvBase):
 
     Equal to ``AvgPool2d()`` after ``Conv2d`` with the same weights, within float rounding: it
     runs :func:`ecp.easy_avg_conv2d`, a stride-2 convolution with the (k+1) x (k+1) kernel ``w``
-    full-convolved with the 2x2 box (divided by 4), widened from ``params["w"]`` by every forward
-    (and kept for its backward, which uses the weights of its forward), so the parameters, their
-    gradients and the optimizer see the k x k weights of a Conv2d. No mode: average pooling keeps
+    full-convolved with the 2x2 box (divided by 4), or as the convolution of the input's 2x2 box
+    means with ``w`` itself (fewer multiplies, where it runs); the backward uses the weights of
+    its forward (kept), and the parameters, their gradients and the optimizer see the k x k
+    weights of a Conv2d. No mode: average pooling keeps
     every pixel. A p x p window of stride s: the (k+p-1) x (k+p-1) kernel at stride s.
 
     Shapes: x (N, C, H, W) -> y (N, O, (Ho - p) // s + 1, (Wo - p) // s + 1) ((Ho // 2, Wo // 2)
@@ -558,6 +559,7 @@ class EasyAvgConvPool2d(_ConvBase):
     pool_size: int = 2
     pool_stride: int = 2
     _wide = None
+    _w_fwd = None   # the weights of the last forward, for its backward
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  padding: int | tuple[int, int] = 0, rng: np.random.Generator | int,
@@ -571,13 +573,16 @@ class EasyAvgConvPool2d(_ConvBase):
         shape = (w.shape[0], w.shape[1], w.shape[2] + p - 1, w.shape[3] + p - 1)
         if self._wide is None or self._wide.shape != shape or self._wide.dtype != w.dtype:
             self._wide = np.empty(shape, dtype=w.dtype)
-        y, self._plans[0] = _plans.avg_forward(x, w, self.params["b"], self.padding, self._plans[0],
+        if self._w_fwd is None or self._w_fwd.shape != w.shape or self._w_fwd.dtype != w.dtype:
+            self._w_fwd = np.empty_like(w)
+        np.copyto(self._w_fwd, w)
+        y, self._plans[0] = _plans.avg_forward(x, self._w_fwd, self.params["b"], self.padding, self._plans[0],
                                                (p, self.pool_stride), self._wide)
         return y
 
     def _kernel_backward(self, dy, x):
-        # the forward's widened kernel (the weights of that forward, as autograd would use)
-        grads, self._plans[1] = _plans.avg_backward(dy, x, self.params["w"], self.padding, self.input_grad,
+        # the forward's weights and widened kernel (the weights of that forward, as autograd would use)
+        grads, self._plans[1] = _plans.avg_backward(dy, x, self._w_fwd, self.padding, self.input_grad,
                                                     self._plans[1], self.grads["w"], self.grads["b"],
                                                     (self.pool_size, self.pool_stride), self._wide)
         return grads
@@ -585,6 +590,7 @@ class EasyAvgConvPool2d(_ConvBase):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_wide", None)   # scratch, remade by the next forward
+        state.pop("_w_fwd", None)
         return state
 
     def __repr__(self) -> str:
