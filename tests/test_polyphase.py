@@ -387,3 +387,16 @@ def test_the_easy_avg_layer_backward_uses_its_forwards_weights_on_the_box_kernel
     dx = layer.backward(dy)
     assert layer._plans[1].kernel == BackwardKernel.POLYPHASE_BOX_BACKWARD
     assert dx.tobytes() == want.tobytes()
+
+
+def test_a_box_plan_made_by_hand_for_another_geometry_is_refused():
+    from ecp._kernels import _conv
+    box = int(ForwardKernel.POLYPHASE_BOX)
+    t = ecp._dispatch.thresholds
+    with pytest.raises(ValueError, match="not a convolution the kernels can run"):   # 5x5 filters
+        _conv.ForwardPlan((4, 8, 12, 12), (8, 8, 5, 5), (4, 8, 4, 4), "f", 0, (0, 2, 2), 2, 0, 0, box, 4, 4, False, t)
+    with pytest.raises(ValueError, match="not a convolution the kernels can run"):   # a grid offset
+        _conv.BackwardPlan((4, 8, 12, 12), (8, 8, 3, 3), (4, 8, 4, 4), "f", 0, (3, 2, 2), 2, 1, 1,
+                           int(BackwardKernel.POLYPHASE_BOX_BACKWARD), 4, 4, 2, False, t)
+    with pytest.raises(ValueError, match="not a convolution the kernels can run"):   # windows past the plane
+        _conv.ForwardPlan((4, 8, 12, 12), (8, 8, 3, 3), (4, 8, 6, 6), "f", 0, (0, 2, 2), 2, 0, 0, box, 4, 4, False, t)

@@ -288,25 +288,14 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
             for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
                 const ptrdiff_t c0 = 2 * (tc + q0), nq = len - q0 < VL ? len - q0 : VL;
                 MK mk[4];
-                for (int j = 0; j < 2; j++) {
-                    mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), wq - (c0 + j), VL));
-                    mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), wq - (c0 + j + VL), VL));
-                }
+                NAME(dy_masks)(c0, wq, mk);   /* (ecp_direct_wino.h, the Winograd dW's) */
                 const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
                 const int whole = nq == VL;
                 for (ptrdiff_t o = 0; o < O; o++) {
-                    const T *d0 = dy + ((n0 + b) * O + o) * P + row * wq + c0;
-                    const V e00 = VEC(even2)(VEC(loadz)(mk[0], d0), VEC(loadz)(mk[1], d0 + VL));
-                    const V e01 = VEC(even2)(VEC(loadz)(mk[2], d0 + 1),
-                                             VEC(loadz)(mk[3], d0 + 1 + VL));
-                    V e10 = VEC(zero)(), e11 = VEC(zero)();
-                    if (two) {
-                        e10 = VEC(even2)(VEC(loadz)(mk[0], d0 + wq), VEC(loadz)(mk[1], d0 + wq + VL));
-                        e11 = VEC(even2)(VEC(loadz)(mk[2], d0 + wq + 1),
-                                         VEC(loadz)(mk[3], d0 + wq + 1 + VL));
-                    }
-                    const V f0[3] = {e00, e00 + e01, e01};
-                    const V f1[3] = {e10, e10 + e11, e11};
+                    V e[2][2];
+                    NAME(dy_tiles)(dy + ((n0 + b) * O + o) * P + row * wq + c0, wq, two, mk, e);
+                    const V f0[3] = {e[0][0], e[0][0] + e[0][1], e[0][1]};
+                    const V f1[3] = {e[1][0], e[1][0] + e[1][1], e[1][1]};
                     T *m = mbuf + o * NR + t + q0;
                     for (int j = 0; j < 3; j++) {
                         const V r[3] = {f0[j], f0[j] + f1[j], f1[j]};

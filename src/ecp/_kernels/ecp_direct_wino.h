@@ -170,6 +170,31 @@ TARGET static inline void NAME(wino_tr)(const T *restrict src, ptrdiff_t C, T *r
             for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) dst[t * ldd + c] = src[c * NR + t];
 }
 
+/* The masks of dy_tiles for tiles starting at column c0 of a dY row of wq pixels */
+TARGET static inline void NAME(dy_masks)(ptrdiff_t c0, ptrdiff_t wq, MK mk[4])
+{
+    for (int j = 0; j < 2; j++) {
+        mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), wq - (c0 + j), VL));
+        mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), wq - (c0 + j + VL), VL));
+    }
+}
+
+/* The 2 x 2 tiles of dY at d0 (row r, column c0) for VL tiles: e[i][j][t] = dY[r + i][c0 + 2t + j]
+ * (zeros outside the plane, and for i = 1 when !two); mk from dy_masks. Shared by the dW of the
+ * Winograd and polyphase kernels. */
+TARGET static inline void NAME(dy_tiles)(const T *d0, ptrdiff_t wq, int two, const MK mk[4], V e[2][2])
+{
+    for (int i = 0; i < 2; i++) {
+        const T *r = d0 + i * wq;
+        if (i == 1 && !two) {
+            e[1][0] = e[1][1] = VEC(zero)();
+            break;
+        }
+        e[i][0] = VEC(even2)(VEC(loadz)(mk[0], r), VEC(loadz)(mk[1], r + VL));
+        e[i][1] = VEC(even2)(VEC(loadz)(mk[2], r + 1), VEC(loadz)(mk[3], r + 1 + VL));
+    }
+}
+
 /* The Winograd dW of output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1: with dM =
  * A dY A^T (4 x 4 from each 2 x 2 tile of dy (N, O, hq, wq), zeros past the plane) and V the
  * forward's input transform of x (N, C, H, W, padding (ph, pw)),
@@ -215,22 +240,13 @@ static void NAME(wino_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, pt
             for (ptrdiff_t q0 = 0; q0 < len; q0 += VL) {
                 const ptrdiff_t c0 = 2 * (tc + q0), nq = len - q0 < VL ? len - q0 : VL;
                 MK mk[4];
-                for (int j = 0; j < 2; j++) {
-                    mk[2 * j] = VEC(mask)(ecp_lanes(-(c0 + j), wq - (c0 + j), VL));
-                    mk[2 * j + 1] = VEC(mask)(ecp_lanes(-(c0 + j + VL), wq - (c0 + j + VL), VL));
-                }
+                NAME(dy_masks)(c0, wq, mk);
                 const MK sm = VEC(mask)(ecp_lanes(0, nq, VL));
                 const int whole = nq == VL;
                 for (ptrdiff_t o = 0; o < O; o++) {
-                    const T *d0 = dy + ((n0 + b) * O + o) * P + row * wq + c0;
-                    const V e00 = VEC(even2)(VEC(loadz)(mk[0], d0), VEC(loadz)(mk[1], d0 + VL));
-                    const V e01 = VEC(even2)(VEC(loadz)(mk[2], d0 + 1), VEC(loadz)(mk[3], d0 + 1 + VL));
-                    V e10 = VEC(zero)(), e11 = VEC(zero)();
-                    if (two) {
-                        e10 = VEC(even2)(VEC(loadz)(mk[0], d0 + wq), VEC(loadz)(mk[1], d0 + wq + VL));
-                        e11 = VEC(even2)(VEC(loadz)(mk[2], d0 + wq + 1),
-                                         VEC(loadz)(mk[3], d0 + wq + 1 + VL));
-                    }
+                    V e[2][2];
+                    NAME(dy_tiles)(dy + ((n0 + b) * O + o) * P + row * wq + c0, wq, two, mk, e);
+                    const V e00 = e[0][0], e01 = e[0][1], e10 = e[1][0], e11 = e[1][1];
                     /* columns (e0, e0 + e1, e0 - e1, -e1) of each row, then rows the same */
                     const V f0[4] = {e00, e00 + e01, e00 - e01, -e01};
                     const V f1[4] = {e10, e10 + e11, e10 - e11, -e11};
