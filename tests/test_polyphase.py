@@ -400,3 +400,36 @@ def test_a_box_plan_made_by_hand_for_another_geometry_is_refused():
                            int(BackwardKernel.POLYPHASE_BOX_BACKWARD), 4, 4, 2, False, t)
     with pytest.raises(ValueError, match="not a convolution the kernels can run"):   # windows past the plane
         _conv.ForwardPlan((4, 8, 12, 12), (8, 8, 3, 3), (4, 8, 6, 6), "f", 0, (0, 2, 2), 2, 0, 0, box, 4, 4, False, t)
+
+
+@needs_direct
+def test_polyphase_and_box_kernels_on_random_small_geometries(everywhere):
+    # every stride-2 3x3 call, its backward and easy average pooling of it, on the polyphase and
+    # box kernels, against the oracles: planes down to one tile and below, odd sizes, padding
+    # pairs 0..2, every mode, channels and filters off multiples of 8
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(n=st.integers(1, 3), c=st.integers(1, 11), o=st.integers(1, 11), h=st.integers(3, 13),
+                      w=st.integers(3, 13), ph=st.integers(0, 2), pw=st.integers(0, 2), mode=st.integers(0, 3),
+                      double=st.booleans())
+    def check(n, c, o, h, w, ph, pw, mode, double):
+        dtype = np.float64 if double else np.float32
+        hypothesis.assume(h + 2 * ph >= 4 and w + 2 * pw >= 4)   # a pooled output of one pixel at least
+        x, wt, b, _ = data((n, c, h, w, o, 0), dtype, seed=n * 1000 + c * 100 + o)
+        pad = (ph, pw)
+        y = ecp.easy_conv2d(x, wt, b, mode=mode, padding=pad)
+        close(y, reference.easy_conv2d(x, wt, b, mode=mode, padding=pad), dtype)
+        dy = np.random.default_rng(mode).standard_normal(y.shape).astype(dtype)
+        for got, want in zip(ecp.easy_conv2d_backward(dy, x, wt, mode=mode, padding=pad),
+                             reference.easy_conv2d_backward(dy, x, wt, mode=mode, padding=pad)):
+            close(got, want, dtype)
+        ya = ecp.easy_avg_conv2d(x, wt, b, padding=pad)
+        close(ya, reference.avg_pool2d(reference.conv2d(x, wt, b, padding=pad)), dtype)
+        dya = np.random.default_rng(mode + 4).standard_normal(ya.shape).astype(dtype)
+        for got, want in zip(ecp.easy_avg_conv2d_backward(dya, x, wt, padding=pad),
+                             reference.easy_avg_conv2d_backward(dya, x, wt, padding=pad)):
+            close(got, want, dtype)
+
+    check()
