@@ -1415,26 +1415,27 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     static void pweights_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1, \
                                void *u)                                                                \
     {                                                                                                  \
-        ecp_poly_weights_##suf(w, O, C, ob0, ob1, u);                                                  \
+        ecp_poly_weights_##suf(3, 0, w, O, C, ob0, ob1, u);                                            \
     }                                                                                                  \
     static void pweights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)               \
     {                                                                                                  \
-        ecp_poly_weights_shared_##suf(w, O, C, u);                                                     \
+        ecp_poly_weights_shared_##suf(3, 0, w, O, C, u);                                               \
     }                                                                                                  \
     static void pitem_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u,      \
                             ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,        \
                             ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,    \
                             ptrdiff_t pw, void *vbuf, void *mbuf)                                      \
     {                                                                                                  \
-        ecp_poly_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf);  \
+        ecp_poly_item_##suf(3, 0, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf,   \
+                            mbuf);                                                                     \
     }                                                                                                  \
     static void pdw_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *dy,  \
                                ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,    \
                                ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, void *du,     \
                                int fresh, void *vbuf, void *mt, void *mbuf)                            \
     {                                                                                                  \
-        ecp_poly_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh, vbuf,  \
-                               mt, mbuf);                                                              \
+        ecp_poly_dw_item_##suf(3, 0, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh,   \
+                               vbuf, mt, mbuf);                                                        \
     }                                                                                                  \
     static void pdx_weights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)            \
     {                                                                                                  \
@@ -1449,15 +1450,15 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     }                                                                                                  \
     static void pbox_weights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)           \
     {                                                                                                  \
-        ecp_polybox_weights_shared_##suf(w, O, C, u);                                                  \
+        ecp_poly_weights_shared_##suf(3, 1, w, O, C, u);                                               \
     }                                                                                                  \
     static void pbox_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u,  \
                                 ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,    \
                                 ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,              \
                                 ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf)                    \
     {                                                                                                  \
-        ecp_polybox_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf,     \
-                               mbuf);                                                                  \
+        ecp_poly_item_##suf(3, 1, x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf,   \
+                            mbuf);                                                                     \
     }                                                                                                  \
     static void pbox_dw_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,              \
                                    const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,            \
@@ -1465,8 +1466,8 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
                                    ptrdiff_t ph, ptrdiff_t pw, void *du, int fresh, void *vbuf,        \
                                    void *mt, void *mbuf)                                               \
     {                                                                                                  \
-        ecp_polybox_dw_item_##suf(x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh,     \
-                                  vbuf, mt, mbuf);                                                     \
+        ecp_poly_dw_item_##suf(3, 1, x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du, fresh,   \
+                               vbuf, mt, mbuf);                                                        \
     }                                                                                                  \
     static void pbox_dw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride,             \
                                      ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0,             \

@@ -116,66 +116,29 @@ cdef extern from "ecp_direct.h" nogil:
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, float *dw)
     void ecp_wino_dw_reduce_d(const double *du, Py_ssize_t n_slots, Py_ssize_t stride, Py_ssize_t O,
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, double *dw)
-    # the polyphase stride-2 3x3 forward (ecp_direct_poly.h, ecp_wino_entry.h)
-    void ecp_poly_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
-    void ecp_poly_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
-    void ecp_poly_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
-                         Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
-                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-                         Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf)
-    void ecp_poly_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
-                         Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
-                         Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-                         Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
-    # easy average pooling of 3x3 layers: the 3x3 forward on x's 2 x 2 box sums
-    void ecp_polybox_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
-    void ecp_polybox_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
-            Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
-            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-            Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf)
-    void ecp_polybox_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
-    void ecp_polybox_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
-            Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
-            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-            Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
-    # the same of the stride-2 4x4 forward
-    void ecp_poly4_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
-    void ecp_poly4_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
-    void ecp_poly4_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *u,
-                          Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
-                          Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-                          Py_ssize_t ph, Py_ssize_t pw, float *vbuf, float *mbuf)
-    void ecp_poly4_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *u,
-                          Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
-                          Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr,
-                          Py_ssize_t ph, Py_ssize_t pw, double *vbuf, double *mbuf)
-    # the polyphase dW of the stride-2 3x3 and 4x4 convolutions
+    # the polyphase stride-2 kernels (ecp_direct_poly.h, ecp_wino_entry.h), of the form (k, box):
+    # k = 3, 4 (the widened kernel of easy average pooling of 3x3 layers), box (k = 3) on x's 2x2
+    # box sums
     Py_ssize_t ecp_poly_dw_rows(int k, Py_ssize_t C)
-    void ecp_poly_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
-            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
-            float *vbuf, float *mt, float *mbuf)
-    void ecp_poly4_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
-            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
-            float *vbuf, float *mt, float *mbuf)
-    void ecp_polybox_dw_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const float *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+    void ecp_poly_weights_shared_f(int k, int box, const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
+    void ecp_poly_item_f(int k, int box, const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const float *u, Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw,
+            float *vbuf, float *mbuf)
+    void ecp_poly_dw_item_f(int k, int box, const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const float *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, float *du, int fresh,
             float *vbuf, float *mt, float *mbuf)
     void ecp_poly_dw_reduce_f(int k, const float *du, Py_ssize_t n_slots, Py_ssize_t stride,
             Py_ssize_t O, Py_ssize_t C, Py_ssize_t Op, Py_ssize_t c0, Py_ssize_t c1, float scale,
             float *dw)
-    void ecp_poly_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
-            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
-            double *vbuf, double *mt, double *mbuf)
-    void ecp_poly4_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
-            Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
-            double *vbuf, double *mt, double *mbuf)
-    void ecp_polybox_dw_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, const double *dy,
-            Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
+    void ecp_poly_weights_shared_d(int k, int box, const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
+    void ecp_poly_item_d(int k, int box, const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const double *u, Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw,
+            double *vbuf, double *mbuf)
+    void ecp_poly_dw_item_d(int k, int box, const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq, Py_ssize_t n0, Py_ssize_t nb,
             Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw, double *du, int fresh,
             double *vbuf, double *mt, double *mbuf)
     void ecp_poly_dw_reduce_d(int k, const double *du, Py_ssize_t n_slots, Py_ssize_t stride,

@@ -164,7 +164,7 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, n_rb, n_items, nt, it, ib, n0, nb
     cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
     cdef Py_ssize_t ns = (g.kh + 2) * (g.kh + 2)   # transformed streams: 25 or 36
-    cdef bint four = g.kh == 4
+    cdef int k = <int> g.kh
     cdef char *base
     cdef char **tbase
     cdef floating *u
@@ -187,19 +187,9 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
         with parallel(num_threads=nt):
             t = threadid()
             if floating is float:
-                if four:
-                    ecp_poly4_weights_shared_f(w, O, C, u)
-                elif box:
-                    ecp_polybox_weights_shared_f(w, O, C, u)
-                else:
-                    ecp_poly_weights_shared_f(w, O, C, u)
+                ecp_poly_weights_shared_f(k, box, w, O, C, u)
             else:
-                if four:
-                    ecp_poly4_weights_shared_d(w, O, C, u)
-                elif box:
-                    ecp_polybox_weights_shared_d(w, O, C, u)
-                else:
-                    ecp_poly_weights_shared_d(w, O, C, u)
+                ecp_poly_weights_shared_d(k, box, w, O, C, u)
             for it in prange(n_items, schedule='static'):
                 ib = it // n_rb
                 n0 = ib * N // n_sitems
@@ -207,31 +197,13 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                 tr0 = (it % n_rb) * (rows // 2)
                 ntr = min(rows // 2, th - tr0)
                 if floating is float:
-                    if four:
-                        ecp_poly4_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                         ntr, ph, pw, <float *> (tbase[t] + o_v),
-                                         <float *> (tbase[t] + o_m))
-                    elif box:
-                        ecp_polybox_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                           ntr, ph, pw, <float *> (tbase[t] + o_v),
-                                           <float *> (tbase[t] + o_m))
-                    else:
-                        ecp_poly_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                        ntr, ph, pw, <float *> (tbase[t] + o_v),
-                                        <float *> (tbase[t] + o_m))
+                    ecp_poly_item_f(k, box, src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                    ntr, ph, pw, <float *> (tbase[t] + o_v),
+                                    <float *> (tbase[t] + o_m))
                 else:
-                    if four:
-                        ecp_poly4_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                         ntr, ph, pw, <double *> (tbase[t] + o_v),
-                                         <double *> (tbase[t] + o_m))
-                    elif box:
-                        ecp_polybox_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                           ntr, ph, pw, <double *> (tbase[t] + o_v),
-                                           <double *> (tbase[t] + o_m))
-                    else:
-                        ecp_poly_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
-                                        ntr, ph, pw, <double *> (tbase[t] + o_v),
-                                        <double *> (tbase[t] + o_m))
+                    ecp_poly_item_d(k, box, src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
+                                    ntr, ph, pw, <double *> (tbase[t] + o_v),
+                                    <double *> (tbase[t] + o_m))
     return 0
 
 
@@ -254,7 +226,6 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
     cdef Py_ssize_t Op = (O + nr - 1) // nr * nr, ns = (k + 2) * (k + 2)
     cdef Py_ssize_t used = 0, tused = 0, o_du, o_v, o_vt, o_m, slot_size, n_rb, n_items, nt
     cdef Py_ssize_t s, it, it0, it1, ib, n0, nb, tr0, ntr, t, o, c
-    cdef bint four = k == 4
     cdef char *base
     cdef char **tbase
     cdef floating *du
@@ -291,43 +262,15 @@ cdef int _run_poly_dw(const floating *dy, const floating *x, floating *dw, float
                     tr0 = (it % n_rb) * (rows // 2)
                     ntr = min(rows // 2, th - tr0)
                     if floating is float:
-                        if box:
-                            ecp_polybox_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                                  ph, pw, du + s * slot_size, it == it0,
-                                                  <float *> (tbase[t] + o_v),
-                                                  <float *> (tbase[t] + o_vt),
-                                                  <float *> (tbase[t] + o_m))
-                        elif four:
-                            ecp_poly4_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                                ph, pw, du + s * slot_size, it == it0,
-                                                <float *> (tbase[t] + o_v),
-                                                <float *> (tbase[t] + o_vt),
-                                                <float *> (tbase[t] + o_m))
-                        else:
-                            ecp_poly_dw_item_f(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                               ph, pw, du + s * slot_size, it == it0,
-                                               <float *> (tbase[t] + o_v),
-                                               <float *> (tbase[t] + o_vt),
-                                               <float *> (tbase[t] + o_m))
+                        ecp_poly_dw_item_f(k, box, x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                           ph, pw, du + s * slot_size, it == it0,
+                                           <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_vt),
+                                           <float *> (tbase[t] + o_m))
                     else:
-                        if box:
-                            ecp_polybox_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                                  ph, pw, du + s * slot_size, it == it0,
-                                                  <double *> (tbase[t] + o_v),
-                                                  <double *> (tbase[t] + o_vt),
-                                                  <double *> (tbase[t] + o_m))
-                        elif four:
-                            ecp_poly4_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                                ph, pw, du + s * slot_size, it == it0,
-                                                <double *> (tbase[t] + o_v),
-                                                <double *> (tbase[t] + o_vt),
-                                                <double *> (tbase[t] + o_m))
-                        else:
-                            ecp_poly_dw_item_d(x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
-                                               ph, pw, du + s * slot_size, it == it0,
-                                               <double *> (tbase[t] + o_v),
-                                               <double *> (tbase[t] + o_vt),
-                                               <double *> (tbase[t] + o_m))
+                        ecp_poly_dw_item_d(k, box, x, C, g.H, g.W, dy, O, hq, wq, n0, nb, tr0, ntr,
+                                           ph, pw, du + s * slot_size, it == it0,
+                                           <double *> (tbase[t] + o_v), <double *> (tbase[t] + o_vt),
+                                           <double *> (tbase[t] + o_m))
             ecp_team_barrier()   # every slot summed before any is read
             for c in prange(C, schedule='static'):   # du's rows are channels: all filters a row
                 if floating is float:

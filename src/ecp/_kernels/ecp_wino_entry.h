@@ -176,125 +176,75 @@ static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O,
             }
 }
 
-/* polyk_weights of the 3x3 filters (25*ceil(O/8)*8*C elements) */
-ECP_FN void ENAME(poly_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0,
-                                ptrdiff_t ob1, T *restrict u)
+/* The polyphase kernels take three forms: the stride-2 3x3 convolution (k = 3), the 4x4 one (k =
+ * 4: easy average pooling's widened kernel of 3x3 layers) and, box (k = 3 only), the 3x3 one on
+ * x's 2 x 2 box sums (easy average pooling of 3x3 layers, its 1/4 in the filters). */
+
+/* polyk_weights of filter blocks ob0 .. ob1-1 of the form (k, box): (k + 2)^2*ceil(O/8)*8*C
+ * elements in all */
+ECP_FN void ENAME(poly_weights)(int k, int box, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
 {
-    ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u, (T)1);
+    ENAME(polyk_weights)(k, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
 }
 
-/* polyk_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
+/* poly_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
  * parallel region as wino_weights_shared (one barrier); every thread of the team must call it. */
-static inline void ENAME(polyk_weights_shared)(int k, const T *restrict w, ptrdiff_t O,
-                                               ptrdiff_t C, T *restrict u, T scale)
+ECP_FN void ENAME(poly_weights_shared)(int k, int box, const T *restrict w, ptrdiff_t O,
+                                       ptrdiff_t C, T *restrict u)
 {
     const ptrdiff_t nob = (O + 7) / 8;
 #ifdef _OPENMP
     const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    ENAME(polyk_weights)(k, w, O, C, t * nob / nt, (t + 1) * nob / nt, u, scale);
+    ENAME(poly_weights)(k, box, w, O, C, t * nob / nt, (t + 1) * nob / nt, u);
 #pragma omp barrier
 #else
-    ENAME(polyk_weights)(k, w, O, C, 0, nob, u, scale);
+    ENAME(poly_weights)(k, box, w, O, C, 0, nob, u);
 #endif
 }
 
-/* polyk_weights_shared of the 3x3 filters */
-ECP_FN void ENAME(poly_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                       T *restrict u)
-{
-    ENAME(polyk_weights_shared)(3, w, O, C, u, (T)1);
-}
-
-/* polyk_weights_shared of the 3x3 filters times 1/4 (exact): easy average pooling's, for
- * polybox_item (the 2 x 2 box sums of x) */
-ECP_FN void ENAME(polybox_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                          T *restrict u)
-{
-    ENAME(polyk_weights_shared)(3, w, O, C, u, (T)0.25);
-}
-
-/* polyk_weights_shared of the 4x4 filters (36*ceil(O/8)*8*C elements) */
-ECP_FN void ENAME(poly4_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                        T *restrict u)
-{
-    ENAME(polyk_weights_shared)(4, w, O, C, u, (T)1);
-}
-
-/* The polyphase stride-2 3x3 forward of output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h
- * states the contract) at the level in use; u from poly_weights. Scratch per thread: vbuf
- * (25*C + 9)*NR, mbuf 9*(ceil(O/8)*8 + 1)*NR elements. */
-ECP_FN void ENAME(poly_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                             const T *restrict u, ptrdiff_t O, const T *restrict bias,
+/* The polyphase stride-2 forward of the form (k, box), output tile rows tr0 .. tr0+ntr-1
+ * (ecp_direct_poly.h states the contract) at the level in use; u from poly_weights of the same
+ * form; box: (hq, wq) the pooled output. Scratch per thread: vbuf ((k + 2)^2*C + 9)*NR, mbuf
+ * 9*(ceil(O/8)*8 + 1)*NR elements. */
+ECP_FN void ENAME(poly_item)(int k, int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H,
+                             ptrdiff_t W, const T *restrict u, ptrdiff_t O, const T *restrict bias,
                              T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
                              ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
                              ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
 {
-    ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
-                                      pw, vbuf, mbuf))
+    if (k == 4) {
+        ECP_DISPATCH(poly4_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                           pw, vbuf, mbuf))
+    } else if (box) {
+        ECP_DISPATCH(polybox_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr,
+                                             ph, pw, vbuf, mbuf))
+    } else {
+        ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
+                                          pw, vbuf, mbuf))
+    }
 }
 
-/* Easy average pooling of 3x3 layers (avg_pool2x2 of the stride-1 3x3 convolution): the
- * polyphase stride-2 3x3 forward on x's 2 x 2 box sums (ecp_direct_poly.h's poly_vin), u from
- * polybox_weights_shared; geometry as poly_item's with (hq, wq) the pooled output. Scratch as
- * poly_item's. */
-ECP_FN void ENAME(polybox_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                const T *restrict u, ptrdiff_t O, const T *restrict bias,
-                                T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
-                                ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
-                                ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
+/* The polyphase dW of the form (k, box), output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h
+ * states the contract) at the level in use (box: the gradient of the box forward's filters is
+ * then ecp_poly_dw_reduce's times 1/4). Scratch per thread: vbuf ((k + 2)^2*C + 17)*NR, mt
+ * 9*NR*Op, mbuf 9*(ceil(O/8)*8 + 1)*NR elements (Op = ceil(O/NR)*NR); du Op*ecp_poly_dw_rows(k, C). */
+ECP_FN void ENAME(poly_dw_item)(int k, int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H,
+                                ptrdiff_t W, const T *restrict dy, ptrdiff_t O, ptrdiff_t hq,
+                                ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0,
+                                ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, T *restrict du,
+                                int fresh, T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
-    ECP_DISPATCH(polybox_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
-                                         pw, vbuf, mbuf))
-}
-
-/* The same of the stride-2 4x4 forward; u from poly4_weights_shared. Scratch per thread: vbuf
- * (36*C + 9)*NR, mbuf 9*(ceil(O/8)*8 + 1)*NR elements. */
-ECP_FN void ENAME(poly4_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                              const T *restrict u, ptrdiff_t O, const T *restrict bias,
-                              T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0,
-                              ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
-                              ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
-{
-    ECP_DISPATCH(poly4_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
-                                       pw, vbuf, mbuf))
-}
-
-/* The polyphase dW of the stride-2 3x3 convolution, output tile rows tr0 .. tr0+ntr-1
- * (ecp_direct_poly.h states the contract) at the level in use. Scratch per thread: vbuf
- * (25*C + 17)*NR, mt 9*NR*Op, mbuf 9*(ceil(O/8)*8 + 1)*NR elements (Op = ceil(O/NR)*NR); du
- * Op*ecp_poly_dw_rows(3, C). */
-ECP_FN void ENAME(poly_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
-                                ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
-                                ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                T *restrict vbuf, T *restrict mt, T *restrict mbuf)
-{
-    ECP_DISPATCH(poly_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
-                                         fresh, vbuf, mt, mbuf))
-}
-
-/* The same on x's 2 x 2 box sums (easy average pooling of 3x3 layers; ecp_direct_poly.h's
- * poly_vin), k = 3: the gradient of the box forward's filters is then ecp_poly_dw_reduce's times
- * 1/4. Scratch as poly_dw_item's. */
-ECP_FN void ENAME(polybox_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                   const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
-                                   ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
-                                   ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                   T *restrict vbuf, T *restrict mt, T *restrict mbuf)
-{
-    ECP_DISPATCH(polybox_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
-                                            fresh, vbuf, mt, mbuf))
-}
-
-/* The same of the stride-2 4x4 convolution (vbuf (36*C + 17)*NR; k = 4 in ecp_poly_dw_rows). */
-ECP_FN void ENAME(poly4_dw_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
-                                 const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,
-                                 ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,
-                                 ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
-                                 T *restrict vbuf, T *restrict mt, T *restrict mbuf)
-{
-    ECP_DISPATCH(poly4_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw, du,
-                                          fresh, vbuf, mt, mbuf))
+    if (k == 4) {
+        ECP_DISPATCH(poly4_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw,
+                                              du, fresh, vbuf, mt, mbuf))
+    } else if (box) {
+        ECP_DISPATCH(polybox_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw,
+                                                du, fresh, vbuf, mt, mbuf))
+    } else {
+        ECP_DISPATCH(poly_dw_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, n0, nb, tr0, ntr, ph, pw,
+                                             du, fresh, vbuf, mt, mbuf))
+    }
 }
 
 /* dW of channels c0 .. c1-1 of the stride-2 k x k convolution (k = 3 or 4) from the slots' du
