@@ -287,11 +287,11 @@ def test_polyphase_box_runs_easy_avg_of_3x3_and_matches_the_oracle(shape, dtype,
     close(y, reference.avg_pool2d(reference.conv2d(x, w, b, padding=padding)), dtype)
     y0, _ = ecp._plans.avg_forward(x, w, None, padding)
     close(y0, reference.avg_pool2d(reference.conv2d(x, w, None, padding=padding)), dtype)
-    # the layer's path: given an array for the widened kernel, it is filled for the backward
-    wide = np.empty((w.shape[0], w.shape[1], 4, 4), dtype=dtype)
+    # the layer's path: given an array for the widened kernel, it is left alone (nothing widens)
+    wide = np.full((w.shape[0], w.shape[1], 4, 4), 7.0, dtype=dtype)
     y2, plan2 = ecp._plans.avg_forward(x, w, b, padding, plan=plan, wide=wide)
     assert plan2 is plan and y2.tobytes() == y.tobytes()
-    assert wide.tobytes() == ecp._plans.widen(w).tobytes()
+    assert not ecp._plans.fills_wide(plan) and (wide == 7.0).all()
 
 
 @needs_direct
@@ -317,9 +317,9 @@ def test_polyphase_box_can_be_turned_off_and_never_serves_easy_conv2d(monkeypatc
     ye, plan_e = ecp._plans.forward(x, w, b, padding, 0, plan=plan)
     assert plan_e is not plan and ye.shape == (16, 64, 14, 14)
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
-                                                                          polyphase_box=False))
+                                                                          polyphase_box=False, box_means=False))
     y_wide, plan_w = ecp._plans.avg_forward(x, w, b, padding, plan=plan)
-    assert plan_w.kernel == ForwardKernel.WINOGRAD   # the widened 4x4 kernel
+    assert plan_w.kernel == ForwardKernel.WINOGRAD and ecp._plans.fills_wide(plan_w)   # the widened 4x4 kernel
     close(y, y_wide.astype(np.float64), np.float32)
     assert not np.array_equal(y, y_wide)   # other products: other roundings
 

@@ -27,7 +27,8 @@ from ._validation import env_flag
 
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
-           "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase", "polyphase_box"]
+           "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase", "polyphase_box",
+           "box_means"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -135,6 +136,15 @@ class Thresholds:
     polyphase_backward: bool = True
     polyphase_backward_max_c: int = 64
     polyphase_backward_min_wq: int = 28
+    # Easy average pooling over the 2x2 window where the box kernels do not run (5x5 layers, say):
+    # the stride-2 convolution of x's 2x2 box means (one pass over x, _conv.box_means) with w
+    # itself, k^2 multiplies per output instead of the widened kernel's (k + 1)^2, and dx the
+    # means' adjoint of its dx (one pass): no widen nor fold (docs/performance.md, section 14).
+    box_means: bool = True
+    # ... from this many multiply-adds of the convolution on the means (pooled pixels x O x C x kh x
+    # kw): below, its extra array and pass cost more than the taps save (2x3x8x8 with 8 3x3
+    # filters, 6,912: 0.87-0.94x; 1x20x12x12 with 32 5x5 filters, 256,000: 1.8-2.0x).
+    box_means_min_macs: int = 1 << 15
     # Below this many multiply-adds a call runs on one thread: starting the team costs more.
     parallel_min_macs: int = 1 << 18
     # Cores of the machine (DETERMINISTIC_CORES under deterministic mode): sample items come in
@@ -350,6 +360,16 @@ def polyphase_box(x_shape, w_shape, out_hw, t=None) -> bool:
     t = thresholds if t is None else t
     return (t.polyphase_box and tuple(w_shape[2:]) == (3, 3)
             and polyphase(x_shape, (w_shape[0], w_shape[1], 4, 4), out_hw, 2, t))
+
+
+def box_means(w_shape, out_shape, window, t=None) -> bool:
+    """Whether an easy-average call of filters ``w_shape`` with pooled output ``out_shape`` over
+    ``window`` (p, s) that the box kernels do not take runs on x's box means: the 2x2 window, the
+    direct kernels and ``box_means`` on, at least ``box_means_min_macs`` multiply-adds."""
+    t = thresholds if t is None else t
+    o, c, kh, kw = w_shape
+    return (t.box_means and t.direct and window == (2, 2)
+            and out_shape[0] * out_shape[2] * out_shape[3] * o * c * kh * kw >= t.box_means_min_macs)
 
 
 def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0, 0)):

@@ -35,7 +35,7 @@ from ._validation import (
     window_output_shape,
 )
 
-__all__ = ["forward", "backward", "avg_forward", "avg_backward"]
+__all__ = ["forward", "backward", "avg_forward", "avg_backward", "fills_wide", "MeansPlan"]
 
 
 def _arrays(x, w, b=None, dy=None, dy_dims=None):
@@ -187,6 +187,51 @@ def _avg_mode(window):
 _BOX_MODE = (0, 2, 2)
 
 
+class MeansPlan:
+    """An easy-average plan over the 2x2 window on x's box means (``_dispatch.box_means``): the
+    stride-2 convolution (grid offset (0, 0), no padding, the plans' mode ``_BOX_MODE``) of
+    ``_conv.box_means(x)`` with w itself, the 1/4 in the means. ``plan`` is the Forward- or
+    BackwardPlan of that convolution; it is kept with the call's own x shape and padding, which
+    the means' shape alone does not tell apart (x 12x12 unpadded and 11x11 padded by 1 both make
+    12 x 12 means)."""
+
+    __slots__ = ("x_shape", "padding", "s_shape", "plan")
+
+    def __init__(self, x_shape, padding, s_shape, plan):
+        self.x_shape, self.padding, self.s_shape, self.plan = x_shape, padding, s_shape, plan
+
+    @property
+    def kernel(self):
+        """The kernel of the convolution on the means."""
+        return self.plan.kernel
+
+    def _fits(self, x, padding):
+        return (isinstance(x, np.ndarray) and x.shape == self.x_shape
+                and (padding == self.padding[0] == self.padding[1] if type(padding) is int
+                     else check_padding(padding) == self.padding))
+
+    def means(self, x):
+        """x's box means for this plan's convolution (a new array)."""
+        xs = np.empty(self.s_shape, dtype=x.dtype)
+        _conv.box_means(x, xs, self.padding[0], self.padding[1], get_num_threads())
+        return xs
+
+    def fits(self, x, w, b, padding, thresholds):
+        """Whether a forward call of x, w, b (arrays the kernels take) and ``padding`` runs on this
+        plan, and then x's means (else None)."""
+        if not self._fits(x, padding):
+            return None
+        xs = self.means(x)
+        return xs if self.plan.fits(xs, w, b, 0, _BOX_MODE, thresholds) else None
+
+    def fits_backward(self, dy, x, w, padding, thresholds):
+        """The same for a backward call."""
+        if not self._fits(x, padding):
+            return None
+        xs = self.means(x)
+        return xs if self.plan.fits(dy, xs, w, 0, _BOX_MODE, thresholds) else None
+
+
 @functools.lru_cache(maxsize=256)
 def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, window=(2, 2)):
     """The ForwardPlan of an easy-average forward call (``w_shape`` the caller's kernel): of the
@@ -203,6 +248,11 @@ def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, win
                                  _dispatch.sample_items(x_shape[0], 1, thresholds),
                                  _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds),
                                  _dispatch.threaded(wide_shape, out_shape, thresholds), thresholds)
+    if _dispatch.box_means(w_shape, out_shape, window, thresholds):
+        s_shape = _conv.box_means_shape(x_shape, *padding)
+        return MeansPlan(x_shape, padding, s_shape, _forward_plan(
+            s_shape, w_shape, out_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, (0, 0), _BOX_MODE, 2, 0, 0,
+            thresholds))
     return _forward_plan(x_shape, wide_shape, out_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                          _avg_mode(window), s, 0, 0, thresholds)
 
@@ -221,6 +271,11 @@ def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds, w
                                   _dispatch.sample_items(x_shape[0], 1, thresholds),
                                   _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds), thresholds.cores,
                                   _dispatch.threaded(wide_shape, dy_shape, thresholds), thresholds)
+    if _dispatch.box_means(w_shape, out_shape, window, thresholds):
+        s_shape = _conv.box_means_shape(x_shape, *padding)
+        return MeansPlan(x_shape, padding, s_shape, _backward_plan(
+            s_shape, w_shape, dy_shape, (2 * out_shape[2], 2 * out_shape[3]), dtype, (0, 0), _BOX_MODE, 2, 0, 0,
+            thresholds))
     return _backward_plan(x_shape, wide_shape, dy_shape, (s * out_shape[2], s * out_shape[3]), dtype, padding,
                           _avg_mode(window), s, 0, 0, thresholds)
 
@@ -278,23 +333,39 @@ def avg_forward(x, w, b, padding, plan=None, window=(2, 2), wide=None):
     """easy_avg_conv2d over ``window`` (p, s), checked by the caller: (y, the plan that ran it),
     trying ``plan`` (one this function returned) first. ``wide``: an array to widen ``w`` into
     (w's dtype, the widened shape, C-contiguous; a layer keeps it for its backward), else a new
-    one. A plan of ForwardKernel.POLYPHASE_BOX runs ``w`` itself on x's box sums; it widens into
-    ``wide`` only when given one."""
+    one; it is filled only when the plan runs the widened kernel (:func:`fills_wide`). A plan of
+    ForwardKernel.POLYPHASE_BOX runs ``w`` itself on x's box sums, a MeansPlan on x's box means."""
     thresholds = _dispatch.thresholds
     x, w, b, _ = _arrays(x, w, b)
     b = _bias(b, w)
-    if plan is None or not (plan.fits(x, w, b, padding, _BOX_MODE, thresholds)
-                            if plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
-                            else plan.fits(x, _wide_view(w, window[0], wide), b, padding, _avg_mode(window),
-                                           thresholds)):
+    xs = None
+    if type(plan) is MeansPlan:
+        xs = plan.fits(x, w, b, padding, thresholds)
+        fits = xs is not None
+    elif plan is not None:
+        fits = (plan.fits(x, w, b, padding, _BOX_MODE, thresholds)
+                if plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
+                else plan.fits(x, _wide_view(w, window[0], wide), b, padding, _avg_mode(window), thresholds))
+    if plan is None or not fits:
         plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, check_padding(padding), thresholds,
                                  window)
-    box = plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
-    if not box or wide is not None:
-        if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
-            wide = np.empty(_wide_shape(w.shape, window[0]), dtype=w.dtype)
-        _pool.box_widen(w, wide, window[0], _box_threads(wide.size))
-    return plan.run(x, w if box else wide, b, get_num_threads()), plan
+    if type(plan) is MeansPlan:
+        if xs is None:
+            xs = plan.means(x)
+        return plan.plan.run(xs, w, b, get_num_threads()), plan
+    if plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX:
+        return plan.run(x, w, b, get_num_threads()), plan
+    if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):
+        wide = np.empty(_wide_shape(w.shape, window[0]), dtype=w.dtype)
+    _pool.box_widen(w, wide, window[0], _box_threads(wide.size))
+    return plan.run(x, wide, b, get_num_threads()), plan
+
+
+def fills_wide(plan):
+    """Whether :func:`avg_forward` widened w into the ``wide`` it was given when it ran ``plan``
+    (a plan of the widened kernel), so that a backward of the same w may take that array."""
+    return (plan is not None and type(plan) is not MeansPlan
+            and plan.kernel != _dispatch.ForwardKernel.POLYPHASE_BOX)
 
 
 def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, window=(2, 2), wide=None):
@@ -302,15 +373,30 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, win
     plan that ran it), trying ``plan`` (one this function returned) first; dW goes into ``dw`` when
     it has w's shape and dtype and is writeable, db into ``db`` where BackwardPlan.run can write it.
     ``wide``: ``widen(w, p)`` when the caller has it (the forward's, for the same ``w``), else it is
-    made here."""
+    made here when the plan needs it."""
     thresholds = _dispatch.thresholds
     mode = _avg_mode(window)
     x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode))
-    if plan is None or not (plan.fits(dy, x, w, padding, _BOX_MODE, thresholds)
-                            if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
-                            else plan.fits(dy, x, _wide_view(w, window[0], wide), padding, mode, thresholds)):
+    xs = None
+    if type(plan) is MeansPlan:
+        xs = plan.fits_backward(dy, x, w, padding, thresholds)
+        fits = xs is not None
+    elif plan is not None:
+        fits = (plan.fits(dy, x, w, padding, _BOX_MODE, thresholds)
+                if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
+                else plan.fits(dy, x, _wide_view(w, window[0], wide), padding, mode, thresholds))
+    if plan is None or not fits:
         plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, check_padding(padding), thresholds,
                                   window)
+    if type(plan) is MeansPlan:   # w's own gradient; dx the means' adjoint of dx of the means
+        if xs is None:
+            xs = plan.means(x)
+        dxs, dw, db = plan.plan.run(dy, xs, w, compute_dx, get_num_threads(), dw, db)
+        dx = None
+        if compute_dx:
+            dx = np.empty(x.shape, dtype=x.dtype)
+            _conv.box_adjoint(dxs, dx, plan.padding[0], plan.padding[1], get_num_threads())
+        return (dx, dw, db), plan
     if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD:   # w's own gradient, no fold
         return plan.run(dy, x, w, compute_dx, get_num_threads(), dw, db), plan
     if wide is None or wide.dtype != w.dtype or wide.shape != _wide_shape(w.shape, window[0]):

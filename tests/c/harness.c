@@ -1480,6 +1480,11 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
     {                                                                                                  \
         ecp_box_adjoint_##suf(d, H2, W2, dx, C, H, W, ph, pw);                                         \
     }                                                                                                  \
+    static void pbox_means_##suf(const void *x, ptrdiff_t n_planes, ptrdiff_t H, ptrdiff_t W,          \
+                                 ptrdiff_t ph, ptrdiff_t pw, void *xs)                                 \
+    {                                                                                                  \
+        ecp_box_means_##suf(x, n_planes, H, W, ph, pw, xs);                                            \
+    }                                                                                                  \
     static void pdw_reduce_##suf(const void *du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O,    \
                                  ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
     {                                                                                                  \
@@ -1512,6 +1517,8 @@ typedef struct {
     void (*box_adjoint)(const void *d, ptrdiff_t H2, ptrdiff_t W2, void *dx, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
                         ptrdiff_t ph, ptrdiff_t pw);
     void (*dx_weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
+    void (*box_means)(const void *x, ptrdiff_t n_planes, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                      void *xs);
     void (*dx_item)(const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const void *u, ptrdiff_t C, void *dx,
                     ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t s0, ptrdiff_t nts, ptrdiff_t ph,
                     ptrdiff_t pw, void *vbuf, void *mbuf);
@@ -1519,9 +1526,11 @@ typedef struct {
 
 static const pkernels PKERNELS[2] = {
     {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f, pbox_weights_shared_f,
-     pbox_item_f, pbox_dw_item_f, pbox_dw_reduce_f, pbox_adjoint_f, pdx_weights_shared_f, pdx_item_f},
+     pbox_item_f, pbox_dw_item_f, pbox_dw_reduce_f, pbox_adjoint_f, pdx_weights_shared_f, pbox_means_f,
+     pdx_item_f},
     {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d, pbox_weights_shared_d,
-     pbox_item_d, pbox_dw_item_d, pbox_dw_reduce_d, pbox_adjoint_d, pdx_weights_shared_d, pdx_item_d},
+     pbox_item_d, pbox_dw_item_d, pbox_dw_reduce_d, pbox_adjoint_d, pdx_weights_shared_d, pbox_means_d,
+     pdx_item_d},
 };
 
 /* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
@@ -1961,6 +1970,81 @@ out:
     free(ud.p); free(vd.p); free(md.p); free(dd.p); free(dx.p);
 }
 
+/* x's element e as a double (d->x holds the kernels' type) */
+static double x_at(const data *d, size_t e)
+{
+    return d->k->t.isf ? (double)((const float *)d->x)[e] : ((const double *)d->x)[e];
+}
+
+/* ecp_box_means against the means in the kernels' type, bit for bit (each one chain: the two
+ * column pairs, then their sum, times the exact 1/4), over the padded layout or, unpadded, x's
+ * own (the last row and column of each plane, sums across an edge, ignored; the run's last
+ * W + 1 elements zeros); then ecp_box_adjoint of a random gradient of the means against the
+ * scatter of its quarters in double, over the same layout (its unread row and column zeros). */
+static void check_box_means(const data *d, const pkernels *pk)
+{
+    const geom *g = d->g;
+    const kernels *k = d->k;
+    const ptrdiff_t C = g->C, H = g->H, W = g->W, P = g->N * C, flat = g->ph == 0 && g->pw == 0;
+    const ptrdiff_t H2 = H + 2 * g->ph - 1, W2 = W + 2 * g->pw - 1, Hs = flat ? H : H2, Ws = flat ? W : W2;
+    const size_t ns = (size_t)(P * Hs * Ws);
+    buf xs = balloc(ns, k->t), ds = balloc(ns, k->t), dx = balloc(d->nx, k->t);
+    double *rx = calloc(d->nx, sizeof(double)), *ax = calloc(d->nx, sizeof(double));
+    int exact = 1;
+    GUARDED("box means", pk->box_means(d->x, P, H, W, g->ph, g->pw, xs.p), goto out);
+    for (ptrdiff_t pl = 0; pl < P; pl++)
+        for (ptrdiff_t a = 0; a < H2; a++)
+            for (ptrdiff_t b = 0; b < W2; b++) {
+                double t[2][2];
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        const ptrdiff_t u = a - g->ph + i, v = b - g->pw + j;
+                        t[i][j] = u >= 0 && u < H && v >= 0 && v < W ? x_at(d, (size_t)((pl * H + u) * W + v)) : 0;
+                    }
+                const size_t e = (size_t)((pl * Hs + a) * Ws + b);
+                if (k->t.isf) {
+                    const float want = (((float)t[0][0] + (float)t[0][1]) + ((float)t[1][0] + (float)t[1][1])) * 0.25f;
+                    exact &= memcmp(&want, (const float *)xs.p + e, 4) == 0;
+                } else {
+                    const double want = ((t[0][0] + t[0][1]) + (t[1][0] + t[1][1])) * 0.25;
+                    exact &= memcmp(&want, (const double *)xs.p + e, 8) == 0;
+                }
+            }
+    if (flat)   /* the run's tail: zeros */
+        for (size_t e = ns - (size_t)W - 1; e < ns; e++)
+            exact &= k->t.isf ? ((const float *)xs.p)[e] == 0 : ((const double *)xs.p)[e] == 0;
+    report(exact, "box means (bit for bit, the tail zeros)", exact ? "" : "a mean differs");
+    /* the adjoint: a gradient of the means (the dy values reused), zeros off the means */
+    for (size_t e = 0; e < ns; e++) {
+        const ptrdiff_t b = (ptrdiff_t)(e % (size_t)Ws), a = (ptrdiff_t)(e / (size_t)Ws % (size_t)Hs);
+        const double v = a < H2 && b < W2 ? d->dyd[e % d->ny] : 0;
+        if (k->t.isf) ((float *)ds.p)[e] = (float)v;
+        else ((double *)ds.p)[e] = v;
+    }
+    for (ptrdiff_t pl = 0; pl < P; pl++)
+        for (ptrdiff_t a = 0; a < H2; a++)
+            for (ptrdiff_t b = 0; b < W2; b++) {
+                const size_t e = (size_t)((pl * Hs + a) * Ws + b);
+                const double v = k->t.isf ? (double)((const float *)ds.p)[e] : ((const double *)ds.p)[e];
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        const ptrdiff_t u = a - g->ph + i, q = b - g->pw + j;
+                        if (u < 0 || u >= H || q < 0 || q >= W) continue;
+                        rx[(pl * H + u) * W + q] += v / 4;
+                        ax[(pl * H + u) * W + q] += fabs(v / 4);
+                    }
+            }
+    GUARDED("box adjoint", pk->box_adjoint(ds.p, Hs, Ws, dx.p, P, H, W, g->ph, g->pw), goto out);
+    close_enough("box adjoint (of the means' layout)", dx.p, NULL, rx, ax, d->nx, k->t, pk->tol);
+    {
+        const int ok = tail_intact(xs) && tail_intact(dx);
+        report(ok, "box means and adjoint: no write past the output", ok ? "" : "a buffer's tail was written");
+    }
+out:
+    free(rx); free(ax);
+    free(xs.p); free(ds.p); free(dx.p);
+}
+
 /* Polyphase geometries (stride 2, 3x3; Easy Convolution's hq = (H + 2ph - 2) / 2 at offset oy,
  * likewise wq): odd and even planes (odd hq: a last tile row of one output row; odd wq: a last
  * tile column of one), paddings 0..2 (ph != pw too; ph - oy = -1 at padding 0, offset 1), N = 1,
@@ -2000,7 +2084,10 @@ static void run_poly_level(void)
                         check_poly(&d, &PKERNELS[t]);
                         check_poly_dw(&d, &PKERNELS[t]);
                         check_poly_dx(&d, &PKERNELS[t]);
-                        if (g.oy == 0 && g.ox == 0) check_polybox(&d, &PKERNELS[t]);
+                        if (g.oy == 0 && g.ox == 0) {
+                            check_polybox(&d, &PKERNELS[t]);
+                            check_box_means(&d, &PKERNELS[t]);
+                        }
                     }
                     data_free(&d);
                 }

@@ -157,6 +157,10 @@ cdef extern from "ecp_direct.h" nogil:
             const double *u, Py_ssize_t C, double *dx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t n0,
             Py_ssize_t nb, Py_ssize_t s0, Py_ssize_t nts, Py_ssize_t ph, Py_ssize_t pw, double *vbuf,
             double *mbuf)
+    void ecp_box_means_f(const float *x, Py_ssize_t n_planes, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t ph, Py_ssize_t pw, float *xs)
+    void ecp_box_means_d(const double *x, Py_ssize_t n_planes, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t ph, Py_ssize_t pw, double *xs)
     void ecp_box_adjoint_f(const float *d, Py_ssize_t H2, Py_ssize_t W2, float *dx, Py_ssize_t C,
                            Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw)
     void ecp_box_adjoint_d(const double *d, Py_ssize_t H2, Py_ssize_t W2, double *dx, Py_ssize_t C,

@@ -20,6 +20,7 @@
 #include "ecp_direct_wino.h"
 #include "ecp_direct_poly.h"
 #include "ecp_direct_poly_dx.h"
+#include "ecp_direct_box.h"
 
 #undef NAME
 #undef VEC

@@ -144,39 +144,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_dx_item)(
     }
 }
 
-/* dx (C, H, W) of x from dx' (C, H2, W2) of x' = the 2 x 2 box means of x zero-padded by (ph,
- * pw) (H2 = H + 2ph - 1, W2 = W + 2pw - 1): the box's adjoint,
- *   dx[c][u][v] = ((d[a][b] + d[a][b+1]) + (d[a+1][b] + d[a+1][b+1])) / 4,  a = u+ph-1, b = v+pw-1,
- * terms outside dx' zero (masked loads: nothing outside dx' is read). Easy average pooling of
- * 3x3 layers runs the 3x3 kernels on x'. */
-TARGET
-static void NAME(box_adjoint)(const T *restrict d, ptrdiff_t H2, ptrdiff_t W2, T *restrict dx,
-                              ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw)
-{
-    const V q = VEC(zero)() + (T)0.25;
-    for (ptrdiff_t c = 0; c < C; c++)
-        for (ptrdiff_t u = 0; u < H; u++) {
-            const ptrdiff_t a = u + ph - 1;
-            const int in0 = a >= 0 && a < H2, in1 = a + 1 >= 0 && a + 1 < H2;
-            const T *r0 = d + (c * H2 + a) * W2, *r1 = r0 + W2;
-            T *o = dx + (c * H + u) * W;
-            for (ptrdiff_t v = 0; v < W; v += VL) {
-                const ptrdiff_t b = v + pw - 1;
-                const MK m0 = VEC(mask)(ecp_lanes(-b, W2 - b, VL));
-                const MK m1 = VEC(mask)(ecp_lanes(-b - 1, W2 - b - 1, VL));
-                const V t00 = in0 ? VEC(loadz)(m0, r0 + b) : VEC(zero)();
-                const V t01 = in0 ? VEC(loadz)(m1, r0 + b + 1) : VEC(zero)();
-                const V t10 = in1 ? VEC(loadz)(m0, r1 + b) : VEC(zero)();
-                const V t11 = in1 ? VEC(loadz)(m1, r1 + b + 1) : VEC(zero)();
-                const V y = ((t00 + t01) + (t10 + t11)) * q;
-                if (W - v >= VL)
-                    VEC(store)(o + v, y);
-                else
-                    VEC(storem)(o + v, VEC(mask)(ecp_lanes(0, W - v, VL)), y);
-            }
-        }
-}
-
 /* the 3x3 and the 4x4 instances (k a constant in each) */
 TARGET
 static void NAME(poly_dx_item)(const T *restrict dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq,

@@ -365,7 +365,13 @@ ECP_FN void ENAME(poly_dx_item)(int k, const T *restrict dy, ptrdiff_t O, ptrdif
     }
 }
 
-/* The box's adjoint (ecp_direct_poly_dx.h states the contract) at the level in use. */
+/* The box means and their adjoint (ecp_direct_box.h states the contracts) at the level in use. */
+ECP_FN void ENAME(box_means)(const T *restrict x, ptrdiff_t n_planes, ptrdiff_t H, ptrdiff_t W,
+                             ptrdiff_t ph, ptrdiff_t pw, T *restrict xs)
+{
+    ECP_DISPATCH(box_means, ECP_SUF, (x, n_planes, H, W, ph, pw, xs))
+}
+
 ECP_FN void ENAME(box_adjoint)(const T *restrict d, ptrdiff_t H2, ptrdiff_t W2, T *restrict dx,
                                ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw)
 {

@@ -582,9 +582,10 @@ class EasyAvgConvPool2d(_ConvBase):
 
     def _kernel_backward(self, dy, x):
         # the forward's weights and widened kernel (the weights of that forward, as autograd would use)
+        wide = self._wide if _plans.fills_wide(self._plans[0]) else None
         grads, self._plans[1] = _plans.avg_backward(dy, x, self._w_fwd, self.padding, self.input_grad,
                                                     self._plans[1], self.grads["w"], self.grads["b"],
-                                                    (self.pool_size, self.pool_stride), self._wide)
+                                                    (self.pool_size, self.pool_stride), wide)
         return grads
 
     def __getstate__(self):
