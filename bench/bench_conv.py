@@ -5,7 +5,9 @@ Groups, per layer shape and dtype:
 - ``conv forward`` / ``conv backward``: ecp conv2d, ecp easy_conv2d (mode K), PyTorch conv2d and
   PyTorch's stride-2 conv of the shifted input (what Easy Convolution computes);
 - ``layer forward`` / ``layer backward``: the ECP layer (easy_conv2d: its output is the randomly
-  pooled map) against a full convolution followed by a 2x2 max-pool, ecp's and PyTorch's.
+  pooled map) against a full convolution followed by a 2x2 max-pool, ecp's and PyTorch's;
+- ``avg layer forward`` / ``avg layer backward``: easy average pooling (easy_avg_conv2d) against a
+  full convolution followed by a 2x2 average pool.
 
 Each timed call's result is checked against the float64 NumPy reference of ``reference.py``.
 Run from the repository root: ``pytest bench/ --benchmark-only``.
@@ -13,6 +15,7 @@ Run from the repository root: ``pytest bench/ --benchmark-only``.
 import numpy as np
 
 import ecp
+import ecp.testing as reference
 from reference import assert_close, pool_windows
 
 
@@ -87,6 +90,50 @@ def bench_conv2d_maxpool_backward(benchmark, case):
 
     got = benchmark(backward)
     case.check_backward(got, case.ref_conv_maxpool_backward(full), "conv2d + max_pool2d backward")
+
+
+# easy average pooling (on the box means, the box sums or the widened kernel, as ecp plans it)
+# against the full convolution then 2x2 average pooling it replaces
+
+
+def _conv_avgpool(case):
+    return ecp.avg_pool2d(ecp.conv2d(case.x, case.w, case.b, padding=case.padding))
+
+
+def _avg_backward_reference(case):
+    """float64 dx, dW, db of conv2d + avg_pool2d for dy_easy (the same shape as the pooled map)."""
+    x, w = (a.astype(np.float64) for a in (case.x, case.w))
+    dfull = reference.avg_pool2d_backward(case.dy_easy.astype(np.float64), case.full_shape)
+    return reference.conv2d_backward(dfull, x, w, padding=case.padding)
+
+
+def bench_easy_avg_conv2d_forward(benchmark, case):
+    _group(benchmark, "avg layer forward", case, case.easy_flops)
+    y = benchmark(ecp.easy_avg_conv2d, case.x, case.w, case.b, padding=case.padding)
+    assert_close(y, np.mean(pool_windows(case.ref_full), axis=-1), "easy_avg_conv2d")
+
+
+def bench_conv2d_avgpool_forward(benchmark, case):
+    _group(benchmark, "avg layer forward", case, case.flops)
+    y = benchmark(_conv_avgpool, case)
+    assert_close(y, np.mean(pool_windows(case.ref_full), axis=-1), "conv2d + avg_pool2d")
+
+
+def bench_easy_avg_conv2d_backward(benchmark, case):
+    _group(benchmark, "avg layer backward", case, 2 * case.easy_flops)
+    got = benchmark(ecp.easy_avg_conv2d_backward, case.dy_easy, case.x, case.w, padding=case.padding)
+    case.check_backward(got, _avg_backward_reference(case), "easy_avg_conv2d backward")
+
+
+def bench_conv2d_avgpool_backward(benchmark, case):
+    _group(benchmark, "avg layer backward", case, 2 * case.flops)
+
+    def backward():
+        dfull = ecp.avg_pool2d_backward(case.dy_easy, case.full_shape)
+        return ecp.conv2d_backward(dfull, case.x, case.w, padding=case.padding)
+
+    got = benchmark(backward)
+    case.check_backward(got, _avg_backward_reference(case), "conv2d + avg_pool2d backward")
 
 
 # --------------------------------------------------------------------------------------------

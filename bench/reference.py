@@ -6,10 +6,10 @@ use too): slow-ish, obviously right, and independent of ecp's kernels. Computed 
 import functools
 
 import numpy as np
-from ecp.experiments.benchmark import SHAPES
 
 import ecp
 import ecp.testing as reference
+from ecp.experiments.bench.shapes import SHAPES
 
 MODE = 3  # Easy Convolution / Random Pooling mode K used throughout (bottom-right)
 # max |got - ref| / max |ref|; a wrong kernel is off by O(1)

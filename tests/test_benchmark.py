@@ -412,3 +412,20 @@ def test_torch_module_record_on_tiny_sizes(tmp_path, capsys):
         run_torch_module(1, 1, 0, nets=["resnet"])
     assert main(["bench", "--torch-module", "--results-md", str(tmp_path / "r.md")]) == 2
     assert "--results-md does not take the --torch-module table" in capsys.readouterr().err
+
+
+def test_the_pytest_benchmark_suite_runs_and_checks_its_results():
+    # bench/ (pytest bench/ --benchmark-only) once on its smallest case, each call timed once and
+    # checked against the float64 reference: the suite must keep importing what it times
+    import pathlib
+    import subprocess
+
+    pytest.importorskip("pytest_benchmark")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "bench_conv.py").exists():
+        pytest.skip("no bench/ next to tests/ (an installed package)")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable",
+                          "-k", "small-float32", "bench/bench_conv.py", "bench/bench_pool.py"],
+                         cwd=root, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
