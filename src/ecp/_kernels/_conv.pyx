@@ -27,6 +27,7 @@ dependency order:
 - ``_im2col_items.pxi``: the im2col + BLAS work items, forward and backward
 - ``_reductions.pxi``: dW and db from the per-slot partial sums
 - ``_winograd.pxi``: the OpenMP driver of the Winograd F(2x2, 3x3) kernels (``_run_wino``)
+- ``_box_means.pxi``: easy average pooling's box means and their adjoint (``box_means``, ``box_adjoint``)
 - ``_drivers.pxi``: the OpenMP drivers ``_run_forward`` / ``_run_backward``, and ``conv_backward``
 - ``_plans.pxi``: the array checks and ``ForwardPlan`` / ``BackwardPlan``
 
