@@ -433,3 +433,31 @@ def test_polyphase_and_box_kernels_on_random_small_geometries(everywhere):
             close(got, want, dtype)
 
     check()
+
+
+@needs_direct
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_items_of_several_samples_give_the_bits_of_one_sample_items(dtype, everywhere, monkeypatch):
+    # block_items puts several samples in an item, so that tile blocks run on across samples; each
+    # output still comes from its own tile alone: the same bits as items of one sample
+    x, w, b, padding = data((5, 16, 13, 15, 24, 1), dtype, seed=22)
+    calls = {
+        "polyphase": lambda: ecp.easy_conv2d(x, w, b, mode=1, padding=padding),
+        "box": lambda: ecp.easy_avg_conv2d(x, w, b, padding=padding),
+        "winograd": lambda: ecp.conv2d(x, w, b, padding=padding),
+    }
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
+        ecp._dispatch.thresholds, winograd_min_c=1, winograd_min_o=1, winograd_min_wq=1, cores=2))
+    assert ecp._dispatch.block_items(5) == 2
+    ecp._plans.cache_clear()
+    several = {name: call() for name, call in calls.items()}
+    assert ecp._plans.forward(x, w, b, padding, 1)[1].items == 2
+    assert ecp._plans.forward(x, w, b, padding, 1)[1].kernel == ForwardKernel.WINOGRAD   # the polyphase split
+    assert ecp._plans.forward(x, w, b, padding, None)[1].kernel == ForwardKernel.WINOGRAD
+    assert ecp._plans.avg_forward(x, w, b, padding)[1].kernel == ForwardKernel.POLYPHASE_BOX
+    monkeypatch.setattr(ecp._dispatch, "block_items", lambda n, t=None: n)
+    ecp._plans.cache_clear()
+    for name, call in calls.items():
+        assert call().tobytes() == several[name].tobytes(), name
+    assert ecp._plans.forward(x, w, b, padding, 1)[1].items == 5
+    ecp._plans.cache_clear()

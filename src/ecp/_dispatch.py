@@ -282,6 +282,16 @@ def sample_items(n, group, t=None) -> int:
     return max(1, min(n, -(-items // t.cores) * t.cores))
 
 
+def block_items(n, t=None) -> int:
+    """Items of whole samples for the Winograd and polyphase forwards, whose tile blocks (NR tiles
+    each) run on across the samples of an item: one item per core (at most n), so that only each
+    item's last block is part-filled, not each sample's (a 28 x 28 output is 196 tiles, 6.1 blocks
+    of 32: one sample an item computed 224 tiles' products for 196; docs/performance.md, section
+    13). Their outputs do not depend on the items."""
+    t = thresholds if t is None else t
+    return sample_items(n, -(-n // t.cores), t)
+
+
 def rows(x_shape, w_shape, out_hw, t=None) -> int:
     """Output rows per forward item: all of them unless one sample is half as large again as an
     item, then blocks of about ``item_columns`` pixels within ``cols_budget``."""
@@ -378,9 +388,9 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
     pixels; its grid starts at ``offset`` (see :func:`direct_grid`)."""
     t = thresholds if t is None else t
     if winograd(x_shape, w_shape, full_hw, stride, offset, t):
-        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), winograd_rows(x_shape[0], full_hw[0], t)
+        return ForwardKernel.WINOGRAD, block_items(x_shape[0], t), winograd_rows(x_shape[0], full_hw[0], t)
     if polyphase(x_shape, w_shape, (full_hw[0] // 2, wq), stride, t):
-        return ForwardKernel.WINOGRAD, sample_items(x_shape[0], 1, t), winograd_rows(x_shape[0], full_hw[0] // 2, t)
+        return ForwardKernel.WINOGRAD, block_items(x_shape[0], t), winograd_rows(x_shape[0], full_hw[0] // 2, t)
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r

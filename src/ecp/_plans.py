@@ -245,7 +245,7 @@ def _avg_forward_call(x_shape, w_shape, b_shape, dtype, padding, thresholds, win
     if window == (2, 2) and _dispatch.polyphase_box(x_shape, w_shape, out_shape[2:], thresholds):
         kernel = _dispatch.ForwardKernel.POLYPHASE_BOX
         return _conv.ForwardPlan(x_shape, w_shape, out_shape, dtype, padding, _BOX_MODE, 2, 0, 0, int(kernel),
-                                 _dispatch.sample_items(x_shape[0], 1, thresholds),
+                                 _dispatch.block_items(x_shape[0], thresholds),
                                  _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds),
                                  _dispatch.threaded(wide_shape, out_shape, thresholds), thresholds)
     if _dispatch.box_means(w_shape, out_shape, window, thresholds):
