@@ -283,11 +283,12 @@ def sample_items(n, group, t=None) -> int:
 
 
 def block_items(n, t=None) -> int:
-    """Items of whole samples for the Winograd and polyphase forwards, whose tile blocks (NR tiles
+    """Items of whole samples for the Winograd and polyphase kernels, whose tile blocks (NR tiles
     each) run on across the samples of an item: one item per core (at most n), so that only each
     item's last block is part-filled, not each sample's (a 28 x 28 output is 196 tiles, 6.1 blocks
     of 32: one sample an item computed 224 tiles' products for 196; docs/performance.md, section
-    13). Their outputs do not depend on the items."""
+    13). The forwards' outputs do not depend on the items; dW's sums follow them, and they depend
+    on the cores of the table, not on the thread count."""
     t = thresholds if t is None else t
     return sample_items(n, -(-n // t.cores), t)
 
@@ -405,7 +406,7 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
     if kernel != BackwardKernel.BLAS and winograd(x_shape, w_shape, full_hw, stride, offset, t):
         # dW and db in items of whole samples or of row blocks (the second number: output rows
         # per item), one dW slot per core; dx cut in the kernel (its bits do not depend on it)
-        return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
+        return (BackwardKernel.WINOGRAD_BACKWARD, block_items(x_shape[0], t),
                 winograd_rows(x_shape[0], full_hw[0], t), t.cores)
     if (direct_grid(stride, offset) and t.polyphase_backward
             and polyphase(x_shape, w_shape, (full_hw[0] // 2, full_hw[1] // 2), stride, t)
@@ -413,7 +414,7 @@ def plan_backward(x_shape, w_shape, dtype, full_hw, stride, t=None, offset=(0, 0
                                                   and full_hw[1] // 2 >= t.polyphase_backward_min_wq))):
         # dW and db by the polyphase split in items as the forward's (the third number: output
         # rows per item), then dx by the polyphase split (cut in the kernel)
-        return (BackwardKernel.WINOGRAD_BACKWARD, sample_items(x_shape[0], 1, t),
+        return (BackwardKernel.WINOGRAD_BACKWARD, block_items(x_shape[0], t),
                 winograd_rows(x_shape[0], full_hw[0] // 2, t), t.cores)
     g, _ = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel == BackwardKernel.DIRECT, True, t)
     dx_group = _plan(x_shape, w_shape, dtype, full_hw, stride, True, False, t)[0] \

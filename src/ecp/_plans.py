@@ -268,7 +268,7 @@ def _avg_backward_call(x_shape, w_shape, dy_shape, dtype, padding, thresholds, w
             and _dispatch.polyphase_box(x_shape, w_shape, out_shape[2:], thresholds)):
         kernel = _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
         return _conv.BackwardPlan(x_shape, w_shape, dy_shape, dtype, padding, _BOX_MODE, 2, 0, 0, int(kernel),
-                                  _dispatch.sample_items(x_shape[0], 1, thresholds),
+                                  _dispatch.block_items(x_shape[0], thresholds),
                                   _dispatch.winograd_rows(x_shape[0], out_shape[2], thresholds), thresholds.cores,
                                   _dispatch.threaded(wide_shape, dy_shape, thresholds), thresholds)
     if _dispatch.box_means(w_shape, out_shape, window, thresholds):
