@@ -137,43 +137,61 @@ ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdi
  * g1, g1), k = 4: (g0, g0 + g2, g2, g1, g1 + g3, g3) (G = [1 0; 1 1; 0 1] on the phase-0 taps
  * (g0, g2) and on the phase-1 taps (g1, g3), g3 = 0 at k = 3); packed as ecp_poly_layout_k's u
  * with rows = ceil(O/8)*8, zeros past O: (k + 2)^2*ceil(O/8)*8*C elements in all. */
-static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                        ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u, T scale)
+static inline __attribute__((always_inline)) void ENAME(polyk_weights)(
+    const int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1,
+    T *restrict u, T scale)
 {
     const ptrdiff_t nob = (O + 7) / 8;
-    const int np = k + 2;
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[36];
+    const int np = k + 2, ns = np * np;
+    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], base[36], step[36];
     ecp_poly_layout_k(k, C, 1, nob * 8, kx, voff, uoff, soff);
+    for (int R = 0; R < np; R++)   /* stream (R, Q): rows from u + base + ob*step + c*8 */
+        for (int Q = 0; Q < np; Q++) {
+            const int xi = (R % 3) * 3 + Q % 3;
+            base[R * np + Q] = uoff[xi] + (soff[R * np + Q] - voff[xi]) * 8;
+            step[R * np + Q] = kx[xi] * 8;
+        }
     for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-        for (int R = 0; R < np; R++)
-            for (int Q = 0; Q < np; Q++) {
-                const int xi = (R % 3) * 3 + Q % 3;
-                const ptrdiff_t slot = (soff[R * np + Q] - voff[xi]) / C;
-                T *d = u + uoff[xi] + (ob * kx[xi] + slot * C) * 8;
-                for (ptrdiff_t c = 0; c < C; c++)
-                    for (int m = 0; m < 8; m++) {
-                        const ptrdiff_t o = ob * 8 + m;
-                        T v = (T)0;
-                        if (o < O && k == 3) {
-                            const T *g = w + (o * C + c) * 9;
-                            T a[3];   /* the columns of g mapped by t (row R) */
-                            for (int j = 0; j < 3; j++)
-                                a[j] = R == 0 ? g[j] : R == 1 ? g[j] + g[6 + j]
-                                     : R == 2 ? g[6 + j] : g[3 + j];
-                            v = Q == 0 ? a[0] : Q == 1 ? a[0] + a[2] : Q == 2 ? a[2] : a[1];
-                        } else if (o < O) {
-                            const T *g = w + (o * C + c) * 16;
-                            T a[4];
-                            for (int j = 0; j < 4; j++)
-                                a[j] = R == 0 ? g[j] : R == 1 ? g[j] + g[8 + j]
-                                     : R == 2 ? g[8 + j] : R == 3 ? g[4 + j]
-                                     : R == 4 ? g[4 + j] + g[12 + j] : g[12 + j];
-                            v = Q == 0 ? a[0] : Q == 1 ? a[0] + a[2] : Q == 2 ? a[2]
-                              : Q == 3 ? a[1] : Q == 4 ? a[1] + a[3] : a[3];
+        for (ptrdiff_t c = 0; c < C; c++) {
+            T v[36][8];   /* the block's 8 filters, then a run of 8 per stream */
+            for (int m = 0; m < 8; m++) {   /* one filter's taps in, its (k + 2)^2 values out */
+                const ptrdiff_t o = ob * 8 + m;
+                if (o < O) {
+                    const T *g = w + (o * C + c) * k * k;
+                    T a[6][4];   /* a[R][j]: tap column j mapped onto transformed row R */
+                    for (int j = 0; j < k; j++) {
+                        const T g0 = g[j], g1 = g[k + j], g2 = g[2 * k + j];
+                        a[0][j] = g0;
+                        a[1][j] = g0 + g2;
+                        a[2][j] = g2;
+                        if (k == 3) {
+                            a[3][j] = g1;
+                            a[4][j] = g1;
+                        } else {
+                            const T g3 = g[3 * k + j];
+                            a[3][j] = g1;
+                            a[4][j] = g1 + g3;
+                            a[5][j] = g3;
                         }
-                        d[c * 8 + m] = v * scale;
                     }
+                    for (int R = 0; R < np; R++) {
+                        const T *r = a[R];
+                        v[R * np + 0][m] = r[0];
+                        v[R * np + 1][m] = r[0] + r[2];
+                        v[R * np + 2][m] = r[2];
+                        v[R * np + 3][m] = r[1];
+                        v[R * np + 4][m] = k == 3 ? r[1] : r[1] + r[3];
+                        if (k == 4) v[R * np + 5][m] = r[3];
+                    }
+                } else {
+                    for (int t = 0; t < ns; t++) v[t][m] = (T)0;
+                }
             }
+            for (int t = 0; t < ns; t++) {
+                T *d = u + base[t] + ob * step[t] + c * 8;
+                for (int m = 0; m < 8; m++) d[m] = v[t][m] * scale;
+            }
+        }
 }
 
 /* The polyphase kernels take three forms: the stride-2 3x3 convolution (k = 3), the 4x4 one (k =
@@ -185,7 +203,10 @@ static inline void ENAME(polyk_weights)(int k, const T *restrict w, ptrdiff_t O,
 ECP_FN void ENAME(poly_weights)(int k, int box, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
                                 ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
 {
-    ENAME(polyk_weights)(k, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
+    if (k == 4)   /* k a constant in each */
+        ENAME(polyk_weights)(4, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
+    else
+        ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
 }
 
 /* poly_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
@@ -298,38 +319,60 @@ ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots
  * there, row (rank, c) of xi's block: U = (G h_a)[p] (G h_b)[q] with h_a = (w[a + 2], w[a]) per
  * axis (w[a + 2] = 0 past the kernel), G = [1 0; 1 1; 0 1]; zeros for c >= C. Packed as
  * ecp_poly_dx_layout's U. */
-static inline void ENAME(poly_dx_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
-                                          ptrdiff_t o0, ptrdiff_t o1, T *restrict u)
+static inline __attribute__((always_inline)) void ENAME(polyk_dx_weights)(
+    const int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, T *restrict u)
 {
     const ptrdiff_t Cr = (C + 7) / 8 * 8;
     ptrdiff_t rows[9], uoff[9], moff[9];
     int rank[9][4];
     ecp_poly_dx_layout(k, Cr, O, 1, rows, uoff, moff, rank);
-    for (int xi = 0; xi < 9; xi++) {
-        const int p = xi / 3, q = xi % 3;
-        for (int ab = 0; ab < 4; ab++) {
-            const int rk = rank[xi][ab], a = ab / 2, b = ab % 2;
-            if (rk < 0) continue;
-            for (ptrdiff_t c = 0; c < Cr; c++) {
-                const ptrdiff_t row = rk * Cr + c;
-                T *d = u + uoff[xi] + (row / 8) * 8 * O + row % 8;
-                for (ptrdiff_t o = o0; o < o1; o++) {
-                    T v = (T)0;
-                    if (c < C) {
-                        const T *g = w + (o * C + c) * k * k;
+    /* one filter at a time, its taps read once per channel; every (xi, phase) value computed (the
+     * same expression as by phase and xi), the active ones written into their runs of 8 */
+    ptrdiff_t off[9][4];
+    for (int xi = 0; xi < 9; xi++)
+        for (int ab = 0; ab < 4; ab++)
+            off[xi][ab] = rank[xi][ab] < 0 ? -1 : uoff[xi] + rank[xi][ab] * Cr / 8 * 8 * O;
+    for (ptrdiff_t o = o0; o < o1; o++)
+        for (ptrdiff_t c0 = 0; c0 < Cr; c0 += 8) {
+            T v[9][4][8];   /* [xi][phase ab][channel c0 + m] */
+            for (int m = 0; m < 8; m++) {
+                const ptrdiff_t c = c0 + m;
+                if (c >= C) {
+                    for (int xi = 0; xi < 9; xi++)
+                        for (int ab = 0; ab < 4; ab++) v[xi][ab][m] = (T)0;
+                    continue;
+                }
+                const T *g = w + (o * C + c) * k * k;
+                for (int ab = 0; ab < 4; ab++) {
+                    const int a = ab / 2, b = ab % 2;
+                    for (int p = 0; p < 3; p++) {
                         T r[4];   /* (G h_a)[p] of each column j */
                         for (int j = 0; j < k; j++) {
                             const T h0 = a + 2 < k ? g[(a + 2) * k + j] : (T)0, h1 = g[a * k + j];
                             r[j] = p == 0 ? h0 : p == 1 ? h0 + h1 : h1;
                         }
-                        const T h0 = b + 2 < k ? r[b + 2] : (T)0, h1 = r[b];
-                        v = q == 0 ? h0 : q == 1 ? h0 + h1 : h1;
+                        for (int q = 0; q < 3; q++) {
+                            const T h0 = b + 2 < k ? r[b + 2] : (T)0, h1 = r[b];
+                            v[p * 3 + q][ab][m] = q == 0 ? h0 : q == 1 ? h0 + h1 : h1;
+                        }
                     }
-                    d[o * 8] = v;
                 }
             }
+            const ptrdiff_t at = c0 * O + o * 8;   /* (c0 / 8) * 8 * O: the run of channels c0 .. c0+7 */
+            for (int xi = 0; xi < 9; xi++)
+                for (int ab = 0; ab < 4; ab++)
+                    if (off[xi][ab] >= 0)
+                        for (int m = 0; m < 8; m++) u[off[xi][ab] + at + m] = v[xi][ab][m];
         }
-    }
+}
+
+static inline void ENAME(poly_dx_weights)(int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                          ptrdiff_t o0, ptrdiff_t o1, T *restrict u)
+{
+    if (k == 4)   /* k a constant in each */
+        ENAME(polyk_dx_weights)(4, w, O, C, o0, o1, u);
+    else
+        ENAME(polyk_dx_weights)(3, w, O, C, o0, o1, u);
 }
 
 /* poly_dx_weights of all the filters, shared among the threads of the enclosing OpenMP parallel
