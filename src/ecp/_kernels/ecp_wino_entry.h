@@ -274,9 +274,9 @@ ECP_FN void ENAME(poly_dw_item)(int k, int box, const T *restrict x, ptrdiff_t C
  *   dw[o][c][i][j] = sum over the streams (R, Q), in order, of t[R][i] t[Q][j] dU[(R, Q)][c][o],
  * t polyk_weights' map of a tap column onto the transformed rows, times scale (1, or 1/4 after
  * polybox_dw_item: exact); dw: O x C x k x k, those channels' taps overwritten. */
-ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots,
-                                  ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
-                                  ptrdiff_t c0, ptrdiff_t c1, T scale, T *restrict dw)
+static inline __attribute__((always_inline)) void ENAME(polyk_dw_reduce)(
+    const int k, const T *restrict du, ptrdiff_t n_slots, ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C,
+    ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, T scale, T *restrict dw)
 {
     /* t[R][i], R < k + 2: k = 3 (g0, g0 + g2, g2, g1, g1), k = 4 (g0, g0 + g2, g2, g1, g1 + g3, g3) */
     static const signed char t3[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
@@ -298,20 +298,36 @@ ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots
                 for (ptrdiff_t sl = 1; sl < n_slots; sl++)
                     for (ptrdiff_t oo = 0; oo < on; oo++) U[s][oo] += p[sl * stride + oo];
             }
+            /* each tap a chain over its (R, Q) in order, from 0, the 64 filters of the run side
+             * by side (vectorized); then scaled into dw */
+            T A[16][64];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    T *a = A[i * k + j];
+                    for (ptrdiff_t oo = 0; oo < on; oo++) a[oo] = (T)0;
+                    for (int R = 0; R < np; R++) {
+                        if (!(k == 3 ? t3[R][i] : t4[R][i])) continue;
+                        for (int Q = 0; Q < np; Q++)
+                            if (k == 3 ? t3[Q][j] : t4[Q][j])
+                                for (ptrdiff_t oo = 0; oo < on; oo++) a[oo] += U[R * np + Q][oo];
+                    }
+                }
             for (ptrdiff_t oo = 0; oo < on; oo++) {
                 T *d = dw + ((o0 + oo) * C + c) * k * k;
-                for (int i = 0; i < k; i++)
-                    for (int j = 0; j < k; j++) {
-                        T a = (T)0;
-                        for (int R = 0; R < np; R++) {
-                            if (!(k == 3 ? t3[R][i] : t4[R][i])) continue;
-                            for (int Q = 0; Q < np; Q++)
-                                if (k == 3 ? t3[Q][j] : t4[Q][j]) a += U[R * np + Q][oo];
-                        }
-                        d[i * k + j] = a * scale;
-                    }
+                for (int tap = 0; tap < k * k; tap++) d[tap] = A[tap][oo] * scale;
             }
         }
+}
+
+/* polyk_dw_reduce, k a constant in each instance */
+ECP_FN void ENAME(poly_dw_reduce)(int k, const T *restrict du, ptrdiff_t n_slots,
+                                  ptrdiff_t stride, ptrdiff_t O, ptrdiff_t C, ptrdiff_t Op,
+                                  ptrdiff_t c0, ptrdiff_t c1, T scale, T *restrict dw)
+{
+    if (k == 4)   /* k a constant in each */
+        ENAME(polyk_dw_reduce)(4, du, n_slots, stride, O, C, Op, c0, c1, scale, dw);
+    else
+        ENAME(polyk_dw_reduce)(3, du, n_slots, stride, O, C, Op, c0, c1, scale, dw);
 }
 
 /* The polyphase dx's filter transform (ecp_direct_poly_dx.h) of filters (its K index) o0 .. o1-1
