@@ -5,6 +5,39 @@
  * (type, ISA); no include guard on purpose. Every output is one fixed chain of its four terms,
  * so the bits do not depend on how planes are cut among threads. */
 
+/* out[c][a][b] = ((in[u][v] + in[u][v+1]) + (in[u+1][v] + in[u+1][v+1])) / 4 with u = a + oy,
+ * v = b + ox, for c < n_planes, a < Ho, b < Wo; terms outside in (n_planes, Hi, Wi) zero, by
+ * masked loads (nothing outside in is read). The padded means (oy, ox = -ph, -pw) and their
+ * adjoint (ph - 1, pw - 1) are both this sum. */
+TARGET
+static inline void NAME(box_taps)(const T *restrict in, ptrdiff_t Hi, ptrdiff_t Wi, T *restrict out,
+                                  ptrdiff_t Ho, ptrdiff_t Wo, ptrdiff_t n_planes, ptrdiff_t oy,
+                                  ptrdiff_t ox)
+{
+    const V q = VEC(zero)() + (T)0.25;
+    for (ptrdiff_t c = 0; c < n_planes; c++)
+        for (ptrdiff_t a = 0; a < Ho; a++) {
+            const ptrdiff_t u = a + oy;
+            const int in0 = u >= 0 && u < Hi, in1 = u + 1 >= 0 && u + 1 < Hi;
+            const T *r0 = in + (c * Hi + u) * Wi, *r1 = r0 + Wi;
+            T *o = out + (c * Ho + a) * Wo;
+            for (ptrdiff_t b = 0; b < Wo; b += VL) {
+                const ptrdiff_t v = b + ox;
+                const MK m0 = VEC(mask)(ecp_lanes(-v, Wi - v, VL));
+                const MK m1 = VEC(mask)(ecp_lanes(-v - 1, Wi - v - 1, VL));
+                const V t00 = in0 ? VEC(loadz)(m0, r0 + v) : VEC(zero)();
+                const V t01 = in0 ? VEC(loadz)(m1, r0 + v + 1) : VEC(zero)();
+                const V t10 = in1 ? VEC(loadz)(m0, r1 + v) : VEC(zero)();
+                const V t11 = in1 ? VEC(loadz)(m1, r1 + v + 1) : VEC(zero)();
+                const V y = ((t00 + t01) + (t10 + t11)) * q;
+                if (Wo - b >= VL)
+                    VEC(store)(o + b, y);
+                else
+                    VEC(storem)(o + b, VEC(mask)(ecp_lanes(0, Wo - b, VL)), y);
+            }
+        }
+}
+
 /* x' (n_planes, H2s, W2s) of x (n_planes, H, W) zero-padded by (ph, pw):
  *   x'[c][a][b] = ((x[u][v] + x[u][v+1]) + (x[u+1][v] + x[u+1][v+1])) / 4,  u = a - ph, v = b - pw,
  * terms outside x zero, for a < H + 2ph - 1, b < W + 2pw - 1. Unpadded (ph = pw = 0), x' keeps x's
@@ -35,28 +68,7 @@ static void NAME(box_means)(const T *restrict x, ptrdiff_t n_planes, ptrdiff_t H
         for (ptrdiff_t t = n; t < L; t++) xs[t] = (T)0;
         return;
     }
-    const ptrdiff_t H2 = H + 2 * ph - 1, W2 = W + 2 * pw - 1;
-    for (ptrdiff_t c = 0; c < n_planes; c++)
-        for (ptrdiff_t a = 0; a < H2; a++) {
-            const ptrdiff_t u = a - ph;
-            const int in0 = u >= 0 && u < H, in1 = u + 1 >= 0 && u + 1 < H;
-            const T *r0 = x + (c * H + u) * W, *r1 = r0 + W;
-            T *o = xs + (c * H2 + a) * W2;
-            for (ptrdiff_t b = 0; b < W2; b += VL) {
-                const ptrdiff_t v = b - pw;
-                const MK m0 = VEC(mask)(ecp_lanes(-v, W - v, VL));
-                const MK m1 = VEC(mask)(ecp_lanes(-v - 1, W - v - 1, VL));
-                const V t00 = in0 ? VEC(loadz)(m0, r0 + v) : VEC(zero)();
-                const V t01 = in0 ? VEC(loadz)(m1, r0 + v + 1) : VEC(zero)();
-                const V t10 = in1 ? VEC(loadz)(m0, r1 + v) : VEC(zero)();
-                const V t11 = in1 ? VEC(loadz)(m1, r1 + v + 1) : VEC(zero)();
-                const V y = ((t00 + t01) + (t10 + t11)) * q;
-                if (W2 - b >= VL)
-                    VEC(store)(o + b, y);
-                else
-                    VEC(storem)(o + b, VEC(mask)(ecp_lanes(0, W2 - b, VL)), y);
-            }
-        }
+    NAME(box_taps)(x, H, W, xs, H + 2 * ph - 1, W + 2 * pw - 1, n_planes, -ph, -pw);
 }
 
 /* dx (C, H, W) of x from dx' (C, H2, W2) of x' = the 2 x 2 box means of x zero-padded by (ph,
@@ -90,26 +102,6 @@ static void NAME(box_adjoint)(const T *restrict d, ptrdiff_t H2, ptrdiff_t W2, T
         }
         return;
     }
-    for (ptrdiff_t c = 0; c < C; c++)
-        for (ptrdiff_t u = 0; u < H; u++) {
-            const ptrdiff_t a = u + ph - 1;
-            const int in0 = a >= 0 && a < H2, in1 = a + 1 >= 0 && a + 1 < H2;
-            const T *r0 = d + (c * H2 + a) * W2, *r1 = r0 + W2;
-            T *o = dx + (c * H + u) * W;
-            for (ptrdiff_t v = 0; v < W; v += VL) {
-                const ptrdiff_t b = v + pw - 1;
-                const MK m0 = VEC(mask)(ecp_lanes(-b, W2 - b, VL));
-                const MK m1 = VEC(mask)(ecp_lanes(-b - 1, W2 - b - 1, VL));
-                const V t00 = in0 ? VEC(loadz)(m0, r0 + b) : VEC(zero)();
-                const V t01 = in0 ? VEC(loadz)(m1, r0 + b + 1) : VEC(zero)();
-                const V t10 = in1 ? VEC(loadz)(m0, r1 + b) : VEC(zero)();
-                const V t11 = in1 ? VEC(loadz)(m1, r1 + b + 1) : VEC(zero)();
-                const V y = ((t00 + t01) + (t10 + t11)) * q;
-                if (W - v >= VL)
-                    VEC(store)(o + v, y);
-                else
-                    VEC(storem)(o + v, VEC(mask)(ecp_lanes(0, W - v, VL)), y);
-            }
-        }
+    NAME(box_taps)(d, H2, W2, dx, H, W, C, ph - 1, pw - 1);
 }
 
