@@ -16,10 +16,12 @@
  * order, so results do not depend on the grouping of tiles into items nor on the thread count. */
 
 /* V[(R, Q)][c][t] of tiles j0 .. j0+jn-1 of an item (as wino_vin's), at vbuf[soff[R*5+Q] + c*NR
- * + t - j0]; columns jn .. NR-1 untouched. box (k = 3): the patch is of x's 2 x 2 box sums,
+ * + t - j0]; columns jn .. NR-1 zeros. box (k = 3): the patch is of x's 2 x 2 box sums,
  * p'[i][j] = (p[i][j] + p[i+1][j]) + (p[i][j+1] + p[i+1][j+1]) of the 6 x 6 patch p at the same
  * place (easy average pooling of 3x3 layers: the stride-2 3x3 convolution of those sums, the
- * 1/4 in the filters). */
+ * 1/4 in the filters). The block's NR columns are two steps of VL lanes, each stored whole; a
+ * step's lanes come in segments, the runs of tiles of one tile row in it, each merged into the
+ * step's loads under its own masks (a lane no segment has stays zero). */
 TARGET
 static inline __attribute__((always_inline)) void NAME(poly_vin)(
     const int k, const int box, const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
@@ -29,101 +31,87 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
     const ptrdiff_t NR = 2 * VL, HW = H * W;
     const int np = k + 2;          /* transformed rows and columns: 5 or 6 */
     const int nl = box ? 6 : np;   /* patch rows and columns read */
-    /* the steps of VL tiles of one tile row (at most NR), then 8 steps at a time: every channel
-     * of them, so that each plane's rows and each stream's lines are read and written in runs */
-    ptrdiff_t st_v[2 * VL], st_c0[2 * VL], st_r[2 * VL], st_x[2 * VL], st_n[2 * VL], ns = 0;
-    for (ptrdiff_t t = 0; t < jn;) {
-        const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
-        const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-        for (ptrdiff_t q0 = 0; q0 < len; q0 += VL, ns++) {
-            st_v[ns] = t + q0;
-            st_c0[ns] = 4 * (tc + q0) - pw;
-            st_r[ns] = 4 * tr - ph;
-            st_x[ns] = (n0 + b) * C * HW;
-            st_n[ns] = len - q0 < VL ? len - q0 : VL;
+    /* segment g: lanes sl[g] .. sh[g]-1 of its step, patch rows sr[g] + i, the patch of lane 0
+     * at plane column sc[g] (so lane l's at sc[g] + 4l), its sample's planes at x + sx[g] */
+    ptrdiff_t sl[2 * VL], sh[2 * VL], sr[2 * VL], sc[2 * VL], sx[2 * VL];
+    int seg0[3], ng = 0;
+    for (int st = 0; st < 2; st++) {
+        const ptrdiff_t lo = st * VL, hi = jn < lo + VL ? jn : lo + VL;
+        seg0[st] = ng;
+        for (ptrdiff_t t = lo; t < hi; ng++) {
+            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+            const ptrdiff_t len = tw - tc < hi - t ? tw - tc : hi - t;
+            sl[ng] = t - lo;
+            sh[ng] = t - lo + len;
+            sr[ng] = 4 * tr - ph;
+            sc[ng] = 4 * (tc - (t - lo)) - pw;
+            sx[ng] = (n0 + b) * C * HW;
+            t += len;
         }
-        t += len;
     }
-    for (ptrdiff_t s0 = 0; s0 < ns; s0 += 8) {
-        const int sn = ns - s0 < 8 ? (int)(ns - s0) : 8;
-        MK mk[8][2][4], sm[8];
-        for (int s = 0; s < sn; s++) {
-            /* the masks of the four loads from patch columns 0 and 4 of the step's tiles (lanes in
-             * the plane) */
-            const ptrdiff_t c0 = st_c0[s0 + s];
-            for (int k = 0; k < 5; k += 4)
-                for (int j = 0; j < 4; j++)
-                    mk[s][k / 4][j] = VEC(mask)(ecp_lanes(-(c0 + k + j * VL), W - (c0 + k + j * VL), VL));
-            sm[s] = VEC(mask)(ecp_lanes(0, st_n[s0 + s], VL));
-        }
-        for (ptrdiff_t c = 0; c < C; c++)
-            for (int s = 0; s < sn; s++) {
-                const ptrdiff_t rbase = st_r[s0 + s];
-                const T *xc = x + st_x[s0 + s] + c * HW + st_c0[s0 + s];
-                V a[6][6];   /* a[i][Q]: patch row i, transformed column Q */
-                V prev[6];   /* box: the patch row before */
-                for (int i = 0; i < nl; i++) {
-                    const ptrdiff_t row = rbase + i;
-                    V e[6];
-                    if (row < 0 || row >= H) {
-                        for (int q = 0; q < nl; q++) e[q] = VEC(zero)();
-                        goto transform;
-                    }
-                    const T *xr = xc + row * W;
-                    /* columns 4q + k, k < 4, of four loads: even/odd lanes twice; column
-                     * 4q + 4 (tile q's fifth, tile q+1's first) of four more */
-                    const V l0 = VEC(loadz)(mk[s][0][0], xr), l1 = VEC(loadz)(mk[s][0][1], xr + VL);
-                    const V l2 = VEC(loadz)(mk[s][0][2], xr + 2 * VL);
-                    const V l3 = VEC(loadz)(mk[s][0][3], xr + 3 * VL);
-                    const V ev0 = VEC(even2)(l0, l1), ev1 = VEC(even2)(l2, l3);
-                    const V od0 = VEC(odd2)(l0, l1), od1 = VEC(odd2)(l2, l3);
-                    e[0] = VEC(even2)(ev0, ev1);
-                    e[2] = VEC(odd2)(ev0, ev1);
-                    e[1] = VEC(even2)(od0, od1);
-                    e[3] = VEC(odd2)(od0, od1);
-                    const V m0 = VEC(loadz)(mk[s][1][0], xr + 4);
-                    const V m1 = VEC(loadz)(mk[s][1][1], xr + 4 + VL);
-                    const V m2 = VEC(loadz)(mk[s][1][2], xr + 4 + 2 * VL);
-                    const V m3 = VEC(loadz)(mk[s][1][3], xr + 4 + 3 * VL);
-                    e[4] = VEC(even2)(VEC(even2)(m0, m1), VEC(even2)(m2, m3));
-                    if (nl == 6)   /* column 4q + 5: the odd lanes of the same four loads */
-                        e[5] = VEC(even2)(VEC(odd2)(m0, m1), VEC(odd2)(m2, m3));
-                transform:
-                    if (box) {   /* transformed row i - 1 from the box sums of rows i - 1, i */
-                        V sr[6], bx[5];
-                        for (int q = 0; q < 6; q++) {
-                            sr[q] = prev[q] + e[q];
-                            prev[q] = e[q];
-                        }
-                        if (i == 0) continue;
-                        for (int q = 0; q < 5; q++) bx[q] = sr[q] + sr[q + 1];
-                        for (int q = 0; q < 5; q++) e[q] = bx[q];
-                    }
-                    {
-                        const int r = box ? i - 1 : i;
-                        a[r][0] = e[0] - e[2];
-                        a[r][1] = e[2];
-                        a[r][2] = e[4] - e[2];
-                        a[r][3] = e[1] - e[3];
-                        a[r][4] = e[3];
-                        if (k == 4) a[r][5] = e[5] - e[3];
-                    }
+    seg0[2] = ng;
+    /* the masks of a segment's loads from window columns kk + j*VL .. (kk = 0: the four loads
+     * of columns 4l .. 4l+3; kk = 4: of columns 4l + 4, 4l + 5): its lanes' columns, in the plane */
+    MK mk[2 * VL][2][4];
+    for (int g = 0; g < ng; g++)
+        for (int kk = 0; kk < 5; kk += 4)
+            for (int j = 0; j < 4; j++) {
+                const ptrdiff_t col = sc[g] + kk + j * VL;   /* plane column of the load's lane 0 */
+                const ptrdiff_t a = 4 * sl[g] - j * VL, z = 4 * sh[g] - j * VL;
+                mk[g][kk / 4][j] = VEC(mask)(ecp_lanes(a > -col ? a : -col, z < W - col ? z : W - col, VL));
+            }
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (int st = 0; st < 2; st++) {
+            V a[6][6];   /* a[i][Q]: patch row i, transformed column Q */
+            V prev[6];   /* box: the patch row before */
+            for (int i = 0; i < nl; i++) {
+                V l[4], m[4], e[6];
+                for (int j = 0; j < 4; j++) l[j] = m[j] = VEC(zero)();
+                for (int g = seg0[st]; g < seg0[st + 1]; g++) {
+                    const ptrdiff_t row = sr[g] + i;
+                    if (row < 0 || row >= H) continue;   /* zeros */
+                    const T *xr = x + sx[g] + c * HW + row * W + sc[g];
+                    for (int j = 0; j < 4; j++) l[j] = VEC(loadm)(l[j], mk[g][0][j], xr + j * VL);
+                    for (int j = 0; j < 4; j++) m[j] = VEC(loadm)(m[j], mk[g][1][j], xr + 4 + j * VL);
                 }
-                T *v = vbuf + c * NR + st_v[s0 + s];
-                const int whole = st_n[s0 + s] == VL;
-                for (int q = 0; q < np; q++) {   /* rows: the same combination */
-                    V r[6] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
-                              a[1][q] - a[3][q], a[3][q], VEC(zero)()};
-                    if (k == 4) r[5] = a[5][q] - a[3][q];
-                    for (int R = 0; R < np; R++) {
-                        if (whole)
-                            VEC(store)(v + soff[R * np + q], r[R]);
-                        else
-                            VEC(storem)(v + soff[R * np + q], sm[s], r[R]);
+                /* columns 4l + kk, kk < 4: even/odd lanes twice; column 4l + 4 (tile l's fifth,
+                 * tile l+1's first) and 4l + 5: the even and odd lanes of the m loads */
+                const V ev0 = VEC(even2)(l[0], l[1]), ev1 = VEC(even2)(l[2], l[3]);
+                const V od0 = VEC(odd2)(l[0], l[1]), od1 = VEC(odd2)(l[2], l[3]);
+                e[0] = VEC(even2)(ev0, ev1);
+                e[2] = VEC(odd2)(ev0, ev1);
+                e[1] = VEC(even2)(od0, od1);
+                e[3] = VEC(odd2)(od0, od1);
+                e[4] = VEC(even2)(VEC(even2)(m[0], m[1]), VEC(even2)(m[2], m[3]));
+                if (nl == 6) e[5] = VEC(even2)(VEC(odd2)(m[0], m[1]), VEC(odd2)(m[2], m[3]));
+                if (box) {   /* transformed row i - 1 from the box sums of rows i - 1, i */
+                    V sr2[6], bx[5];
+                    for (int q = 0; q < 6; q++) {
+                        sr2[q] = prev[q] + e[q];
+                        prev[q] = e[q];
                     }
+                    if (i == 0) continue;
+                    for (int q = 0; q < 5; q++) bx[q] = sr2[q] + sr2[q + 1];
+                    for (int q = 0; q < 5; q++) e[q] = bx[q];
+                }
+                {
+                    const int r = box ? i - 1 : i;
+                    a[r][0] = e[0] - e[2];
+                    a[r][1] = e[2];
+                    a[r][2] = e[4] - e[2];
+                    a[r][3] = e[1] - e[3];
+                    a[r][4] = e[3];
+                    if (k == 4) a[r][5] = e[5] - e[3];
                 }
             }
-    }
+            T *v = vbuf + c * NR + st * VL;
+            for (int q = 0; q < np; q++) {   /* rows: the same combination */
+                V r[6] = {a[0][q] - a[2][q], a[2][q], a[4][q] - a[2][q],
+                          a[1][q] - a[3][q], a[3][q], VEC(zero)()};
+                if (k == 4) r[5] = a[5][q] - a[3][q];
+                for (int R = 0; R < np; R++) VEC(store)(v + soff[R * np + q], r[R]);
+            }
+        }
 }
 
 /* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), the stride-2
@@ -141,7 +129,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
     ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph,
     ptrdiff_t pw, T *restrict vbuf, T *restrict mbuf)
 {
-    const int np = k + 2, ns = np * np;
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR;
     const ptrdiff_t MS = nob * ECP_MR * NR + NR;   /* a line more: no L1 set conflicts */
@@ -151,10 +138,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
         NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
-        if (jn < NR)   /* columns no tile fills: zeros (their products are never read) */
-            for (ptrdiff_t s = 0; s < ns; s++)
-                for (ptrdiff_t k = 0; k < C; k++)
-                    memset(vbuf + soff[s] + k * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
         /* 9 products, each a block of KC rows of V (kept in L1) against every filter block */
         for (ptrdiff_t xi = 0; xi < 9; xi++)
             for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
@@ -252,7 +235,6 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, T *restrict du, int fresh,
     T *restrict vbuf, T *restrict mt, T *restrict mbuf)
 {
-    const int np = k + 2, ns = np * np;
     const ptrdiff_t NR = 2 * VL, tw = (wq + 1) / 2, per = ntr * tw, ncols = nb * per;
     const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, rows = nob * ECP_MR;
     const ptrdiff_t MS = rows * NR + NR, P = hq * wq, Op = (O + NR - 1) / NR * NR;
@@ -270,14 +252,10 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
         NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
-        if (jn < NR) {   /* tiles past the end: zeros in V and dM */
-            for (ptrdiff_t s = 0; s < ns; s++)
-                for (ptrdiff_t c = 0; c < C; c++)
-                    memset(vbuf + soff[s] + c * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
+        if (jn < NR)   /* tiles past the end: zeros in dM (poly_vin leaves them zero in V) */
             for (int xi = 0; xi < 9; xi++)
                 for (ptrdiff_t o = 0; o < O; o++)
                     memset(mbuf + xi * MS + o * NR + jn, 0, (size_t)(NR - jn) * sizeof(T));
-        }
         /* dM = A dY A^T: columns (e0, e0 + e1, e1) of each tile row, then rows the same; VL tiles
          * a step, one tile row's run at a time */
         for (ptrdiff_t t = 0; t < jn;) {

@@ -12,7 +12,8 @@
  *       lanes lo .. hi-1 (mask(ecp_lanes(lo, hi, VL))); on AVX-512 built by vector compares so
  *       that GCC keeps it in a k register rather than in memory;
  *   loadz(m, p): lanes of m from p, zeros elsewhere -- lanes outside m are never read, so p may
- *       point where only the masked lanes lie inside an array; storem(p, m, v): lanes of m only;
+ *       point where only the masked lanes lie inside an array; loadm(v, m, p) the same with v's
+ *       lanes elsewhere; storem(p, m, v): lanes of m only;
  *   store(p, v), zero(); hloadz, hstore, hzero for half vectors;
  *   even1(v): lanes 0 .. VL/2-1 = v[0], v[2], ... (the others unspecified);
  *   even2(a, b): a[0], a[2], ..., a[VL-2], b[0], b[2], ..., b[VL-2]; odd2(a, b) the same of
@@ -72,6 +73,10 @@ ECP_TARGET_avx512 static inline __m512 ecp_v_loadz_avx512_f(__mmask16 m, const f
 {
     return _mm512_maskz_loadu_ps(m, p);
 }
+ECP_TARGET_avx512 static inline __m512 ecp_v_loadm_avx512_f(__m512 v, __mmask16 m, const float *p)
+{
+    return _mm512_mask_loadu_ps(v, m, p);
+}
 ECP_TARGET_avx512 static inline void ecp_v_storem_avx512_f(float *p, __mmask16 m, __m512 v)
 {
     _mm512_mask_storeu_ps(p, m, v);
@@ -130,6 +135,10 @@ ECP_TARGET_avx512 static inline __mmask8 ecp_v_lanes_avx512_d(ptrdiff_t lo, ptrd
 ECP_TARGET_avx512 static inline __m512d ecp_v_loadz_avx512_d(__mmask8 m, const double *p)
 {
     return _mm512_maskz_loadu_pd(m, p);
+}
+ECP_TARGET_avx512 static inline __m512d ecp_v_loadm_avx512_d(__m512d v, __mmask8 m, const double *p)
+{
+    return _mm512_mask_loadu_pd(v, m, p);
 }
 ECP_TARGET_avx512 static inline void ecp_v_storem_avx512_d(double *p, __mmask8 m, __m512d v)
 {
@@ -318,6 +327,10 @@ ECP_TARGET_avx2 static inline __m256 ecp_v_loadz_avx2_f(__m256i m, const float *
 {
     return _mm256_maskload_ps(p, m);
 }
+ECP_TARGET_avx2 static inline __m256 ecp_v_loadm_avx2_f(__m256 v, __m256i m, const float *p)
+{
+    return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
 ECP_TARGET_avx2 static inline void ecp_v_storem_avx2_f(float *p, __m256i m, __m256 v)
 {
     _mm256_maskstore_ps(p, m, v);
@@ -374,6 +387,10 @@ ECP_TARGET_avx2 static inline __m128i ecp_v_hmask_avx2_d(unsigned m)
 ECP_TARGET_avx2 static inline __m256d ecp_v_loadz_avx2_d(__m256i m, const double *p)
 {
     return _mm256_maskload_pd(p, m);
+}
+ECP_TARGET_avx2 static inline __m256d ecp_v_loadm_avx2_d(__m256d v, __m256i m, const double *p)
+{
+    return _mm256_blendv_pd(v, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
 }
 ECP_TARGET_avx2 static inline void ecp_v_storem_avx2_d(double *p, __m256i m, __m256d v)
 {
@@ -510,6 +527,12 @@ static inline ecp_v_V_neon_f ecp_v_loadz_neon_f(unsigned m, const float *p)
         if (m >> l & 1u) v[l] = p[l];
     return v;
 }
+static inline ecp_v_V_neon_f ecp_v_loadm_neon_f(ecp_v_V_neon_f v, unsigned m, const float *p)
+{
+    for (int l = 0; l < 4; l++)
+        if (m >> l & 1u) v[l] = p[l];
+    return v;
+}
 static inline void ecp_v_storem_neon_f(float *p, unsigned m, ecp_v_V_neon_f v)
 {
     for (int l = 0; l < 4; l++)
@@ -604,6 +627,12 @@ static inline unsigned ecp_v_hmask_neon_d(unsigned m) { return m; }
 static inline ecp_v_V_neon_d ecp_v_loadz_neon_d(unsigned m, const double *p)
 {
     ecp_v_V_neon_d v = {0};
+    for (int l = 0; l < 2; l++)
+        if (m >> l & 1u) v[l] = p[l];
+    return v;
+}
+static inline ecp_v_V_neon_d ecp_v_loadm_neon_d(ecp_v_V_neon_d v, unsigned m, const double *p)
+{
     for (int l = 0; l < 2; l++)
         if (m >> l & 1u) v[l] = p[l];
     return v;
