@@ -138,46 +138,49 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
         NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
-        /* 9 products, each a block of KC rows of V (kept in L1) against every filter block */
-        for (ptrdiff_t xi = 0; xi < 9; xi++)
-            for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
-                const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
-                for (ptrdiff_t ob = 0; ob < nob; ob++)
+        /* per filter block: its 9 products (V streamed from L2, KC rows at a time), then its
+         * output transform while its 9 blocks of M are in L1, y = A^T M A, A^T = [1 1 0; 0 1 1],
+         * VL/2 tiles a step, their two output columns interleaved (ilv) into one vector per
+         * output row */
+        for (ptrdiff_t ob = 0; ob < nob; ob++) {
+            for (ptrdiff_t xi = 0; xi < 9; xi++)
+                for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
+                    const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
                     NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1,
                                vbuf + voff[xi] + k0 * NR, NR, mbuf + xi * MS + ob * ECP_MR * NR,
                                NR, k0 > 0);
-            }
-        /* output transform: y = A^T M A, A^T = [1 1 0; 0 1 1], VL/2 tiles a step, their two
-         * output columns interleaved (ilv) into one vector per output row */
-        for (ptrdiff_t t = 0; t < jn;) {
-            const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
-            const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-            const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
-            const int two = row + 1 < hq;
-            HMK hm[4];
-            MK om[4];
-            for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
-                const ptrdiff_t q = k * (VL / 2);
-                hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
-                om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
-            }
-            for (ptrdiff_t o = 0; o < O; o++) {
-                const T bo = bias ? bias[o] : (T)0;
-                const T *restrict m = mbuf + o * NR + t;
-                T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
-                for (ptrdiff_t k = 0; k < nst; k++) {
+                }
+            const ptrdiff_t o0 = ob * ECP_MR, o1 = O < o0 + ECP_MR ? O : o0 + ECP_MR;
+            for (ptrdiff_t t = 0; t < jn;) {
+                const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+                const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+                const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
+                const int two = row + 1 < hq;
+                HMK hm[4];
+                MK om[4];
+                for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
                     const ptrdiff_t q = k * (VL / 2);
-                    HV mm[9];
-                    for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
-                    const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
-                    VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
-                    if (two) {
-                        const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
-                        VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
+                    hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
+                    om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
+                }
+                for (ptrdiff_t o = o0; o < o1; o++) {
+                    const T bo = bias ? bias[o] : (T)0;
+                    const T *restrict m = mbuf + o * NR + t;
+                    T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
+                    for (ptrdiff_t k = 0; k < nst; k++) {
+                        const ptrdiff_t q = k * (VL / 2);
+                        HV mm[9];
+                        for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
+                        const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
+                        VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
+                        if (two) {
+                            const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
+                            VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
+                        }
                     }
                 }
+                t += len;
             }
-            t += len;
         }
     }
 }
