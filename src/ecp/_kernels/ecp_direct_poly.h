@@ -114,6 +114,24 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
         }
 }
 
+/* Filter block ob's 9 products M[xi] = U[xi] V[xi] (at mbuf + xi*MS + ob*8*NR), KC rows of V a
+ * pass, each M's chains over the rows in order. Out of line: inlined into the item beside the
+ * transforms, the tile's accumulators were spilled to the stack in some instances. */
+TARGET
+static __attribute__((noinline)) void NAME(poly_products)(const T *restrict u, const T *restrict vbuf,
+                                                          T *restrict mbuf, const ptrdiff_t *kx,
+                                                          const ptrdiff_t *voff, const ptrdiff_t *uoff,
+                                                          ptrdiff_t ob, ptrdiff_t MS, ptrdiff_t KC)
+{
+    const ptrdiff_t NR = 2 * VL;
+    for (ptrdiff_t xi = 0; xi < 9; xi++)
+        for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
+            const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
+            NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1, vbuf + voff[xi] + k0 * NR, NR,
+                       mbuf + xi * MS + ob * ECP_MR * NR, NR, k0 > 0);
+        }
+}
+
 /* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), the stride-2
  * convolution of x (N, C, H, W) with the k x k filters (k = 3 or 4) whose transform u is
  * (ecp_poly_weights, k = 3; ecp_poly4_weights, k = 4), y[n][o][r][q] = bias[o] + sum
@@ -143,13 +161,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
          * VL/2 tiles a step, their two output columns interleaved (ilv) into one vector per
          * output row */
         for (ptrdiff_t ob = 0; ob < nob; ob++) {
-            for (ptrdiff_t xi = 0; xi < 9; xi++)
-                for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
-                    const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
-                    NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1,
-                               vbuf + voff[xi] + k0 * NR, NR, mbuf + xi * MS + ob * ECP_MR * NR,
-                               NR, k0 > 0);
-                }
+            NAME(poly_products)(u, vbuf, mbuf, kx, voff, uoff, ob, MS, KC);
             const ptrdiff_t o0 = ob * ECP_MR, o1 = O < o0 + ECP_MR ? O : o0 + ECP_MR;
             for (ptrdiff_t t = 0; t < jn;) {
                 const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
