@@ -114,22 +114,67 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
         }
 }
 
-/* Filter block ob's 9 products M[xi] = U[xi] V[xi] (at mbuf + xi*MS + ob*8*NR), KC rows of V a
- * pass, each M's chains over the rows in order. Out of line: inlined into the item beside the
- * transforms, the tile's accumulators were spilled to the stack in some instances. */
+/* Filter blocks ob0 .. ob1-1's 9 products M[xi] = U[xi] V[xi] (block ob at mbuf + xi*MS +
+ * ob*8*NR), KC rows of V a pass against every block of the range, each M's chains over the rows
+ * in order. Out of line: inlined into the item beside the transforms, the tile's accumulators
+ * were spilled to the stack in some instances. */
 TARGET
 static __attribute__((noinline)) void NAME(poly_products)(const T *restrict u, const T *restrict vbuf,
                                                           T *restrict mbuf, const ptrdiff_t *kx,
                                                           const ptrdiff_t *voff, const ptrdiff_t *uoff,
-                                                          ptrdiff_t ob, ptrdiff_t MS, ptrdiff_t KC)
+                                                          ptrdiff_t ob0, ptrdiff_t ob1, ptrdiff_t MS,
+                                                          ptrdiff_t KC)
 {
     const ptrdiff_t NR = 2 * VL;
     for (ptrdiff_t xi = 0; xi < 9; xi++)
         for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
             const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
-            NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1, vbuf + voff[xi] + k0 * NR, NR,
-                       mbuf + xi * MS + ob * ECP_MR * NR, NR, k0 > 0);
+            for (ptrdiff_t ob = ob0; ob < ob1; ob++)
+                NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1, vbuf + voff[xi] + k0 * NR,
+                           NR, mbuf + xi * MS + ob * ECP_MR * NR, NR, k0 > 0);
         }
+}
+
+/* The output transform of filters o0 .. o1-1 of the block's tiles (polyk_item's), y = A^T M A,
+ * A^T = [1 1 0; 0 1 1], VL/2 tiles a step, their two output columns interleaved (ilv) into one
+ * vector per output row, bias added. */
+TARGET
+static inline __attribute__((always_inline)) void NAME(poly_out)(
+    const T *restrict mbuf, ptrdiff_t MS, const T *restrict bias, T *restrict y, ptrdiff_t O,
+    ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per,
+    ptrdiff_t j0, ptrdiff_t jn, ptrdiff_t o0, ptrdiff_t o1)
+{
+    const ptrdiff_t NR = 2 * VL;
+    for (ptrdiff_t t = 0; t < jn;) {
+        const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
+        const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
+        const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
+        const int two = row + 1 < hq;
+        HMK hm[4];
+        MK om[4];
+        for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
+            const ptrdiff_t q = k * (VL / 2);
+            hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
+            om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
+        }
+        for (ptrdiff_t o = o0; o < o1; o++) {
+            const T bo = bias ? bias[o] : (T)0;
+            const T *restrict m = mbuf + o * NR + t;
+            T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
+            for (ptrdiff_t k = 0; k < nst; k++) {
+                const ptrdiff_t q = k * (VL / 2);
+                HV mm[9];
+                for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
+                const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
+                VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
+                if (two) {
+                    const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
+                    VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
+                }
+            }
+        }
+        t += len;
+    }
 }
 
 /* Output tile rows tr0 .. tr0+ntr-1 of samples n0 .. n0+nb-1 of y (N, O, hq, wq), the stride-2
@@ -156,43 +201,16 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
         NAME(poly_vin)(k, box, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
-        /* per filter block: its 9 products (V streamed from L2, KC rows at a time), then its
-         * output transform while its 9 blocks of M are in L1, y = A^T M A, A^T = [1 1 0; 0 1 1],
-         * VL/2 tiles a step, their two output columns interleaved (ilv) into one vector per
-         * output row */
-        for (ptrdiff_t ob = 0; ob < nob; ob++) {
-            NAME(poly_products)(u, vbuf, mbuf, kx, voff, uoff, ob, MS, KC);
-            const ptrdiff_t o0 = ob * ECP_MR, o1 = O < o0 + ECP_MR ? O : o0 + ECP_MR;
-            for (ptrdiff_t t = 0; t < jn;) {
-                const ptrdiff_t g = j0 + t, b = g / per, p = g % per, tr = tr0 + p / tw, tc = p % tw;
-                const ptrdiff_t len = tw - tc < jn - t ? tw - tc : jn - t;
-                const ptrdiff_t row = 2 * tr, col = 2 * tc, nst = (len + VL / 2 - 1) / (VL / 2);
-                const int two = row + 1 < hq;
-                HMK hm[4];
-                MK om[4];
-                for (ptrdiff_t k = 0; k < nst; k++) {   /* nst <= NR / (VL/2) = 4 */
-                    const ptrdiff_t q = k * (VL / 2);
-                    hm[k] = VEC(hmask)(ecp_lanes(0, len - q, VL / 2));
-                    om[k] = VEC(mask)(ecp_lanes(0, wq - col - 2 * q, VL));
-                }
-                for (ptrdiff_t o = o0; o < o1; o++) {
-                    const T bo = bias ? bias[o] : (T)0;
-                    const T *restrict m = mbuf + o * NR + t;
-                    T *yo = y + ((n0 + b) * O + o) * hq * wq + row * wq + col;
-                    for (ptrdiff_t k = 0; k < nst; k++) {
-                        const ptrdiff_t q = k * (VL / 2);
-                        HV mm[9];
-                        for (int xi = 0; xi < 9; xi++) mm[xi] = VEC(hloadz)(hm[k], m + xi * MS + q);
-                        const HV s00 = mm[0] + mm[3], s01 = mm[1] + mm[4], s02 = mm[2] + mm[5];
-                        VEC(storem)(yo + 2 * q, om[k], VEC(ilv)(s00 + s01 + bo, s01 + s02 + bo));
-                        if (two) {
-                            const HV s10 = mm[3] + mm[6], s11 = mm[4] + mm[7], s12 = mm[5] + mm[8];
-                            VEC(storem)(yo + wq + 2 * q, om[k], VEC(ilv)(s10 + s11 + bo, s11 + s12 + bo));
-                        }
-                    }
-                }
-                t += len;
-            }
+        /* Where the tile does its 8 filters in one pass over V (TP = 8), one filter block at a
+         * time: its products (V from L2), then its output transform while its M is in L1. Else
+         * (AVX2: two passes) every block's products with KC rows of V kept in L1 across the
+         * blocks, then the output transform (M from L2). */
+        const ptrdiff_t obs = TP == 8 ? 1 : nob;
+        for (ptrdiff_t ob = 0; ob < nob; ob += obs) {
+            const ptrdiff_t ob1 = ob + obs < nob ? ob + obs : nob;
+            NAME(poly_products)(u, vbuf, mbuf, kx, voff, uoff, ob, ob1, MS, KC);
+            NAME(poly_out)(mbuf, MS, bias, y, O, hq, wq, n0, tr0, tw, per, j0, jn, ob * ECP_MR,
+                           O < ob1 * ECP_MR ? O : ob1 * ECP_MR);
         }
     }
 }
