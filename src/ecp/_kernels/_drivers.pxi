@@ -178,6 +178,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     cdef floating *dwp = dw
     cdef floating *dxp = dx if need_dx else NULL
     cdef floating *dwsp
+    cdef floating *dxq
     if not (direct and DIRECT_SUPPORTED):
         need_dw = True
     if N == 0 or P == 0:   # nothing to sum: zero gradients (else the reductions write them all)
@@ -190,7 +191,11 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     n_items = max(1, min(n_sitems, N))
     group = (N + n_items - 1) // n_items   # samples of the largest item
     n_slots = max(1, min(n_slots, n_items))
-    nt = max(1, min(n_threads, n_slots))
+    # Fewer slots than threads (N = 1 on two threads, say): a slot's dW and its items' dx run as
+    # two tasks, the item computing either alone (the same sums: the bits of one task of both)
+    cdef bint split = direct and DIRECT_SUPPORTED and need_dw and need_dx and n_slots < n_threads
+    cdef Py_ssize_t n_tasks = 2 * n_slots if split else n_slots, sl
+    nt = max(1, min(n_threads, n_tasks))
     cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, nkb = (K + ECP_MR - 1) // ECP_MR
     cdef Py_ssize_t sz = sizeof(floating), used = 0, tused = 0, slot_size, o_dws, o_koff = -1
@@ -261,29 +266,33 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                         ecp_pack_weights_t_f(w, O, K, wtt)
                     else:
                         ecp_pack_weights_t_d(w, O, K, wtt)
-                for s in prange(n_slots, schedule='static'):
+                for s in prange(n_tasks, schedule='static'):
+                    # task s < n_slots: slot s (its dW, and its dx unless split); else slot
+                    # s - n_slots's dx alone
+                    sl = s if s < n_slots else s - n_slots
                     dwsp = NULL
-                    if need_dw:   # the slot's first item overwrites it: no zeroing
-                        dwsp = dws + s * slot_size
-                    it0 = s * n_items // n_slots
-                    it1 = (s + 1) * n_items // n_slots
+                    if need_dw and s < n_slots:   # the slot's first item overwrites it: no zeroing
+                        dwsp = dws + sl * slot_size
+                    dxq = dxp if not split or s >= n_slots else NULL
+                    it0 = sl * n_items // n_slots
+                    it1 = (sl + 1) * n_items // n_slots
                     for it in range(it0, it1):
                         n0 = it * N // n_items
                         nb = (it + 1) * N // n_items - n0
                         if floating is float:
                             ecp_direct_backward_item_f(
                                 x, C, H, W, dy, O, hq, wq, wtt,
-                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxp,
+                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxq,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
                         else:
                             ecp_direct_backward_item_d(
                                 x, C, H, W, dy, O, hq, wq, wtt,
-                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxp,
+                                kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxq,
                                 rpanel, dpanel, xpanel,
                                 koffp, it == it0)
-                    if need_dw:
-                        _slot_bias(dy, dbs + s * dbs_row, it0 * N // n_items,
+                    if need_dw and s < n_slots:
+                        _slot_bias(dy, dbs + sl * dbs_row, it0 * N // n_items,
                                    it1 * N // n_items, O, P)
                 # In the same parallel region: one fork and join per call. Cython makes each prange
                 # of a parallel block an `omp for nowait`, but the threads still meet before the
