@@ -205,31 +205,19 @@ class MeansPlan:
         """The kernel of the convolution on the means."""
         return self.plan.kernel
 
-    def _fits(self, x, padding):
-        return (isinstance(x, np.ndarray) and x.shape == self.x_shape
-                and (padding == self.padding[0] == self.padding[1] if type(padding) is int
-                     else check_padding(padding) == self.padding))
-
     def means(self, x):
         """x's box means for this plan's convolution (a new array)."""
         xs = np.empty(self.s_shape, dtype=x.dtype)
         _conv.box_means(x, xs, self.padding[0], self.padding[1], get_num_threads())
         return xs
 
-    def fits(self, x, w, b, padding, thresholds):
-        """Whether a forward call of x, w, b (arrays the kernels take) and ``padding`` runs on this
-        plan, and then x's means (else None)."""
-        if not self._fits(x, padding):
+    def means_for(self, x, padding):
+        """x's box means when ``x`` (an array the kernels take) and ``padding`` are this plan's
+        call's, else None; whether the rest of the call fits is the convolution plan's to say."""
+        if not (x.shape == self.x_shape and (padding == self.padding[0] == self.padding[1] if type(padding) is int
+                                             else check_padding(padding) == self.padding)):
             return None
-        xs = self.means(x)
-        return xs if self.plan.fits(xs, w, b, 0, _BOX_MODE, thresholds) else None
-
-    def fits_backward(self, dy, x, w, padding, thresholds):
-        """The same for a backward call."""
-        if not self._fits(x, padding):
-            return None
-        xs = self.means(x)
-        return xs if self.plan.fits(dy, xs, w, 0, _BOX_MODE, thresholds) else None
+        return self.means(x)
 
 
 @functools.lru_cache(maxsize=256)
@@ -340,13 +328,14 @@ def avg_forward(x, w, b, padding, plan=None, window=(2, 2), wide=None):
     b = _bias(b, w)
     xs = None
     if type(plan) is MeansPlan:
-        xs = plan.fits(x, w, b, padding, thresholds)
-        fits = xs is not None
+        xs = plan.means_for(x, padding)
+        fits = xs is not None and plan.plan.fits(xs, w, b, 0, _BOX_MODE, thresholds)
     elif plan is not None:
         fits = (plan.fits(x, w, b, padding, _BOX_MODE, thresholds)
                 if plan.kernel == _dispatch.ForwardKernel.POLYPHASE_BOX
                 else plan.fits(x, _wide_view(w, window[0], wide), b, padding, _avg_mode(window), thresholds))
     if plan is None or not fits:
+        xs = None   # (the old plan's means, if made, may not be the new one's)
         plan = _avg_forward_call(x.shape, w.shape, b.shape, x.dtype.char, check_padding(padding), thresholds,
                                  window)
     if type(plan) is MeansPlan:
@@ -379,13 +368,14 @@ def avg_backward(dy, x, w, padding, compute_dx, plan=None, dw=None, db=None, win
     x, w, _, dy = _arrays(x, w, None, dy, _dy_dims(mode))
     xs = None
     if type(plan) is MeansPlan:
-        xs = plan.fits_backward(dy, x, w, padding, thresholds)
-        fits = xs is not None
+        xs = plan.means_for(x, padding)
+        fits = xs is not None and plan.plan.fits(dy, xs, w, 0, _BOX_MODE, thresholds)
     elif plan is not None:
         fits = (plan.fits(dy, x, w, padding, _BOX_MODE, thresholds)
                 if plan.kernel == _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD
                 else plan.fits(dy, x, _wide_view(w, window[0], wide), padding, mode, thresholds))
     if plan is None or not fits:
+        xs = None
         plan = _avg_backward_call(x.shape, w.shape, dy.shape, x.dtype.char, check_padding(padding), thresholds,
                                   window)
     if type(plan) is MeansPlan:   # w's own gradient; dx the means' adjoint of dx of the means
