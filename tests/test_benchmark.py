@@ -45,7 +45,7 @@ def _check_record(record, names, with_torch):
     for rec in record["shapes"]:
         assert set(rec["kernels"]) == {"forward", "easy_forward", "backward"}
         assert set(rec["kernels"].values()) <= {"direct", "direct-rows", "im2col+blas", "winograd",
-                                                "direct dx + im2col+blas dW"}
+                                                "polyphase-tall", "direct dx + im2col+blas dW"}
         if not system["conv_direct_kernels"]:
             assert set(rec["kernels"].values()) == {"im2col+blas"}
         expected = {"full_forward", "easy_forward", "full_backward", "easy_backward",

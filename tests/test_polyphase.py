@@ -40,10 +40,12 @@ SHAPES = [
 
 @pytest.fixture
 def everywhere(monkeypatch):
-    """The polyphase kernel for every stride-2 3x3 shape of these tests (the table leaves out few
-    channels, few filters and short rows; the kernel takes any)."""
+    """The polyphase kernel on square tiles for every stride-2 3x3 shape of these tests (the table
+    leaves out few channels, few filters and short rows; the kernel takes any; tall tiles:
+    tests/test_polyphase_tall.py)."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
-        ecp._dispatch.thresholds, polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1,
+        ecp._dispatch.thresholds, polyphase_tall=False,
+        polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1,
         polyphase_4x4_min_pixels=1, polyphase_backward_max_c=1 << 30, polyphase_backward_min_wq=1))
 
 
@@ -83,6 +85,8 @@ def test_polyphase_results_do_not_depend_on_the_thread_count(dtype, everywhere):
 @needs_direct
 def test_polyphase_is_within_rounding_of_the_direct_kernel_and_can_be_turned_off(monkeypatch):
     x, w, b, padding = data((4, 64, 28, 28, 64, 1), np.float32, seed=4)
+    monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds,
+                                                                         polyphase_tall=False))
     assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, (28, 28), 14, 2, offset=(1, 1))[0] \
         == ForwardKernel.WINOGRAD
     y = ecp.easy_conv2d(x, w, b, mode=3, padding=padding)

@@ -276,7 +276,8 @@ def test_the_geometries_always_have_outputs_and_reach_every_kernel(easy):
         # Winograd and the polyphase kernels are chosen on top of these by plan_forward /
         # plan_backward and the easy-average plans (tests/test_winograd.py, tests/test_polyphase.py)
         assert forward == set(_dispatch.ForwardKernel) - {_dispatch.ForwardKernel.WINOGRAD,
-                                                          _dispatch.ForwardKernel.POLYPHASE_BOX}
+                                                          _dispatch.ForwardKernel.POLYPHASE_BOX,
+                                                          _dispatch.ForwardKernel.POLYPHASE_TALL}
         assert backward == set(_dispatch.BackwardKernel) - {_dispatch.BackwardKernel.WINOGRAD_BACKWARD,
                                                             _dispatch.BackwardKernel.POLYPHASE_BOX_BACKWARD}
     else:

@@ -28,7 +28,7 @@ from ._validation import env_flag
 __all__ = ["ForwardKernel", "BackwardKernel", "Thresholds", "thresholds", "forward_kernel", "backward_kernel",
            "plan_forward", "plan_backward", "direct_grid", "sample_items", "threaded", "DETERMINISTIC_CORES",
            "set_deterministic", "deterministic", "kernel_isa", "winograd", "polyphase", "polyphase_box",
-           "box_means"]
+           "polyphase_tall", "box_means"]
 
 
 # The kernel codes, defined once with the kernels (_kernels/_conv.pxd) and seen here as IntEnums:
@@ -118,6 +118,14 @@ class Thresholds:
     # same kernel, every phase 2x2: 36 multiplies per 2 x 2 outputs instead of 64; the 3x3 floors,
     # and at least this many output pixels a call (samples x plane): 4 x 14 x 14 ran 0.84-0.87x
     # the direct kernel, 16 x 14 x 14 and 4 x 28 x 28 1.17-1.2x (docs/performance.md, section 13).
+    # The stride-2 3x3 forward on tall tiles (ForwardKernel.POLYPHASE_TALL: 4 x 2 outputs a tile,
+    # F(4, 2) down the rows, 45 multiplies per 8 outputs against 50) where, in whole blocks of
+    # tiles as the items cut them, that leaves at most polyphase_tall_max_cost of the square
+    # tiles' products: the VGG-like layer (16 samples, 28 x 28 outputs, 2 cores) 0.92; 14 output
+    # rows (half a tile row wasted) 1.03 and 4 samples at 28 x 28 (the items' last blocks) 0.97
+    # stay on square tiles (docs/performance.md, section 13).
+    polyphase_tall: bool = True
+    polyphase_tall_max_cost: float = 0.95
     polyphase_4x4: bool = True
     polyphase_4x4_min_pixels: int = 2048
     # Easy average pooling of 3x3 layers (2x2 window) as the stride-2 3x3 polyphase kernel on x's
@@ -354,6 +362,33 @@ def polyphase(x_shape, w_shape, out_hw, stride, t=None) -> bool:
             and out_hw[0] > 0 and out_hw[1] >= t.polyphase_min_wq)
 
 
+def _poly_blocks(n, hq, wq, tile, nr, t):
+    """Blocks of ``nr`` tiles the polyphase forward computes over a call of ``n`` samples with
+    output planes (hq, wq) on tiles of ``tile`` x 2 outputs, its items cut as _run_poly cuts
+    them (plan_forward's items and rows): each item's last block is part-filled."""
+    items, rows = block_items(n, t), winograd_rows(n, hq, t)
+    th, tw = -(-hq // tile), -(-wq // 2)
+    rows = max(tile, min(-(-rows // tile) * tile, tile * th))
+    if rows < hq:   # items of one sample's rows
+        per = rows // tile
+        return n * sum(-(-min(per, th - r0) * tw // nr) for r0 in range(0, th, per))
+    return sum(-(-((i + 1) * n // items - i * n // items) * th * tw // nr) for i in range(items))
+
+
+def polyphase_tall(x_shape, w_shape, out_hw, dtype, t=None) -> bool:
+    """Whether a polyphase stride-2 call with output planes ``out_hw`` runs on tall tiles
+    (ForwardKernel.POLYPHASE_TALL): 3x3 filters, ``polyphase_tall`` on, and its products there (45
+    per tile of 4 x 2 outputs) at most ``polyphase_tall_max_cost`` of those on square tiles (25 per
+    2 x 2 outputs), counted in whole blocks of tiles as the items cut them."""
+    t = thresholds if t is None else t
+    hq, wq = out_hw
+    if not (t.polyphase_tall and tuple(w_shape[2:]) == (3, 3) and hq > 0 and wq > 0):
+        return False
+    nr = panel_width(dtype)
+    return (45 * _poly_blocks(x_shape[0], hq, wq, 4, nr, t)
+            <= t.polyphase_tall_max_cost * 25 * _poly_blocks(x_shape[0], hq, wq, 2, nr, t))
+
+
 def winograd_rows(n, hq, t=None):
     """Output rows per Winograd item: whole samples when they are at least as many as the cores,
     else each sample cut into about cores / n blocks (the bits do not depend on the cut)."""
@@ -391,7 +426,10 @@ def plan_forward(x_shape, w_shape, dtype, full_hw, wq, stride, t=None, offset=(0
     if winograd(x_shape, w_shape, full_hw, stride, offset, t):
         return ForwardKernel.WINOGRAD, block_items(x_shape[0], t), winograd_rows(x_shape[0], full_hw[0], t)
     if polyphase(x_shape, w_shape, (full_hw[0] // 2, wq), stride, t):
-        return ForwardKernel.WINOGRAD, block_items(x_shape[0], t), winograd_rows(x_shape[0], full_hw[0] // 2, t)
+        hq = full_hw[0] // 2
+        tall = polyphase_tall(x_shape, w_shape, (hq, wq), dtype, t)
+        return (ForwardKernel.POLYPHASE_TALL if tall else ForwardKernel.WINOGRAD, block_items(x_shape[0], t),
+                winograd_rows(x_shape[0], hq, t))
     kernel = forward_kernel(w_shape, wq, dtype, t, direct_grid(stride, offset))
     g, r = _plan(x_shape, w_shape, dtype, full_hw, stride, kernel != ForwardKernel.IM2COL_BLAS, False, t)
     return kernel, sample_items(x_shape[0], g, t), r

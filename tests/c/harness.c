@@ -2,8 +2,8 @@
  * this CPU and build can run (ecp_isa_best() down to the lowest vector level), float and double.
  * The Winograd F(2x2, 3x3) kernels (forward, dx with the flipped filters, dW and its reduction)
  * are called as _winograd.pxi calls them, with their own tolerance (WINO_TOL_F / _D below); so is
- * the polyphase stride-2 3x3 forward, dW and dx (ecp_direct_poly.h, ecp_direct_poly_dx.h), with the
- * same tolerance.
+ * the polyphase stride-2 3x3 forward (on square and on tall tiles), dW and dx (ecp_direct_poly.h,
+ * ecp_direct_poly_dx.h), with the same tolerance.
  *
  * Each check is one kernel call pattern on one geometry, compared with naive loops summing in
  * double: |got - ref| <= tol * (sum of |terms|) per element (tol 1e-4 float, 1e-11 double), exact
@@ -1408,8 +1408,9 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
  * rows, dealt as _run_wino's, at the grid offset folded into the padding (ph - oy, pw - ox), on
  * the Easy Convolution geometries of POLY_SHAPES (stride 2, 3x3, all four offsets oy, ox). The
  * tolerance is the Winograd forward's (WINO_TOL_F / _D times the sum of the direct terms'
- * magnitudes: F(2x2, 2x2) adds and cancels as F(2x2, 3x3) does). Not checked across levels: the
- * products' blocks (KC) follow the level's tile width. */
+ * magnitudes: F(2x2, 2x2) adds and cancels as F(2x2, 3x3) does; the tall tiles' F(4, 2) down the
+ * rows stays within it too). Not checked across levels: the products' blocks (KC) follow the
+ * level's tile width. */
 
 #define POLY_WRAP(suf)                                                                                 \
     static void pweights_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1, \
@@ -1489,6 +1490,17 @@ static int geom_set(geom *g, const shape *sh, ptrdiff_t ph, ptrdiff_t pw, ptrdif
                                  ptrdiff_t C, ptrdiff_t Op, ptrdiff_t c0, ptrdiff_t c1, void *dw)      \
     {                                                                                                  \
         ecp_poly_dw_reduce_##suf(3, du, n_slots, stride, O, C, Op, c0, c1, 1, dw);                     \
+    }                                                                                                  \
+    static void ptall_weights_shared_##suf(const void *w, ptrdiff_t O, ptrdiff_t C, void *u)          \
+    {                                                                                                  \
+        ecp_polyt_weights_shared_##suf(w, O, C, u);                                                    \
+    }                                                                                                  \
+    static void ptall_item_##suf(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, \
+                                 ptrdiff_t O, const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq,   \
+                                 ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t tr0, ptrdiff_t ntr,             \
+                                 ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf)                   \
+    {                                                                                                  \
+        ecp_polyt_item_##suf(x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw, vbuf, mbuf); \
     }
 POLY_WRAP(f)
 POLY_WRAP(d)
@@ -1522,15 +1534,19 @@ typedef struct {
     void (*dx_item)(const void *dy, ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const void *u, ptrdiff_t C, void *dx,
                     ptrdiff_t H, ptrdiff_t W, ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t s0, ptrdiff_t nts, ptrdiff_t ph,
                     ptrdiff_t pw, void *vbuf, void *mbuf);
+    void (*tall_weights_shared)(const void *w, ptrdiff_t O, ptrdiff_t C, void *u);
+    void (*tall_item)(const void *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const void *u, ptrdiff_t O,
+                      const void *bias, void *y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                      ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw, void *vbuf, void *mbuf);
 } pkernels;
 
 static const pkernels PKERNELS[2] = {
     {WINO_TOL_F, pweights_f, pweights_shared_f, pitem_f, pdw_item_f, pdw_reduce_f, pbox_weights_shared_f,
      pbox_item_f, pbox_dw_item_f, pbox_dw_reduce_f, pbox_adjoint_f, pdx_weights_shared_f, pbox_means_f,
-     pdx_item_f},
+     pdx_item_f, ptall_weights_shared_f, ptall_item_f},
     {WINO_TOL_D, pweights_d, pweights_shared_d, pitem_d, pdw_item_d, pdw_reduce_d, pbox_weights_shared_d,
      pbox_item_d, pbox_dw_item_d, pbox_dw_reduce_d, pbox_adjoint_d, pdx_weights_shared_d, pbox_means_d,
-     pdx_item_d},
+     pdx_item_d, ptall_weights_shared_d, ptall_item_d},
 };
 
 /* U[(R, Q)][o][c] = (t g t^T)[R][Q] in double, t the 5 x 3 map of ecp_poly_weights (rows g0,
@@ -1586,41 +1602,49 @@ static void check_poly_weights(const data *d, const pkernels *pk)
 }
 
 /* _run_poly over the items of split (wino_items); y starts as NaN. After every item, the outputs
- * written are exactly those of the items run so far (output rows 2*tr0 .. 2*(tr0 + ntr) - 1 of
- * their samples). Returns y (caller frees) or NULL after a crash. dirty: the scratch filled by a
- * run of the whole batch first. */
-static void *run_poly(const data *d, const pkernels *pk, int split, int dirty)
+ * written are exactly those of the items run so far (output rows tile*tr0 .. tile*(tr0 + ntr) - 1
+ * of their samples, tile = 2 or, tall, 4). Returns y (caller frees) or NULL after a crash. dirty:
+ * the scratch filled by a run of the whole batch first. tall: the tall tiles (ecp_polyt_*), their
+ * scratch as _run_poly sizes it for them (45 streams, 15 products). */
+static void *run_poly(const data *d, const pkernels *pk, int split, int dirty, int tall)
 {
     const geom *g = d->g;
     const kernels *k = d->k;
-    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, nob = (O + 7) / 8, th = (g->hq + 1) / 2;
+    const ptrdiff_t tile = tall ? 4 : 2, ns = tall ? 45 : 25, nxi = tall ? 15 : 9;
+    const ptrdiff_t NR = k->nr(), O = g->O, C = g->C, nob = (O + 7) / 8, th = (g->hq + tile - 1) / tile;
     const ptrdiff_t ny = g->N * O * g->hq * g->wq, P = g->hq * g->wq, ph = g->ph - g->oy, pw = g->pw - g->ox;
+    void (*weights_shared)(const void *, ptrdiff_t, ptrdiff_t, void *) = tall ? pk->tall_weights_shared
+                                                                            : pk->weights_shared;
+    void (*run_item)(const void *, ptrdiff_t, ptrdiff_t, ptrdiff_t, const void *, ptrdiff_t, const void *, void *,
+                     ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, void *,
+                     void *) = tall ? pk->tall_item : pk->item;
     item its[512];
     const volatile int n_items = wino_items(g->N, th, split, split > 0, its);
     static const char *const SPLITS[] = {"one item", "two runs of samples", "items of one tile row", "items of two tile rows"};
     char what[200];
-    snprintf(what, sizeof what, "poly forward, %s%s", SPLITS[split], dirty ? ", scratch used before" : "");
+    snprintf(what, sizeof what, "poly forward%s, %s%s", tall ? " (tall tiles)" : "", SPLITS[split],
+             dirty ? ", scratch used before" : "");
     /* scratch as _run_poly sizes it */
-    buf u = balloc((size_t)(25 * nob * 8 * C), k->t);
-    buf vbuf = balloc((size_t)((25 * C + 9) * NR), k->t);
-    buf mbuf = balloc((size_t)(9 * (nob * 8 + 1) * NR), k->t);
+    buf u = balloc((size_t)(ns * nob * 8 * C), k->t);
+    buf vbuf = balloc((size_t)((ns * C + nxi) * NR), k->t);
+    buf mbuf = balloc((size_t)(nxi * (nob * 8 + 1) * NR), k->t);
     buf y = balloc((size_t)ny, k->t);
     unsigned char *mine = calloc((size_t)ny, 1);   /* outputs of the items run so far */
     void *result = NULL;
     int own_ok = 1;
-    GUARDED(what, pk->weights_shared(d->w, O, C, u.p), goto out);
+    GUARDED(what, weights_shared(d->w, O, C, u.p), goto out);
     if (dirty) {
-        GUARDED(what, pk->item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, 0, g->N, 0, th, ph, pw, vbuf.p,
+        GUARDED(what, run_item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, 0, g->N, 0, th, ph, pw, vbuf.p,
                                mbuf.p), goto out);
         fill_nan(y.p, (size_t)ny, k->t);
     }
     for (volatile int i = 0; i < n_items; i++) {
         const item it = its[i];
-        GUARDED(what, pk->item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, it.n0, it.nb, it.r0, it.nr, ph,
+        GUARDED(what, run_item(d->x, C, g->H, g->W, u.p, O, d->b, y.p, g->hq, g->wq, it.n0, it.nb, it.r0, it.nr, ph,
                                pw, vbuf.p, mbuf.p), goto out);
         for (ptrdiff_t n = it.n0; n < it.n0 + it.nb; n++)
             for (ptrdiff_t o = 0; o < O; o++)
-                for (ptrdiff_t p = 2 * it.r0 * g->wq; p < 2 * (it.r0 + it.nr) * g->wq && p < P; p++)
+                for (ptrdiff_t p = tile * it.r0 * g->wq; p < tile * (it.r0 + it.nr) * g->wq && p < P; p++)
                     mine[(n * O + o) * P + p] = 1;
         ptrdiff_t bad = -1;
         for (ptrdiff_t e = 0; e < ny && bad < 0 && own_ok; e++)
@@ -1654,26 +1678,28 @@ out:
 }
 
 /* Each output from its own tile alone (ecp_direct_poly.h): the same bits over any items, in any
- * order, whatever the scratch held (so whatever the thread count) */
+ * order, whatever the scratch held (so whatever the thread count); square and tall tiles */
 static void check_poly(const data *d, const pkernels *pk)
 {
     static const int cases[][2] = {{0, 0}, {1, 0}, {2, 0}, {3, 1}, {0, 1}};
-    void *base = NULL;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (cases[i][0] == 1 && d->g->N < 2) continue;
-        void *y = run_poly(d, pk, cases[i][0], cases[i][1]);
-        if (!y) continue;
-        if (!base) {
-            base = y;
-            continue;
+    for (int tall = 0; tall < 2; tall++) {
+        void *base = NULL;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            if (cases[i][0] == 1 && d->g->N < 2) continue;
+            void *y = run_poly(d, pk, cases[i][0], cases[i][1], tall);
+            if (!y) continue;
+            if (!base) {
+                base = y;
+                continue;
+            }
+            char what[200];
+            snprintf(what, sizeof what, "poly forward%s, split %d%s: the bits of one item", tall ? " (tall tiles)" : "",
+                     cases[i][0], cases[i][1] ? ", scratch used before" : "");
+            same_bits(what, y, base, d->ny, d->k->t);
+            free(y);
         }
-        char what[200];
-        snprintf(what, sizeof what, "poly forward, split %d%s: the bits of one item", cases[i][0],
-                 cases[i][1] ? ", scratch used before" : "");
-        same_bits(what, y, base, d->ny, d->k->t);
-        free(y);
+        free(base);
     }
-    free(base);
 }
 
 /* _run_poly_dw's dW: the items of split dealt to n_slots slots in contiguous runs, each slot's

@@ -118,8 +118,18 @@ cdef extern from "ecp_direct.h" nogil:
                               Py_ssize_t C, Py_ssize_t Cp, Py_ssize_t o0, Py_ssize_t o1, double *dw)
     # the polyphase stride-2 kernels (ecp_direct_poly.h, ecp_wino_entry.h), of the form (k, box):
     # k = 3, 4 (the widened kernel of easy average pooling of 3x3 layers), box (k = 3) on x's 2x2
-    # box sums
+    # box sums; polyt (3x3) on tall tiles of 4 x 2 outputs
     Py_ssize_t ecp_poly_dw_rows(int k, Py_ssize_t C)
+    void ecp_polyt_weights_shared_f(const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
+    void ecp_polyt_item_f(const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const float *u, Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw,
+            float *vbuf, float *mbuf)
+    void ecp_polyt_weights_shared_d(const double *w, Py_ssize_t O, Py_ssize_t C, double *u)
+    void ecp_polyt_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+            const double *u, Py_ssize_t O, const double *bias, double *y, Py_ssize_t hq, Py_ssize_t wq,
+            Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t tr0, Py_ssize_t ntr, Py_ssize_t ph, Py_ssize_t pw,
+            double *vbuf, double *mbuf)
     void ecp_poly_weights_shared_f(int k, int box, const float *w, Py_ssize_t O, Py_ssize_t C, float *u)
     void ecp_poly_item_f(int k, int box, const float *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
             const float *u, Py_ssize_t O, const float *bias, float *y, Py_ssize_t hq, Py_ssize_t wq,

@@ -9,6 +9,8 @@ cpdef enum ForwardKernel:
     WINOGRAD = 3        # Winograd F(2x2, 3x3) (ecp_direct_wino.h), stride-1 3x3 only; else DIRECT_PANEL
     POLYPHASE_BOX = 4   # easy average pooling of a 3x3 layer: the polyphase stride-2 3x3 kernel on
                         # x's 2x2 box sums (ecp_direct_poly.h), w the 3x3 filters; needs DIRECT_SUPPORTED
+    POLYPHASE_TALL = 5  # the stride-2 3x3 convolution by the polyphase kernel on tall tiles (4 x 2
+                        # outputs, ecp_direct_poly.h); needs DIRECT_SUPPORTED
 
 cpdef enum BackwardKernel:
     BLAS = 0            # im2col + GEMMs + col2im (_im2col_items.pxi)

@@ -37,7 +37,9 @@ cdef int _run_forward(const floating *x, const floating *w, const floating *bias
         return 0
     if kernel == POLYPHASE_BOX:
         return _run_poly(x, w, bias, y, g, n_sitems, rows, n_threads, True)
-    if kernel == WINOGRAD:
+    if kernel == POLYPHASE_TALL and _poly_fits(g) and g.kh == 3:
+        return _run_poly(x, w, bias, y, g, n_sitems, rows, n_threads, False, True)
+    if kernel == WINOGRAD or kernel == POLYPHASE_TALL:
         if _wino_fits(g, False):
             return _run_wino(x, w, bias, y, N, g.C, g.H, g.W, O, hq, wq, ph, pw, False, n_sitems,
                              rows, n_threads)

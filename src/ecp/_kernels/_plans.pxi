@@ -115,7 +115,8 @@ cdef class _Plan:
                 or self.w_dims[1] != g.C or self.y_dims[0] != g.N or self.y_dims[1] != g.O
                 or (g.hq > 0 and oy + stride * (g.hq - 1) + g.kh > g.H + 2 * g.ph)
                 or (g.wq > 0 and ox + stride * (g.wq - 1) + g.kw > g.W + 2 * g.pw)
-                or not (0 <= kernel <= 4)   # a ForwardKernel or BackwardKernel
+                # a ForwardKernel or BackwardKernel (POLYPHASE_TALL = 5 a forward one only)
+                or not (0 <= kernel <= (5 if isinstance(self, ForwardPlan) else 4))
                 # the box kernels: easy average pooling's 2x2 window over a 3x3 layer, its 4 x 4
                 # windows inside the padded plane
                 or (kernel == 4 and not (DIRECT_SUPPORTED and stride == 2 and oy == 0 and ox == 0

@@ -149,21 +149,25 @@ cdef bint _poly_fits(const _Geom *g) noexcept:
 
 cdef int _run_poly(const floating *src, const floating *w, const floating *bias, floating *dst,
                    const _Geom *g, Py_ssize_t n_sitems, Py_ssize_t rows,
-                   int n_threads, bint box=False) except -1:
+                   int n_threads, bint box=False, bint tall=False) except -1:
     """dst (N, O, hq, wq) = the stride-2 3x3 or 4x4 convolution of geometry g (grid offset
     (oy, ox)), bias added (none when NULL), as the sum of its four polyphase sub-convolutions by
     Winograd F(2x2, 2x2) (ecp_direct_poly.h): every element of dst written. ``box`` (3x3, no
     offset): the convolution of x's 2x2 box means instead, easy average pooling's output
-    (hq, wq) = the pooled size. Filter transform shared, items cut and dealt as _run_wino's; each
-    output is computed from its own tile alone, so the result depends neither on the items nor on
-    the thread count."""
+    (hq, wq) = the pooled size. ``tall`` (3x3, no box): on tiles of 4 x 2 outputs, F(4, 2) down
+    the rows. Filter transform shared, items cut and dealt as _run_wino's (``rows`` rounded up to
+    whole tile rows); each output is computed from its own tile alone, so the result depends
+    neither on the items nor on the thread count."""
     cdef Py_ssize_t N = g.N, C = g.C, O = g.O, hq = g.hq, wq = g.wq
     cdef Py_ssize_t ph = g.ph - g.oy, pw = g.pw - g.ox
     cdef Py_ssize_t nr = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, sz = sizeof(floating)
     cdef Py_ssize_t used = 0, tused = 0, o_u, o_v, o_m, n_rb, n_items, nt, it, ib, n0, nb
-    cdef Py_ssize_t tr0, ntr, th = (hq + 1) // 2, t
-    cdef Py_ssize_t ns = (g.kh + 2) * (g.kh + 2)   # transformed streams: 25 or 36
+    cdef Py_ssize_t tr0, ntr, t
+    cdef Py_ssize_t tile = 4 if tall else 2             # output rows a tile
+    cdef Py_ssize_t th = (hq + tile - 1) // tile        # tile rows
+    cdef Py_ssize_t ns = 45 if tall else (g.kh + 2) * (g.kh + 2)   # transformed streams
+    cdef Py_ssize_t nxi = 15 if tall else 9             # products a tile
     cdef int k = <int> g.kh
     cdef char *base
     cdef char **tbase
@@ -171,22 +175,27 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
     if N == 0 or hq * wq == 0:
         return 0
     n_sitems = max(1, min(n_sitems, N))
-    rows = max(2, min(rows + rows % 2, 2 * th))
+    rows = max(tile, min((rows + tile - 1) // tile * tile, tile * th))
     if rows < hq:
         n_sitems = N
-    n_rb = (th + rows // 2 - 1) // (rows // 2)
+    n_rb = (th + rows // tile - 1) // (rows // tile)
     n_items = n_sitems * n_rb
     nt = max(1, min(n_threads, n_items))
     o_u = _carve(&used, ns * nob * ECP_MR * C * sz)
-    o_v = _carve(&tused, (ns * C + 9) * nr * sz)
-    o_m = _carve(&tused, 9 * (nob * ECP_MR + 1) * nr * sz)
+    o_v = _carve(&tused, (ns * C + nxi) * nr * sz)
+    o_m = _carve(&tused, nxi * (nob * ECP_MR + 1) * nr * sz)
     base = _scratch(used)
     tbase = _thread_scratch(nt, tused)
     u = <floating *> (base + o_u)
     with nogil:
         with parallel(num_threads=nt):
             t = threadid()
-            if floating is float:
+            if tall:
+                if floating is float:
+                    ecp_polyt_weights_shared_f(w, O, C, u)
+                else:
+                    ecp_polyt_weights_shared_d(w, O, C, u)
+            elif floating is float:
                 ecp_poly_weights_shared_f(k, box, w, O, C, u)
             else:
                 ecp_poly_weights_shared_d(k, box, w, O, C, u)
@@ -194,9 +203,17 @@ cdef int _run_poly(const floating *src, const floating *w, const floating *bias,
                 ib = it // n_rb
                 n0 = ib * N // n_sitems
                 nb = (ib + 1) * N // n_sitems - n0
-                tr0 = (it % n_rb) * (rows // 2)
-                ntr = min(rows // 2, th - tr0)
-                if floating is float:
+                tr0 = (it % n_rb) * (rows // tile)
+                ntr = min(rows // tile, th - tr0)
+                if tall:
+                    if floating is float:
+                        ecp_polyt_item_f(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
+                                         ph, pw, <float *> (tbase[t] + o_v), <float *> (tbase[t] + o_m))
+                    else:
+                        ecp_polyt_item_d(src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0, ntr,
+                                         ph, pw, <double *> (tbase[t] + o_v),
+                                         <double *> (tbase[t] + o_m))
+                elif floating is float:
                     ecp_poly_item_f(k, box, src, C, g.H, g.W, u, O, bias, dst, hq, wq, n0, nb, tr0,
                                     ntr, ph, pw, <float *> (tbase[t] + o_v),
                                     <float *> (tbase[t] + o_m))

@@ -155,6 +155,29 @@ static inline void ecp_poly_layout_k(int k, ptrdiff_t C, ptrdiff_t NR, ptrdiff_t
     }
 }
 
+/* The layout of the polyphase forward's tall tiles (ecp_direct_poly.h, 4 x 2 outputs a tile): 9
+ * transformed rows R (phase 0: R = 0 .. 4, F(4, 2)'s points 0, 1, -1, 2, inf; phase 1: R = 5 .. 8,
+ * the points 0, 1, -1, 2) and 5 columns Q as ecp_poly_layout_k's at k = 3; xi = r*3 + c (r < 5,
+ * c < 3) takes the streams (R, Q) with R in {r, r + 5 if r < 4} and Q in {c, c + 3 if c < 2},
+ * kx[xi] = (2 or 1)*(2 or 1)*C rows in all, in the order of (R, Q): 45*C rows over 15 xi. V:
+ * stream (R, Q) at soff[R*5 + Q]; voff, uoff as ecp_poly_layout_k's. */
+static inline void ecp_polyt_layout(ptrdiff_t C, ptrdiff_t NR, ptrdiff_t rows, ptrdiff_t *kx,
+                                    ptrdiff_t *voff, ptrdiff_t *uoff, ptrdiff_t *soff)
+{
+    ptrdiff_t v = 0, u = 0;
+    for (int xi = 0; xi < 15; xi++) {
+        const int r = xi / 3, c = xi % 3, nr = r < 4 ? 2 : 1, nq = c < 2 ? 2 : 1;
+        kx[xi] = nr * nq * C;
+        voff[xi] = v;
+        uoff[xi] = u;
+        for (int a = 0; a < nr; a++)
+            for (int b = 0; b < nq; b++)
+                soff[(r + 5 * a) * 5 + c + 3 * b] = v + (a * nq + b) * C * NR;
+        v += kx[xi] * NR + NR;
+        u += kx[xi] * rows;
+    }
+}
+
 /* The polyphase dW's (ecp_direct_poly.h) du layout, from ecp_poly_layout_k's kx: per xi, kr[xi]
  * = kx[xi] rounded up to a multiple of 8 rows of Op columns at duoff[xi]. Returns du's elements
  * in all, Op * sum(kr). */

@@ -8,63 +8,71 @@
  * nob = ceil(O/8): 16*nob*8*C elements in all. flip 0: g(o, c) = w[o][c] (w: O x C x 3 x 3);
  * flip 1: g(o, c)[i][j] = w[c][o][2-i][2-j] (w: C x O x 3 x 3, the filters of dx = the
  * convolution of dY with them). G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
-ECP_FN void ENAME(wino_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
-                                ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
+static inline void ENAME(wino_weights_units)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                             ptrdiff_t q0, ptrdiff_t q1, T *restrict u)
 {
     /* 16 channels x 8 filters at a time into tmp, each U row then one run of 128 values: the 16
      * rows of u lie nob*C*8 apart (16 KB at C = O = 64, one L1 set), and writing them a value at
      * a time cost 30x the transform */
-    const ptrdiff_t nob = (O + 7) / 8;
+    const ptrdiff_t nob = (O + 7) / 8, ncb = (C + 15) / 16;
     T tmp[16][16][8];
-    for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
-            const ptrdiff_t cn = C - c0 < 16 ? C - c0 : 16;
-            for (ptrdiff_t cc = 0; cc < cn; cc++) {
-                const ptrdiff_t c = c0 + cc;
-                T g[3][3][8], s[4][3][8];
-                for (int i = 0; i < 3; i++)
-                    for (int j = 0; j < 3; j++)
-                        for (int m = 0; m < 8; m++) {
-                            const ptrdiff_t o = ob * 8 + m;
-                            g[i][j][m] = o >= O ? (T)0
-                                       : flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
-                                              : w[((o * C + c) * 3 + i) * 3 + j];
-                        }
-                for (int j = 0; j < 3; j++)   /* G g */
+    for (ptrdiff_t q = q0; q < q1; q++) {   /* unit q: filter block q / ncb, 16 channels from c0 */
+        const ptrdiff_t ob = q / ncb, c0 = q % ncb * 16;
+        const ptrdiff_t cn = C - c0 < 16 ? C - c0 : 16;
+        for (ptrdiff_t cc = 0; cc < cn; cc++) {
+            const ptrdiff_t c = c0 + cc;
+            T g[3][3][8], s[4][3][8];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
                     for (int m = 0; m < 8; m++) {
-                        s[0][j][m] = g[0][j][m];
-                        s[1][j][m] = (T)0.5 * (g[0][j][m] + g[1][j][m] + g[2][j][m]);
-                        s[2][j][m] = (T)0.5 * (g[0][j][m] - g[1][j][m] + g[2][j][m]);
-                        s[3][j][m] = g[2][j][m];
+                        const ptrdiff_t o = ob * 8 + m;
+                        g[i][j][m] = o >= O ? (T)0
+                                   : flip ? w[((c * O + o) * 3 + 2 - i) * 3 + 2 - j]
+                                          : w[((o * C + c) * 3 + i) * 3 + j];
                     }
-                for (int a = 0; a < 4; a++)   /* (G g) G^T */
-                    for (int m = 0; m < 8; m++) {
-                        tmp[a * 4 + 0][cc][m] = s[a][0][m];
-                        tmp[a * 4 + 1][cc][m] = (T)0.5 * (s[a][0][m] + s[a][1][m] + s[a][2][m]);
-                        tmp[a * 4 + 2][cc][m] = (T)0.5 * (s[a][0][m] - s[a][1][m] + s[a][2][m]);
-                        tmp[a * 4 + 3][cc][m] = s[a][2][m];
-                    }
-            }
-            for (int xi = 0; xi < 16; xi++)
-                memcpy(u + ((xi * nob + ob) * C + c0) * 8, tmp[xi], (size_t)(cn * 8) * sizeof(T));
+            for (int j = 0; j < 3; j++)   /* G g */
+                for (int m = 0; m < 8; m++) {
+                    s[0][j][m] = g[0][j][m];
+                    s[1][j][m] = (T)0.5 * (g[0][j][m] + g[1][j][m] + g[2][j][m]);
+                    s[2][j][m] = (T)0.5 * (g[0][j][m] - g[1][j][m] + g[2][j][m]);
+                    s[3][j][m] = g[2][j][m];
+                }
+            for (int a = 0; a < 4; a++)   /* (G g) G^T */
+                for (int m = 0; m < 8; m++) {
+                    tmp[a * 4 + 0][cc][m] = s[a][0][m];
+                    tmp[a * 4 + 1][cc][m] = (T)0.5 * (s[a][0][m] + s[a][1][m] + s[a][2][m]);
+                    tmp[a * 4 + 2][cc][m] = (T)0.5 * (s[a][0][m] - s[a][1][m] + s[a][2][m]);
+                    tmp[a * 4 + 3][cc][m] = s[a][2][m];
+                }
         }
+        for (int xi = 0; xi < 16; xi++)
+            memcpy(u + ((xi * nob + ob) * C + c0) * 8, tmp[xi], (size_t)(cn * 8) * sizeof(T));
+    }
+}
+
+ECP_FN void ENAME(wino_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
+                                ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
+{
+    const ptrdiff_t ncb = (C + 15) / 16;
+    ENAME(wino_weights_units)(w, O, C, flip, ob0 * ncb, ob1 * ncb, u);
 }
 
 /* wino_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
- * parallel region (each transforms a contiguous share of the blocks; one barrier, after which
+ * parallel region (each transforms a contiguous share of the units of a filter block and 16
+ * channels, so that more threads than filter blocks all take part; one barrier, after which
  * every thread sees all of u); outside a parallel region, or without OpenMP, all of them.
  * Every thread of the team must call it. Each element is computed the same way whatever the
  * share, so u does not depend on the thread count. */
 ECP_FN void ENAME(wino_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, int flip,
                                        T *restrict u)
 {
-    const ptrdiff_t nob = (O + 7) / 8;
+    const ptrdiff_t nq = (O + 7) / 8 * ((C + 15) / 16);   /* (filter block, 16 channels) units */
 #ifdef _OPENMP
     const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    ENAME(wino_weights)(w, O, C, flip, t * nob / nt, (t + 1) * nob / nt, u);
+    ENAME(wino_weights_units)(w, O, C, flip, t * nq / nt, (t + 1) * nq / nt, u);
 #pragma omp barrier
 #else
-    ENAME(wino_weights)(w, O, C, flip, 0, nob, u);
+    ENAME(wino_weights_units)(w, O, C, flip, 0, nq, u);
 #endif
 }
 
@@ -136,62 +144,87 @@ ECP_FN void ENAME(wino_dw_reduce)(const T *restrict du, ptrdiff_t n_slots, ptrdi
  * k), t the (k + 2) x k map of a tap column onto the transformed rows, k = 3: (g0, g0 + g2, g2,
  * g1, g1), k = 4: (g0, g0 + g2, g2, g1, g1 + g3, g3) (G = [1 0; 1 1; 0 1] on the phase-0 taps
  * (g0, g2) and on the phase-1 taps (g1, g3), g3 = 0 at k = 3); packed as ecp_poly_layout_k's u
- * with rows = ceil(O/8)*8, zeros past O: (k + 2)^2*ceil(O/8)*8*C elements in all. */
+ * with rows = ceil(O/8)*8, zeros past O: (k + 2)^2*ceil(O/8)*8*C elements in all. tall (k = 3):
+ * down the rows the 9 x 3 map (g0/2, (g0 + g2)/2, (g0 - g2)/6, (g0 + 2 g2)/6, g2, g1/2, g1/2,
+ * g1/6, g1/6) (F(4, 2)'s G at the points 0, 1, -1, 2, inf over the scales of poly_vin's B^T
+ * rows), across the k = 3 map; packed as ecp_polyt_layout's u: 45*ceil(O/8)*8*C elements. Of
+ * the units q = q0 .. q1-1 only: filter block q / ncb, channels 16*(q % ncb) .. + 15 (ncb =
+ * ceil(C/16)). */
 static inline __attribute__((always_inline)) void ENAME(polyk_weights)(
-    const int k, const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0, ptrdiff_t ob1,
-    T *restrict u, T scale)
+    const int k, const int tall, const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t q0,
+    ptrdiff_t q1, T *restrict u, T scale)
 {
-    const ptrdiff_t nob = (O + 7) / 8;
-    const int np = k + 2, ns = np * np;
-    ptrdiff_t kx[9], voff[9], uoff[9], soff[36], base[36], step[36];
-    ecp_poly_layout_k(k, C, 1, nob * 8, kx, voff, uoff, soff);
-    for (int R = 0; R < np; R++)   /* stream (R, Q): rows from u + base + ob*step + c*8 */
+    const ptrdiff_t nob = (O + 7) / 8, ncb = (C + 15) / 16;
+    const int np = k + 2, nr = tall ? 9 : np;
+    ptrdiff_t kx[15], voff[15], uoff[15], soff[45], base[45], step[45];
+    if (tall)
+        ecp_polyt_layout(C, 1, nob * 8, kx, voff, uoff, soff);
+    else
+        ecp_poly_layout_k(k, C, 1, nob * 8, kx, voff, uoff, soff);
+    for (int R = 0; R < nr; R++)   /* stream (R, Q): rows from u + base + ob*step + c*8 */
         for (int Q = 0; Q < np; Q++) {
-            const int xi = (R % 3) * 3 + Q % 3;
+            const int xi = (tall ? R % 5 : R % 3) * 3 + Q % 3;
             base[R * np + Q] = uoff[xi] + (soff[R * np + Q] - voff[xi]) * 8;
             step[R * np + Q] = kx[xi] * 8;
         }
-    for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-        for (ptrdiff_t c = 0; c < C; c++) {
-            T v[36][8];   /* the block's 8 filters, then a run of 8 per stream */
-            for (int m = 0; m < 8; m++) {   /* one filter's taps in, its (k + 2)^2 values out */
+    T tmp[45][16][8];   /* 16 channels of each stream, then one run each (as wino_weights) */
+    for (ptrdiff_t q = q0; q < q1; q++) {   /* unit q: filter block q / ncb, 16 channels from c0 */
+        const ptrdiff_t ob = q / ncb, c0 = q % ncb * 16;
+        const ptrdiff_t cn = C - c0 < 16 ? C - c0 : 16;
+        for (ptrdiff_t cc = 0; cc < cn; cc++) {
+            const ptrdiff_t c = c0 + cc;
+            /* the block's 8 filters side by side (m innermost, so that the loops over m
+             * vectorize), zeros past O */
+            T g[16][8];   /* g[t][m]: tap t of filter m */
+            for (int m = 0; m < 8; m++) {
                 const ptrdiff_t o = ob * 8 + m;
-                if (o < O) {
-                    const T *g = w + (o * C + c) * k * k;
-                    T a[6][4];   /* a[R][j]: tap column j mapped onto transformed row R */
-                    for (int j = 0; j < k; j++) {
-                        const T g0 = g[j], g1 = g[k + j], g2 = g[2 * k + j];
-                        a[0][j] = g0;
-                        a[1][j] = g0 + g2;
-                        a[2][j] = g2;
+                for (int t = 0; t < k * k; t++) g[t][m] = o < O ? w[(o * C + c) * k * k + t] : (T)0;
+            }
+            T a[9][4][8];   /* a[R][j][m]: tap column j of filter m mapped onto transformed row R */
+            for (int j = 0; j < k; j++)
+                for (int m = 0; m < 8; m++) {
+                    const T g0 = g[j][m], g1 = g[k + j][m], g2 = g[2 * k + j][m];
+                    if (tall) {   /* times 1/6 rather than over 6: no division in the loop */
+                        const T h = (T)0.5, s = (T)1 / (T)6;
+                        a[0][j][m] = g0 * h;
+                        a[1][j][m] = (g0 + g2) * h;
+                        a[2][j][m] = (g0 - g2) * s;
+                        a[3][j][m] = (g0 + (T)2 * g2) * s;
+                        a[4][j][m] = g2;
+                        a[5][j][m] = a[6][j][m] = g1 * h;
+                        a[7][j][m] = a[8][j][m] = g1 * s;
+                    } else {
+                        a[0][j][m] = g0;
+                        a[1][j][m] = g0 + g2;
+                        a[2][j][m] = g2;
+                        a[3][j][m] = g1;
                         if (k == 3) {
-                            a[3][j] = g1;
-                            a[4][j] = g1;
+                            a[4][j][m] = g1;
                         } else {
-                            const T g3 = g[3 * k + j];
-                            a[3][j] = g1;
-                            a[4][j] = g1 + g3;
-                            a[5][j] = g3;
+                            const T g3 = g[3 * k + j][m];
+                            a[4][j][m] = g1 + g3;
+                            a[5][j][m] = g3;
                         }
                     }
-                    for (int R = 0; R < np; R++) {
-                        const T *r = a[R];
-                        v[R * np + 0][m] = r[0];
-                        v[R * np + 1][m] = r[0] + r[2];
-                        v[R * np + 2][m] = r[2];
-                        v[R * np + 3][m] = r[1];
-                        v[R * np + 4][m] = k == 3 ? r[1] : r[1] + r[3];
-                        if (k == 4) v[R * np + 5][m] = r[3];
-                    }
+                }
+            for (int R = 0; R < nr; R++) {   /* across: the same map on each row's tap columns */
+                const T(*r)[8] = a[R];
+                T(*d)[16][8] = tmp + R * np;   /* d[Q][cc]: stream (R, Q) */
+                for (int m = 0; m < 8; m++) d[0][cc][m] = r[0][m] * scale;
+                for (int m = 0; m < 8; m++) d[1][cc][m] = (r[0][m] + r[2][m]) * scale;
+                for (int m = 0; m < 8; m++) d[2][cc][m] = r[2][m] * scale;
+                for (int m = 0; m < 8; m++) d[3][cc][m] = r[1][m] * scale;
+                if (k == 3) {
+                    for (int m = 0; m < 8; m++) d[4][cc][m] = r[1][m] * scale;
                 } else {
-                    for (int t = 0; t < ns; t++) v[t][m] = (T)0;
+                    for (int m = 0; m < 8; m++) d[4][cc][m] = (r[1][m] + r[3][m]) * scale;
+                    for (int m = 0; m < 8; m++) d[5][cc][m] = r[3][m] * scale;
                 }
             }
-            for (int t = 0; t < ns; t++) {
-                T *d = u + base[t] + ob * step[t] + c * 8;
-                for (int m = 0; m < 8; m++) d[m] = v[t][m] * scale;
-            }
         }
+        for (int t = 0; t < nr * np; t++)
+            memcpy(u + base[t] + ob * step[t] + c0 * 8, tmp[t], (size_t)(cn * 8) * sizeof(T));
+    }
 }
 
 /* The polyphase kernels take three forms: the stride-2 3x3 convolution (k = 3), the 4x4 one (k =
@@ -204,24 +237,40 @@ ECP_FN void ENAME(poly_weights)(int k, int box, const T *restrict w, ptrdiff_t O
                                 ptrdiff_t ob0, ptrdiff_t ob1, T *restrict u)
 {
     if (k == 4)   /* k a constant in each */
-        ENAME(polyk_weights)(4, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
+        ENAME(polyk_weights)(4, 0, w, O, C, ob0 * ((C + 15) / 16), ob1 * ((C + 15) / 16), u,
+                             box ? (T)0.25 : (T)1);
     else
-        ENAME(polyk_weights)(3, w, O, C, ob0, ob1, u, box ? (T)0.25 : (T)1);
+        ENAME(polyk_weights)(3, 0, w, O, C, ob0 * ((C + 15) / 16), ob1 * ((C + 15) / 16), u,
+                             box ? (T)0.25 : (T)1);
+}
+
+/* polyk_weights of form (k, tall) over all the filter blocks, shared among the threads of the
+ * enclosing OpenMP parallel region: each thread a contiguous share of the units (so that more
+ * threads than filter blocks all take part), then one barrier;
+ * every thread of the team must call it. The values do not depend on the shares. */
+static inline __attribute__((always_inline)) void ENAME(polyk_weights_shared)(
+    const int k, const int tall, const T *restrict w, ptrdiff_t O, ptrdiff_t C, T *restrict u,
+    T scale)
+{
+    const ptrdiff_t nq = (O + 7) / 8 * ((C + 15) / 16);
+#ifdef _OPENMP
+    const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    ENAME(polyk_weights)(k, tall, w, O, C, t * nq / nt, (t + 1) * nq / nt, u, scale);
+#pragma omp barrier
+#else
+    ENAME(polyk_weights)(k, tall, w, O, C, 0, nq, u, scale);
+#endif
 }
 
 /* poly_weights of all the filter blocks, shared among the threads of the enclosing OpenMP
- * parallel region as wino_weights_shared (one barrier); every thread of the team must call it. */
+ * parallel region (polyk_weights_shared); every thread of the team must call it. */
 ECP_FN void ENAME(poly_weights_shared)(int k, int box, const T *restrict w, ptrdiff_t O,
                                        ptrdiff_t C, T *restrict u)
 {
-    const ptrdiff_t nob = (O + 7) / 8;
-#ifdef _OPENMP
-    const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    ENAME(poly_weights)(k, box, w, O, C, t * nob / nt, (t + 1) * nob / nt, u);
-#pragma omp barrier
-#else
-    ENAME(poly_weights)(k, box, w, O, C, 0, nob, u);
-#endif
+    if (k == 4)   /* k a constant in each */
+        ENAME(polyk_weights_shared)(4, 0, w, O, C, u, box ? (T)0.25 : (T)1);
+    else
+        ENAME(polyk_weights_shared)(3, 0, w, O, C, u, box ? (T)0.25 : (T)1);
 }
 
 /* The polyphase stride-2 forward of the form (k, box), output tile rows tr0 .. tr0+ntr-1
@@ -244,6 +293,34 @@ ECP_FN void ENAME(poly_item)(int k, int box, const T *restrict x, ptrdiff_t C, p
         ECP_DISPATCH(poly_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph,
                                           pw, vbuf, mbuf))
     }
+}
+
+/* The stride-2 3x3 convolution on tall tiles (4 x 2 outputs, F(4, 2) down the rows: 45 products
+ * per 8 outputs against the square tiles' 50; ecp_direct_poly.h). polyt_weights: polyk_weights'
+ * tall transform of filter blocks ob0 .. ob1-1, 45*ceil(O/8)*8*C elements in all; _shared as
+ * poly_weights_shared. polyt_item: poly_item's contract with tr0, ntr in rows of tall tiles
+ * (output rows 4*tr0 .. 4*(tr0 + ntr) - 1); scratch per thread: vbuf (45*C + 15)*NR, mbuf
+ * 15*(ceil(O/8)*8 + 1)*NR elements. */
+ECP_FN void ENAME(polyt_weights)(const T *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t ob0,
+                                 ptrdiff_t ob1, T *restrict u)
+{
+    ENAME(polyk_weights)(3, 1, w, O, C, ob0 * ((C + 15) / 16), ob1 * ((C + 15) / 16), u, (T)1);
+}
+
+ECP_FN void ENAME(polyt_weights_shared)(const T *restrict w, ptrdiff_t O, ptrdiff_t C,
+                                        T *restrict u)
+{
+    ENAME(polyk_weights_shared)(3, 1, w, O, C, u, (T)1);
+}
+
+ECP_FN void ENAME(polyt_item)(const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
+                              const T *restrict u, ptrdiff_t O, const T *restrict bias,
+                              T *restrict y, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t n0, ptrdiff_t nb,
+                              ptrdiff_t tr0, ptrdiff_t ntr, ptrdiff_t ph, ptrdiff_t pw,
+                              T *restrict vbuf, T *restrict mbuf)
+{
+    ECP_DISPATCH(polyt_item, ECP_SUF, (x, C, H, W, u, O, bias, y, hq, wq, n0, nb, tr0, ntr, ph, pw,
+                                       vbuf, mbuf))
 }
 
 /* The polyphase dW of the form (k, box), output tile rows tr0 .. tr0+ntr-1 (ecp_direct_poly.h

@@ -39,7 +39,8 @@ GEMM_MAX_REPEATS = 7  # the GEMM yardstick costs ~0.1 s a call; its median settl
 # ecp._dispatch's kernel choices -> the names the JSON record and the tables give them.
 _FORWARD_NAMES = {_dispatch.ForwardKernel.IM2COL_BLAS: "im2col+blas", _dispatch.ForwardKernel.DIRECT_PANEL: "direct",
                   _dispatch.ForwardKernel.DIRECT_ROWS: "direct-rows", _dispatch.ForwardKernel.WINOGRAD: "winograd",
-                  _dispatch.ForwardKernel.POLYPHASE_BOX: "polyphase-box"}
+                  _dispatch.ForwardKernel.POLYPHASE_BOX: "polyphase-box",
+                  _dispatch.ForwardKernel.POLYPHASE_TALL: "polyphase-tall"}
 _BACKWARD_NAMES = {_dispatch.BackwardKernel.BLAS: "im2col+blas", _dispatch.BackwardKernel.DIRECT: "direct",
                    _dispatch.BackwardKernel.SPLIT: "direct dx + im2col+blas dW",
                    _dispatch.BackwardKernel.WINOGRAD_BACKWARD: "winograd",
@@ -124,7 +125,8 @@ def kernels_used(shape, dtype) -> dict[str, str]:
     -------
     dict of str to str
         ``"forward"``: ``"direct"``, ``"direct-rows"``, ``"winograd"`` or ``"im2col+blas"``;
-        ``"easy_forward"`` the same (``"winograd"``: the polyphase kernel of stride-2 3x3 layers);
+        ``"easy_forward"`` the same (``"winograd"``: the polyphase kernel of stride-2 3x3 layers,
+        ``"polyphase-tall"`` the same on tiles of 4 x 2 outputs);
         ``"backward"``: ``"direct"``,
         ``"im2col+blas"``, ``"direct dx + im2col+blas dW"`` or ``"winograd"``.
     """
