@@ -330,30 +330,44 @@ def test_linear_starts_no_numpy_blas_thread():
 @pytest.mark.skipif(not ecp._dispatch.thresholds.direct, reason=f"no direct kernels at ISA {ecp.kernel_isa()}")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 3])
-def test_direct_backward_with_fewer_slots_than_threads_splits_dw_and_dx_with_the_same_bits(n, dtype, monkeypatch):
+@pytest.mark.parametrize("padding, mode", [(0, None), (2, None), (2, 3), (1, 0)])
+def test_direct_backward_with_fewer_slots_than_threads_splits_dw_and_dx_with_the_same_bits(n, dtype, padding, mode,
+                                                                                          monkeypatch):
     # the paper's conv2 on the direct backward: with one dW slot (N = 1, or a table of one core)
-    # and two or more threads, a slot's dW and its dx run as two tasks; the gradients keep the
-    # bits of one thread and match the oracle
+    # and two or more threads, a slot's dW and its dx run as separate tasks, in parts on more
+    # threads (dW by blocks of k or of filters -- windows inside the plane or not --, dx by
+    # channels); the gradients keep the bits of one thread and match the oracle
     import dataclasses
 
     from ecp import testing
     rng = np.random.default_rng(n)
     x = rng.standard_normal((n, 20, 12, 12)).astype(dtype)
     wt = rng.standard_normal((32, 20, 5, 5)).astype(dtype)
-    dy = rng.standard_normal((n, 32, 8, 8)).astype(dtype)
+    easy = mode is not None
+    out = 12 + 2 * padding - 4
+    dy = rng.standard_normal((n, 32) + ((out // 2, out // 2) if easy else (out, out))).astype(dtype)
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(ecp._dispatch.thresholds, cores=1))
-    plan = ecp._plans.backward(dy, x, wt, 0, None, True)[1]
-    assert plan.kernel == ecp._dispatch.BackwardKernel.DIRECT and plan.slots == 1 and plan.threaded
+
+    def grads(**kw):
+        if easy:
+            return ecp.easy_conv2d_backward(dy, x, wt, mode=mode, padding=padding, **kw)
+        return ecp.conv2d_backward(dy, x, wt, padding=padding, **kw)
+
+    if not easy:
+        plan = ecp._plans.backward(dy, x, wt, padding, None, True)[1]
+        assert plan.kernel == ecp._dispatch.BackwardKernel.DIRECT and plan.slots == 1 and plan.threaded
     results = []
-    for threads in (1, 2, 3):
+    for threads in (1, 2, 3, 4, 7, 16):
         with ecp.num_threads(threads):
-            results.append(ecp.conv2d_backward(dy, x, wt))
-            results.append(ecp.conv2d_backward(dy, x, wt, compute_dx=False))
+            results.append(grads())
+            results.append(grads(compute_dx=False))
     for got in results[2::2]:
         assert all(a.tobytes() == b.tobytes() for a, b in zip(got, results[0]))
     for got in results[1::2]:
         assert got[0] is None and got[1].tobytes() == results[0][1].tobytes()
-    want = testing.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), wt.astype(np.float64))
+    x64, w64, dy64 = x.astype(np.float64), wt.astype(np.float64), dy.astype(np.float64)
+    want = (testing.easy_conv2d_backward(dy64, x64, w64, mode=mode, padding=padding) if easy
+            else testing.conv2d_backward(dy64, x64, w64, padding=padding))
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for a, b in zip(results[0], want):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(np.abs(b).max()))

@@ -390,7 +390,8 @@ typedef struct {
     void (*rows)(const geom *g, const void *x, const void *wv, const void *bias, void *y, ptrdiff_t n0,
                  ptrdiff_t nb, ptrdiff_t r0, ptrdiff_t nr, void *rpanel, void *tile, const int *koff);
     void (*bwd)(const geom *g, const void *x, const void *dy, const void *wt, ptrdiff_t n0, ptrdiff_t nb,
-                void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh);
+                void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh,
+                ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t c0, ptrdiff_t c1);
     void (*im2col_s2)(const geom *g, const void *xp, void *dst, ptrdiff_t ld);
     void (*im2col)(const geom *g, const void *xp, void *dst, ptrdiff_t ld);
     void (*col2im)(const geom *g, const void *src, ptrdiff_t ld, void *dxp);
@@ -429,16 +430,20 @@ static void rows_d(const geom *g, const void *x, const void *wv, const void *bia
                            nr, g->ph, g->pw, g->s, g->oy, g->ox, rpanel, tile, koff);
 }
 static void bwd_f(const geom *g, const void *x, const void *dy, const void *wt, ptrdiff_t n0, ptrdiff_t nb,
-                  void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh)
+                  void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh,
+                  ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t c0, ptrdiff_t c1)
 {
     ecp_direct_backward_item_f(x, g->C, g->H, g->W, dy, g->O, g->hq, g->wq, wt, g->kh, g->kw, n0, nb, g->ph,
-                               g->pw, g->s, g->oy, g->ox, dwacc, dx, rpanel, dpanel, xpanel, koff, fresh);
+                               g->pw, g->s, g->oy, g->ox, dwacc, dx, rpanel, dpanel, xpanel, koff, fresh, d0, d1,
+                               c0, c1);
 }
 static void bwd_d(const geom *g, const void *x, const void *dy, const void *wt, ptrdiff_t n0, ptrdiff_t nb,
-                  void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh)
+                  void *dwacc, void *dx, void *rpanel, void *dpanel, void *xpanel, const int *koff, int fresh,
+                  ptrdiff_t d0, ptrdiff_t d1, ptrdiff_t c0, ptrdiff_t c1)
 {
     ecp_direct_backward_item_d(x, g->C, g->H, g->W, dy, g->O, g->hq, g->wq, wt, g->kh, g->kw, n0, nb, g->ph,
-                               g->pw, g->s, g->oy, g->ox, dwacc, dx, rpanel, dpanel, xpanel, koff, fresh);
+                               g->pw, g->s, g->oy, g->ox, dwacc, dx, rpanel, dpanel, xpanel, koff, fresh, d0, d1,
+                               c0, c1);
 }
 static void im2col_s2_f(const geom *g, const void *xp, void *dst, ptrdiff_t ld)
 {
@@ -785,7 +790,8 @@ static void check_forward(const data *d)
 /* The backward item: dW (filter-major, or k-major with the windows read in place), dx, or both;
  * inplace: koff (only where every window lies inside the plane, as the drivers pass it). The
  * batch in one item, or in two (in sample order, the first fresh, the second adding to dW), as a
- * driver's slot runs its items. */
+ * driver's slot runs its items. parts > 1: each item as the driver's tasks of fewer slots than
+ * threads run it, dW in parts of its 8-row blocks and dx in parts of the channels, one call each. */
 typedef struct {
     void *dw;   /* dense O x K, from dwacc */
     void *dx;
@@ -797,7 +803,7 @@ static int windows_inside(const geom *g)
            g->ox + g->s * (g->wq - 1) - g->pw + g->kw <= g->W;
 }
 
-static bwd_out run_backward(const data *d, int want_dw, int want_dx, int inplace, int split)
+static bwd_out run_backward(const data *d, int want_dw, int want_dx, int inplace, int split, int parts)
 {
     const geom *g = d->g;
     const kernels *k = d->k;
@@ -805,9 +811,9 @@ static bwd_out run_backward(const data *d, int want_dw, int want_dx, int inplace
     const ptrdiff_t nob = (O + 7) / 8, nkb = (K + 7) / 8, Kp = up(K, NR), Ob = up(O, NR);
     bwd_out res = {NULL, NULL};
     char what[160];
-    snprintf(what, sizeof what, "backward %s%s%s%s, %s", want_dw ? "dW" : "", want_dw && want_dx ? "+" : "",
+    snprintf(what, sizeof what, "backward %s%s%s%s, %s%s", want_dw ? "dW" : "", want_dw && want_dx ? "+" : "",
              want_dx ? "dx" : "", want_dw ? (inplace ? " (windows in place, koff)" : " (windows packed)") : "",
-             split ? "two items" : "one item");
+             split ? "two items" : "one item", parts > 1 ? ", in parts" : "");
     /* scratch as _drivers.pxi sizes it */
     buf dwacc = balloc((size_t)(want_dw ? (inplace ? nkb * 8 * Ob : nob * 8 * Kp) : 1), k->t);
     buf wt = balloc((size_t)(want_dx ? nkb * 8 * O : 1), k->t);
@@ -830,9 +836,22 @@ static bwd_out run_backward(const data *d, int want_dw, int want_dx, int inplace
         its[1] = (item){g->N / 2, g->N - g->N / 2, 0, 0};
         n_items = 2;
     }
+    const ptrdiff_t units = inplace ? nkb : nob;   /* dwacc's blocks of 8 rows */
     for (volatile int i = 0; i < n_items; i++) {
-        GUARDED(what, k->bwd(g, d->x, d->dy, wt.p, its[i].n0, its[i].nb, want_dw ? dwacc.p : NULL,
-                             want_dx ? dx.p : NULL, rpanel.p, dpanel.p, xpanel.p, koff, i == 0), goto out);
+        if (parts <= 1)
+            GUARDED(what, k->bwd(g, d->x, d->dy, wt.p, its[i].n0, its[i].nb, want_dw ? dwacc.p : NULL,
+                                 want_dx ? dx.p : NULL, rpanel.p, dpanel.p, xpanel.p, koff, i == 0, 0, units, 0,
+                                 g->C), goto out);
+        for (volatile int p = 0; parts > 1 && p < parts; p++) {
+            if (want_dw)
+                GUARDED(what, k->bwd(g, d->x, d->dy, wt.p, its[i].n0, its[i].nb, dwacc.p, NULL, rpanel.p, dpanel.p,
+                                     xpanel.p, koff, i == 0, p * units / parts, (p + 1) * units / parts, 0, 0),
+                        goto out);
+            if (want_dx)
+                GUARDED(what, k->bwd(g, d->x, d->dy, wt.p, its[i].n0, its[i].nb, NULL, dx.p, rpanel.p, dpanel.p,
+                                     xpanel.p, koff, i == 0, 0, 0, p * g->C / parts, (p + 1) * g->C / parts),
+                        goto out);
+        }
         if (want_dx && i == 0 && n_items > 1) {
             char w2[320];
             snprintf(w2, sizeof w2, "%s: the first item writes dx of its samples only", what);
@@ -874,26 +893,28 @@ static void check_backward(const data *d)
     const kernels *k = d->k;
     char what[200];
     /* both, packed, two items: the reference bits for the others */
-    bwd_out base = run_backward(d, 1, 1, 0, 1);
+    bwd_out base = run_backward(d, 1, 1, 0, 1, 1);
     if (base.dw) same_on_every_level("backward dW", base.dw, d->nw, k->t);
     const int inside = windows_inside(d->g);
     const struct {
-        int dw, dx, inplace, split;
-    } cases[] = {{1, 0, 0, 0}, {1, 0, 0, 1}, {0, 1, 0, 1}, {0, 1, 0, 0}, {1, 1, 1, 1}, {1, 0, 1, 0}};
+        int dw, dx, inplace, split, parts;
+    } cases[] = {{1, 0, 0, 0, 1}, {1, 0, 0, 1, 1}, {0, 1, 0, 1, 1}, {0, 1, 0, 0, 1}, {1, 1, 1, 1, 1}, {1, 0, 1, 0, 1},
+                 {1, 1, 0, 1, 3}, {1, 1, 1, 1, 3}, {1, 1, 0, 1, 8}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         if (cases[c].inplace && !inside) continue;
-        bwd_out r = run_backward(d, cases[c].dw, cases[c].dx, cases[c].inplace, cases[c].split);
+        bwd_out r = run_backward(d, cases[c].dw, cases[c].dx, cases[c].inplace, cases[c].split, cases[c].parts);
         /* dW is one chain over the pixels in order: the same bits for any items, with or without
          * dx, packed or in place. dx depends on the items (its runs), not on dW. */
         if (r.dw && base.dw) {
-            snprintf(what, sizeof what, "backward dW (%s, %s%s): the bits of dW+dx packed in two items",
+            snprintf(what, sizeof what, "backward dW (%s, %s%s%s): the bits of dW+dx packed in two items",
                      cases[c].inplace ? "in place" : "packed", cases[c].split ? "two items" : "one item",
-                     cases[c].dx ? ", with dx" : "");
+                     cases[c].dx ? ", with dx" : "", cases[c].parts > 1 ? ", in parts" : "");
             same_bits(what, r.dw, base.dw, d->nw, k->t);
         }
         if (r.dx && base.dx && cases[c].split) {
-            snprintf(what, sizeof what, "backward dx (%s): the bits of dW+dx in the same items",
-                     cases[c].dw ? (cases[c].inplace ? "with dW in place" : "with dW") : "alone");
+            snprintf(what, sizeof what, "backward dx (%s%s): the bits of dW+dx in the same items",
+                     cases[c].dw ? (cases[c].inplace ? "with dW in place" : "with dW") : "alone",
+                     cases[c].parts > 1 ? ", in parts" : "");
             same_bits(what, r.dx, base.dx, d->nx, k->t);
         }
         free(r.dw);

@@ -82,14 +82,14 @@ cdef extern from "ecp_direct.h" nogil:
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, float *dwacc, float *dx,
                                     float *rpanel, float *dpanel, float *xpanel, const int *koff,
-                                    int fresh)
+                                    int fresh, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t c0, Py_ssize_t c1)
     void ecp_direct_backward_item_d(const double *x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                                     const double *dy, Py_ssize_t O, Py_ssize_t hq, Py_ssize_t wq,
                                     const double *wt, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t n0, Py_ssize_t nb, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t s,
                                     Py_ssize_t oy, Py_ssize_t ox, double *dwacc, double *dx,
                                     double *rpanel, double *dpanel, double *xpanel, const int *koff,
-                                    int fresh)
+                                    int fresh, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t c0, Py_ssize_t c1)
 
 
 cdef extern from "ecp_direct.h" nogil:

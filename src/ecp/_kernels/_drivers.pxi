@@ -194,9 +194,13 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
     group = (N + n_items - 1) // n_items   # samples of the largest item
     n_slots = max(1, min(n_slots, n_items))
     # Fewer slots than threads (N = 1 on two threads, say): a slot's dW and its items' dx run as
-    # two tasks, the item computing either alone (the same sums: the bits of one task of both)
+    # separate tasks, parts of them on more threads -- dW by blocks of its rows (k blocks or filter
+    # blocks), dx by channels -- the item computing its part alone (the same sums: the bits of one
+    # task of both)
     cdef bint split = direct and DIRECT_SUPPORTED and need_dw and need_dx and n_slots < n_threads
-    cdef Py_ssize_t n_tasks = 2 * n_slots if split else n_slots, sl
+    cdef Py_ssize_t parts = max(1, n_threads // (2 * n_slots)) if split else 1
+    cdef Py_ssize_t n_tasks = 2 * parts * n_slots if split else n_slots, sl, part
+    cdef Py_ssize_t d0, d1, c0, c1, dw_units
     nt = max(1, min(n_threads, n_tasks))
     cdef Py_ssize_t nr_cols = ecp_direct_nr_f() if floating is float else ecp_direct_nr_d()  # NR
     cdef Py_ssize_t nob = (O + ECP_MR - 1) // ECP_MR, nkb = (K + ECP_MR - 1) // ECP_MR
@@ -268,14 +272,26 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                         ecp_pack_weights_t_f(w, O, K, wtt)
                     else:
                         ecp_pack_weights_t_d(w, O, K, wtt)
+                dw_units = nkb if inside else nob   # dwacc's blocks of 8 rows
                 for s in prange(n_tasks, schedule='static'):
-                    # task s < n_slots: slot s (its dW, and its dx unless split); else slot
-                    # s - n_slots's dx alone
-                    sl = s if s < n_slots else s - n_slots
+                    # unsplit: task s is slot s, its dW and dx; split: slot s // (2 parts), its
+                    # dW part (s % (2 parts)) or, from parts on, its dx part
+                    sl = s // (2 * parts) if split else s
+                    part = s % (2 * parts) if split else 0
+                    d0 = 0
+                    d1 = dw_units
+                    c0 = 0
+                    c1 = C
                     dwsp = NULL
-                    if need_dw and s < n_slots:   # the slot's first item overwrites it: no zeroing
+                    if need_dw and part < parts:   # the slot's first item overwrites it: no zeroing
                         dwsp = dws + sl * slot_size
-                    dxq = dxp if not split or s >= n_slots else NULL
+                    dxq = dxp if not split or part >= parts else NULL
+                    if split and part < parts:
+                        d0 = part * dw_units // parts
+                        d1 = (part + 1) * dw_units // parts
+                    elif split:
+                        c0 = (part - parts) * C // parts
+                        c1 = (part - parts + 1) * C // parts
                     it0 = sl * n_items // n_slots
                     it1 = (sl + 1) * n_items // n_slots
                     for it in range(it0, it1):
@@ -286,14 +302,14 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                                 x, C, H, W, dy, O, hq, wq, wtt,
                                 kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxq,
                                 rpanel, dpanel, xpanel,
-                                koffp, it == it0)
+                                koffp, it == it0, d0, d1, c0, c1)
                         else:
                             ecp_direct_backward_item_d(
                                 x, C, H, W, dy, O, hq, wq, wtt,
                                 kh, kw, n0, nb, ph, pw, stride, oy, ox, dwsp, dxq,
                                 rpanel, dpanel, xpanel,
-                                koffp, it == it0)
-                    if need_dw and s < n_slots:
+                                koffp, it == it0, d0, d1, c0, c1)
+                    if need_dw and part == 0:
                         _slot_bias(dy, dbs + sl * dbs_row, it0 * N // n_items,
                                    it1 * N // n_items, O, P)
                 # In the same parallel region: one fork and join per call. Cython makes each prange

@@ -18,13 +18,17 @@
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
  * written by each panel), so the caller need not zero it; the same bits as adding to zeros.
- * Summation order is fixed by the shapes alone. */
+ * Parts: only dwacc's 8-row blocks d0 .. d1-1 (k blocks when koff, else filter blocks; none when
+ * d1 <= d0) and dx's channels c0 .. c1-1 are computed -- every element's sums the same whatever
+ * the parts, so that tasks of parts of one item give the bits of the whole item. Summation order
+ * is fixed by the shapes alone. */
 TARGET static void NAME(direct_backward_item)(
     const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, const T *restrict dy,
     ptrdiff_t O, ptrdiff_t hq, ptrdiff_t wq, const T *restrict wt, ptrdiff_t kh, ptrdiff_t kw,
     ptrdiff_t n0, ptrdiff_t nb, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy,
     ptrdiff_t ox, T *restrict dwacc, T *restrict dx, T *restrict rpanel, T *restrict dpanel,
-    T *restrict xpanel, const int *restrict koff, int fresh)
+    T *restrict xpanel, const int *restrict koff, int fresh, ptrdiff_t d0, ptrdiff_t d1,
+    ptrdiff_t c0, ptrdiff_t c1)
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;
@@ -38,7 +42,11 @@ TARGET static void NAME(direct_backward_item)(
      * samples' dx planes whole (scatter_planes_s2); else dx is zeroed and added into */
     const int planes = dx && s == 2 && 2 * wq + kw <= VL + 1 && NR % P == 0
                        && 2 * (hq - 1) + kh <= ECP_S2_ROWS;
-    if (dx && !planes) memset(dx + n0 * C * HW, 0, (size_t)(nb * C * HW) * sizeof(T));
+    if (dwacc && d1 <= d0) dwacc = NULL;   /* no dW part */
+    if (dx && c1 <= c0) dx = NULL;         /* no dx part */
+    if (dx && !planes)
+        for (ptrdiff_t n = n0; n < n0 + nb; n++)
+            memset(dx + (n * C + c0) * HW, 0, (size_t)((c1 - c0) * HW) * sizeof(T));
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
         const int acc = !(fresh && j0 == 0);   /* fresh dwacc: the first panel's tiles store */
@@ -64,7 +72,7 @@ TARGET static void NAME(direct_backward_item)(
                 for (ptrdiff_t o = 0; o < O; o++) rpanel[t * Ob + o] = dys[o * P];
                 for (ptrdiff_t o = O; o < Ob; o++) rpanel[t * Ob + o] = (T)0;
             }
-            for (ptrdiff_t kb = 0; kb < nkb; kb++)
+            for (ptrdiff_t kb = d0; kb < d1; kb++)
                 for (ptrdiff_t ob = 0; ob < Ob; ob += NR)
                     NAME(tile_xt)(jn, pix, koff + kb * ECP_MR, rpanel + ob, Ob,
                                       dwacc + kb * ECP_MR * Ob + ob, Ob, acc);
@@ -78,15 +86,15 @@ TARGET static void NAME(direct_backward_item)(
             NAME(pack_window)(rt, xs, C, H, W, kh, kw, rbase, cbase);
             if (K < Kp) memset(rt + K, 0, (size_t)(Kp - K) * sizeof(T));
         }
-        for (ptrdiff_t ob = 0; dwacc && !koff && ob < nob; ob++)
+        for (ptrdiff_t ob = d0; dwacc && !koff && ob < d1; ob++)
             for (ptrdiff_t kb = 0; kb < Kp; kb += NR)
                 NAME(tile)(jn, dpanel + ob * ECP_MR * NR, 1, NR, rpanel + kb, Kp,
                                dwacc + ob * ECP_MR * Kp + kb, Kp, acc);
         if (!dx) continue;
         /* dcols = W^T dY a block of channels at a time, each block added into dx while its
          * rows are still in L1 (CC channels: about 16 KB of the panel) */
-        for (ptrdiff_t cb = 0, kbd = 0; cb < C; cb += CC) {
-            const ptrdiff_t ce = C - cb < CC ? C : cb + CC;
+        for (ptrdiff_t cb = c0, kbd = c0 * kh * kw / ECP_MR; cb < c1; cb += CC) {
+            const ptrdiff_t ce = c1 - cb < CC ? c1 : cb + CC;
             const ptrdiff_t kbe = (ce * kh * kw + ECP_MR - 1) / ECP_MR;
             for (; kbd < kbe; kbd++) {   /* (a half-full panel: its half only) */
                 if (jn <= VL)

@@ -42,11 +42,12 @@ ECP_FN void ENAME(direct_backward_item)(const T *restrict x, ptrdiff_t C, ptrdif
                                         ptrdiff_t pw, ptrdiff_t s, ptrdiff_t oy, ptrdiff_t ox,
                                         T *restrict dwacc, T *restrict dx, T *restrict rpanel,
                                         T *restrict dpanel, T *restrict xpanel,
-                                        const int *restrict koff, int fresh)
+                                        const int *restrict koff, int fresh, ptrdiff_t d0,
+                                        ptrdiff_t d1, ptrdiff_t c0, ptrdiff_t c1)
 {
     ECP_DISPATCH(direct_backward_item, ECP_SUF, (x, C, H, W, dy, O, hq, wq, wt, kh, kw, n0, nb,
                                                  ph, pw, s, oy, ox, dwacc, dx, rpanel, dpanel,
-                                                 xpanel, koff, fresh))
+                                                 xpanel, koff, fresh, d0, d1, c0, c1))
 }
 
 /* ecp_im2col_plane (ecp_im2col.h) for s = 2, the same values by vector copies (GENERIC: a
