@@ -248,6 +248,7 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
         dws = <floating *> (base + o_dws)
         dbs = <double *> (base + o_dbs)
         wshared = <floating *> (base + o_wt) if share_wp else NULL
+        dw_units = nkb if inside else nob   # dwacc's blocks of 8 rows (the split's dW parts)
         with nogil:
             with parallel(num_threads=nt):
                 t = threadid()
@@ -272,7 +273,6 @@ cdef int _run_backward(const floating *dy, const floating *x, const floating *w,
                         ecp_pack_weights_t_f(w, O, K, wtt)
                     else:
                         ecp_pack_weights_t_d(w, O, K, wtt)
-                dw_units = nkb if inside else nob   # dwacc's blocks of 8 rows
                 for s in prange(n_tasks, schedule='static'):
                     # unsplit: task s is slot s, its dW and dx; split: slot s // (2 parts), its
                     # dW part (s % (2 parts)) or, from parts on, its dx part

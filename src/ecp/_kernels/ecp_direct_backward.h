@@ -18,8 +18,8 @@
  * dpanel nob*8*NR (rows O .. nob*8-1 zeroed by the caller, never written), xpanel nkb*8*NR.
  * fresh: dwacc holds no sums yet -- the first panel's dW tiles overwrite it (every tile of it is
  * written by each panel), so the caller need not zero it; the same bits as adding to zeros.
- * Parts: only dwacc's 8-row blocks d0 .. d1-1 (k blocks when koff, else filter blocks; none when
- * d1 <= d0) and dx's channels c0 .. c1-1 are computed -- every element's sums the same whatever
+ * Parts: only dwacc's 8-row blocks d0 .. d1-1 (k blocks when koff, else filter blocks: d1 at most
+ * ceil(K/8) or ceil(O/8); none when d1 <= d0) and dx's channels c0 .. c1-1 (c1 <= C) are computed -- every element's sums the same whatever
  * the parts, so that tasks of parts of one item give the bits of the whole item. Summation order
  * is fixed by the shapes alone. */
 TARGET static void NAME(direct_backward_item)(
@@ -32,7 +32,6 @@ TARGET static void NAME(direct_backward_item)(
 {
     const ptrdiff_t NR = 2 * VL, K = C * kh * kw, Kp = (K + NR - 1) / NR * NR;
     const ptrdiff_t P = hq * wq, ncols = nb * P, HW = H * W;
-    const ptrdiff_t nob = (O + ECP_MR - 1) / ECP_MR, nkb = (K + ECP_MR - 1) / ECP_MR;
     const ptrdiff_t Ob = (O + NR - 1) / NR * NR;
     const ptrdiff_t CC0 = 16384 / (kh * kw * NR * (ptrdiff_t)sizeof(T)), CC = CC0 > 0 ? CC0 : 1;
     const T *pix[2 * VL];
