@@ -43,6 +43,7 @@ def tall_everywhere(monkeypatch):
     """The polyphase kernel on tall tiles for every stride-2 3x3 shape of these tests."""
     monkeypatch.setattr(ecp._dispatch, "thresholds", dataclasses.replace(
         ecp._dispatch.thresholds, polyphase_tall=True, polyphase_tall_max_cost=float("inf"),
+        polyphase_tall_max_u_bytes=1 << 40,
         polyphase_min_n=1, polyphase_min_c=1, polyphase_min_o=1, polyphase_min_wq=1))
 
 
@@ -129,8 +130,11 @@ def test_tall_tiles_where_their_blocks_cost_fewer_products(n, hq, cores, tall):
     t = dataclasses.replace(ecp._dispatch.thresholds, cores=cores)
     got = ecp._dispatch.polyphase_tall((n, 64, 2 * hq, 2 * hq), (64, 64, 3, 3), (hq, hq), np.float32, t)
     assert got == tall
-    # never for other filters, nor when turned off
+    # never for other filters, nor when turned off, nor where the transformed filters outgrow the
+    # budget (float64 or 128 channels at 64 filters: 1.47 MB)
     assert not ecp._dispatch.polyphase_tall((n, 64, 2 * hq, 2 * hq), (64, 64, 4, 4), (hq, hq), np.float32, t)
+    assert not ecp._dispatch.polyphase_tall((n, 64, 2 * hq, 2 * hq), (64, 64, 3, 3), (hq, hq), np.float64, t)
+    assert not ecp._dispatch.polyphase_tall((n, 128, 2 * hq, 2 * hq), (64, 128, 3, 3), (hq, hq), np.float32, t)
     off = dataclasses.replace(t, polyphase_tall=False)
     assert not ecp._dispatch.polyphase_tall((n, 64, 2 * hq, 2 * hq), (64, 64, 3, 3), (hq, hq), np.float32, off)
 

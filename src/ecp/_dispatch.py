@@ -124,8 +124,12 @@ class Thresholds:
     # tiles' products: the VGG-like layer (16 samples, 28 x 28 outputs, 2 cores) 0.92; 14 output
     # rows (half a tile row wasted) 1.03 and 4 samples at 28 x 28 (the items' last blocks) 0.97
     # stay on square tiles (docs/performance.md, section 13).
+    # And only where the tall tiles' transformed filters (45*C*O values, streamed from L2 by the
+    # products) take at most polyphase_tall_max_u_bytes: 737 KB (float32, C = O = 64) gained
+    # 2-6%; 1.47 MB (float64 there, or 128 channels by 64 filters) and 1.66 MB (96 x 96) lost 3-7%.
     polyphase_tall: bool = True
     polyphase_tall_max_cost: float = 0.95
+    polyphase_tall_max_u_bytes: int = 786432
     polyphase_4x4: bool = True
     polyphase_4x4_min_pixels: int = 2048
     # Easy average pooling of 3x3 layers (2x2 window) as the stride-2 3x3 polyphase kernel on x's
@@ -377,12 +381,14 @@ def _poly_blocks(n, hq, wq, tile, nr, t):
 
 def polyphase_tall(x_shape, w_shape, out_hw, dtype, t=None) -> bool:
     """Whether a polyphase stride-2 call with output planes ``out_hw`` runs on tall tiles
-    (ForwardKernel.POLYPHASE_TALL): 3x3 filters, ``polyphase_tall`` on, and its products there (45
-    per tile of 4 x 2 outputs) at most ``polyphase_tall_max_cost`` of those on square tiles (25 per
-    2 x 2 outputs), counted in whole blocks of tiles as the items cut them."""
+    (ForwardKernel.POLYPHASE_TALL): 3x3 filters, ``polyphase_tall`` on, their transformed filters
+    within ``polyphase_tall_max_u_bytes``, and its products there (45 per tile of 4 x 2 outputs) at
+    most ``polyphase_tall_max_cost`` of those on square tiles (25 per 2 x 2 outputs), counted in
+    whole blocks of tiles as the items cut them."""
     t = thresholds if t is None else t
     hq, wq = out_hw
-    if not (t.polyphase_tall and tuple(w_shape[2:]) == (3, 3) and hq > 0 and wq > 0):
+    if not (t.polyphase_tall and tuple(w_shape[2:]) == (3, 3) and hq > 0 and wq > 0
+            and 45 * w_shape[0] * w_shape[1] * np.dtype(dtype).itemsize <= t.polyphase_tall_max_u_bytes):
         return False
     nr = panel_width(dtype)
     return (45 * _poly_blocks(x_shape[0], hq, wq, 4, nr, t)
