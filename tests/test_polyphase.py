@@ -16,7 +16,7 @@ import ecp
 import ecp._dispatch
 import ecp.testing as reference
 from ecp._dispatch import BackwardKernel, ForwardKernel
-from winograd_cases import close, data
+from winograd_cases import check_easy_forward, check_easy_forward_thread_bits, close, data
 
 DTYPES = [np.float32, np.float64]
 # relative to the largest magnitude of the oracle's result (float32 measured a few 1e-7)
@@ -63,23 +63,13 @@ def test_polyphase_forward_matches_the_oracle(shape, mode, dtype, everywhere):
     hw = full_hw(x, padding)
     assert ecp._dispatch.plan_forward(x.shape, w.shape, x.dtype, hw, hw[1] // 2, 2,
                                       offset=(mode // 2, mode % 2))[0] == ForwardKernel.WINOGRAD
-    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
-    close(y, reference.easy_conv2d(x, w, b, mode=mode, padding=padding), dtype)
-    y0 = ecp.easy_conv2d(x, w, None, mode=mode, padding=padding)
-    close(y0, reference.easy_conv2d(x, w, None, mode=mode, padding=padding), dtype)
+    check_easy_forward(shape, mode, dtype)
 
 
 @needs_direct
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_polyphase_results_do_not_depend_on_the_thread_count(dtype, everywhere):
-    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
-        x, w, b, padding = data(shape, dtype, seed=2)
-        results = []
-        for n in (1, 2, 3, 4):
-            with ecp.num_threads(n):
-                results.append(ecp.easy_conv2d(x, w, b, mode=3, padding=padding))
-        for other in results[1:]:
-            assert results[0].tobytes() == other.tobytes()
+    check_easy_forward_thread_bits(dtype)
 
 
 @needs_direct
@@ -143,14 +133,7 @@ def test_polyphase_easy_avg_of_3x3_matches_conv_then_avg_pool(shape, dtype, ever
 @needs_direct
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_polyphase_4x4_results_do_not_depend_on_the_thread_count(dtype, everywhere):
-    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
-        x, w, b, padding = data4(shape, dtype, seed=2)
-        results = []
-        for n in (1, 2, 3, 4):
-            with ecp.num_threads(n):
-                results.append(ecp.easy_conv2d(x, w, b, mode=3, padding=padding))
-        for other in results[1:]:
-            assert results[0].tobytes() == other.tobytes()
+    check_easy_forward_thread_bits(dtype, data4)
 
 
 @needs_direct

@@ -15,7 +15,7 @@ import ecp
 import ecp._dispatch
 import ecp.testing as reference
 from ecp._dispatch import ForwardKernel
-from winograd_cases import close, data
+from winograd_cases import check_easy_forward, check_easy_forward_thread_bits, close, data
 
 DTYPES = [np.float32, np.float64]
 
@@ -65,23 +65,13 @@ def kernel_of(x, w, mode, padding):
 def test_tall_forward_matches_the_oracle(shape, mode, dtype, tall_everywhere):
     x, w, b, padding = data(shape, dtype)
     assert kernel_of(x, w, mode, padding) == ForwardKernel.POLYPHASE_TALL
-    y = ecp.easy_conv2d(x, w, b, mode=mode, padding=padding)
-    close(y, reference.easy_conv2d(x, w, b, mode=mode, padding=padding), dtype)
-    y0 = ecp.easy_conv2d(x, w, None, mode=mode, padding=padding)
-    close(y0, reference.easy_conv2d(x, w, None, mode=mode, padding=padding), dtype)
+    check_easy_forward(shape, mode, dtype)
 
 
 @needs_direct
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tall_results_do_not_depend_on_the_thread_count(dtype, tall_everywhere):
-    for shape in [(3, 32, 12, 11, 40, 1), (1, 16, 30, 17, 16, 1), (5, 16, 8, 8, 24, 0)]:
-        x, w, b, padding = data(shape, dtype, seed=2)
-        results = []
-        for n in (1, 2, 3, 4):
-            with ecp.num_threads(n):
-                results.append(ecp.easy_conv2d(x, w, b, mode=3, padding=padding))
-        for other in results[1:]:
-            assert results[0].tobytes() == other.tobytes()
+    check_easy_forward_thread_bits(dtype)
 
 
 @needs_direct
