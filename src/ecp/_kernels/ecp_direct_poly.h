@@ -33,12 +33,12 @@
  * 1/4 in the filters). The block's NR columns are two steps of VL lanes, each stored whole; a
  * step's lanes come in segments, the runs of tiles of one tile row in it, each merged into the
  * step's loads under its own masks (a lane no segment has stays zero; a load whose mask is empty
- * is not made). */
+ * is not made). half (jn <= VL): the first step only, columns VL .. NR-1 left as they were. */
 TARGET
 static inline __attribute__((always_inline)) void NAME(poly_vin)(
     const int k, const int box, const int tall, const T *restrict x, ptrdiff_t C, ptrdiff_t H,
     ptrdiff_t W, ptrdiff_t n0, ptrdiff_t tr0, ptrdiff_t tw, ptrdiff_t per, ptrdiff_t j0,
-    ptrdiff_t jn, ptrdiff_t ph, ptrdiff_t pw, T *restrict vbuf, const ptrdiff_t *soff)
+    ptrdiff_t jn, ptrdiff_t ph, ptrdiff_t pw, T *restrict vbuf, const ptrdiff_t *soff, int half)
 {
     const ptrdiff_t NR = 2 * VL, HW = H * W;
     const int np = k + 2;               /* transformed columns (and rows of square tiles): 5 or 6 */
@@ -79,7 +79,7 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
             }
     }
     for (ptrdiff_t c = 0; c < C; c++)
-        for (int st = 0; st < 2; st++) {
+        for (int st = 0; st < (half ? 1 : 2); st++) {
             V a[9][6];   /* a[i][Q]: patch row i, transformed column Q */
             V prev[6];   /* box: the patch row before */
             for (int i = 0; i < nrl; i++) {
@@ -153,15 +153,19 @@ static __attribute__((noinline)) void NAME(poly_products)(const T *restrict u, c
                                                           T *restrict mbuf, const ptrdiff_t *kx,
                                                           const ptrdiff_t *voff, const ptrdiff_t *uoff,
                                                           int nxi, ptrdiff_t ob0, ptrdiff_t ob1,
-                                                          ptrdiff_t MS, ptrdiff_t KC)
+                                                          ptrdiff_t MS, ptrdiff_t KC, int half)
 {
     const ptrdiff_t NR = 2 * VL;
     for (ptrdiff_t xi = 0; xi < nxi; xi++)
         for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
             const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
             for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-                NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1, vbuf + voff[xi] + k0 * NR,
-                           NR, mbuf + xi * MS + ob * ECP_MR * NR, NR, k0 > 0);
+                if (half && kc == kx[xi])   /* one chain, its first VL columns: the same sums */
+                    NAME(tile_h)(kc, u + uoff[xi] + ob * kx[xi] * ECP_MR, 8, 1, vbuf + voff[xi], NR,
+                                 mbuf + xi * MS + ob * ECP_MR * NR, NR);
+                else
+                    NAME(tile)(kc, u + uoff[xi] + (ob * kx[xi] + k0) * ECP_MR, 8, 1, vbuf + voff[xi] + k0 * NR,
+                               NR, mbuf + xi * MS + ob * ECP_MR * NR, NR, k0 > 0);
         }
 }
 
@@ -253,7 +257,10 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
         ecp_poly_layout_k(k, C, NR, nob * ECP_MR, kx, voff, uoff, soff);
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(k, box, tall, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        /* a block of at most VL tiles (the item's last, say) where each chain is one call: its
+         * first step of V and the half tile only */
+        const int half = jn <= VL && KC >= 4 * C;
+        NAME(poly_vin)(k, box, tall, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff, half);
         /* Where the tile does its 8 filters in one pass over V (TP = 8), one filter block at a
          * time: its products (V from L2), then its output transform while its M is in L1. Else
          * (AVX2: two passes) every block's products with KC rows of V kept in L1 across the
@@ -261,7 +268,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_item)(
         const ptrdiff_t obs = TP == 8 ? 1 : nob;
         for (ptrdiff_t ob = 0; ob < nob; ob += obs) {
             const ptrdiff_t ob1 = ob + obs < nob ? ob + obs : nob;
-            NAME(poly_products)(u, vbuf, mbuf, kx, voff, uoff, nxi, ob, ob1, MS, KC);
+            NAME(poly_products)(u, vbuf, mbuf, kx, voff, uoff, nxi, ob, ob1, MS, KC, half);
             NAME(poly_out)(tall, mbuf, MS, bias, y, O, hq, wq, n0, tr0, tw, per, j0, jn,
                            ob * ECP_MR, O < ob1 * ECP_MR ? O : ob1 * ECP_MR);
         }
@@ -348,7 +355,7 @@ static inline __attribute__((always_inline)) void NAME(polyk_dw_item)(
     }
     for (ptrdiff_t j0 = 0; j0 < ncols; j0 += NR) {
         const ptrdiff_t jn = ncols - j0 < NR ? ncols - j0 : NR;
-        NAME(poly_vin)(k, box, 0, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff);
+        NAME(poly_vin)(k, box, 0, x, C, H, W, n0, tr0, tw, per, j0, jn, ph, pw, vbuf, soff, 0);
         if (jn < NR)   /* tiles past the end: zeros in dM (poly_vin leaves them zero in V) */
             for (int xi = 0; xi < 9; xi++)
                 for (ptrdiff_t o = 0; o < O; o++)
