@@ -43,6 +43,7 @@ TARGET static void NAME(direct_backward_item)(
                        && 2 * (hq - 1) + kh <= ECP_S2_ROWS;
     if (dwacc && d1 <= d0) dwacc = NULL;   /* no dW part */
     if (dx && c1 <= c0) dx = NULL;         /* no dx part */
+    if (!dwacc && !dx) return;             /* an empty part (more parts than blocks or channels) */
     if (dx && !planes)
         for (ptrdiff_t n = n0; n < n0 + nb; n++)
             memset(dx + (n * C + c0) * HW, 0, (size_t)((c1 - c0) * HW) * sizeof(T));

@@ -146,7 +146,8 @@ static inline __attribute__((always_inline)) void NAME(poly_vin)(
 
 /* Filter blocks ob0 .. ob1-1's nxi products M[xi] = U[xi] V[xi] (9, or 15 on tall tiles; block
  * ob at mbuf + xi*MS + ob*8*NR), KC rows of V a pass against every block of the range, each M's
- * chains over the rows in order. Out of line: inlined into the item beside the transforms, the
+ * chains over the rows in order; half (only where KC takes every chain whole): M's first VL
+ * columns only, by the half tile. Out of line: inlined into the item beside the transforms, the
  * tile's accumulators were spilled to the stack in some instances. */
 TARGET
 static __attribute__((noinline)) void NAME(poly_products)(const T *restrict u, const T *restrict vbuf,
@@ -160,7 +161,7 @@ static __attribute__((noinline)) void NAME(poly_products)(const T *restrict u, c
         for (ptrdiff_t k0 = 0; k0 < kx[xi]; k0 += KC) {
             const ptrdiff_t kc = kx[xi] - k0 < KC ? kx[xi] - k0 : KC;
             for (ptrdiff_t ob = ob0; ob < ob1; ob++)
-                if (half && kc == kx[xi])   /* one chain, its first VL columns: the same sums */
+                if (half)   /* (each chain one call) its first VL columns: the same sums */
                     NAME(tile_h)(kc, u + uoff[xi] + ob * kx[xi] * ECP_MR, 8, 1, vbuf + voff[xi], NR,
                                  mbuf + xi * MS + ob * ECP_MR * NR, NR);
                 else
